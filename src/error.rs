@@ -1,0 +1,79 @@
+//! The library's error type. Every variant says what went wrong in the user's terms (file, row,
+//! key, version) and knows its exit code: 1 when the inputs are wrong, 2 when recdata could not
+//! do its job.
+
+use std::path::PathBuf;
+
+use crate::manifest::ManifestErrors;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest has errors; rendered with snippets by the CLI.
+    #[error("{0}")]
+    Manifest(Box<ManifestErrors>),
+
+    /// I/O through `fs-err`, whose messages already name the file and the operation.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    /// A raw input that cannot be read at all (as opposed to bad rows, which go to `rejects`).
+    #[error("{path}: {message}")]
+    BadInput { path: PathBuf, message: String },
+
+    /// A required raw file is missing.
+    #[error("missing input file `{path}`\n  hint: {hint}")]
+    MissingInput { path: PathBuf, hint: String },
+
+    /// A published version exists with other content; published versions are immutable.
+    #[error(
+        "version `{version}` of `{dataset}` is already published at {path} with different content \
+         (published dataset.json sha256 {published}, this build {built})\n  hint: bump `dataset.version` in the manifest; published versions are never modified"
+    )]
+    VersionConflict { dataset: String, version: String, path: PathBuf, published: String, built: String },
+
+    /// Another build holds the dataset's lock.
+    #[error("{path} is locked by another recdata build; wait for it or remove a stale lock after checking no build runs")]
+    Locked { path: PathBuf },
+
+    /// Something the user asked for is not valid (a failed check).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// Something the user asked for is not available in this build of recdata.
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+
+    /// A broken invariant: a bug in recdata, never the user's fault.
+    #[error("internal error (this is a bug in recdata): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// 1: the inputs are wrong (manifest, data, version conflict); 2: recdata could not run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Manifest(_) | Error::BadInput { .. } | Error::VersionConflict { .. } | Error::Invalid(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl From<ManifestErrors> for Error {
+    fn from(e: ManifestErrors) -> Self {
+        Error::Manifest(Box::new(e))
+    }
+}

@@ -1,0 +1,7 @@
+//! On-disk formats: canonical schemas, parquet, the versioned store, the dataset card.
+
+pub mod card;
+pub mod lines;
+pub mod parquet;
+pub mod schema;
+pub mod store;

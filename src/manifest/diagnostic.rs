@@ -1,0 +1,139 @@
+//! Manifest diagnostics rendered like rustc/cargo: `file:line:col`, the source line, a caret
+//! under the offending text, and help lines naming the valid alternatives.
+
+use std::fmt::Write as _;
+
+use super::tree::{Sources, Span};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub span: Option<Span>,
+    pub label: String,
+    pub help: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, span: Option<Span>, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Error, message: message.into(), span, label: label.into(), help: vec![] }
+    }
+
+    pub fn warning(message: impl Into<String>, span: Option<Span>, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Self::error(message, span, label) }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
+    /// `(line, column)`, both 1-based, of a byte offset; the column counts characters.
+    pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, text[line_start..offset].chars().count() + 1)
+    }
+
+    /// A machine-readable form for `--json`.
+    pub fn to_json(&self, sources: &Sources) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "severity": match self.severity { Severity::Error => "error", Severity::Warning => "warning" },
+            "message": self.message,
+            "help": self.help,
+        });
+        if let Some(sp) = self.span {
+            let (line, col) = Self::line_col(sources.text(sp.file), sp.start);
+            v["file"] = sources.path(sp.file).display().to_string().into();
+            v["line"] = line.into();
+            v["column"] = col.into();
+        }
+        v
+    }
+
+    /// Renders the diagnostic; `color` adds ANSI styles (callers decide from NO_COLOR / TTY).
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let (red, yellow, blue, bold, reset) =
+            if color { ("\x1b[1;31m", "\x1b[1;33m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "", "") };
+        let (word, col) = match self.severity {
+            Severity::Error => ("error", red),
+            Severity::Warning => ("warning", yellow),
+        };
+        let mut out = format!("{col}{word}{reset}{bold}: {}{reset}\n", self.message);
+        if let Some(sp) = self.span {
+            let text = sources.text(sp.file);
+            let (line, column) = Self::line_col(text, sp.start);
+            let gutter = line.to_string().len();
+            let pad = " ".repeat(gutter);
+            let _ = writeln!(out, "{pad}{blue}-->{reset} {}:{line}:{column}", sources.path(sp.file).display());
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            let start_chars = column - 1;
+            let line_start = text[..sp.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let end_in_line = sp.end.min(line_start + line_text.len()).max(sp.start);
+            let width = text.get(sp.start..end_in_line).map_or(1, |s| s.chars().count()).max(1);
+            let _ = writeln!(out, "{pad} {blue}|{reset}");
+            let _ = writeln!(out, "{blue}{line:>gutter$} |{reset} {line_text}");
+            let _ = writeln!(
+                out,
+                "{pad} {blue}|{reset} {}{col}{} {}{reset}",
+                " ".repeat(start_chars),
+                "^".repeat(width),
+                self.label
+            );
+            if !self.help.is_empty() {
+                let _ = writeln!(out, "{pad} {blue}|{reset}");
+            }
+            for h in &self.help {
+                let _ = writeln!(out, "{pad} {blue}={reset} {bold}help{reset}: {h}");
+            }
+        } else {
+            for h in &self.help {
+                let _ = writeln!(out, "  = help: {h}");
+            }
+        }
+        out
+    }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate, if it is close enough to be a plausible typo.
+pub fn suggest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(given, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(given.len()) / 3).max(1) || c.contains(given) && given.len() >= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `a`, `a` or `b`, `a`, `b` or `c` with backticks.
+pub fn one_of(items: &[&str]) -> String {
+    let q: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    match q.len() {
+        0 => String::new(),
+        1 => q[0].clone(),
+        n => format!("{} or {}", q[..n - 1].join(", "), q[n - 1]),
+    }
+}

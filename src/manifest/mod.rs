@@ -1,0 +1,266 @@
+//! Manifests: what users write to describe a dataset build.
+//!
+//! Loading goes wire → resolved in one pass over a spanned TOML tree ([`tree`]): every key is
+//! read through a [`reader::TableReader`], which collects *all* problems (unknown keys with
+//! suggestions, wrong types, bad values) as [`Diagnostic`]s with file:line:column, so a user
+//! fixes a manifest in one round instead of one error per run. `include = [...]` merges pipeline
+//! presets (`pipelines/*.toml`) under the manifest; the manifest's own keys win.
+
+pub mod diagnostic;
+pub mod reader;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Severity};
+use reader::{Spanned, TableReader};
+use tree::{Sources, Span, Table};
+
+use crate::sources::{CorpusConfig, RemoteFile};
+use crate::stages::filter::FilterConfig;
+use crate::stages::split::SplitConfig;
+
+/// A fully resolved manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file as given on the command line.
+    pub path: PathBuf,
+    pub dataset: DatasetInfo,
+    pub source: SourceConfig,
+    pub filter: FilterConfig,
+    pub split: Option<SplitConfig>,
+    /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
+    /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
+    pub resolved: serde_json::Value,
+    /// Warnings found while loading (the build still runs).
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub version: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Overrides the corpus' default license text in the card.
+    pub license: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// A local directory holding the raw files (resolved against the manifest's directory).
+    pub path: Option<PathBuf>,
+    /// Remote files with checksums (downloaded by `recdata fetch`).
+    pub files: Vec<RemoteFile>,
+    pub corpus: CorpusConfig,
+}
+
+/// Everything that went wrong while loading, with the sources needed to render it.
+#[derive(Debug)]
+pub struct ManifestErrors {
+    pub sources: Sources,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ManifestErrors {
+    pub fn render(&self, color: bool) -> String {
+        let mut s: String = self.diagnostics.iter().map(|d| d.render(&self.sources, color) + "\n").collect();
+        let n = self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        s.push_str(&format!("{n} error{} in manifest\n", if n == 1 { "" } else { "s" }));
+        s
+    }
+}
+
+impl std::fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+/// Dataset names and versions become directory names: keep them boring.
+fn check_name(diags: &mut Vec<Diagnostic>, v: &Spanned<String>, what: &str) {
+    let ok = !v.value.is_empty()
+        && v.value.len() <= 100
+        && !v.value.starts_with('.')
+        && v.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && v.value != "latest";
+    if !ok {
+        diags.push(
+            Diagnostic::error(format!("invalid {what} `{}`", v.value), Some(v.span), "not a valid name")
+                .with_help("use ASCII letters, digits, `-`, `_` and `.`, not starting with `.`; `latest` is reserved"),
+        );
+    }
+}
+
+/// Reads a manifest and everything it includes.
+pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
+    let mut sources = Sources::default();
+    let mut diags = Vec::new();
+    let mut stack = Vec::new();
+    let root = load_with_includes(path, &mut sources, &mut diags, &mut stack, None);
+    let manifest = root.and_then(|t| resolve(path, &t, &mut diags));
+    let errors = diags.iter().any(|d| d.severity == Severity::Error);
+    match manifest {
+        Some(mut m) if !errors => {
+            m.warnings = diags;
+            Ok(m)
+        }
+        _ => Err(ManifestErrors { sources, diagnostics: diags }),
+    }
+}
+
+fn load_with_includes(
+    path: &Path,
+    sources: &mut Sources,
+    diags: &mut Vec<Diagnostic>,
+    stack: &mut Vec<PathBuf>,
+    included_at: Option<Span>,
+) -> Option<Table> {
+    let text = match fs_err::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = match included_at {
+                Some(_) => format!("cannot read included file: {e}"),
+                None => format!("cannot read manifest: {e}"),
+            };
+            diags.push(Diagnostic::error(msg, included_at, "included here"));
+            return None;
+        }
+    };
+    let canon = fs_err::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if stack.contains(&canon) {
+        diags.push(Diagnostic::error(
+            format!("include cycle: `{}` includes itself", path.display()),
+            included_at,
+            "cycle",
+        ));
+        return None;
+    }
+    let file = sources.add(path.to_path_buf(), text);
+    let mut table = match tree::parse(file, sources.text(file)) {
+        Ok(t) => t,
+        Err(d) => {
+            diags.push(d);
+            return None;
+        }
+    };
+    stack.push(canon);
+    // Includes first, in order; then this file's own keys on top.
+    let mut merged = Table::default();
+    if let Some(pos) = table.entries.iter().position(|e| e.key == "include") {
+        let inc = table.entries.remove(pos);
+        let items = match &inc.node.val {
+            tree::Val::Array(items) => items.clone(),
+            tree::Val::Str(_) => vec![inc.node.clone()],
+            other => {
+                diags.push(Diagnostic::error(
+                    format!("`include` must be an array of paths, found {}", other.type_name()),
+                    Some(inc.node.span),
+                    "expected an array of strings",
+                ));
+                vec![]
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        for it in items {
+            let tree::Val::Str(rel) = &it.val else {
+                diags.push(Diagnostic::error("`include` entries must be strings", Some(it.span), "expected a path"));
+                continue;
+            };
+            if let Some(t) = load_with_includes(&base.join(rel), sources, diags, stack, Some(it.span)) {
+                merged.merge(t);
+            }
+        }
+    }
+    stack.pop();
+    merged.merge(table);
+    Some(merged)
+}
+
+fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Manifest> {
+    let whole = root.entries.first().map_or(Span { file: tree::FileId(0), start: 0, end: 0 }, |e| e.key_span);
+    let mut top = TableReader::new(root, "", whole);
+
+    let dataset = match top.table(diags, "dataset") {
+        Some(mut r) => {
+            let name = r.required_str(diags, "name", "\"my-dataset\"");
+            let version = r.required_str(diags, "version", "\"1.0.0\"");
+            if let Some(n) = &name {
+                check_name(diags, n, "dataset name");
+            }
+            if let Some(v) = &version {
+                check_name(diags, v, "dataset version");
+            }
+            let title = r.str(diags, "title").map(|s| s.value);
+            let description = r.str(diags, "description").map(|s| s.value);
+            let license = r.str(diags, "license").map(|s| s.value);
+            r.finish(diags);
+            name.zip(version).map(|(n, v)| DatasetInfo { name: n.value, version: v.value, title, description, license })
+        }
+        None => {
+            if !top.has("dataset") {
+                top.missing(diags, "dataset", "{ name = \"...\", version = \"...\" }");
+            }
+            None
+        }
+    };
+
+    let base = path.parent().unwrap_or(Path::new("."));
+    let source = match top.table(diags, "source") {
+        Some(mut r) => {
+            let corpus = crate::sources::read_corpus_config(&mut r, diags);
+            let local = r.str(diags, "path").map(|p| base.join(p.value));
+            let files: Vec<RemoteFile> =
+                r.table_array(diags, "files").into_iter().filter_map(|mut f| RemoteFile::read(&mut f, diags)).collect();
+            if local.is_none() && files.is_empty() {
+                diags.push(
+                    Diagnostic::error("`[source]` names no data", Some(r.span), "in this table")
+                        .with_help("set `path = \"<directory with the raw files>\"` or list `[[source.files]]` with url and sha256"),
+                );
+            }
+            r.finish(diags);
+            corpus.map(|corpus| SourceConfig { path: local, files, corpus })
+        }
+        None => {
+            if !top.has("source") {
+                top.missing(diags, "source", "{ corpus = \"lastfm-1k\", path = \"...\" }");
+            }
+            None
+        }
+    };
+
+    let (filter, split) = match top.table(diags, "stages") {
+        Some(mut st) => {
+            let filter = match st.table(diags, "filter") {
+                Some(mut f) => {
+                    let c = FilterConfig::read(&mut f, diags);
+                    f.finish(diags);
+                    c
+                }
+                None => Some(FilterConfig::default()),
+            };
+            let split = match st.table(diags, "split") {
+                Some(mut s) => {
+                    let c = SplitConfig::read(&mut s, diags);
+                    s.finish(diags);
+                    c.map(Some)
+                }
+                None => Some(None),
+            };
+            st.finish(diags);
+            (filter, split)
+        }
+        None => (Some(FilterConfig::default()), Some(None)),
+    };
+    top.finish(diags);
+
+    Some(Manifest {
+        path: path.to_path_buf(),
+        dataset: dataset?,
+        source: source?,
+        filter: filter?,
+        split: split?,
+        resolved: tree::to_json(root),
+        warnings: Vec::new(),
+    })
+}

@@ -1,0 +1,168 @@
+//! Corpus adapters: one file per corpus, each mapping the raw upstream files, quirks and all,
+//! onto the canonical tables. The set of corpora is closed, so the registry is an enum and a
+//! `match`, which forces every new corpus to be handled everywhere.
+
+pub mod lastfm_1k;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+
+use crate::error::Result;
+use crate::manifest::diagnostic::{Diagnostic, one_of, suggest};
+use crate::manifest::reader::TableReader;
+use crate::progress::Reporter;
+
+/// Every corpus `recdata` can read, by the name used in `source.corpus`.
+pub const CORPORA: &[&str] = &["lastfm-1k"];
+
+/// The adapter and its options, from `[source]`.
+#[derive(Debug, Clone)]
+pub enum CorpusConfig {
+    Lastfm1k(lastfm_1k::Options),
+}
+
+impl CorpusConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
+        }
+    }
+
+    /// Short license/citation text for the dataset card.
+    pub fn license(&self) -> &'static str {
+        match self {
+            CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
+        }
+    }
+
+    pub fn description(&self) -> &'static str {
+        match self {
+            CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
+        }
+    }
+
+    /// The raw files this corpus reads, relative to the source directory, for checksumming.
+    pub fn input_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        match self {
+            CorpusConfig::Lastfm1k(o) => lastfm_1k::input_files(o, dir),
+        }
+    }
+
+    pub fn normalize(&self, dir: &Path, progress: &Reporter) -> Result<Normalized> {
+        match self {
+            CorpusConfig::Lastfm1k(o) => lastfm_1k::normalize(o, dir, progress),
+        }
+    }
+}
+
+/// Reads `corpus = "..."` and that corpus' own keys from `[source]`.
+pub fn read_corpus_config(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<CorpusConfig> {
+    let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
+    match name.value.as_str() {
+        lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
+        other => {
+            let mut d = Diagnostic::error(format!("unknown corpus `{other}`"), Some(name.span), "no adapter with this name");
+            if let Some(s) = suggest(other, CORPORA) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d.with_help(format!("available corpora: {}", one_of(CORPORA))));
+            None
+        }
+    }
+}
+
+/// A raw file to download: `[[source.files]]`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RemoteFile {
+    pub url: String,
+    pub mirrors: Vec<String>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+}
+
+impl RemoteFile {
+    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
+        let url = r.required_str(diags, "url", "\"https://...\"");
+        let mirrors = r.str_array(diags, "mirrors").unwrap_or_default().into_iter().map(|m| m.value).collect();
+        let sha256 = r.str(diags, "sha256");
+        if let Some(s) = &sha256 {
+            if s.value.len() != 64 || !s.value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                diags.push(Diagnostic::error("`sha256` must be 64 hex digits", Some(s.span), "not a sha256"));
+            }
+        }
+        let size = r.int(diags, "size", 0, i64::MAX).map(|s| s.value as u64);
+        r.finish(diags);
+        Some(RemoteFile { url: url?.value, mirrors, sha256: sha256.map(|s| s.value.to_ascii_lowercase()), size })
+    }
+}
+
+/// Interactions as an adapter emits them: codes into [`Normalized::users`] / `items`, in the
+/// raw file's row order.
+#[derive(Debug, Default, Clone)]
+pub struct RawInteractions {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    /// Milliseconds since the epoch, UTC.
+    pub ts: Vec<i64>,
+    /// Chronological tie-breaker within equal timestamps, set by the adapter from the raw file's
+    /// order (Last.fm lists newest first, so its order is the reverse line number).
+    pub order: Vec<u64>,
+}
+
+impl RawInteractions {
+    pub fn len(&self) -> usize {
+        self.user.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.user.is_empty()
+    }
+}
+
+/// Users or items before filtering: raw ids plus the corpus' attribute columns (named as in
+/// `schemas/<table>.json` → `corpus_extras`).
+#[derive(Debug, Default, Clone)]
+pub struct Entities {
+    pub raw_id: Vec<String>,
+    pub title: Option<Vec<Option<String>>>,
+    pub extras: Vec<(String, ArrayRef)>,
+}
+
+/// One rejected raw row.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    pub file: String,
+    pub line: u64,
+    pub reason: &'static str,
+    pub detail: String,
+    pub raw: Vec<u8>,
+}
+
+/// Per-input-file row accounting: `lines == header + rows + rejected`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileAccount {
+    pub file: String,
+    pub lines: u64,
+    pub header: u64,
+    pub rows: u64,
+    pub rejected: u64,
+    /// Rows kept after a repair (e.g. invalid UTF-8 replaced); they are counted in `rows`.
+    pub repaired: u64,
+}
+
+/// What an adapter produces.
+#[derive(Debug, Default, Clone)]
+pub struct Normalized {
+    pub interactions: RawInteractions,
+    /// The event name of every interaction (one event type per corpus for now).
+    pub event: String,
+    pub users: Entities,
+    pub items: Entities,
+    pub rejects: Vec<Reject>,
+    pub accounts: Vec<FileAccount>,
+}
+
+pub(crate) fn string_array(v: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(arrow_array::StringArray::from(v))
+}

@@ -1,0 +1,410 @@
+//! The filter stage: time window → dedup → per-user history cap → (iterative) k-core → dense ids.
+//!
+//! Rows are first put in canonical order — by user (raw id order), timestamp, then the
+//! adapter's chronological tie-break — and every later step is a linear scan over that order.
+//! Degrees count rows: with `dedup = "none"`, five plays of one track by one user count five.
+//! The k-core loop removes, in each round, every row whose user or item is below its threshold
+//! in the rows still alive, and stops at the first round that removes nothing: the result is
+//! the unique largest subset in which every user has ≥ `min_user_interactions` and every item
+//! ≥ `min_item_interactions` rows (tests check this against brute force).
+
+use hashbrown::HashSet;
+use serde::Serialize;
+
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::reader::TableReader;
+use crate::progress::Reporter;
+use crate::sources::Normalized;
+use crate::util::time::parse_manifest_time;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedup {
+    /// Keep every row.
+    None,
+    /// Drop rows identical to an earlier one (same user, item and timestamp).
+    Exact,
+    /// One row per (user, item): the chronologically first.
+    KeepFirst,
+    /// One row per (user, item): the chronologically last.
+    KeepLast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverMax {
+    /// Users with more than `max_user_interactions` rows are removed.
+    Drop,
+    /// Such users keep only their most recent `max_user_interactions` rows.
+    KeepRecent,
+}
+
+/// `[stages.filter]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterConfig {
+    pub dedup: Dedup,
+    /// Inclusive start of the time window, ms since the epoch.
+    pub start: Option<i64>,
+    /// Exclusive end of the time window.
+    pub end: Option<i64>,
+    pub max_user_interactions: Option<u64>,
+    pub over_max: OverMax,
+    pub min_user_interactions: u64,
+    pub min_item_interactions: u64,
+    /// Apply the minimums repeatedly until nothing changes (k-core) instead of once.
+    pub k_core: bool,
+    pub max_rounds: u32,
+    /// First dense id (0, or 1 to keep 0 free for padding).
+    pub id_base: u32,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            dedup: Dedup::None,
+            start: None,
+            end: None,
+            max_user_interactions: None,
+            over_max: OverMax::Drop,
+            min_user_interactions: 0,
+            min_item_interactions: 0,
+            k_core: true,
+            max_rounds: 10_000,
+            id_base: 0,
+        }
+    }
+}
+
+impl FilterConfig {
+    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
+        let mut c = FilterConfig::default();
+        let before = diags.len();
+        if let Some(d) = r.choice(diags, "dedup", &["none", "exact", "keep_first", "keep_last"]) {
+            c.dedup = match d.value {
+                "exact" => Dedup::Exact,
+                "keep_first" => Dedup::KeepFirst,
+                "keep_last" => Dedup::KeepLast,
+                _ => Dedup::None,
+            };
+        }
+        let mut time = |key: &'static str, diags: &mut Vec<Diagnostic>| {
+            let t = r.time_text(diags, key)?;
+            let v = parse_manifest_time(&t.value);
+            if v.is_none() {
+                diags.push(Diagnostic::error(
+                    format!("cannot read `{}` as a time", t.value),
+                    Some(t.span),
+                    "expected `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ` or epoch seconds",
+                ));
+            }
+            v.map(|v| (v, t.span))
+        };
+        let start = time("start", diags);
+        let end = time("end", diags);
+        if let (Some((s, _)), Some((e, span))) = (start, end) {
+            if e <= s {
+                diags.push(Diagnostic::error("`end` must be after `start`", Some(span), "empty time window"));
+            }
+        }
+        c.start = start.map(|x| x.0);
+        c.end = end.map(|x| x.0);
+        c.max_user_interactions = r.int(diags, "max_user_interactions", 1, i64::MAX).map(|v| v.value as u64);
+        if let Some(o) = r.choice(diags, "over_max", &["drop", "keep_recent"]) {
+            c.over_max = if o.value == "keep_recent" { OverMax::KeepRecent } else { OverMax::Drop };
+        }
+        c.min_user_interactions = r.int(diags, "min_user_interactions", 0, i64::MAX).map_or(0, |v| v.value as u64);
+        c.min_item_interactions = r.int(diags, "min_item_interactions", 0, i64::MAX).map_or(0, |v| v.value as u64);
+        if let (Some(max), min) = (c.max_user_interactions, c.min_user_interactions) {
+            if max < min {
+                diags.push(Diagnostic::error(
+                    format!("`max_user_interactions` ({max}) is below `min_user_interactions` ({min})"),
+                    Some(r.span),
+                    "no user can pass both",
+                ));
+            }
+        }
+        c.k_core = r.bool(diags, "k_core").is_none_or(|b| b.value);
+        c.max_rounds = r.int(diags, "max_rounds", 1, i64::from(u32::MAX)).map_or(c.max_rounds, |v| v.value as u32);
+        c.id_base = r.int(diags, "id_base", 0, 1).map_or(0, |v| v.value as u32);
+        (diags.len() == before).then_some(c)
+    }
+}
+
+/// Row accounting of the filter stage; each `removed_*` counts rows.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FilterStats {
+    pub input_rows: u64,
+    pub input_users: u64,
+    pub input_items: u64,
+    pub removed_time_window: u64,
+    pub removed_dedup: u64,
+    pub removed_max_user: u64,
+    pub users_truncated: u64,
+    pub removed_k_core: u64,
+    /// Rounds of the k-core loop that removed rows (0: the input already satisfied it).
+    pub k_core_rounds: u32,
+    /// False if `max_rounds` stopped the loop before a fixed point.
+    pub k_core_converged: bool,
+    pub output_rows: u64,
+    pub users: u64,
+    pub items: u64,
+}
+
+/// Filtered interactions in canonical order with dense ids.
+#[derive(Debug, Clone, Default)]
+pub struct Filtered {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    pub ts: Vec<i64>,
+    /// Normalized user code of each dense user id (index = id - id_base).
+    pub user_codes: Vec<u32>,
+    pub item_codes: Vec<u32>,
+    pub id_base: u32,
+    pub stats: FilterStats,
+}
+
+/// Working columns in canonical order; `user` holds the user's rank in raw-id order.
+struct Rows {
+    user: Vec<u32>,
+    item: Vec<u32>,
+    ts: Vec<i64>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.user.len()
+    }
+
+    /// Keeps rows whose `keep` is true; returns how many were removed.
+    fn retain(&mut self, keep: &[bool]) -> u64 {
+        let before = self.len();
+        let mut w = 0;
+        for r in 0..before {
+            if keep[r] {
+                self.user[w] = self.user[r];
+                self.item[w] = self.item[r];
+                self.ts[w] = self.ts[r];
+                w += 1;
+            }
+        }
+        self.user.truncate(w);
+        self.item.truncate(w);
+        self.ts.truncate(w);
+        (before - w) as u64
+    }
+
+    /// `(start, end)` of each user's contiguous run of rows.
+    fn user_runs(&self) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut s = 0;
+        for r in 1..=self.len() {
+            if r == self.len() || self.user[r] != self.user[s] {
+                runs.push((s, r));
+                s = r;
+            }
+        }
+        runs
+    }
+}
+
+/// Positions of `keys` sorted by the key's order (ties cannot occur: raw ids are unique).
+fn rank_by_key(keys: &[String]) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..keys.len() as u32).collect();
+    idx.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+    let mut rank = vec![0u32; keys.len()];
+    for (r, code) in idx.into_iter().enumerate() {
+        rank[code as usize] = r as u32;
+    }
+    rank
+}
+
+pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filtered {
+    let src = &norm.interactions;
+    let mut stats = FilterStats { input_rows: src.len() as u64, ..Default::default() };
+    let user_rank = rank_by_key(&norm.users.raw_id);
+
+    // Time window, then canonical order: (user rank, ts, adapter order).
+    let in_window = |t: i64| cfg.start.is_none_or(|s| t >= s) && cfg.end.is_none_or(|e| t < e);
+    let mut keys: Vec<(u32, i64, u64, u32)> = (0..src.len())
+        .filter(|&r| in_window(src.ts[r]))
+        .map(|r| (user_rank[src.user[r] as usize], src.ts[r], src.order[r], r as u32))
+        .collect();
+    stats.removed_time_window = stats.input_rows - keys.len() as u64;
+    keys.sort_unstable();
+    let mut rows = Rows {
+        user: keys.iter().map(|k| k.0).collect(),
+        item: keys.iter().map(|k| src.item[k.3 as usize]).collect(),
+        ts: keys.iter().map(|k| k.1).collect(),
+    };
+    drop(keys);
+    stats.input_users = count_distinct(&rows.user, norm.users.raw_id.len());
+    stats.input_items = count_distinct(&rows.item, norm.items.raw_id.len());
+
+    stats.removed_dedup = dedup(&mut rows, cfg.dedup);
+
+    if let Some(max) = cfg.max_user_interactions {
+        let mut keep = vec![true; rows.len()];
+        for (s, e) in rows.user_runs() {
+            let n = (e - s) as u64;
+            if n > max {
+                let cut = match cfg.over_max {
+                    OverMax::Drop => e,
+                    OverMax::KeepRecent => {
+                        stats.users_truncated += 1;
+                        e - max as usize
+                    }
+                };
+                keep[s..cut].iter_mut().for_each(|k| *k = false);
+            }
+        }
+        stats.removed_max_user = rows.retain(&keep);
+    }
+
+    let (removed, rounds, converged) = k_core(
+        &mut rows,
+        norm.users.raw_id.len(),
+        norm.items.raw_id.len(),
+        cfg.min_user_interactions,
+        cfg.min_item_interactions,
+        if cfg.k_core { cfg.max_rounds } else { 1 },
+    );
+    stats.removed_k_core = removed;
+    stats.k_core_rounds = rounds;
+    stats.k_core_converged = converged || !cfg.k_core;
+    if cfg.k_core && !converged {
+        progress.warn(format!("k-core stopped after max_rounds = {} before reaching a fixed point", cfg.max_rounds));
+    }
+
+    // Dense ids: users in raw-id order (the rows are already in it), items in raw-id order.
+    let mut rank_to_code = vec![0u32; user_rank.len()];
+    for (code, r) in user_rank.iter().enumerate() {
+        rank_to_code[*r as usize] = code as u32;
+    }
+    let mut user_dense = vec![u32::MAX; user_rank.len()];
+    let mut user_codes = Vec::new();
+    for (s, _) in rows.user_runs() {
+        let rank = rows.user[s];
+        user_dense[rank as usize] = cfg.id_base + user_codes.len() as u32;
+        user_codes.push(rank_to_code[rank as usize]);
+    }
+    let mut present = vec![false; norm.items.raw_id.len()];
+    for &i in &rows.item {
+        present[i as usize] = true;
+    }
+    let mut item_codes: Vec<u32> = (0..present.len() as u32).filter(|c| present[*c as usize]).collect();
+    item_codes.sort_unstable_by(|a, b| norm.items.raw_id[*a as usize].cmp(&norm.items.raw_id[*b as usize]));
+    let mut item_dense = vec![u32::MAX; present.len()];
+    for (d, c) in item_codes.iter().enumerate() {
+        item_dense[*c as usize] = cfg.id_base + d as u32;
+    }
+    let user: Vec<u32> = rows.user.iter().map(|r| user_dense[*r as usize]).collect();
+    let item: Vec<u32> = rows.item.iter().map(|c| item_dense[*c as usize]).collect();
+
+    stats.output_rows = rows.len() as u64;
+    stats.users = user_codes.len() as u64;
+    stats.items = item_codes.len() as u64;
+    Filtered { user, item, ts: rows.ts, user_codes, item_codes, id_base: cfg.id_base, stats }
+}
+
+fn count_distinct(codes: &[u32], universe: usize) -> u64 {
+    let mut seen = vec![false; universe];
+    codes.iter().filter(|c| !std::mem::replace(&mut seen[**c as usize], true)).count() as u64
+}
+
+fn dedup(rows: &mut Rows, policy: Dedup) -> u64 {
+    if policy == Dedup::None {
+        return 0;
+    }
+    let mut keep = vec![true; rows.len()];
+    let mut seen: HashSet<u32, foldhash::fast::FixedState> = HashSet::default();
+    for (s, e) in rows.user_runs() {
+        match policy {
+            Dedup::Exact => {
+                // Exact duplicates share user and timestamp, so they sit in one run of equal ts.
+                let mut r = s;
+                while r < e {
+                    let mut q = r + 1;
+                    while q < e && rows.ts[q] == rows.ts[r] {
+                        q += 1;
+                    }
+                    for a in r + 1..q {
+                        if rows.item[r..a].contains(&rows.item[a]) {
+                            keep[a] = false;
+                        }
+                    }
+                    r = q;
+                }
+            }
+            Dedup::KeepFirst => {
+                seen.clear();
+                for r in s..e {
+                    keep[r] = seen.insert(rows.item[r]);
+                }
+            }
+            Dedup::KeepLast => {
+                seen.clear();
+                for r in (s..e).rev() {
+                    keep[r] = seen.insert(rows.item[r]);
+                }
+            }
+            Dedup::None => {}
+        }
+    }
+    rows.retain(&keep)
+}
+
+/// Returns (rows removed, rounds that removed rows, reached a fixed point).
+fn k_core(rows: &mut Rows, n_users: usize, n_items: usize, ku: u64, ki: u64, max_rounds: u32) -> (u64, u32, bool) {
+    if ku <= 1 && ki <= 1 {
+        return (0, 0, true); // every present user and item already has one row
+    }
+    let mut removed = 0;
+    let mut rounds = 0;
+    let mut ucnt = vec![0u64; n_users];
+    let mut icnt = vec![0u64; n_items];
+    loop {
+        ucnt.iter_mut().for_each(|c| *c = 0);
+        icnt.iter_mut().for_each(|c| *c = 0);
+        for r in 0..rows.len() {
+            ucnt[rows.user[r] as usize] += 1;
+            icnt[rows.item[r] as usize] += 1;
+        }
+        let keep: Vec<bool> =
+            (0..rows.len()).map(|r| ucnt[rows.user[r] as usize] >= ku && icnt[rows.item[r] as usize] >= ki).collect();
+        if keep.iter().all(|k| *k) {
+            return (removed, rounds, true);
+        }
+        if rounds == max_rounds {
+            return (removed, rounds, false);
+        }
+        removed += rows.retain(&keep);
+        rounds += 1;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Runs the k-core on plain (user, item) pairs; returns the surviving pairs' indices.
+    pub fn k_core_pairs(pairs: &[(u32, u32)], ku: u64, ki: u64) -> Vec<usize> {
+        let n_users = pairs.iter().map(|p| p.0).max().map_or(0, |m| m as usize + 1);
+        let n_items = pairs.iter().map(|p| p.1).max().map_or(0, |m| m as usize + 1);
+        // Encode the original index in ts so we can recover it.
+        let mut rows = Rows {
+            user: pairs.iter().map(|p| p.0).collect(),
+            item: pairs.iter().map(|p| p.1).collect(),
+            ts: (0..pairs.len() as i64).collect(),
+        };
+        k_core(&mut rows, n_users, n_items, ku, ki, u32::MAX);
+        rows.ts.iter().map(|t| *t as usize).collect()
+    }
+
+    #[test]
+    fn k_core_simple_chain() {
+        // user 0 has 2 rows, user 1 has 1 → with ku = 2, user 1 goes, then item 1 drops below 2.
+        let pairs = [(0, 0), (0, 1), (1, 1), (2, 0), (2, 1)];
+        assert_eq!(k_core_pairs(&pairs, 2, 2), vec![0, 1, 3, 4]);
+        assert_eq!(k_core_pairs(&pairs, 3, 1), Vec::<usize>::new());
+    }
+}

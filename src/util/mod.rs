@@ -1,0 +1,5 @@
+//! Small, dependency-free helpers shared by every stage.
+
+pub mod hash;
+pub mod rng;
+pub mod time;
