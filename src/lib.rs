@@ -1,0 +1,19 @@
+//! recdata turns raw recommender-system corpora into training-ready, versioned, documented
+//! parquet datasets.
+//!
+//! The pipeline is a fixed chain `source → normalize → filter → split → publish`, described by
+//! a TOML manifest ([`manifest`]), executed by [`stages::build`], written through [`io`].
+//! Corpus adapters live in [`sources`], one file per corpus.
+
+pub mod cli;
+pub mod error;
+pub mod io;
+pub mod manifest;
+pub mod progress;
+pub mod sources;
+pub mod stages;
+pub mod stats;
+pub mod synth;
+pub mod util;
+
+pub use error::{Error, Result};

@@ -32,14 +32,15 @@ impl LineReader {
 
     /// The next line, or `None` at the end of the file. A final line without `\n` is returned;
     /// the empty string after a final `\n` is not a line.
-    pub fn next_line(&mut self) -> std::io::Result<Option<&[u8]>> {
+    /// Returns `(line number, bytes consumed so far, line)`.
+    pub fn next_line(&mut self) -> std::io::Result<Option<(u64, u64, &[u8])>> {
         loop {
             if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let (s, e) = (self.start, self.start + pos);
                 self.start = e + 1;
                 self.line_no += 1;
                 self.consumed += (pos + 1) as u64;
-                return Ok(Some(&self.buf[s..e]));
+                return Ok(Some((self.line_no, self.consumed, &self.buf[s..e])));
             }
             if self.eof {
                 if self.start < self.end {
@@ -47,7 +48,7 @@ impl LineReader {
                     self.start = self.end;
                     self.line_no += 1;
                     self.consumed += (e - s) as u64;
-                    return Ok(Some(&self.buf[s..e]));
+                    return Ok(Some((self.line_no, self.consumed, &self.buf[s..e])));
                 }
                 return Ok(None);
             }

@@ -211,7 +211,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
             let corpus = crate::sources::read_corpus_config(&mut r, diags);
             let local = r.str(diags, "path").map(|p| base.join(p.value));
             let files: Vec<RemoteFile> =
-                r.table_array(diags, "files").into_iter().filter_map(|mut f| RemoteFile::read(&mut f, diags)).collect();
+                r.table_array(diags, "files").into_iter().filter_map(|f| RemoteFile::read(f, diags)).collect();
             if local.is_none() && files.is_empty() {
                 diags.push(
                     Diagnostic::error("`[source]` names no data", Some(r.span), "in this table")

@@ -63,7 +63,7 @@ pub enum InvalidUtf8 {
 }
 
 /// `[source]` keys specific to Last.fm-1K.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Options {
     pub invalid_utf8: InvalidUtf8,
     /// Read `userid-profile.tsv` (default true).
@@ -174,16 +174,14 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     let mut line_numbers: Vec<u64> = Vec::new();
 
     let mut reader = LineReader::open(&events_path)?;
-    let mut fields: [&[u8]; 6] = [&[]; 6];
     let mut reject = |line: u64, reason: &'static str, detail: String, raw: &[u8], acc: &mut FileAccount| {
         acc.rejected += 1;
         rejects.push(Reject { file: EVENTS_FILE.into(), line, reason, detail, raw: raw.to_vec() });
     };
-    while let Some(raw) = reader.next_line()? {
-        let line_no = reader.line_no;
+    while let Some((line_no, consumed, raw)) = reader.next_line()? {
         acc.lines += 1;
         if line_no % (1 << 16) == 0 {
-            bar.set_position(reader.consumed);
+            bar.set_position(consumed);
         }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() {
@@ -195,6 +193,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
             reject(line_no, "field_count", format!("expected 6 tab-separated fields, found {n}"), raw, &mut acc);
             continue;
         }
+        let mut fields: [&[u8]; 6] = [&[]; 6];
         for (slot, f) in fields.iter_mut().zip(line.split(|b| *b == b'\t')) {
             *slot = f;
         }
@@ -342,8 +341,7 @@ fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>
     let mut out = Vec::new();
     let mut seen = hashbrown::HashSet::new();
     let mut reader = LineReader::open(path)?;
-    while let Some(raw) = reader.next_line()? {
-        let line_no = reader.line_no;
+    while let Some((line_no, _, raw)) = reader.next_line()? {
         acc.lines += 1;
         let mut reject = |reason: &'static str, detail: String| {
             rejects.push(Reject { file: PROFILE_FILE.into(), line: line_no, reason, detail, raw: raw.to_vec() });

@@ -18,7 +18,8 @@ use crate::progress::Reporter;
 pub const CORPORA: &[&str] = &["lastfm-1k"];
 
 /// The adapter and its options, from `[source]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CorpusConfig {
     Lastfm1k(lastfm_1k::Options),
 }
@@ -83,7 +84,7 @@ pub struct RemoteFile {
 }
 
 impl RemoteFile {
-    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
+    pub fn read(mut r: TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
         let url = r.required_str(diags, "url", "\"https://...\"");
         let mirrors = r.str_array(diags, "mirrors").unwrap_or_default().into_iter().map(|m| m.value).collect();
         let sha256 = r.str(diags, "sha256");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array as _, ArrayRef, BinaryArray, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{Field, Schema};
 
@@ -20,9 +20,11 @@ pub const REJECTS: &str = "rejects.parquet";
 const ACCOUNTS: &str = "accounts.json";
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Accounts {
-    event: String,
-    files: Vec<FileAccount>,
+pub struct Accounts {
+    pub event: String,
+    pub files: Vec<FileAccount>,
+    /// Rejected rows per reason code.
+    pub by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 /// Writes the rejects as the canonical `rejects` table (it is published as is).
@@ -98,15 +100,18 @@ pub fn save(dir: &Path, n: &Normalized) -> Result<()> {
     write_batch(&dir.join(USERS), entities_batch(&n.users)?, Level::Cache, vec![])?;
     write_batch(&dir.join(ITEMS), entities_batch(&n.items)?, Level::Cache, vec![])?;
     write_rejects(&dir.join(REJECTS), &n.rejects)?;
-    let acc = Accounts { event: n.event.clone(), files: n.accounts.clone() };
+    let mut by_reason = std::collections::BTreeMap::new();
+    for r in &n.rejects {
+        *by_reason.entry(r.reason.to_owned()).or_insert(0u64) += 1;
+    }
+    let acc = Accounts { event: n.event.clone(), files: n.accounts.clone(), by_reason };
     fs_err::write(dir.join(ACCOUNTS), serde_json::to_vec_pretty(&acc)?)?;
     Ok(())
 }
 
 /// The row accounting saved with a cached normalize output.
-pub fn load_accounts(dir: &Path) -> Result<(String, Vec<FileAccount>)> {
-    let acc: Accounts = serde_json::from_slice(&fs_err::read(dir.join(ACCOUNTS))?)?;
-    Ok((acc.event, acc.files))
+pub fn load_accounts(dir: &Path) -> Result<Accounts> {
+    Ok(serde_json::from_slice(&fs_err::read(dir.join(ACCOUNTS))?)?)
 }
 
 /// Loads a cached normalize output (rejects stay on disk: publish copies the file).
@@ -122,21 +127,13 @@ pub fn load(dir: &Path) -> Result<Normalized> {
         ts: ts.values().to_vec(),
         order: order.values().to_vec(),
     };
-    let (event, accounts) = load_accounts(dir)?;
+    let acc = load_accounts(dir)?;
     Ok(Normalized {
         interactions,
-        event,
+        event: acc.event,
         users: entities_from(&read_batch(&dir.join(USERS))?)?,
         items: entities_from(&read_batch(&dir.join(ITEMS))?)?,
         rejects: vec![],
-        accounts,
+        accounts: acc.files,
     })
 }
-
-/// Number of rejected rows stored in a cached rejects file.
-pub fn count_rows(path: &Path) -> Result<u64> {
-    Ok(read_batch(path)?.num_rows() as u64)
-}
-
-#[allow(dead_code)]
-fn _assert_array(_: &dyn Array) {}

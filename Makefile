@@ -1,0 +1,41 @@
+# recdata — build, test, demo, bench, lint.
+# CARGO_TARGET_DIR lives outside the clone so CI and fresh clones reuse compiled dependencies.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/recdata-target
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CARGO_TARGET_DIR)/release/recdata
+DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
+
+.PHONY: build test demo bench lint pydeps clean
+
+build:
+	cargo build --release
+
+# Python is only a test oracle (pyarrow reads our parquet back) and the bench baseline.
+$(VENV)/.ok:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pyarrow pandas polars
+	touch $@
+
+pydeps: $(VENV)/.ok
+
+test: pydeps
+	RECDATA_PYTHON=$(abspath $(PY)) cargo test --all-targets
+
+demo:
+	cargo build --release
+	$(BIN) synth lastfm-1k --users 50 --events-per-user 200 --seed 7 --out data/raw/lastfm-1k-synth
+	$(BIN) build manifests/lastfm-1k-synth.toml
+	$(BIN) inspect data/lastfm-1k-synth/latest
+
+bench: pydeps build
+	$(PY) bench/run.py --bin $(BIN)
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	rm -rf data/lastfm-1k-synth data/raw

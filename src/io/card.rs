@@ -1,0 +1,155 @@
+//! The generated dataset card (`README.md`), rendered only from `dataset.json` and the
+//! canonical schemas — never the source of truth, always reproducible.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(x) => x.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn render(doc: &Value) -> String {
+    let ds = &doc["dataset"];
+    let name = s(&ds["name"]);
+    let version = s(&ds["version"]);
+    let mut o = String::new();
+    let title = ds["title"].as_str().map_or_else(|| name.clone(), str::to_owned);
+    let _ = writeln!(o, "# {title} — version {version}\n");
+    let _ = writeln!(o, "{}\n", s(&ds["description"]));
+    let _ = writeln!(
+        o,
+        "Built by recdata {} from corpus `{}`. Everything below is generated from `dataset.json`.\n",
+        s(&doc["tool"]["version"]),
+        s(&doc["source"]["corpus"])
+    );
+    let _ = writeln!(o, "## License and source\n\n{}\n", s(&ds["license"]));
+    let _ = writeln!(o, "| raw file | bytes | sha256 |\n| --- | ---: | --- |");
+    for f in doc["source"]["files"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "| `{}` | {} | `{}` |", s(&f["file"]), s(&f["bytes"]), s(&f["sha256"]));
+    }
+
+    let _ = writeln!(o, "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |");
+    for f in doc["files"].as_array().into_iter().flatten() {
+        let sha = s(&f["sha256"]);
+        let _ = writeln!(o, "| `{}` | {} | {} | `{}…` |", s(&f["path"]), s(&f["rows"]), s(&f["bytes"]), &sha[..sha.len().min(16)]);
+    }
+
+    let st = &doc["statistics"];
+    let _ = writeln!(o, "\n## Statistics\n");
+    let _ = writeln!(
+        o,
+        "{} interactions by {} users on {} items (density {}), from {} to {}.\n",
+        s(&st["rows"]),
+        s(&st["users"]),
+        s(&st["items"]),
+        s(&st["density"]),
+        s(&st["first_event"]),
+        s(&st["last_event"])
+    );
+    let _ = writeln!(o, "| per | min | median | mean | max |\n| --- | ---: | ---: | ---: | ---: |");
+    for (label, key) in [("user", "interactions_per_user"), ("item", "interactions_per_item")] {
+        let d = &st[key];
+        let _ = writeln!(o, "| {label} | {} | {} | {} | {} |", s(&d["min"]), s(&d["median"]), s(&d["mean"]), s(&d["max"]));
+    }
+    if let Some(splits) = st["splits"].as_object() {
+        let _ = writeln!(o, "\n| split | rows | users | items | first event | last event |\n| --- | ---: | ---: | ---: | --- | --- |");
+        for (k, v) in splits {
+            let _ = writeln!(
+                o,
+                "| {k} | {} | {} | {} | {} | {} |",
+                s(&v["rows"]),
+                s(&v["users"]),
+                s(&v["items"]),
+                s(&v["first_event"]),
+                s(&v["last_event"])
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\n## Split protocol\n");
+    match doc["split"].as_object() {
+        Some(p) => {
+            for (k, v) in p {
+                let _ = writeln!(o, "- `{k}`: {}", s(v));
+            }
+        }
+        None => {
+            let _ = writeln!(o, "No split stage: `interactions.parquet` holds every filtered row.");
+        }
+    }
+
+    let acc = &doc["accounting"];
+    let _ = writeln!(o, "\n## Row accounting\n\nEvery raw row is in a table or in `rejects.parquet` with a reason.\n");
+    let _ = writeln!(o, "| raw file | lines | header | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (f, a) in acc["raw"].as_object().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "| `{f}` | {} | {} | {} | {} | {} |",
+            s(&a["lines"]),
+            s(&a["header"]),
+            s(&a["rows"]),
+            s(&a["rejected"]),
+            s(&a["repaired"])
+        );
+    }
+    if let Some(r) = acc["rejected"].as_object().filter(|r| !r.is_empty()) {
+        let _ = writeln!(o, "\nRejected rows by reason: {}.", r.iter().map(|(k, v)| format!("`{k}` {v}")).collect::<Vec<_>>().join(", "));
+    }
+    let f = &acc["filter"];
+    let _ = writeln!(
+        o,
+        "\nFilter: {} normalized interactions; removed {} outside the time window, {} duplicates, {} by the per-user cap, \
+         {} by the k-core ({} rounds, converged: {}); {} remain ({} users, {} items).",
+        s(&f["input_rows"]),
+        s(&f["removed_time_window"]),
+        s(&f["removed_dedup"]),
+        s(&f["removed_max_user"]),
+        s(&f["removed_k_core"]),
+        s(&f["k_core_rounds"]),
+        s(&f["k_core_converged"]),
+        s(&f["output_rows"]),
+        s(&f["users"]),
+        s(&f["items"])
+    );
+    if let Some(sp) = acc["splits"].as_object() {
+        let _ = writeln!(
+            o,
+            "\nSplits: {} train, {} valid, {} test ({} users too short for valid/test kept wholly in train).",
+            s(&sp["train"]),
+            s(&sp["valid"]),
+            s(&sp["test"]),
+            s(&sp["users_train_only"])
+        );
+    }
+
+    let _ = writeln!(o, "\n## Schema\n");
+    let corpus = s(&doc["source"]["corpus"]);
+    let mut tables: Vec<String> =
+        doc["files"].as_array().into_iter().flatten().filter_map(|f| f["table"].as_str().map(str::to_owned)).collect();
+    tables.dedup();
+    for t in tables {
+        let Ok(schema) = crate::io::schema::table(&t) else { continue };
+        let _ = writeln!(o, "### {t}\n\n{}\n\n| column | type | nullable | description |\n| --- | --- | --- | --- |", schema.description);
+        for f in schema.fields_for(&corpus) {
+            let _ = writeln!(o, "| `{}` | `{}` | {} | {} |", f.name, f.type_, if f.nullable { "yes" } else { "no" }, f.description);
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(
+        o,
+        "## How to load\n\n```python\nimport polars as pl\ntrain = pl.read_parquet(\"splits/train.parquet\")\nitems = pl.read_parquet(\"items.parquet\")\n\n\
+         import pyarrow.parquet as pq\ntable = pq.read_table(\"interactions.parquet\")\n\n\
+         from datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={{\"train\": \"splits/train.parquet\", \"validation\": \"splits/valid.parquet\", \"test\": \"splits/test.parquet\"}})\n```\n"
+    );
+    let _ = writeln!(o, "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n");
+    for st in doc["stages"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
+    }
+    o
+}

@@ -1,0 +1,241 @@
+//! The stage chain and its runner.
+//!
+//! `source → normalize → filter → split → publish`. Each stage has a fingerprint (tool version,
+//! its typed config, its input's fingerprint; for normalize the sha256 of every raw file); its
+//! output lives in `.cache/<stage>-<fingerprint>/`, written to a temporary directory and renamed
+//! into place when complete. A stage whose directory exists is skipped, so a re-run is cheap and
+//! a build killed at any point resumes from the last finished stage with identical results.
+
+pub mod filter;
+pub mod normalize;
+pub mod publish;
+pub mod split;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::io::parquet::{column, read_batch};
+use crate::io::store::{self, DatasetLock};
+use crate::manifest::Manifest;
+use crate::progress::Reporter;
+use crate::sources::Normalized;
+use crate::util::hash::{Fingerprint, sha256_file};
+
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub struct BuildOptions {
+    pub data_dir: PathBuf,
+    pub progress: Reporter,
+}
+
+/// A raw input file as recorded in `dataset.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InputFile {
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishStatus {
+    Published,
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    pub dir: PathBuf,
+    pub status: PublishStatus,
+    pub dataset_json: serde_json::Value,
+}
+
+/// sha256 of each input, memoized by (path, size, mtime) in `.cache/inputs.json` so an
+/// unchanged 2 GB file is not re-read on every build.
+fn hash_inputs(cache: &Path, src: &Path, files: &[PathBuf], progress: &Reporter) -> Result<Vec<InputFile>> {
+    #[derive(serde::Serialize, serde::Deserialize, Clone)]
+    struct Memo {
+        bytes: u64,
+        mtime_ns: i128,
+        sha256: String,
+    }
+    let memo_path = cache.join("inputs.json");
+    let mut memo: BTreeMap<String, Memo> =
+        fs_err::read(&memo_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut out = Vec::new();
+    for f in files {
+        let meta = fs_err::metadata(f)?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        let key = fs_err::canonicalize(f)?.display().to_string();
+        let sha = match memo.get(&key) {
+            Some(m) if m.bytes == meta.len() && m.mtime_ns == mtime_ns => m.sha256.clone(),
+            _ => {
+                progress.info(format!("Hashing {}", f.display()));
+                let (sha, _) = sha256_file(f)?;
+                memo.insert(key, Memo { bytes: meta.len(), mtime_ns, sha256: sha.clone() });
+                sha
+            }
+        };
+        let rel = f.strip_prefix(src).unwrap_or(f).display().to_string();
+        out.push(InputFile { file: rel, bytes: meta.len(), sha256: sha });
+    }
+    fs_err::create_dir_all(cache)?;
+    let tmp = cache.join(format!("inputs.json.tmp-{}", std::process::id()));
+    fs_err::write(&tmp, serde_json::to_vec_pretty(&memo)?)?;
+    fs_err::rename(&tmp, &memo_path)?;
+    Ok(out)
+}
+
+/// Runs `work` into a fresh temporary directory and commits it as `dir`.
+fn run_stage(dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = store::temp_dir_for(dir)?;
+    work(&tmp)?;
+    store::commit_dir(&tmp, dir)
+}
+
+fn stage_event(p: &Reporter, stage: &str, fp: &str, cached: bool, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    if cached {
+        p.info(format!("Cached {stage} ({})", &fp[..12]));
+    } else {
+        p.info(format!("Finished {stage} in {secs:.1}s"));
+    }
+    p.event("stage", json!({ "stage": stage, "fingerprint": fp, "cached": cached, "seconds": secs }));
+}
+
+pub fn dict_array(value: &str, n: usize) -> Result<ArrayRef> {
+    let keys = Int32Array::from(vec![0i32; n]);
+    Ok(Arc::new(Int32DictionaryArray::try_new(keys, Arc::new(StringArray::from(vec![value])))?))
+}
+
+/// Builds the dataset described by `m` and publishes it.
+pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
+    let p = &opts.progress;
+    let ds_dir = opts.data_dir.join(&m.dataset.name);
+    let _lock = DatasetLock::acquire(&ds_dir)?;
+    store::clean_partial(&ds_dir)?;
+    let cache = ds_dir.join(".cache");
+    let corpus = &m.source.corpus;
+
+    let Some(src) = m.source.path.clone() else {
+        return Err(Error::Unsupported(format!(
+            "{}: the source lists only remote files; downloading is not available in this version of recdata — \
+             download them yourself and set `source.path` to the folder that holds them",
+            m.path.display()
+        )));
+    };
+    let input_paths = corpus.input_files(&src)?;
+    let inputs = hash_inputs(&cache, &src, &input_paths, p)?;
+
+    let fp_norm = {
+        let mut f = Fingerprint::new("normalize");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("corpus", serde_json::to_string(corpus)?.as_bytes())
+            .part("inputs", serde_json::to_string(&inputs)?.as_bytes());
+        f.finish()
+    };
+    let fp_filter = {
+        let mut f = Fingerprint::new("filter");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("input", fp_norm.as_bytes())
+            .part("config", serde_json::to_string(&m.filter)?.as_bytes())
+            .part("meta", format!("{}\u{1f}{}", m.dataset.name, m.dataset.version).as_bytes());
+        f.finish()
+    };
+    let fp_split = m.split.as_ref().map(|s| {
+        let mut f = Fingerprint::new("split");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("input", fp_filter.as_bytes())
+            .part("config", serde_json::to_string(s).unwrap_or_default().as_bytes());
+        f.finish()
+    });
+
+    let norm_dir = cache.join(format!("normalize-{}", &fp_norm[..16]));
+    let filter_dir = cache.join(format!("filter-{}", &fp_filter[..16]));
+    let split_dir = fp_split.as_ref().map(|fp| cache.join(format!("split-{}", &fp[..16])));
+    let meta = [("recdata.dataset", m.dataset.name.clone()), ("recdata.version", m.dataset.version.clone())];
+
+    // normalize
+    let t = Instant::now();
+    let mut normalized: Option<Normalized> = None;
+    let norm_cached = norm_dir.exists();
+    if !norm_cached {
+        p.info(format!("Normalizing {} from {}", corpus.name(), src.display()));
+        let n = corpus.normalize(&src, p)?;
+        run_stage(&norm_dir, |tmp| normalize::save(tmp, &n))?;
+        normalized = Some(n);
+    }
+    stage_event(p, "normalize", &fp_norm, norm_cached, t);
+
+    // filter
+    let t = Instant::now();
+    let mut filtered: Option<filter::Filtered> = None;
+    let filter_cached = filter_dir.exists();
+    if !filter_cached {
+        let n = match normalized.take() {
+            Some(n) => n,
+            None => normalize::load(&norm_dir)?,
+        };
+        let f = filter::run(&m.filter, &n, p);
+        run_stage(&filter_dir, |tmp| publish::write_filtered(tmp, corpus.name(), &n, &f, &meta))?;
+        filtered = Some(f);
+    }
+    stage_event(p, "filter", &fp_filter, filter_cached, t);
+    let filter_stats: filter::FilterStats =
+        serde_json::from_slice(&fs_err::read(filter_dir.join(publish::FILTER_STATS))?)?;
+
+    // split
+    let mut split_stats = None;
+    if let (Some(cfg), Some(dir), Some(fp)) = (&m.split, &split_dir, &fp_split) {
+        let t = Instant::now();
+        let cached = dir.exists();
+        if !cached {
+            let (user, item, ts) = match filtered.take() {
+                Some(f) => (f.user, f.item, f.ts),
+                None => read_interactions(&filter_dir.join("interactions.parquet"))?,
+            };
+            let a = split::run(cfg, &user, &ts);
+            run_stage(dir, |tmp| publish::write_splits(tmp, &user, &item, &ts, &a, &m.source.corpus, &meta))?;
+        }
+        stage_event(p, "split", fp, cached, t);
+        split_stats = Some(serde_json::from_slice::<split::SplitStats>(&fs_err::read(dir.join(publish::SPLIT_STATS))?)?);
+    }
+
+    let fingerprints: Vec<(&str, &str)> = [("normalize", fp_norm.as_str()), ("filter", fp_filter.as_str())]
+        .into_iter()
+        .chain(fp_split.as_deref().map(|f| ("split", f)))
+        .collect();
+    publish::publish(
+        m,
+        &ds_dir,
+        &publish::Parts {
+            norm_dir: &norm_dir,
+            filter_dir: &filter_dir,
+            split_dir: split_dir.as_deref(),
+            inputs: &inputs,
+            fingerprints: &fingerprints,
+            filter_stats: &filter_stats,
+            split_stats: split_stats.as_ref(),
+        },
+        p,
+    )
+}
+
+/// Reads (user_id, item_id, ts) back from a published-form interactions file.
+pub fn read_interactions(path: &Path) -> Result<(Vec<u32>, Vec<u32>, Vec<i64>)> {
+    let b: RecordBatch = read_batch(path)?;
+    let u: &UInt32Array = column(&b, "user_id")?;
+    let i: &UInt32Array = column(&b, "item_id")?;
+    let t: &arrow_array::TimestampMillisecondArray = column(&b, "ts")?;
+    Ok((u.values().to_vec(), i.values().to_vec(), t.values().to_vec()))
+}

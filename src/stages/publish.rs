@@ -1,0 +1,237 @@
+//! Writing canonical tables and publishing an immutable dataset version.
+//!
+//! Publishing assembles `.staging-<version>-<pid>/` from the stage cache (hard links: the
+//! cached tables are already in their final form), adds `dataset.json` and the `README.md`
+//! card, checks that the row accounting reconciles, and renames the directory to `<version>`.
+//! If `<version>` exists, its `dataset.json` must be byte-identical to the new one (then the
+//! build is a no-op); otherwise publishing fails — a published version is never modified.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array};
+use serde_json::json;
+
+use super::filter::{FilterStats, Filtered};
+use super::split::{Assignment, NAMES, SplitStats};
+use super::{BuildOutcome, InputFile, PublishStatus, TOOL_VERSION, dict_array, normalize};
+use crate::error::{Error, Result};
+use crate::io::parquet::{Level, WrittenFile, write_table};
+use crate::io::store;
+use crate::manifest::Manifest;
+use crate::progress::Reporter;
+use crate::sources::{CorpusConfig, Entities, Normalized};
+use crate::util::hash::sha256_file;
+
+pub const FILTER_STATS: &str = "filter_stats.json";
+pub const SPLIT_STATS: &str = "split_stats.json";
+pub const FORMAT_VERSION: u32 = 1;
+
+fn interaction_columns(user: Vec<u32>, item: Vec<u32>, ts: Vec<i64>, event: &str) -> Result<Vec<ArrayRef>> {
+    let n = user.len();
+    Ok(vec![
+        Arc::new(UInt32Array::from(user)),
+        Arc::new(UInt32Array::from(item)),
+        Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+        dict_array(event, n)?,
+        Arc::new(Float32Array::from(vec![None::<f32>; n])),
+        Arc::new(Int64Array::from(vec![None::<i64>; n])),
+    ])
+}
+
+/// Rows of `e` in the order of `codes`, as `[id, raw_id, (title), extras...]`.
+fn entity_columns(e: &Entities, codes: &[u32], id_base: u32) -> Result<Vec<ArrayRef>> {
+    let idx = UInt32Array::from(codes.to_vec());
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from_iter_values((0..codes.len() as u32).map(|i| i + id_base))),
+        Arc::new(StringArray::from_iter_values(codes.iter().map(|c| e.raw_id[*c as usize].as_str()))),
+    ];
+    if let Some(t) = &e.title {
+        cols.push(Arc::new(StringArray::from_iter(codes.iter().map(|c| t[*c as usize].as_deref()))));
+    }
+    for (_, a) in &e.extras {
+        cols.push(arrow_select::take::take(a.as_ref(), &idx, None)?);
+    }
+    Ok(cols)
+}
+
+/// The filter stage's output in published form.
+pub fn write_filtered(dir: &Path, corpus: &str, n: &Normalized, f: &Filtered, meta: &[(&str, String)]) -> Result<()> {
+    let cols = interaction_columns(f.user.clone(), f.item.clone(), f.ts.clone(), &n.event)?;
+    write_table(&dir.join("interactions.parquet"), "interactions", corpus, cols, meta, Level::Publish)?;
+    let users = entity_columns(&n.users, &f.user_codes, f.id_base)?;
+    write_table(&dir.join("user_map.parquet"), "user_map", corpus, users[..2].to_vec(), meta, Level::Publish)?;
+    write_table(&dir.join("users.parquet"), "users", corpus, users, meta, Level::Publish)?;
+    let items = entity_columns(&n.items, &f.item_codes, f.id_base)?;
+    write_table(&dir.join("item_map.parquet"), "item_map", corpus, items[..2].to_vec(), meta, Level::Publish)?;
+    write_table(&dir.join("items.parquet"), "items", corpus, items, meta, Level::Publish)?;
+    fs_err::write(dir.join(FILTER_STATS), serde_json::to_vec_pretty(&f.stats)?)?;
+    Ok(())
+}
+
+/// The split stage's output: `splits/{train,valid,test}.parquet`.
+pub fn write_splits(
+    dir: &Path,
+    user: &[u32],
+    item: &[u32],
+    ts: &[i64],
+    a: &Assignment,
+    corpus: &CorpusConfig,
+    meta: &[(&str, String)],
+) -> Result<()> {
+    fs_err::create_dir_all(dir.join("splits"))?;
+    for (code, name) in NAMES.iter().enumerate() {
+        let rows: Vec<usize> =
+            a.order.iter().zip(&a.split).filter(|(_, s)| **s as usize == code).map(|(r, _)| *r as usize).collect();
+        let cols = interaction_columns(
+            rows.iter().map(|r| user[*r]).collect(),
+            rows.iter().map(|r| item[*r]).collect(),
+            rows.iter().map(|r| ts[*r]).collect(),
+            corpus_event(corpus),
+        )?;
+        write_table(&dir.join("splits").join(format!("{name}.parquet")), "splits", corpus.name(), cols, meta, Level::Publish)?;
+    }
+    fs_err::write(dir.join(SPLIT_STATS), serde_json::to_vec_pretty(&a.stats)?)?;
+    Ok(())
+}
+
+fn corpus_event(c: &CorpusConfig) -> &'static str {
+    match c {
+        CorpusConfig::Lastfm1k(_) => "play",
+    }
+}
+
+pub struct Parts<'a> {
+    pub norm_dir: &'a Path,
+    pub filter_dir: &'a Path,
+    pub split_dir: Option<&'a Path>,
+    pub inputs: &'a [InputFile],
+    pub fingerprints: &'a [(&'a str, &'a str)],
+    pub filter_stats: &'a FilterStats,
+    pub split_stats: Option<&'a SplitStats>,
+}
+
+/// Checks that every raw row is accounted for; a failure is a bug in recdata.
+fn reconcile(acc: &normalize::Accounts, f: &FilterStats, s: Option<&SplitStats>, normalized_rows: u64) -> Result<()> {
+    let mut problems = Vec::new();
+    for a in &acc.files {
+        if a.lines != a.header + a.rows + a.rejected {
+            problems.push(format!("{}: {} lines != {} header + {} rows + {} rejected", a.file, a.lines, a.header, a.rows, a.rejected));
+        }
+    }
+    let rejected: u64 = acc.files.iter().map(|a| a.rejected).sum();
+    if rejected != acc.by_reason.values().sum::<u64>() {
+        problems.push("rejected rows do not match the rejects table".into());
+    }
+    if f.input_rows != normalized_rows {
+        problems.push(format!("filter input {} != normalized interactions {normalized_rows}", f.input_rows));
+    }
+    let removed = f.removed_time_window + f.removed_dedup + f.removed_max_user + f.removed_k_core;
+    if f.input_rows != removed + f.output_rows {
+        problems.push(format!("filter: {} in != {removed} removed + {} out", f.input_rows, f.output_rows));
+    }
+    if let Some(s) = s {
+        if s.train + s.valid + s.test != f.output_rows {
+            problems.push(format!("splits {} + {} + {} != {} filtered rows", s.train, s.valid, s.test, f.output_rows));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::Internal(format!("row accounting does not reconcile: {}", problems.join("; ")))) }
+}
+
+fn parquet_rows(path: &Path) -> Result<u64> {
+    let f = fs_err::File::open(path)?;
+    let r = parquet::file::reader::SerializedFileReader::new(f.into_parts().0)?;
+    Ok(parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as u64)
+}
+
+pub fn publish(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>, p: &Reporter) -> Result<BuildOutcome> {
+    let version = &m.dataset.version;
+    let staging = ds_dir.join(format!(".staging-{version}-{}", std::process::id()));
+    if staging.exists() {
+        fs_err::remove_dir_all(&staging)?;
+    }
+    fs_err::create_dir_all(&staging)?;
+
+    let mut files: Vec<(String, &str, &Path)> = vec![("rejects.parquet".into(), "rejects", parts.norm_dir)];
+    for t in ["interactions", "users", "items", "user_map", "item_map"] {
+        files.push((format!("{t}.parquet"), t, parts.filter_dir));
+    }
+    if let Some(d) = parts.split_dir {
+        for n in NAMES {
+            files.push((format!("splits/{n}.parquet"), "splits", d));
+        }
+    }
+    let mut written = Vec::new();
+    for (rel, table, from) in &files {
+        let dst = staging.join(rel);
+        store::link_or_copy(&from.join(rel), &dst)?;
+        let (sha256, bytes) = sha256_file(&dst)?;
+        written.push(WrittenFile { path: rel.clone(), table: (*table).into(), rows: parquet_rows(&dst)?, bytes, sha256 });
+    }
+    written.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let acc = normalize::load_accounts(parts.norm_dir)?;
+    let normalized_rows = acc.files.first().map_or(0, |a| a.rows);
+    reconcile(&acc, parts.filter_stats, parts.split_stats, normalized_rows)?;
+    let statistics = crate::stats::compute(&staging)?;
+
+    let mut by_file = BTreeMap::new();
+    for a in &acc.files {
+        by_file.insert(a.file.clone(), a.clone());
+    }
+    let doc = json!({
+        "format_version": FORMAT_VERSION,
+        "dataset": {
+            "name": m.dataset.name,
+            "version": version,
+            "title": m.dataset.title,
+            "description": m.dataset.description.clone().unwrap_or_else(|| m.source.corpus.description().to_owned()),
+            "license": m.dataset.license.clone().unwrap_or_else(|| m.source.corpus.license().to_owned()),
+        },
+        "tool": { "name": "recdata", "version": TOOL_VERSION },
+        "manifest": m.resolved,
+        "source": { "corpus": m.source.corpus.name(), "files": parts.inputs },
+        "stages": parts.fingerprints.iter().map(|(s, f)| json!({ "stage": s, "fingerprint": f })).collect::<Vec<_>>(),
+        "accounting": {
+            "raw": by_file,
+            "rejected": acc.by_reason,
+            "normalized_interactions": normalized_rows,
+            "filter": parts.filter_stats,
+            "splits": parts.split_stats.map(|s| json!({ "train": s.train, "valid": s.valid, "test": s.test, "users_train_only": s.users_train_only })),
+        },
+        "split": parts.split_stats.map(|s| s.protocol.clone()),
+        "statistics": statistics,
+        "files": written,
+    });
+    let mut dataset_json = serde_json::to_vec_pretty(&doc)?;
+    dataset_json.push(b'\n');
+    fs_err::write(staging.join("dataset.json"), &dataset_json)?;
+    fs_err::write(staging.join("README.md"), crate::io::card::render(&doc))?;
+
+    let final_dir = ds_dir.join(version);
+    let status = if final_dir.exists() {
+        let existing = fs_err::read(final_dir.join("dataset.json")).unwrap_or_default();
+        fs_err::remove_dir_all(&staging)?;
+        if existing != dataset_json {
+            return Err(Error::VersionConflict {
+                dataset: m.dataset.name.clone(),
+                version: version.clone(),
+                path: final_dir,
+                published: crate::util::hash::sha256_hex(&existing),
+                built: crate::util::hash::sha256_hex(&dataset_json),
+            });
+        }
+        PublishStatus::Unchanged
+    } else {
+        fs_err::rename(&staging, &final_dir)?;
+        PublishStatus::Published
+    };
+    let latest = store::update_latest(ds_dir)?;
+    match status {
+        PublishStatus::Published => p.info(format!("Published {} {version} at {}", m.dataset.name, final_dir.display())),
+        PublishStatus::Unchanged => p.info(format!("Unchanged {} {version} is already published with identical content", m.dataset.name)),
+    }
+    p.event("published", json!({ "dataset": m.dataset.name, "version": version, "dir": final_dir, "status": status, "latest": latest }));
+    Ok(BuildOutcome { dir: final_dir, status, dataset_json: doc })
+}
