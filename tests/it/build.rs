@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use arrow_array::{Array, BinaryArray, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array};
+use arrow_array::{BinaryArray, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array};
 use recdata::io::parquet::{column, read_batch};
 
 use crate::util::{manifest, recdata, synth, tree};

@@ -1,0 +1,168 @@
+//! Properties of the filter and split stages: the k-core against brute force, leave-one-out and
+//! temporal splits never put a training event after a held-out one.
+
+use recdata::progress::Reporter;
+use recdata::sources::{Entities, Normalized, RawInteractions};
+use recdata::stages::filter::{self, FilterConfig};
+use recdata::stages::split::{self, SplitConfig};
+use recdata::util::rng::Rng;
+
+fn corpus(pairs: &[(u32, u32)], n_users: u32, n_items: u32) -> Normalized {
+    Normalized {
+        interactions: RawInteractions {
+            user: pairs.iter().map(|p| p.0).collect(),
+            item: pairs.iter().map(|p| p.1).collect(),
+            ts: (0..pairs.len() as i64).collect(),
+            order: (0..pairs.len() as u64).collect(),
+        },
+        event: "play".into(),
+        users: Entities { raw_id: (0..n_users).map(|u| format!("u{u}")).collect(), ..Default::default() },
+        items: Entities { raw_id: (0..n_items).map(|i| format!("i{i}")).collect(), ..Default::default() },
+        ..Default::default()
+    }
+}
+
+/// The largest (user set, item set) whose induced rows give every kept user ≥ ku rows and
+/// every kept item ≥ ki rows, by enumerating all subsets. Returns the kept row indices.
+fn brute_force(pairs: &[(u32, u32)], n_users: u32, n_items: u32, ku: u64, ki: u64) -> Vec<usize> {
+    let mut best: Vec<usize> = vec![];
+    for us in 0u32..(1 << n_users) {
+        for is in 0u32..(1 << n_items) {
+            let rows: Vec<usize> =
+                (0..pairs.len()).filter(|&r| us >> pairs[r].0 & 1 == 1 && is >> pairs[r].1 & 1 == 1).collect();
+            let ok_u = (0..n_users).filter(|u| us >> u & 1 == 1).all(|u| rows.iter().filter(|&&r| pairs[r].0 == u).count() as u64 >= ku);
+            let ok_i = (0..n_items).filter(|i| is >> i & 1 == 1).all(|i| rows.iter().filter(|&&r| pairs[r].1 == i).count() as u64 >= ki);
+            if ok_u && ok_i && rows.len() > best.len() {
+                best = rows;
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn k_core_equals_brute_force_on_random_graphs() {
+    let mut rng = Rng::new(42);
+    for case in 0..300 {
+        let (nu, ni) = (1 + rng.below(4) as u32, 1 + rng.below(4) as u32);
+        let n = rng.below(14) as usize;
+        let pairs: Vec<(u32, u32)> = (0..n).map(|_| (rng.below(u64::from(nu)) as u32, rng.below(u64::from(ni)) as u32)).collect();
+        let (ku, ki) = (1 + rng.below(3), 1 + rng.below(3));
+        let cfg = FilterConfig { min_user_interactions: ku, min_item_interactions: ki, ..Default::default() };
+        let out = filter::run(&cfg, &corpus(&pairs, nu, ni), &Reporter::silent());
+        // ts was set to the row index, so the surviving ts are the surviving rows.
+        let mut got: Vec<usize> = out.ts.iter().map(|t| *t as usize).collect();
+        got.sort_unstable();
+        let want = brute_force(&pairs, nu, ni, ku, ki);
+        assert_eq!(got, want, "case {case}: pairs {pairs:?} ku {ku} ki {ki}");
+        // And the result meets both thresholds.
+        for &u in &out.user {
+            assert!(out.user.iter().filter(|x| **x == u).count() as u64 >= ku);
+        }
+        for &i in &out.item {
+            assert!(out.item.iter().filter(|x| **x == i).count() as u64 >= ki);
+        }
+        assert!(out.stats.k_core_converged);
+    }
+}
+
+fn random_log(seed: u64, users: u32, items: u32, rows: usize) -> Normalized {
+    let mut rng = Rng::new(seed);
+    let mut n = corpus(
+        &(0..rows).map(|_| (rng.below(u64::from(users)) as u32, rng.below(u64::from(items)) as u32)).collect::<Vec<_>>(),
+        users,
+        items,
+    );
+    // Coarse timestamps so that ties are common.
+    n.interactions.ts = (0..rows).map(|_| rng.below(50) as i64 * 1000).collect();
+    n
+}
+
+fn split_cfg(toml: &str) -> SplitConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.toml");
+    std::fs::write(
+        &p,
+        format!("[dataset]\nname = \"x\"\nversion = \"1\"\n[source]\ncorpus = \"lastfm-1k\"\npath = \".\"\n[stages.split]\n{toml}"),
+    )
+    .unwrap();
+    recdata::manifest::load(&p).unwrap().split.unwrap()
+}
+
+#[test]
+fn leave_one_out_holds_out_each_users_latest_events() {
+    for seed in 0..20 {
+        let n = random_log(seed, 15, 30, 400);
+        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+        let a = split::run(&split_cfg("method = \"leave_one_out\""), &f.user, &f.ts);
+        for u in 0..15u32 {
+            let of = |s: u8| -> Vec<(usize, i64)> {
+                a.order.iter().enumerate().filter(|(k, r)| a.split[*k] == s && f.user[**r as usize] == u).map(|(k, r)| (k, f.ts[*r as usize])).collect()
+            };
+            let (train, valid, test) = (of(split::TRAIN), of(split::VALID), of(split::TEST));
+            if train.is_empty() && valid.is_empty() && test.is_empty() {
+                continue;
+            }
+            if test.is_empty() {
+                assert!(valid.is_empty() && train.len() < 3);
+                continue;
+            }
+            assert_eq!((valid.len(), test.len()), (1, 1));
+            let max_train = train.iter().map(|x| x.1).max().unwrap_or(i64::MIN);
+            assert!(max_train <= valid[0].1 && valid[0].1 <= test[0].1, "seed {seed} user {u}");
+            // and by position: nothing held out precedes a training row of the same user
+            assert!(train.iter().all(|t| t.0 < valid[0].0 && valid[0].0 < test[0].0));
+        }
+    }
+}
+
+#[test]
+fn temporal_split_never_trains_on_the_future() {
+    for seed in 0..10 {
+        let n = random_log(seed, 10, 20, 500);
+        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+        let a = split::run(&split_cfg("method = \"temporal\"\nvalid_quantile = 0.7\ntest_quantile = 0.85"), &f.user, &f.ts);
+        let cut = a.stats.protocol["test_start_ms"].as_i64().unwrap();
+        let vcut = a.stats.protocol["valid_start_ms"].as_i64().unwrap();
+        for (k, r) in a.order.iter().enumerate() {
+            let t = f.ts[*r as usize];
+            match a.split[k] {
+                split::TRAIN => assert!(t < vcut && t < cut),
+                split::VALID => assert!(vcut <= t && t < cut),
+                _ => assert!(t >= cut),
+            }
+        }
+    }
+}
+
+#[test]
+fn random_tie_break_and_random_split_are_seeded() {
+    let n = random_log(3, 10, 20, 300);
+    let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+    let cfg = split_cfg("method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 9\ntie_break = \"random\"");
+    let (a, b) = (split::run(&cfg, &f.user, &f.ts), split::run(&cfg, &f.user, &f.ts));
+    assert_eq!((a.order.clone(), a.split.clone()), (b.order, b.split));
+    let other = split::run(&split_cfg("method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 10"), &f.user, &f.ts);
+    assert_ne!(a.split, other.split);
+    assert_eq!(a.stats.train + a.stats.valid + a.stats.test, f.user.len() as u64);
+}
+
+#[test]
+fn dedup_policies() {
+    // user 0: item 1 at t=0, item 1 at t=0 (exact dup), item 2 at t=1, item 1 at t=2.
+    let mut n = corpus(&[(0, 1), (0, 1), (0, 2), (0, 1)], 1, 3);
+    n.interactions.ts = vec![0, 0, 1000, 2000];
+    let run = |d| filter::run(&FilterConfig { dedup: d, ..Default::default() }, &n, &Reporter::silent());
+    assert_eq!(run(filter::Dedup::None).ts.len(), 4);
+    assert_eq!(run(filter::Dedup::Exact).ts, vec![0, 1000, 2000]);
+    assert_eq!(run(filter::Dedup::KeepFirst).ts, vec![0, 1000]);
+    assert_eq!(run(filter::Dedup::KeepLast).ts, vec![1000, 2000]);
+    let capped = filter::run(
+        &FilterConfig { max_user_interactions: Some(2), over_max: filter::OverMax::KeepRecent, ..Default::default() },
+        &n,
+        &Reporter::silent(),
+    );
+    assert_eq!(capped.ts, vec![1000, 2000]);
+    let window = filter::run(&FilterConfig { start: Some(500), end: Some(2000), ..Default::default() }, &n, &Reporter::silent());
+    assert_eq!(window.ts, vec![1000]);
+}
