@@ -70,7 +70,10 @@ fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
     }
 }
 
@@ -98,7 +101,11 @@ pub fn run(cli: Cli) -> u8 {
                 match &e {
                     Error::Manifest(m) => eprint!("{}", m.render(color)),
                     other => {
-                        let (r, x) = if color { ("\x1b[1;31m", "\x1b[0m") } else { ("", "") };
+                        let (r, x) = if color {
+                            ("\x1b[1;31m", "\x1b[0m")
+                        } else {
+                            ("", "")
+                        };
                         eprintln!("{r}error{x}: {other}");
                     }
                 }
@@ -115,7 +122,13 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             for w in &m.warnings {
                 p.warn(w.message.clone());
             }
-            let out = crate::stages::build(&m, &crate::stages::BuildOptions { data_dir: data_dir.clone(), progress: p.clone() })?;
+            let out = crate::stages::build(
+                &m,
+                &crate::stages::BuildOptions {
+                    data_dir: data_dir.clone(),
+                    progress: p.clone(),
+                },
+            )?;
             if !cli.json {
                 println!("{}", out.dir.display());
             }
@@ -127,18 +140,36 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                 m.source.corpus.input_files(dir)?;
             }
             if cli.json {
-                println!("{}", json!({ "type": "valid", "manifest": manifest, "resolved": m.resolved }));
+                println!(
+                    "{}",
+                    json!({ "type": "valid", "manifest": manifest, "resolved": m.resolved })
+                );
             } else {
-                p.info(format!("Valid {} ({} {})", manifest.display(), m.dataset.name, m.dataset.version));
+                p.info(format!(
+                    "Valid {} ({} {})",
+                    manifest.display(),
+                    m.dataset.name,
+                    m.dataset.version
+                ));
             }
             Ok(0)
         }
         Command::Inspect { dir } => inspect(dir, cli.json),
-        Command::Synth { corpus, out, users, seed, events_per_user } => {
+        Command::Synth {
+            corpus,
+            out,
+            users,
+            seed,
+            events_per_user,
+        } => {
             let s = match corpus.as_str() {
                 "lastfm-1k" => crate::synth::lastfm_1k::write(
                     out,
-                    &crate::synth::lastfm_1k::Options { users: *users, seed: *seed, events_per_user: *events_per_user },
+                    &crate::synth::lastfm_1k::Options {
+                        users: *users,
+                        seed: *seed,
+                        events_per_user: *events_per_user,
+                    },
                 )?,
                 other => {
                     return Err(Error::Invalid(format!(
@@ -148,9 +179,19 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                 }
             };
             if cli.json {
-                println!("{}", json!({ "type": "synth", "corpus": corpus, "out": out, "summary": s }));
+                println!(
+                    "{}",
+                    json!({ "type": "synth", "corpus": corpus, "out": out, "summary": s })
+                );
             } else {
-                p.info(format!("Wrote {} lines ({} bytes, {} damaged) for {} users to {}", s.lines, s.bytes, s.damaged_lines, s.users, out.display()));
+                p.info(format!(
+                    "Wrote {} lines ({} bytes, {} damaged) for {} users to {}",
+                    s.lines,
+                    s.bytes,
+                    s.damaged_lines,
+                    s.users,
+                    out.display()
+                ));
             }
             Ok(0)
         }
@@ -161,8 +202,10 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
 fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
     let path = dir.join("dataset.json");
     let bytes = fs_err::read(&path)?;
-    let doc: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::BadInput { path: path.clone(), message: format!("not valid JSON: {e}") })?;
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadInput {
+        path: path.clone(),
+        message: format!("not valid JSON: {e}"),
+    })?;
     let mut bad = Vec::new();
     for f in doc["files"].as_array().into_iter().flatten() {
         let rel = f["path"].as_str().unwrap_or_default();
@@ -174,23 +217,62 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
     }
     let mut out = std::io::stdout().lock();
     if json_out {
-        writeln!(out, "{}", json!({ "type": "inspect", "dataset": doc, "problems": bad }))?;
+        writeln!(
+            out,
+            "{}",
+            json!({ "type": "inspect", "dataset": doc, "problems": bad })
+        )?;
     } else {
         let ds = &doc["dataset"];
         let st = &doc["statistics"];
-        writeln!(out, "{} {}  ({})", ds["name"].as_str().unwrap_or("?"), ds["version"].as_str().unwrap_or("?"), dir.display())?;
-        writeln!(out, "corpus      {}", doc["source"]["corpus"].as_str().unwrap_or("?"))?;
-        writeln!(out, "built by    recdata {}", doc["tool"]["version"].as_str().unwrap_or("?"))?;
-        writeln!(out, "interactions {}  users {}  items {}  density {}", st["rows"], st["users"], st["items"], st["density"])?;
-        writeln!(out, "time range  {} .. {}", st["first_event"].as_str().unwrap_or("?"), st["last_event"].as_str().unwrap_or("?"))?;
+        writeln!(
+            out,
+            "{} {}  ({})",
+            ds["name"].as_str().unwrap_or("?"),
+            ds["version"].as_str().unwrap_or("?"),
+            dir.display()
+        )?;
+        writeln!(
+            out,
+            "corpus      {}",
+            doc["source"]["corpus"].as_str().unwrap_or("?")
+        )?;
+        writeln!(
+            out,
+            "built by    recdata {}",
+            doc["tool"]["version"].as_str().unwrap_or("?")
+        )?;
+        writeln!(
+            out,
+            "interactions {}  users {}  items {}  density {}",
+            st["rows"], st["users"], st["items"], st["density"]
+        )?;
+        writeln!(
+            out,
+            "time range  {} .. {}",
+            st["first_event"].as_str().unwrap_or("?"),
+            st["last_event"].as_str().unwrap_or("?")
+        )?;
         if let Some(sp) = doc["split"].as_object() {
-            writeln!(out, "split       {}", sp.get("method").and_then(|v| v.as_str()).unwrap_or("?"))?;
+            writeln!(
+                out,
+                "split       {}",
+                sp.get("method").and_then(|v| v.as_str()).unwrap_or("?")
+            )?;
         }
-        let rejected: u64 = doc["accounting"]["rejected"].as_object().map_or(0, |r| r.values().filter_map(serde_json::Value::as_u64).sum());
+        let rejected: u64 = doc["accounting"]["rejected"].as_object().map_or(0, |r| {
+            r.values().filter_map(serde_json::Value::as_u64).sum()
+        });
         writeln!(out, "rejected    {rejected} raw rows (see rejects.parquet)")?;
         writeln!(out, "\n{:<28} {:>12} {:>14}", "file", "rows", "bytes")?;
         for f in doc["files"].as_array().into_iter().flatten() {
-            writeln!(out, "{:<28} {:>12} {:>14}", f["path"].as_str().unwrap_or("?"), f["rows"], f["bytes"])?;
+            writeln!(
+                out,
+                "{:<28} {:>12} {:>14}",
+                f["path"].as_str().unwrap_or("?"),
+                f["rows"],
+                f["bytes"]
+            )?;
         }
         for b in &bad {
             writeln!(out, "PROBLEM: {b}")?;

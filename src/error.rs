@@ -31,10 +31,18 @@ pub enum Error {
         "version `{version}` of `{dataset}` is already published at {path} with different content \
          (published dataset.json sha256 {published}, this build {built})\n  hint: bump `dataset.version` in the manifest; published versions are never modified"
     )]
-    VersionConflict { dataset: String, version: String, path: PathBuf, published: String, built: String },
+    VersionConflict {
+        dataset: String,
+        version: String,
+        path: PathBuf,
+        published: String,
+        built: String,
+    },
 
     /// Another build holds the dataset's lock.
-    #[error("{path} is locked by another recdata build; wait for it or remove a stale lock after checking no build runs")]
+    #[error(
+        "{path} is locked by another recdata build; wait for it or remove a stale lock after checking no build runs"
+    )]
     Locked { path: PathBuf },
 
     /// Something the user asked for is not valid (a failed check).
@@ -66,7 +74,10 @@ impl Error {
     /// 1: the inputs are wrong (manifest, data, version conflict); 2: recdata could not run.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Manifest(_) | Error::BadInput { .. } | Error::VersionConflict { .. } | Error::Invalid(_) => 1,
+            Error::Manifest(_)
+            | Error::BadInput { .. }
+            | Error::VersionConflict { .. }
+            | Error::Invalid(_) => 1,
             _ => 2,
         }
     }

@@ -18,18 +18,32 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(json: bool, quiet: bool, color: bool) -> Self {
         let bars = !json && !quiet && std::io::stderr().is_terminal();
-        Reporter { json, quiet, color, bars }
+        Reporter {
+            json,
+            quiet,
+            color,
+            bars,
+        }
     }
 
     /// A reporter that says nothing (library use, tests).
     pub fn silent() -> Self {
-        Reporter { json: false, quiet: true, color: false, bars: false }
+        Reporter {
+            json: false,
+            quiet: true,
+            color: false,
+            bars: false,
+        }
     }
 
     /// A human log line on stderr (suppressed by `--quiet` and `--json`).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet && !self.json {
-            let (b, r) = if self.color { ("\x1b[1;32m", "\x1b[0m") } else { ("", "") };
+            let (b, r) = if self.color {
+                ("\x1b[1;32m", "\x1b[0m")
+            } else {
+                ("", "")
+            };
             let msg = msg.as_ref();
             match msg.split_once(' ') {
                 Some((verb, rest)) => eprintln!("{b}{verb:>12}{r} {rest}"),
@@ -43,7 +57,11 @@ impl Reporter {
         if self.json {
             self.event("warning", serde_json::json!({ "message": msg.as_ref() }));
         } else {
-            let (y, r) = if self.color { ("\x1b[1;33m", "\x1b[0m") } else { ("", "") };
+            let (y, r) = if self.color {
+                ("\x1b[1;33m", "\x1b[0m")
+            } else {
+                ("", "")
+            };
             eprintln!("{y}warning{r}: {}", msg.as_ref());
         }
     }
@@ -76,11 +94,19 @@ impl Reporter {
 
     /// A byte-count progress bar (reading a file).
     pub fn bytes_bar(&self, total: u64, msg: &str) -> ProgressBar {
-        self.bar(total, "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}", msg)
+        self.bar(
+            total,
+            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            msg,
+        )
     }
 
     /// An item-count progress bar.
     pub fn count_bar(&self, total: u64, msg: &str) -> ProgressBar {
-        self.bar(total, "{msg:>24} [{bar:30}] {human_pos}/{human_len} eta {eta}", msg)
+        self.bar(
+            total,
+            "{msg:>24} [{bar:30}] {human_pos}/{human_len} eta {eta}",
+            msg,
+        )
     }
 }

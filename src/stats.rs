@@ -9,8 +9,13 @@ use serde_json::json;
 use crate::error::{Error, Result};
 
 fn scan(path: &Path) -> Result<LazyFrame> {
-    let s = path.to_str().ok_or_else(|| Error::Invalid(format!("{} is not a UTF-8 path", path.display())))?;
-    Ok(LazyFrame::scan_parquet(PlRefPath::from(s), ScanArgsParquet::default())?)
+    let s = path
+        .to_str()
+        .ok_or_else(|| Error::Invalid(format!("{} is not a UTF-8 path", path.display())))?;
+    Ok(LazyFrame::scan_parquet(
+        PlRefPath::from(s),
+        ScanArgsParquet::default(),
+    )?)
 }
 
 fn num(df: &DataFrame, name: &str) -> Result<serde_json::Value> {
@@ -20,7 +25,11 @@ fn num(df: &DataFrame, name: &str) -> Result<serde_json::Value> {
         v => {
             let x: f64 = v.extract().unwrap_or(f64::NAN);
             // Rounded so that floating-point summation order can never change the bytes.
-            if x.fract() == 0.0 && x.abs() < 9e15 { json!(x as i64) } else { json!((x * 1e4).round() / 1e4) }
+            if x.fract() == 0.0 && x.abs() < 9e15 {
+                json!(x as i64)
+            } else {
+                json!((x * 1e4).round() / 1e4)
+            }
         }
     })
 }
@@ -37,7 +46,9 @@ fn distribution(lf: LazyFrame, key: &str) -> Result<serde_json::Value> {
             col("n").max().alias("max"),
         ])
         .collect()?;
-    Ok(json!({ "min": num(&df, "min")?, "median": num(&df, "median")?, "mean": num(&df, "mean")?, "max": num(&df, "max")? }))
+    Ok(
+        json!({ "min": num(&df, "min")?, "median": num(&df, "median")?, "mean": num(&df, "mean")?, "max": num(&df, "max")? }),
+    )
 }
 
 fn summary(lf: LazyFrame) -> Result<serde_json::Value> {
@@ -52,7 +63,9 @@ fn summary(lf: LazyFrame) -> Result<serde_json::Value> {
         .collect()?;
     let ts = |n: &str| -> Result<serde_json::Value> {
         Ok(match num(&df, n)? {
-            serde_json::Value::Number(x) => json!(crate::util::time::format_ms(x.as_i64().unwrap_or(0))),
+            serde_json::Value::Number(x) => {
+                json!(crate::util::time::format_ms(x.as_i64().unwrap_or(0)))
+            }
             other => other,
         })
     };
@@ -69,8 +82,16 @@ fn summary(lf: LazyFrame) -> Result<serde_json::Value> {
 pub fn compute(dir: &Path) -> Result<serde_json::Value> {
     let inter = scan(&dir.join("interactions.parquet"))?;
     let mut s = summary(inter.clone())?;
-    let (rows, users, items) = (s["rows"].as_f64().unwrap_or(0.0), s["users"].as_f64().unwrap_or(0.0), s["items"].as_f64().unwrap_or(0.0));
-    s["density"] = if users * items > 0.0 { json!((rows / (users * items) * 1e8).round() / 1e8) } else { json!(0) };
+    let (rows, users, items) = (
+        s["rows"].as_f64().unwrap_or(0.0),
+        s["users"].as_f64().unwrap_or(0.0),
+        s["items"].as_f64().unwrap_or(0.0),
+    );
+    s["density"] = if users * items > 0.0 {
+        json!((rows / (users * items) * 1e8).round() / 1e8)
+    } else {
+        json!(0)
+    };
     s["interactions_per_user"] = distribution(inter.clone(), "user_id")?;
     s["interactions_per_item"] = distribution(inter, "item_id")?;
     let mut splits = serde_json::Map::new();

@@ -18,7 +18,9 @@ pub fn render(doc: &Value) -> String {
     let name = s(&ds["name"]);
     let version = s(&ds["version"]);
     let mut o = String::new();
-    let title = ds["title"].as_str().map_or_else(|| name.clone(), str::to_owned);
+    let title = ds["title"]
+        .as_str()
+        .map_or_else(|| name.clone(), str::to_owned);
     let _ = writeln!(o, "# {title} — version {version}\n");
     let _ = writeln!(o, "{}\n", s(&ds["description"]));
     let _ = writeln!(
@@ -30,13 +32,29 @@ pub fn render(doc: &Value) -> String {
     let _ = writeln!(o, "## License and source\n\n{}\n", s(&ds["license"]));
     let _ = writeln!(o, "| raw file | bytes | sha256 |\n| --- | ---: | --- |");
     for f in doc["source"]["files"].as_array().into_iter().flatten() {
-        let _ = writeln!(o, "| `{}` | {} | `{}` |", s(&f["file"]), s(&f["bytes"]), s(&f["sha256"]));
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | `{}` |",
+            s(&f["file"]),
+            s(&f["bytes"]),
+            s(&f["sha256"])
+        );
     }
 
-    let _ = writeln!(o, "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        o,
+        "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |"
+    );
     for f in doc["files"].as_array().into_iter().flatten() {
         let sha = s(&f["sha256"]);
-        let _ = writeln!(o, "| `{}` | {} | {} | `{}…` |", s(&f["path"]), s(&f["rows"]), s(&f["bytes"]), &sha[..sha.len().min(16)]);
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | `{}…` |",
+            s(&f["path"]),
+            s(&f["rows"]),
+            s(&f["bytes"]),
+            &sha[..sha.len().min(16)]
+        );
     }
 
     let st = &doc["statistics"];
@@ -51,13 +69,29 @@ pub fn render(doc: &Value) -> String {
         s(&st["first_event"]),
         s(&st["last_event"])
     );
-    let _ = writeln!(o, "| per | min | median | mean | max |\n| --- | ---: | ---: | ---: | ---: |");
-    for (label, key) in [("user", "interactions_per_user"), ("item", "interactions_per_item")] {
+    let _ = writeln!(
+        o,
+        "| per | min | median | mean | max |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    for (label, key) in [
+        ("user", "interactions_per_user"),
+        ("item", "interactions_per_item"),
+    ] {
         let d = &st[key];
-        let _ = writeln!(o, "| {label} | {} | {} | {} | {} |", s(&d["min"]), s(&d["median"]), s(&d["mean"]), s(&d["max"]));
+        let _ = writeln!(
+            o,
+            "| {label} | {} | {} | {} | {} |",
+            s(&d["min"]),
+            s(&d["median"]),
+            s(&d["mean"]),
+            s(&d["max"])
+        );
     }
     if let Some(splits) = st["splits"].as_object() {
-        let _ = writeln!(o, "\n| split | rows | users | items | first event | last event |\n| --- | ---: | ---: | ---: | --- | --- |");
+        let _ = writeln!(
+            o,
+            "\n| split | rows | users | items | first event | last event |\n| --- | ---: | ---: | ---: | --- | --- |"
+        );
         for (k, v) in splits {
             let _ = writeln!(
                 o,
@@ -79,13 +113,22 @@ pub fn render(doc: &Value) -> String {
             }
         }
         None => {
-            let _ = writeln!(o, "No split stage: `interactions.parquet` holds every filtered row.");
+            let _ = writeln!(
+                o,
+                "No split stage: `interactions.parquet` holds every filtered row."
+            );
         }
     }
 
     let acc = &doc["accounting"];
-    let _ = writeln!(o, "\n## Row accounting\n\nEvery raw row is in a table or in `rejects.parquet` with a reason.\n");
-    let _ = writeln!(o, "| raw file | lines | header | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        o,
+        "\n## Row accounting\n\nEvery raw row is in a table or in `rejects.parquet` with a reason.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| raw file | lines | header | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (f, a) in acc["raw"].as_object().into_iter().flatten() {
         let _ = writeln!(
             o,
@@ -98,7 +141,14 @@ pub fn render(doc: &Value) -> String {
         );
     }
     if let Some(r) = acc["rejected"].as_object().filter(|r| !r.is_empty()) {
-        let _ = writeln!(o, "\nRejected rows by reason: {}.", r.iter().map(|(k, v)| format!("`{k}` {v}")).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            o,
+            "\nRejected rows by reason: {}.",
+            r.iter()
+                .map(|(k, v)| format!("`{k}` {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let f = &acc["filter"];
     let _ = writeln!(
@@ -129,14 +179,31 @@ pub fn render(doc: &Value) -> String {
 
     let _ = writeln!(o, "\n## Schema\n");
     let corpus = s(&doc["source"]["corpus"]);
-    let mut tables: Vec<String> =
-        doc["files"].as_array().into_iter().flatten().filter_map(|f| f["table"].as_str().map(str::to_owned)).collect();
+    let mut tables: Vec<String> = doc["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["table"].as_str().map(str::to_owned))
+        .collect();
     tables.dedup();
     for t in tables {
-        let Ok(schema) = crate::io::schema::table(&t) else { continue };
-        let _ = writeln!(o, "### {t}\n\n{}\n\n| column | type | nullable | description |\n| --- | --- | --- | --- |", schema.description);
+        let Ok(schema) = crate::io::schema::table(&t) else {
+            continue;
+        };
+        let _ = writeln!(
+            o,
+            "### {t}\n\n{}\n\n| column | type | nullable | description |\n| --- | --- | --- | --- |",
+            schema.description
+        );
         for f in schema.fields_for(&corpus) {
-            let _ = writeln!(o, "| `{}` | `{}` | {} | {} |", f.name, f.type_, if f.nullable { "yes" } else { "no" }, f.description);
+            let _ = writeln!(
+                o,
+                "| `{}` | `{}` | {} | {} |",
+                f.name,
+                f.type_,
+                if f.nullable { "yes" } else { "no" },
+                f.description
+            );
         }
         let _ = writeln!(o);
     }
@@ -147,7 +214,10 @@ pub fn render(doc: &Value) -> String {
          import pyarrow.parquet as pq\ntable = pq.read_table(\"interactions.parquet\")\n\n\
          from datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={{\"train\": \"splits/train.parquet\", \"validation\": \"splits/valid.parquet\", \"test\": \"splits/test.parquet\"}})\n```\n"
     );
-    let _ = writeln!(o, "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n");
+    let _ = writeln!(
+        o,
+        "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n"
+    );
     for st in doc["stages"].as_array().into_iter().flatten() {
         let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
     }

@@ -73,15 +73,28 @@ pub fn write_table(
         }
     }
     let mut kv = vec![KeyValue::new("recdata.table".to_owned(), table.to_owned())];
-    kv.extend(metadata.iter().map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())));
+    kv.extend(
+        metadata
+            .iter()
+            .map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())),
+    );
     write_batch(path, RecordBatch::try_new(schema, columns)?, level, kv)
 }
 
 /// Writes a record batch of any schema (used for the stage cache's internal tables).
-pub fn write_batch(path: &Path, batch: RecordBatch, level: Level, kv: Vec<KeyValue>) -> Result<(u64, u64)> {
+pub fn write_batch(
+    path: &Path,
+    batch: RecordBatch,
+    level: Level,
+    kv: Vec<KeyValue>,
+) -> Result<(u64, u64)> {
     let file = fs_err::File::create(path)?;
     let rows = batch.num_rows() as u64;
-    let mut w = ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 20, file), batch.schema(), Some(props(level, kv)?))?;
+    let mut w = ArrowWriter::try_new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        batch.schema(),
+        Some(props(level, kv)?),
+    )?;
     w.write(&batch)?;
     w.close()?;
     Ok((rows, fs_err::metadata(path)?.len()))
@@ -93,11 +106,19 @@ pub fn read_batch(path: &Path) -> Result<RecordBatch> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file.into_parts().0)?;
     let rows = builder.metadata().file_metadata().num_rows().max(1) as usize;
     let schema = builder.schema().clone();
-    let mut batches: Vec<RecordBatch> = builder.with_batch_size(rows).build()?.collect::<std::result::Result<_, _>>()?;
+    let mut batches: Vec<RecordBatch> = builder
+        .with_batch_size(rows)
+        .build()?
+        .collect::<std::result::Result<_, _>>()?;
     match batches.len() {
         0 => Ok(RecordBatch::new_empty(schema)),
-        1 => Ok(batches.pop().unwrap_or_else(|| RecordBatch::new_empty(schema))),
-        n => Err(Error::Internal(format!("{}: expected one batch, got {n}", path.display()))),
+        1 => Ok(batches
+            .pop()
+            .unwrap_or_else(|| RecordBatch::new_empty(schema))),
+        n => Err(Error::Internal(format!(
+            "{}: expected one batch, got {n}",
+            path.display()
+        ))),
     }
 }
 
@@ -106,7 +127,11 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a 
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| Error::Internal(format!("cached table lacks column `{name}` of the expected type")))
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "cached table lacks column `{name}` of the expected type"
+            ))
+        })
 }
 
 pub fn arc<A: arrow_array::Array + 'static>(a: A) -> ArrayRef {

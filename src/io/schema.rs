@@ -37,8 +37,19 @@ macro_rules! schemas {
     };
 }
 schemas!(
-    "interactions", "splits", "items", "users", "user_map", "item_map", "rejects",
-    "exposures", "requests", "samples", "labels", "embeddings", "semantic_ids",
+    "interactions",
+    "splits",
+    "items",
+    "users",
+    "user_map",
+    "item_map",
+    "rejects",
+    "exposures",
+    "requests",
+    "samples",
+    "labels",
+    "embeddings",
+    "semantic_ids",
 );
 
 /// The canonical schema of `table`.
@@ -88,7 +99,9 @@ pub fn parse_type(s: &str) -> Result<DataType> {
             "large_string" => DataType::LargeUtf8,
             "binary" => DataType::Binary,
             "date32[day]" => DataType::Date32,
-            "timestamp[ms, tz=UTC]" => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            "timestamp[ms, tz=UTC]" => {
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+            }
             "dictionary<values=string, indices=int32, ordered=0>" => {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
@@ -98,22 +111,34 @@ pub fn parse_type(s: &str) -> Result<DataType> {
     if let Some(t) = prim(s) {
         return Ok(t);
     }
-    if let Some(inner) = s.strip_prefix("list<item: ").and_then(|r| r.strip_suffix('>')) {
+    if let Some(inner) = s
+        .strip_prefix("list<item: ")
+        .and_then(|r| r.strip_suffix('>'))
+        && let Some(t) = prim(inner)
+    {
+        return Ok(DataType::List(Arc::new(Field::new("item", t, true))));
+    }
+    if let Some(rest) = s.strip_prefix("fixed_size_list<item: ")
+        && let Some((inner, n)) = rest.split_once(">[")
+    {
+        let n = n.trim_end_matches(']');
+        // `*`: the length is chosen at write time (the encoder's dimension).
+        let n: i32 = if n == "*" {
+            0
+        } else {
+            n.parse()
+                .map_err(|_| Error::Internal(format!("bad length in `{s}`")))?
+        };
         if let Some(t) = prim(inner) {
-            return Ok(DataType::List(Arc::new(Field::new("item", t, true))));
+            return Ok(DataType::FixedSizeList(
+                Arc::new(Field::new("item", t, true)),
+                n,
+            ));
         }
     }
-    if let Some(rest) = s.strip_prefix("fixed_size_list<item: ") {
-        if let Some((inner, n)) = rest.split_once(">[") {
-            let n = n.trim_end_matches(']');
-            // `*`: the length is chosen at write time (the encoder's dimension).
-            let n: i32 = if n == "*" { 0 } else { n.parse().map_err(|_| Error::Internal(format!("bad length in `{s}`")))? };
-            if let Some(t) = prim(inner) {
-                return Ok(DataType::FixedSizeList(Arc::new(Field::new("item", t, true)), n));
-            }
-        }
-    }
-    Err(Error::Internal(format!("unsupported type `{s}` in schemas/")))
+    Err(Error::Internal(format!(
+        "unsupported type `{s}` in schemas/"
+    )))
 }
 
 #[cfg(test)]

@@ -25,7 +25,11 @@ impl DatasetLock {
     pub fn acquire(dataset_dir: &Path) -> Result<Self> {
         fs_err::create_dir_all(dataset_dir)?;
         let path = dataset_dir.join(".lock");
-        let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
         // SAFETY: flock on a valid, owned file descriptor.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
@@ -38,7 +42,9 @@ impl DatasetLock {
 /// Removes leftovers of killed builds. Call with the lock held.
 pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
     for dir in [dataset_dir.to_path_buf(), dataset_dir.join(".cache")] {
-        let Ok(entries) = fs_err::read_dir(&dir) else { continue };
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
         for e in entries {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
@@ -52,7 +58,10 @@ pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
 
 /// A fresh temporary directory next to `final_dir`, to be committed with [`commit_dir`].
 pub fn temp_dir_for(final_dir: &Path) -> Result<PathBuf> {
-    let name = final_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = final_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = final_dir.with_file_name(format!("{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         fs_err::remove_dir_all(&tmp)?;
@@ -113,7 +122,9 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 /// Published versions in a dataset directory (directories holding a `dataset.json`).
 pub fn versions(dataset_dir: &Path) -> Result<Vec<String>> {
     let mut v = Vec::new();
-    let Ok(entries) = fs_err::read_dir(dataset_dir) else { return Ok(v) };
+    let Ok(entries) = fs_err::read_dir(dataset_dir) else {
+        return Ok(v);
+    };
     for e in entries {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
@@ -127,14 +138,24 @@ pub fn versions(dataset_dir: &Path) -> Result<Vec<String>> {
 
 /// Points `latest` at the greatest published version, atomically.
 pub fn update_latest(dataset_dir: &Path) -> Result<Option<String>> {
-    let Some(top) = versions(dataset_dir)?.pop() else { return Ok(None) };
+    let Some(top) = versions(dataset_dir)?.pop() else {
+        return Ok(None);
+    };
     let link = dataset_dir.join("latest");
-    if fs_err::read_link(&link).ok().is_some_and(|t| t == Path::new(&top)) {
+    if fs_err::read_link(&link)
+        .ok()
+        .is_some_and(|t| t == Path::new(&top))
+    {
         return Ok(Some(top));
     }
     let tmp = dataset_dir.join(format!(".latest.tmp-{}", std::process::id()));
     let _ = fs_err::remove_file(&tmp);
-    std::os::unix::fs::symlink(&top, &tmp).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("creating symlink {}: {e}", tmp.display()))))?;
+    std::os::unix::fs::symlink(&top, &tmp).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("creating symlink {}: {e}", tmp.display()),
+        ))
+    })?;
     fs_err::rename(&tmp, &link)?;
     Ok(Some(top))
 }

@@ -22,11 +22,24 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Option<Span>, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), span, label: label.into(), help: vec![] }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: label.into(),
+            help: vec![],
+        }
     }
 
-    pub fn warning(message: impl Into<String>, span: Option<Span>, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Self::error(message, span, label) }
+    pub fn warning(
+        message: impl Into<String>,
+        span: Option<Span>,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Self::error(message, span, label)
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -61,8 +74,17 @@ impl Diagnostic {
 
     /// Renders the diagnostic; `color` adds ANSI styles (callers decide from NO_COLOR / TTY).
     pub fn render(&self, sources: &Sources, color: bool) -> String {
-        let (red, yellow, blue, bold, reset) =
-            if color { ("\x1b[1;31m", "\x1b[1;33m", "\x1b[1;34m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "", "") };
+        let (red, yellow, blue, bold, reset) = if color {
+            (
+                "\x1b[1;31m",
+                "\x1b[1;33m",
+                "\x1b[1;34m",
+                "\x1b[1m",
+                "\x1b[0m",
+            )
+        } else {
+            ("", "", "", "", "")
+        };
         let (word, col) = match self.severity {
             Severity::Error => ("error", red),
             Severity::Warning => ("warning", yellow),
@@ -73,12 +95,21 @@ impl Diagnostic {
             let (line, column) = Self::line_col(text, sp.start);
             let gutter = line.to_string().len();
             let pad = " ".repeat(gutter);
-            let _ = writeln!(out, "{pad}{blue}-->{reset} {}:{line}:{column}", sources.path(sp.file).display());
+            let _ = writeln!(
+                out,
+                "{pad}{blue}-->{reset} {}:{line}:{column}",
+                sources.path(sp.file).display()
+            );
             let line_text = text.lines().nth(line - 1).unwrap_or("");
             let start_chars = column - 1;
-            let line_start = text[..sp.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = text[..sp.start.min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
             let end_in_line = sp.end.min(line_start + line_text.len()).max(sp.start);
-            let width = text.get(sp.start..end_in_line).map_or(1, |s| s.chars().count()).max(1);
+            let width = text
+                .get(sp.start..end_in_line)
+                .map_or(1, |s| s.chars().count())
+                .max(1);
             let _ = writeln!(out, "{pad} {blue}|{reset}");
             let _ = writeln!(out, "{blue}{line:>gutter$} |{reset} {line_text}");
             let _ = writeln!(
@@ -123,7 +154,9 @@ pub fn suggest<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(given, c), *c))
-        .filter(|(d, c)| *d <= (c.len().max(given.len()) / 3).max(1) || c.contains(given) && given.len() >= 3)
+        .filter(|(d, c)| {
+            *d <= (c.len().max(given.len()) / 3).max(1) || c.contains(given) && given.len() >= 3
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -64,9 +64,20 @@ pub struct ManifestErrors {
 
 impl ManifestErrors {
     pub fn render(&self, color: bool) -> String {
-        let mut s: String = self.diagnostics.iter().map(|d| d.render(&self.sources, color) + "\n").collect();
-        let n = self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-        s.push_str(&format!("{n} error{} in manifest\n", if n == 1 { "" } else { "s" }));
+        let mut s: String = self
+            .diagnostics
+            .iter()
+            .map(|d| d.render(&self.sources, color) + "\n")
+            .collect();
+        let n = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        s.push_str(&format!(
+            "{n} error{} in manifest\n",
+            if n == 1 { "" } else { "s" }
+        ));
         s
     }
 }
@@ -82,7 +93,9 @@ fn check_name(diags: &mut Vec<Diagnostic>, v: &Spanned<String>, what: &str) {
     let ok = !v.value.is_empty()
         && v.value.len() <= 100
         && !v.value.starts_with('.')
-        && v.value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && v.value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && v.value != "latest";
     if !ok {
         diags.push(
@@ -105,7 +118,10 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
             m.warnings = diags;
             Ok(m)
         }
-        _ => Err(ManifestErrors { sources, diagnostics: diags }),
+        _ => Err(ManifestErrors {
+            sources,
+            diagnostics: diags,
+        }),
     }
 }
 
@@ -154,7 +170,10 @@ fn load_with_includes(
             tree::Val::Str(_) => vec![inc.node.clone()],
             other => {
                 diags.push(Diagnostic::error(
-                    format!("`include` must be an array of paths, found {}", other.type_name()),
+                    format!(
+                        "`include` must be an array of paths, found {}",
+                        other.type_name()
+                    ),
                     Some(inc.node.span),
                     "expected an array of strings",
                 ));
@@ -164,10 +183,16 @@ fn load_with_includes(
         let base = path.parent().unwrap_or(Path::new("."));
         for it in items {
             let tree::Val::Str(rel) = &it.val else {
-                diags.push(Diagnostic::error("`include` entries must be strings", Some(it.span), "expected a path"));
+                diags.push(Diagnostic::error(
+                    "`include` entries must be strings",
+                    Some(it.span),
+                    "expected a path",
+                ));
                 continue;
             };
-            if let Some(t) = load_with_includes(&base.join(rel), sources, diags, stack, Some(it.span)) {
+            if let Some(t) =
+                load_with_includes(&base.join(rel), sources, diags, stack, Some(it.span))
+            {
                 merged.merge(t);
             }
         }
@@ -178,7 +203,14 @@ fn load_with_includes(
 }
 
 fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Manifest> {
-    let whole = root.entries.first().map_or(Span { file: tree::FileId(0), start: 0, end: 0 }, |e| e.key_span);
+    let whole = root.entries.first().map_or(
+        Span {
+            file: tree::FileId(0),
+            start: 0,
+            end: 0,
+        },
+        |e| e.key_span,
+    );
     let mut top = TableReader::new(root, "", whole);
 
     let dataset = match top.table(diags, "dataset") {
@@ -195,7 +227,13 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
             let description = r.str(diags, "description").map(|s| s.value);
             let license = r.str(diags, "license").map(|s| s.value);
             r.finish(diags);
-            name.zip(version).map(|(n, v)| DatasetInfo { name: n.value, version: v.value, title, description, license })
+            name.zip(version).map(|(n, v)| DatasetInfo {
+                name: n.value,
+                version: v.value,
+                title,
+                description,
+                license,
+            })
         }
         None => {
             if !top.has("dataset") {
@@ -210,8 +248,11 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         Some(mut r) => {
             let corpus = crate::sources::read_corpus_config(&mut r, diags);
             let local = r.str(diags, "path").map(|p| base.join(p.value));
-            let files: Vec<RemoteFile> =
-                r.table_array(diags, "files").into_iter().filter_map(|f| RemoteFile::read(f, diags)).collect();
+            let files: Vec<RemoteFile> = r
+                .table_array(diags, "files")
+                .into_iter()
+                .filter_map(|f| RemoteFile::read(f, diags))
+                .collect();
             if local.is_none() && files.is_empty() {
                 diags.push(
                     Diagnostic::error("`[source]` names no data", Some(r.span), "in this table")
@@ -219,11 +260,19 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                 );
             }
             r.finish(diags);
-            corpus.map(|corpus| SourceConfig { path: local, files, corpus })
+            corpus.map(|corpus| SourceConfig {
+                path: local,
+                files,
+                corpus,
+            })
         }
         None => {
             if !top.has("source") {
-                top.missing(diags, "source", "{ corpus = \"lastfm-1k\", path = \"...\" }");
+                top.missing(
+                    diags,
+                    "source",
+                    "{ corpus = \"lastfm-1k\", path = \"...\" }",
+                );
             }
             None
         }

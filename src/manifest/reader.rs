@@ -22,7 +22,12 @@ pub struct TableReader<'a> {
 
 impl<'a> TableReader<'a> {
     pub fn new(table: &'a Table, path: impl Into<String>, span: Span) -> Self {
-        TableReader { table, path: path.into(), span, known: Vec::new() }
+        TableReader {
+            table,
+            path: path.into(),
+            span,
+            known: Vec::new(),
+        }
     }
 
     fn entry(&mut self, key: &'static str) -> Option<&'a Entry> {
@@ -40,29 +45,52 @@ impl<'a> TableReader<'a> {
     }
 
     fn qualified(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     fn type_error(&self, diags: &mut Vec<Diagnostic>, key: &str, node: &Node, expected: &str) {
         diags.push(Diagnostic::error(
-            format!("`{}` must be {expected}, found {}", self.qualified(key), node.val.type_name()),
+            format!(
+                "`{}` must be {expected}, found {}",
+                self.qualified(key),
+                node.val.type_name()
+            ),
             Some(node.span),
             format!("expected {expected}"),
         ));
     }
 
     pub fn missing(&self, diags: &mut Vec<Diagnostic>, key: &str, what: &str) {
-        let table = if self.path.is_empty() { "the manifest".to_owned() } else { format!("`[{}]`", self.path) };
+        let table = if self.path.is_empty() {
+            "the manifest".to_owned()
+        } else {
+            format!("`[{}]`", self.path)
+        };
         diags.push(
-            Diagnostic::error(format!("missing required key `{key}` in {table}"), Some(self.span), "in this table")
-                .with_help(format!("add `{key} = {what}`")),
+            Diagnostic::error(
+                format!("missing required key `{key}` in {table}"),
+                Some(self.span),
+                "in this table",
+            )
+            .with_help(format!("add `{key} = {what}`")),
         );
     }
 
-    pub fn str(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<Spanned<String>> {
+    pub fn str(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<Spanned<String>> {
         let e = self.entry(key)?;
         match &e.node.val {
-            Val::Str(s) => Some(Spanned { value: s.clone(), span: e.node.span }),
+            Val::Str(s) => Some(Spanned {
+                value: s.clone(),
+                span: e.node.span,
+            }),
             _ => {
                 self.type_error(diags, key, &e.node, "a string");
                 None
@@ -70,7 +98,12 @@ impl<'a> TableReader<'a> {
         }
     }
 
-    pub fn required_str(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str, what: &str) -> Option<Spanned<String>> {
+    pub fn required_str(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+        what: &str,
+    ) -> Option<Spanned<String>> {
         let v = self.str(diags, key);
         if v.is_none() && !self.has(key) {
             self.missing(diags, key, what);
@@ -79,11 +112,21 @@ impl<'a> TableReader<'a> {
     }
 
     /// A string or a TOML datetime (kept as its text).
-    pub fn time_text(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<Spanned<String>> {
+    pub fn time_text(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<Spanned<String>> {
         let e = self.entry(key)?;
         match &e.node.val {
-            Val::Str(s) | Val::Datetime(s) => Some(Spanned { value: s.clone(), span: e.node.span }),
-            Val::Int(i) => Some(Spanned { value: i.to_string(), span: e.node.span }),
+            Val::Str(s) | Val::Datetime(s) => Some(Spanned {
+                value: s.clone(),
+                span: e.node.span,
+            }),
+            Val::Int(i) => Some(Spanned {
+                value: i.to_string(),
+                span: e.node.span,
+            }),
             _ => {
                 self.type_error(diags, key, &e.node, "a date, datetime or epoch seconds");
                 None
@@ -91,10 +134,19 @@ impl<'a> TableReader<'a> {
         }
     }
 
-    pub fn int(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str, min: i64, max: i64) -> Option<Spanned<i64>> {
+    pub fn int(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+        min: i64,
+        max: i64,
+    ) -> Option<Spanned<i64>> {
         let e = self.entry(key)?;
         match &e.node.val {
-            Val::Int(i) if (min..=max).contains(i) => Some(Spanned { value: *i, span: e.node.span }),
+            Val::Int(i) if (min..=max).contains(i) => Some(Spanned {
+                value: *i,
+                span: e.node.span,
+            }),
             Val::Int(i) => {
                 diags.push(Diagnostic::error(
                     format!("`{}` = {i} is out of range", self.qualified(key)),
@@ -110,7 +162,13 @@ impl<'a> TableReader<'a> {
         }
     }
 
-    pub fn float(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str, min: f64, max: f64) -> Option<Spanned<f64>> {
+    pub fn float(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+        min: f64,
+        max: f64,
+    ) -> Option<Spanned<f64>> {
         let e = self.entry(key)?;
         let v = match &e.node.val {
             Val::Float(f) => *f,
@@ -128,13 +186,23 @@ impl<'a> TableReader<'a> {
             ));
             return None;
         }
-        Some(Spanned { value: v, span: e.node.span })
+        Some(Spanned {
+            value: v,
+            span: e.node.span,
+        })
     }
 
-    pub fn bool(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<Spanned<bool>> {
+    pub fn bool(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<Spanned<bool>> {
         let e = self.entry(key)?;
         match &e.node.val {
-            Val::Bool(b) => Some(Spanned { value: *b, span: e.node.span }),
+            Val::Bool(b) => Some(Spanned {
+                value: *b,
+                span: e.node.span,
+            }),
             _ => {
                 self.type_error(diags, key, &e.node, "a boolean");
                 None
@@ -151,7 +219,10 @@ impl<'a> TableReader<'a> {
     ) -> Option<Spanned<&'static str>> {
         let s = self.str(diags, key)?;
         if let Some(c) = choices.iter().find(|c| **c == s.value) {
-            return Some(Spanned { value: c, span: s.span });
+            return Some(Spanned {
+                value: c,
+                span: s.span,
+            });
         }
         let mut d = Diagnostic::error(
             format!("unknown value `{}` for `{}`", s.value, self.qualified(key)),
@@ -165,7 +236,11 @@ impl<'a> TableReader<'a> {
         None
     }
 
-    pub fn str_array(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<Vec<Spanned<String>>> {
+    pub fn str_array(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<Vec<Spanned<String>>> {
         let e = self.entry(key)?;
         let Val::Array(items) = &e.node.val else {
             self.type_error(diags, key, &e.node, "an array of strings");
@@ -174,14 +249,21 @@ impl<'a> TableReader<'a> {
         let mut out = Vec::new();
         for it in items {
             match &it.val {
-                Val::Str(s) => out.push(Spanned { value: s.clone(), span: it.span }),
+                Val::Str(s) => out.push(Spanned {
+                    value: s.clone(),
+                    span: it.span,
+                }),
                 _ => self.type_error(diags, key, it, "an array of strings"),
             }
         }
         Some(out)
     }
 
-    pub fn float_array(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<Spanned<Vec<f64>>> {
+    pub fn float_array(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<Spanned<Vec<f64>>> {
         let e = self.entry(key)?;
         let Val::Array(items) = &e.node.val else {
             self.type_error(diags, key, &e.node, "an array of numbers");
@@ -198,11 +280,18 @@ impl<'a> TableReader<'a> {
                 }
             }
         }
-        Some(Spanned { value: out, span: e.node.span })
+        Some(Spanned {
+            value: out,
+            span: e.node.span,
+        })
     }
 
     /// A sub-table (`[a.b]` or an inline table).
-    pub fn table(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Option<TableReader<'a>> {
+    pub fn table(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Option<TableReader<'a>> {
         let e = self.entry(key)?;
         match &e.node.val {
             Val::Table(t) => Some(TableReader::new(t, self.qualified(key), e.node.span)),
@@ -214,8 +303,14 @@ impl<'a> TableReader<'a> {
     }
 
     /// An array of tables (`[[a.b]]`).
-    pub fn table_array(&mut self, diags: &mut Vec<Diagnostic>, key: &'static str) -> Vec<TableReader<'a>> {
-        let Some(e) = self.entry(key) else { return vec![] };
+    pub fn table_array(
+        &mut self,
+        diags: &mut Vec<Diagnostic>,
+        key: &'static str,
+    ) -> Vec<TableReader<'a>> {
+        let Some(e) = self.entry(key) else {
+            return vec![];
+        };
         let Val::Array(items) = &e.node.val else {
             self.type_error(diags, key, &e.node, "an array of tables");
             return vec![];
@@ -223,7 +318,11 @@ impl<'a> TableReader<'a> {
         let mut out = Vec::new();
         for (i, it) in items.iter().enumerate() {
             match &it.val {
-                Val::Table(t) => out.push(TableReader::new(t, format!("{}[{i}]", self.qualified(key)), it.span)),
+                Val::Table(t) => out.push(TableReader::new(
+                    t,
+                    format!("{}[{i}]", self.qualified(key)),
+                    it.span,
+                )),
                 _ => self.type_error(diags, key, it, "an array of tables"),
             }
         }
@@ -239,8 +338,16 @@ impl<'a> TableReader<'a> {
             let mut known = self.known.clone();
             known.sort_unstable();
             known.dedup();
-            let place = if self.path.is_empty() { "at the top level".to_owned() } else { format!("in `[{}]`", self.path) };
-            let mut d = Diagnostic::error(format!("unknown key `{}` {place}", e.key), Some(e.key_span), "unknown key");
+            let place = if self.path.is_empty() {
+                "at the top level".to_owned()
+            } else {
+                format!("in `[{}]`", self.path)
+            };
+            let mut d = Diagnostic::error(
+                format!("unknown key `{}` {place}", e.key),
+                Some(e.key_span),
+                "unknown key",
+            );
             if let Some(best) = suggest(&e.key, &known) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }

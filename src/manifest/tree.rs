@@ -82,7 +82,10 @@ impl Table {
                 Some(existing) => match (&mut existing.node.val, e.node.val) {
                     (Val::Table(a), Val::Table(b)) => a.merge(b),
                     (_, v) => {
-                        existing.node = Node { val: v, span: e.node.span };
+                        existing.node = Node {
+                            val: v,
+                            span: e.node.span,
+                        };
                         existing.key_span = e.key_span;
                     }
                 },
@@ -110,16 +113,28 @@ impl Val {
 /// Parses `text` into a spanned tree; a syntax error becomes one diagnostic.
 pub fn parse(file: FileId, text: &str) -> Result<Table, Diagnostic> {
     let doc = toml_edit::Document::parse(text.to_owned()).map_err(|e| {
-        let span = e.span().map(|r| Span { file, start: r.start, end: r.end.max(r.start + 1) });
+        let span = e.span().map(|r| Span {
+            file,
+            start: r.start,
+            end: r.end.max(r.start + 1),
+        });
         let msg = e.message().trim().to_owned();
         Diagnostic::error(format!("invalid TOML: {msg}"), span, "here")
     })?;
-    let whole = Span { file, start: 0, end: 0 };
+    let whole = Span {
+        file,
+        start: 0,
+        end: 0,
+    };
     Ok(convert_table(file, doc.as_table(), whole))
 }
 
 fn span_of(file: FileId, r: Option<std::ops::Range<usize>>, fallback: Span) -> Span {
-    r.map_or(fallback, |r| Span { file, start: r.start, end: r.end })
+    r.map_or(fallback, |r| Span {
+        file,
+        start: r.start,
+        end: r.end,
+    })
 }
 
 fn convert_table(file: FileId, t: &toml_edit::Table, fallback: Span) -> Table {
@@ -128,7 +143,11 @@ fn convert_table(file: FileId, t: &toml_edit::Table, fallback: Span) -> Table {
     for (k, item) in t.iter() {
         let key_span = span_of(file, t.key(k).and_then(toml_edit::Key::span), here);
         if let Some(node) = convert_item(file, item, key_span) {
-            entries.push(Entry { key: k.to_owned(), key_span, node });
+            entries.push(Entry {
+                key: k.to_owned(),
+                key_span,
+                node,
+            });
         }
     }
     Table { entries }
@@ -140,7 +159,10 @@ fn convert_item(file: FileId, item: &Item, fallback: Span) -> Option<Node> {
         Item::Value(v) => Some(convert_value(file, v, fallback)),
         Item::Table(t) => {
             let span = span_of(file, t.span(), fallback);
-            Some(Node { val: Val::Table(convert_table(file, t, span)), span })
+            Some(Node {
+                val: Val::Table(convert_table(file, t, span)),
+                span,
+            })
         }
         Item::ArrayOfTables(a) => {
             let span = span_of(file, a.span(), fallback);
@@ -148,10 +170,16 @@ fn convert_item(file: FileId, item: &Item, fallback: Span) -> Option<Node> {
                 .iter()
                 .map(|t| {
                     let s = span_of(file, t.span(), span);
-                    Node { val: Val::Table(convert_table(file, t, s)), span: s }
+                    Node {
+                        val: Val::Table(convert_table(file, t, s)),
+                        span: s,
+                    }
                 })
                 .collect();
-            Some(Node { val: Val::Array(nodes), span })
+            Some(Node {
+                val: Val::Array(nodes),
+                span,
+            })
         }
     }
 }
@@ -169,7 +197,11 @@ fn convert_value(file: FileId, v: &Value, fallback: Span) -> Node {
             let mut entries = Vec::new();
             for (k, item) in t.iter() {
                 let key_span = span_of(file, t.key(k).and_then(toml_edit::Key::span), span);
-                entries.push(Entry { key: k.to_owned(), key_span, node: convert_value(file, item, key_span) });
+                entries.push(Entry {
+                    key: k.to_owned(),
+                    key_span,
+                    node: convert_value(file, item, key_span),
+                });
             }
             Val::Table(Table { entries })
         }
@@ -183,11 +215,17 @@ pub fn to_json(t: &Table) -> serde_json::Value {
         match &n.val {
             Val::Str(s) | Val::Datetime(s) => serde_json::Value::String(s.clone()),
             Val::Int(i) => (*i).into(),
-            Val::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Val::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Val::Bool(b) => (*b).into(),
             Val::Array(a) => a.iter().map(node).collect(),
             Val::Table(t) => to_json(t),
         }
     }
-    serde_json::Value::Object(t.entries.iter().map(|e| (e.key.clone(), node(&e.node))).collect())
+    serde_json::Value::Object(
+        t.entries
+            .iter()
+            .map(|e| (e.key.clone(), node(&e.node)))
+            .collect(),
+    )
 }

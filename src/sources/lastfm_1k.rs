@@ -72,12 +72,18 @@ pub struct Options {
 
 impl Options {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
-        let invalid_utf8 = match r.choice(diags, "invalid_utf8", &["replace", "reject"]).map(|c| c.value) {
+        let invalid_utf8 = match r
+            .choice(diags, "invalid_utf8", &["replace", "reject"])
+            .map(|c| c.value)
+        {
             Some("reject") => InvalidUtf8::Reject,
             _ => InvalidUtf8::Replace,
         };
         let profiles = r.bool(diags, "profiles").is_none_or(|b| b.value);
-        Some(Options { invalid_utf8, profiles })
+        Some(Options {
+            invalid_utf8,
+            profiles,
+        })
     }
 }
 
@@ -103,7 +109,11 @@ pub fn input_files(o: &Options, dir: &Path) -> Result<Vec<PathBuf>> {
                 hint: format!(
                     "`source.path` must hold `{EVENTS_FILE}`{} (or the `{ARCHIVE_DIR}/` folder of the official archive); \
                      `recdata synth lastfm-1k --out <dir>` writes a small corpus in this format",
-                    if o.profiles { format!(" and `{PROFILE_FILE}`") } else { String::new() }
+                    if o.profiles {
+                        format!(" and `{PROFILE_FILE}`")
+                    } else {
+                        String::new()
+                    }
                 ),
             });
         }
@@ -113,7 +123,13 @@ pub fn input_files(o: &Options, dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn is_mbid(b: &[u8]) -> bool {
     b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// Interns byte strings to dense codes in order of first appearance.
@@ -148,7 +164,11 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 /// Decodes a name field; `None` when it is invalid and the policy is to reject.
-fn decode<'a>(b: &'a [u8], policy: InvalidUtf8, repaired: &mut bool) -> Option<std::borrow::Cow<'a, str>> {
+fn decode<'a>(
+    b: &'a [u8],
+    policy: InvalidUtf8,
+    repaired: &mut bool,
+) -> Option<std::borrow::Cow<'a, str>> {
     match std::str::from_utf8(b) {
         Ok(s) => Some(s.into()),
         Err(_) if policy == InvalidUtf8::Replace => {
@@ -167,17 +187,32 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
 
     let mut users = Interner::default();
     let mut items = Interner::default();
-    let mut attrs = ItemAttrs { title: vec![], track_mbid: vec![], artist_mbid: vec![], artist_name: vec![] };
+    let mut attrs = ItemAttrs {
+        title: vec![],
+        track_mbid: vec![],
+        artist_mbid: vec![],
+        artist_name: vec![],
+    };
     let mut inter = RawInteractions::default();
     let mut rejects = Vec::new();
-    let mut acc = FileAccount { file: EVENTS_FILE.into(), ..Default::default() };
+    let mut acc = FileAccount {
+        file: EVENTS_FILE.into(),
+        ..Default::default()
+    };
     let mut line_numbers: Vec<u64> = Vec::new();
 
     let mut reader = LineReader::open(&events_path)?;
-    let mut reject = |line: u64, reason: &'static str, detail: String, raw: &[u8], acc: &mut FileAccount| {
-        acc.rejected += 1;
-        rejects.push(Reject { file: EVENTS_FILE.into(), line, reason, detail, raw: raw.to_vec() });
-    };
+    let mut reject =
+        |line: u64, reason: &'static str, detail: String, raw: &[u8], acc: &mut FileAccount| {
+            acc.rejected += 1;
+            rejects.push(Reject {
+                file: EVENTS_FILE.into(),
+                line,
+                reason,
+                detail,
+                raw: raw.to_vec(),
+            });
+        };
     while let Some((line_no, consumed, raw)) = reader.next_line()? {
         acc.lines += 1;
         if line_no % (1 << 16) == 0 {
@@ -190,7 +225,13 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         }
         let n = memchr::memchr_iter(b'\t', line).count() + 1;
         if n != 6 {
-            reject(line_no, "field_count", format!("expected 6 tab-separated fields, found {n}"), raw, &mut acc);
+            reject(
+                line_no,
+                "field_count",
+                format!("expected 6 tab-separated fields, found {n}"),
+                raw,
+                &mut acc,
+            );
             continue;
         }
         let mut fields: [&[u8]; 6] = [&[]; 6];
@@ -199,26 +240,59 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         }
         let [user, ts, artist_mbid, artist_name, track_mbid, track_name] = fields;
         if user.is_empty() || !user.iter().all(|b| b.is_ascii_graphic()) {
-            reject(line_no, "bad_user_id", "user id is empty or not printable ASCII".into(), raw, &mut acc);
+            reject(
+                line_no,
+                "bad_user_id",
+                "user id is empty or not printable ASCII".into(),
+                raw,
+                &mut acc,
+            );
             continue;
         }
         let Some(ms) = parse_iso_utc_seconds(ts) else {
-            reject(line_no, "bad_timestamp", "expected a timestamp like 2009-04-08T01:57:47Z".into(), raw, &mut acc);
+            reject(
+                line_no,
+                "bad_timestamp",
+                "expected a timestamp like 2009-04-08T01:57:47Z".into(),
+                raw,
+                &mut acc,
+            );
             continue;
         };
-        if !(artist_mbid.is_empty() || is_mbid(artist_mbid)) || !(track_mbid.is_empty() || is_mbid(track_mbid)) {
-            reject(line_no, "bad_mbid", "an MBID field is neither empty nor a UUID".into(), raw, &mut acc);
+        if !(artist_mbid.is_empty() || is_mbid(artist_mbid))
+            || !(track_mbid.is_empty() || is_mbid(track_mbid))
+        {
+            reject(
+                line_no,
+                "bad_mbid",
+                "an MBID field is neither empty nor a UUID".into(),
+                raw,
+                &mut acc,
+            );
             continue;
         }
         if track_mbid.is_empty() && track_name.is_empty() {
-            reject(line_no, "no_track_identity", "both the track MBID and the track name are empty".into(), raw, &mut acc);
+            reject(
+                line_no,
+                "no_track_identity",
+                "both the track MBID and the track name are empty".into(),
+                raw,
+                &mut acc,
+            );
             continue;
         }
         let mut repaired = false;
-        let (Some(artist), Some(track)) =
-            (decode(artist_name, o.invalid_utf8, &mut repaired), decode(track_name, o.invalid_utf8, &mut repaired))
-        else {
-            reject(line_no, "invalid_utf8", "the artist or track name is not valid UTF-8".into(), raw, &mut acc);
+        let (Some(artist), Some(track)) = (
+            decode(artist_name, o.invalid_utf8, &mut repaired),
+            decode(track_name, o.invalid_utf8, &mut repaired),
+        ) else {
+            reject(
+                line_no,
+                "invalid_utf8",
+                "the artist or track name is not valid UTF-8".into(),
+                raw,
+                &mut acc,
+            );
             continue;
         };
         acc.repaired += u64::from(repaired);
@@ -229,12 +303,19 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
             let key = format!("nombid-{}", fallback_key(&artist, &track));
             items.intern(key.as_bytes(), || key.clone())
         } else {
-            items.intern(track_mbid, || String::from_utf8_lossy(track_mbid).into_owned())
+            items.intern(track_mbid, || {
+                String::from_utf8_lossy(track_mbid).into_owned()
+            })
         };
         if item.1 {
             attrs.title.push(non_empty(&track));
-            attrs.track_mbid.push((!track_mbid.is_empty()).then(|| String::from_utf8_lossy(track_mbid).into_owned()));
-            attrs.artist_mbid.push((!artist_mbid.is_empty()).then(|| String::from_utf8_lossy(artist_mbid).into_owned()));
+            attrs.track_mbid.push(
+                (!track_mbid.is_empty()).then(|| String::from_utf8_lossy(track_mbid).into_owned()),
+            );
+            attrs.artist_mbid.push(
+                (!artist_mbid.is_empty())
+                    .then(|| String::from_utf8_lossy(artist_mbid).into_owned()),
+            );
             attrs.artist_name.push(non_empty(&artist));
         }
         inter.user.push(u);
@@ -253,7 +334,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         let (profile, acc) = read_profiles(&d.join(PROFILE_FILE), &mut rejects)?;
         accounts.push(acc);
         // Profile users without listening events are users too (they just have no events).
-        let mut by_raw: HashMap<String, usize> = user_raw.iter().enumerate().map(|(i, k)| (k.clone(), i)).collect();
+        let mut by_raw: HashMap<String, usize> = user_raw
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
         let mut cols = ProfileColumns::with_len(user_raw.len());
         for p in profile {
             let idx = *by_raw.entry(p.user.clone()).or_insert_with(|| {
@@ -271,7 +356,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     Ok(Normalized {
         interactions: inter,
         event: "play".into(),
-        users: Entities { raw_id: user_raw, title: None, extras: user_extras },
+        users: Entities {
+            raw_id: user_raw,
+            title: None,
+            extras: user_extras,
+        },
         items: Entities {
             raw_id: items.keys,
             title: Some(attrs.title),
@@ -312,7 +401,12 @@ struct ProfileColumns {
 
 impl ProfileColumns {
     fn with_len(n: usize) -> Self {
-        ProfileColumns { gender: vec![None; n], age: vec![None; n], country: vec![None; n], registered: vec![None; n] }
+        ProfileColumns {
+            gender: vec![None; n],
+            age: vec![None; n],
+            country: vec![None; n],
+            registered: vec![None; n],
+        }
     }
     fn push_empty(&mut self) {
         self.gender.push(None);
@@ -331,20 +425,32 @@ impl ProfileColumns {
             ("gender".into(), string_array(self.gender)),
             ("age".into(), Arc::new(UInt16Array::from(self.age))),
             ("country".into(), string_array(self.country)),
-            ("registered".into(), Arc::new(Date32Array::from(self.registered))),
+            (
+                "registered".into(),
+                Arc::new(Date32Array::from(self.registered)),
+            ),
         ]
     }
 }
 
 fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>, FileAccount)> {
-    let mut acc = FileAccount { file: PROFILE_FILE.into(), ..Default::default() };
+    let mut acc = FileAccount {
+        file: PROFILE_FILE.into(),
+        ..Default::default()
+    };
     let mut out = Vec::new();
     let mut seen = hashbrown::HashSet::new();
     let mut reader = LineReader::open(path)?;
     while let Some((line_no, _, raw)) = reader.next_line()? {
         acc.lines += 1;
         let mut reject = |reason: &'static str, detail: String| {
-            rejects.push(Reject { file: PROFILE_FILE.into(), line: line_no, reason, detail, raw: raw.to_vec() });
+            rejects.push(Reject {
+                file: PROFILE_FILE.into(),
+                line: line_no,
+                reason,
+                detail,
+                raw: raw.to_vec(),
+            });
         };
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line_no == 1 && line.starts_with(b"#") {
@@ -362,7 +468,10 @@ fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>
             [u, g, a, c, d] => (*u, *g, *a, *c, *d),
             [u, g, c, d] => (*u, *g, "", *c, *d),
             _ => {
-                reject("field_count", format!("expected 5 tab-separated fields, found {}", f.len()));
+                reject(
+                    "field_count",
+                    format!("expected 5 tab-separated fields, found {}", f.len()),
+                );
                 acc.rejected += 1;
                 continue;
             }
@@ -386,12 +495,18 @@ fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>
         } else if let Some(d) = parse_month_day_year(date) {
             Some(d)
         } else {
-            reject("bad_date", format!("registration date `{date}` is not like `Apr 27, 2005`"));
+            reject(
+                "bad_date",
+                format!("registration date `{date}` is not like `Apr 27, 2005`"),
+            );
             acc.rejected += 1;
             continue;
         };
         if !seen.insert(user.to_owned()) {
-            reject("duplicate_user", format!("user `{user}` already has a profile row"));
+            reject(
+                "duplicate_user",
+                format!("user `{user}` already has a profile row"),
+            );
             acc.rejected += 1;
             continue;
         }

@@ -59,12 +59,19 @@ impl CorpusConfig {
 }
 
 /// Reads `corpus = "..."` and that corpus' own keys from `[source]`.
-pub fn read_corpus_config(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<CorpusConfig> {
+pub fn read_corpus_config(
+    r: &mut TableReader<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CorpusConfig> {
     let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
     match name.value.as_str() {
         lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
         other => {
-            let mut d = Diagnostic::error(format!("unknown corpus `{other}`"), Some(name.span), "no adapter with this name");
+            let mut d = Diagnostic::error(
+                format!("unknown corpus `{other}`"),
+                Some(name.span),
+                "no adapter with this name",
+            );
             if let Some(s) = suggest(other, CORPORA) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -86,16 +93,30 @@ pub struct RemoteFile {
 impl RemoteFile {
     pub fn read(mut r: TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
         let url = r.required_str(diags, "url", "\"https://...\"");
-        let mirrors = r.str_array(diags, "mirrors").unwrap_or_default().into_iter().map(|m| m.value).collect();
+        let mirrors = r
+            .str_array(diags, "mirrors")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.value)
+            .collect();
         let sha256 = r.str(diags, "sha256");
-        if let Some(s) = &sha256 {
-            if s.value.len() != 64 || !s.value.bytes().all(|b| b.is_ascii_hexdigit()) {
-                diags.push(Diagnostic::error("`sha256` must be 64 hex digits", Some(s.span), "not a sha256"));
-            }
+        if let Some(s) = &sha256
+            && (s.value.len() != 64 || !s.value.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            diags.push(Diagnostic::error(
+                "`sha256` must be 64 hex digits",
+                Some(s.span),
+                "not a sha256",
+            ));
         }
         let size = r.int(diags, "size", 0, i64::MAX).map(|s| s.value as u64);
         r.finish(diags);
-        Some(RemoteFile { url: url?.value, mirrors, sha256: sha256.map(|s| s.value.to_ascii_lowercase()), size })
+        Some(RemoteFile {
+            url: url?.value,
+            mirrors,
+            sha256: sha256.map(|s| s.value.to_ascii_lowercase()),
+            size,
+        })
     }
 }
 

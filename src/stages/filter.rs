@@ -8,6 +8,9 @@
 //! the unique largest subset in which every user has ≥ `min_user_interactions` and every item
 //! ≥ `min_item_interactions` rows (tests check this against brute force).
 
+// Rows are parallel columns indexed by row number; index loops say that most plainly.
+#![allow(clippy::needless_range_loop)]
+
 use hashbrown::HashSet;
 use serde::Serialize;
 
@@ -79,7 +82,11 @@ impl FilterConfig {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
         let mut c = FilterConfig::default();
         let before = diags.len();
-        if let Some(d) = r.choice(diags, "dedup", &["none", "exact", "keep_first", "keep_last"]) {
+        if let Some(d) = r.choice(
+            diags,
+            "dedup",
+            &["none", "exact", "keep_first", "keep_last"],
+        ) {
             c.dedup = match d.value {
                 "exact" => Dedup::Exact,
                 "keep_first" => Dedup::KeepFirst,
@@ -101,30 +108,46 @@ impl FilterConfig {
         };
         let start = time("start", diags);
         let end = time("end", diags);
-        if let (Some((s, _)), Some((e, span))) = (start, end) {
-            if e <= s {
-                diags.push(Diagnostic::error("`end` must be after `start`", Some(span), "empty time window"));
-            }
+        if let (Some((s, _)), Some((e, span))) = (start, end)
+            && e <= s
+        {
+            diags.push(Diagnostic::error(
+                "`end` must be after `start`",
+                Some(span),
+                "empty time window",
+            ));
         }
         c.start = start.map(|x| x.0);
         c.end = end.map(|x| x.0);
-        c.max_user_interactions = r.int(diags, "max_user_interactions", 1, i64::MAX).map(|v| v.value as u64);
+        c.max_user_interactions = r
+            .int(diags, "max_user_interactions", 1, i64::MAX)
+            .map(|v| v.value as u64);
         if let Some(o) = r.choice(diags, "over_max", &["drop", "keep_recent"]) {
-            c.over_max = if o.value == "keep_recent" { OverMax::KeepRecent } else { OverMax::Drop };
+            c.over_max = if o.value == "keep_recent" {
+                OverMax::KeepRecent
+            } else {
+                OverMax::Drop
+            };
         }
-        c.min_user_interactions = r.int(diags, "min_user_interactions", 0, i64::MAX).map_or(0, |v| v.value as u64);
-        c.min_item_interactions = r.int(diags, "min_item_interactions", 0, i64::MAX).map_or(0, |v| v.value as u64);
-        if let (Some(max), min) = (c.max_user_interactions, c.min_user_interactions) {
-            if max < min {
-                diags.push(Diagnostic::error(
-                    format!("`max_user_interactions` ({max}) is below `min_user_interactions` ({min})"),
-                    Some(r.span),
-                    "no user can pass both",
-                ));
-            }
+        c.min_user_interactions = r
+            .int(diags, "min_user_interactions", 0, i64::MAX)
+            .map_or(0, |v| v.value as u64);
+        c.min_item_interactions = r
+            .int(diags, "min_item_interactions", 0, i64::MAX)
+            .map_or(0, |v| v.value as u64);
+        if let (Some(max), min) = (c.max_user_interactions, c.min_user_interactions)
+            && max < min
+        {
+            diags.push(Diagnostic::error(
+                format!("`max_user_interactions` ({max}) is below `min_user_interactions` ({min})"),
+                Some(r.span),
+                "no user can pass both",
+            ));
         }
         c.k_core = r.bool(diags, "k_core").is_none_or(|b| b.value);
-        c.max_rounds = r.int(diags, "max_rounds", 1, i64::from(u32::MAX)).map_or(c.max_rounds, |v| v.value as u32);
+        c.max_rounds = r
+            .int(diags, "max_rounds", 1, i64::from(u32::MAX))
+            .map_or(c.max_rounds, |v| v.value as u32);
         c.id_base = r.int(diags, "id_base", 0, 1).map_or(0, |v| v.value as u32);
         (diags.len() == before).then_some(c)
     }
@@ -220,14 +243,24 @@ fn rank_by_key(keys: &[String]) -> Vec<u32> {
 
 pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filtered {
     let src = &norm.interactions;
-    let mut stats = FilterStats { input_rows: src.len() as u64, ..Default::default() };
+    let mut stats = FilterStats {
+        input_rows: src.len() as u64,
+        ..Default::default()
+    };
     let user_rank = rank_by_key(&norm.users.raw_id);
 
     // Time window, then canonical order: (user rank, ts, adapter order).
     let in_window = |t: i64| cfg.start.is_none_or(|s| t >= s) && cfg.end.is_none_or(|e| t < e);
     let mut keys: Vec<(u32, i64, u64, u32)> = (0..src.len())
         .filter(|&r| in_window(src.ts[r]))
-        .map(|r| (user_rank[src.user[r] as usize], src.ts[r], src.order[r], r as u32))
+        .map(|r| {
+            (
+                user_rank[src.user[r] as usize],
+                src.ts[r],
+                src.order[r],
+                r as u32,
+            )
+        })
         .collect();
     stats.removed_time_window = stats.input_rows - keys.len() as u64;
     keys.sort_unstable();
@@ -272,7 +305,10 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
     stats.k_core_rounds = rounds;
     stats.k_core_converged = converged || !cfg.k_core;
     if cfg.k_core && !converged {
-        progress.warn(format!("k-core stopped after max_rounds = {} before reaching a fixed point", cfg.max_rounds));
+        progress.warn(format!(
+            "k-core stopped after max_rounds = {} before reaching a fixed point",
+            cfg.max_rounds
+        ));
     }
 
     // Dense ids: users in raw-id order (the rows are already in it), items in raw-id order.
@@ -291,8 +327,12 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
     for &i in &rows.item {
         present[i as usize] = true;
     }
-    let mut item_codes: Vec<u32> = (0..present.len() as u32).filter(|c| present[*c as usize]).collect();
-    item_codes.sort_unstable_by(|a, b| norm.items.raw_id[*a as usize].cmp(&norm.items.raw_id[*b as usize]));
+    let mut item_codes: Vec<u32> = (0..present.len() as u32)
+        .filter(|c| present[*c as usize])
+        .collect();
+    item_codes.sort_unstable_by(|a, b| {
+        norm.items.raw_id[*a as usize].cmp(&norm.items.raw_id[*b as usize])
+    });
     let mut item_dense = vec![u32::MAX; present.len()];
     for (d, c) in item_codes.iter().enumerate() {
         item_dense[*c as usize] = cfg.id_base + d as u32;
@@ -303,12 +343,23 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
     stats.output_rows = rows.len() as u64;
     stats.users = user_codes.len() as u64;
     stats.items = item_codes.len() as u64;
-    Filtered { user, item, ts: rows.ts, user_codes, item_codes, id_base: cfg.id_base, stats }
+    Filtered {
+        user,
+        item,
+        ts: rows.ts,
+        user_codes,
+        item_codes,
+        id_base: cfg.id_base,
+        stats,
+    }
 }
 
 fn count_distinct(codes: &[u32], universe: usize) -> u64 {
     let mut seen = vec![false; universe];
-    codes.iter().filter(|c| !std::mem::replace(&mut seen[**c as usize], true)).count() as u64
+    codes
+        .iter()
+        .filter(|c| !std::mem::replace(&mut seen[**c as usize], true))
+        .count() as u64
 }
 
 fn dedup(rows: &mut Rows, policy: Dedup) -> u64 {
@@ -354,7 +405,14 @@ fn dedup(rows: &mut Rows, policy: Dedup) -> u64 {
 }
 
 /// Returns (rows removed, rounds that removed rows, reached a fixed point).
-fn k_core(rows: &mut Rows, n_users: usize, n_items: usize, ku: u64, ki: u64, max_rounds: u32) -> (u64, u32, bool) {
+fn k_core(
+    rows: &mut Rows,
+    n_users: usize,
+    n_items: usize,
+    ku: u64,
+    ki: u64,
+    max_rounds: u32,
+) -> (u64, u32, bool) {
     if ku <= 1 && ki <= 1 {
         return (0, 0, true); // every present user and item already has one row
     }
@@ -369,8 +427,9 @@ fn k_core(rows: &mut Rows, n_users: usize, n_items: usize, ku: u64, ki: u64, max
             ucnt[rows.user[r] as usize] += 1;
             icnt[rows.item[r] as usize] += 1;
         }
-        let keep: Vec<bool> =
-            (0..rows.len()).map(|r| ucnt[rows.user[r] as usize] >= ku && icnt[rows.item[r] as usize] >= ki).collect();
+        let keep: Vec<bool> = (0..rows.len())
+            .map(|r| ucnt[rows.user[r] as usize] >= ku && icnt[rows.item[r] as usize] >= ki)
+            .collect();
         if keep.iter().all(|k| *k) {
             return (removed, rounds, true);
         }
@@ -388,8 +447,16 @@ pub(crate) mod tests {
 
     /// Runs the k-core on plain (user, item) pairs; returns the surviving pairs' indices.
     pub fn k_core_pairs(pairs: &[(u32, u32)], ku: u64, ki: u64) -> Vec<usize> {
-        let n_users = pairs.iter().map(|p| p.0).max().map_or(0, |m| m as usize + 1);
-        let n_items = pairs.iter().map(|p| p.1).max().map_or(0, |m| m as usize + 1);
+        let n_users = pairs
+            .iter()
+            .map(|p| p.0)
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let n_items = pairs
+            .iter()
+            .map(|p| p.1)
+            .max()
+            .map_or(0, |m| m as usize + 1);
         // Encode the original index in ts so we can recover it.
         let mut rows = Rows {
             user: pairs.iter().map(|p| p.0).collect(),

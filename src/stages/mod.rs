@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{ArrayRef, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{
+    ArrayRef, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array,
+};
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -58,7 +60,12 @@ pub struct BuildOutcome {
 
 /// sha256 of each input, memoized by (path, size, mtime) in `.cache/inputs.json` so an
 /// unchanged 2 GB file is not re-read on every build.
-fn hash_inputs(cache: &Path, src: &Path, files: &[PathBuf], progress: &Reporter) -> Result<Vec<InputFile>> {
+fn hash_inputs(
+    cache: &Path,
+    src: &Path,
+    files: &[PathBuf],
+    progress: &Reporter,
+) -> Result<Vec<InputFile>> {
     #[derive(serde::Serialize, serde::Deserialize, Clone)]
     struct Memo {
         bytes: u64,
@@ -66,8 +73,10 @@ fn hash_inputs(cache: &Path, src: &Path, files: &[PathBuf], progress: &Reporter)
         sha256: String,
     }
     let memo_path = cache.join("inputs.json");
-    let mut memo: BTreeMap<String, Memo> =
-        fs_err::read(&memo_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut memo: BTreeMap<String, Memo> = fs_err::read(&memo_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for f in files {
         let meta = fs_err::metadata(f)?;
@@ -82,12 +91,23 @@ fn hash_inputs(cache: &Path, src: &Path, files: &[PathBuf], progress: &Reporter)
             _ => {
                 progress.info(format!("Hashing {}", f.display()));
                 let (sha, _) = sha256_file(f)?;
-                memo.insert(key, Memo { bytes: meta.len(), mtime_ns, sha256: sha.clone() });
+                memo.insert(
+                    key,
+                    Memo {
+                        bytes: meta.len(),
+                        mtime_ns,
+                        sha256: sha.clone(),
+                    },
+                );
                 sha
             }
         };
         let rel = f.strip_prefix(src).unwrap_or(f).display().to_string();
-        out.push(InputFile { file: rel, bytes: meta.len(), sha256: sha });
+        out.push(InputFile {
+            file: rel,
+            bytes: meta.len(),
+            sha256: sha,
+        });
     }
     fs_err::create_dir_all(cache)?;
     let tmp = cache.join(format!("inputs.json.tmp-{}", std::process::id()));
@@ -110,12 +130,18 @@ fn stage_event(p: &Reporter, stage: &str, fp: &str, cached: bool, started: Insta
     } else {
         p.info(format!("Finished {stage} in {secs:.1}s"));
     }
-    p.event("stage", json!({ "stage": stage, "fingerprint": fp, "cached": cached, "seconds": secs }));
+    p.event(
+        "stage",
+        json!({ "stage": stage, "fingerprint": fp, "cached": cached, "seconds": secs }),
+    );
 }
 
 pub fn dict_array(value: &str, n: usize) -> Result<ArrayRef> {
     let keys = Int32Array::from(vec![0i32; n]);
-    Ok(Arc::new(Int32DictionaryArray::try_new(keys, Arc::new(StringArray::from(vec![value])))?))
+    Ok(Arc::new(Int32DictionaryArray::try_new(
+        keys,
+        Arc::new(StringArray::from(vec![value])),
+    )?))
 }
 
 /// Builds the dataset described by `m` and publishes it.
@@ -149,28 +175,43 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         f.part("tool", TOOL_VERSION.as_bytes())
             .part("input", fp_norm.as_bytes())
             .part("config", serde_json::to_string(&m.filter)?.as_bytes())
-            .part("meta", format!("{}\u{1f}{}", m.dataset.name, m.dataset.version).as_bytes());
+            .part(
+                "meta",
+                format!("{}\u{1f}{}", m.dataset.name, m.dataset.version).as_bytes(),
+            );
         f.finish()
     };
     let fp_split = m.split.as_ref().map(|s| {
         let mut f = Fingerprint::new("split");
         f.part("tool", TOOL_VERSION.as_bytes())
             .part("input", fp_filter.as_bytes())
-            .part("config", serde_json::to_string(s).unwrap_or_default().as_bytes());
+            .part(
+                "config",
+                serde_json::to_string(s).unwrap_or_default().as_bytes(),
+            );
         f.finish()
     });
 
     let norm_dir = cache.join(format!("normalize-{}", &fp_norm[..16]));
     let filter_dir = cache.join(format!("filter-{}", &fp_filter[..16]));
-    let split_dir = fp_split.as_ref().map(|fp| cache.join(format!("split-{}", &fp[..16])));
-    let meta = [("recdata.dataset", m.dataset.name.clone()), ("recdata.version", m.dataset.version.clone())];
+    let split_dir = fp_split
+        .as_ref()
+        .map(|fp| cache.join(format!("split-{}", &fp[..16])));
+    let meta = [
+        ("recdata.dataset", m.dataset.name.clone()),
+        ("recdata.version", m.dataset.version.clone()),
+    ];
 
     // normalize
     let t = Instant::now();
     let mut normalized: Option<Normalized> = None;
     let norm_cached = norm_dir.exists();
     if !norm_cached {
-        p.info(format!("Normalizing {} from {}", corpus.name(), src.display()));
+        p.info(format!(
+            "Normalizing {} from {}",
+            corpus.name(),
+            src.display()
+        ));
         let n = corpus.normalize(&src, p)?;
         run_stage(&norm_dir, |tmp| normalize::save(tmp, &n))?;
         normalized = Some(n);
@@ -187,7 +228,9 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             None => normalize::load(&norm_dir)?,
         };
         let f = filter::run(&m.filter, &n, p);
-        run_stage(&filter_dir, |tmp| publish::write_filtered(tmp, corpus.name(), &n, &f, &meta))?;
+        run_stage(&filter_dir, |tmp| {
+            publish::write_filtered(tmp, corpus.name(), &n, &f, &meta)
+        })?;
         filtered = Some(f);
     }
     stage_event(p, "filter", &fp_filter, filter_cached, t);
@@ -205,16 +248,23 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                 None => read_interactions(&filter_dir.join("interactions.parquet"))?,
             };
             let a = split::run(cfg, &user, &ts);
-            run_stage(dir, |tmp| publish::write_splits(tmp, &user, &item, &ts, &a, &m.source.corpus, &meta))?;
+            run_stage(dir, |tmp| {
+                publish::write_splits(tmp, &user, &item, &ts, &a, &m.source.corpus, &meta)
+            })?;
         }
         stage_event(p, "split", fp, cached, t);
-        split_stats = Some(serde_json::from_slice::<split::SplitStats>(&fs_err::read(dir.join(publish::SPLIT_STATS))?)?);
+        split_stats = Some(serde_json::from_slice::<split::SplitStats>(&fs_err::read(
+            dir.join(publish::SPLIT_STATS),
+        )?)?);
     }
 
-    let fingerprints: Vec<(&str, &str)> = [("normalize", fp_norm.as_str()), ("filter", fp_filter.as_str())]
-        .into_iter()
-        .chain(fp_split.as_deref().map(|f| ("split", f)))
-        .collect();
+    let fingerprints: Vec<(&str, &str)> = [
+        ("normalize", fp_norm.as_str()),
+        ("filter", fp_filter.as_str()),
+    ]
+    .into_iter()
+    .chain(fp_split.as_deref().map(|f| ("split", f)))
+    .collect();
     publish::publish(
         m,
         &ds_dir,
@@ -237,5 +287,9 @@ pub fn read_interactions(path: &Path) -> Result<(Vec<u32>, Vec<u32>, Vec<i64>)> 
     let u: &UInt32Array = column(&b, "user_id")?;
     let i: &UInt32Array = column(&b, "item_id")?;
     let t: &arrow_array::TimestampMillisecondArray = column(&b, "ts")?;
-    Ok((u.values().to_vec(), i.values().to_vec(), t.values().to_vec()))
+    Ok((
+        u.values().to_vec(),
+        i.values().to_vec(),
+        t.values().to_vec(),
+    ))
 }

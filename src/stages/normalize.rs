@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array as _, ArrayRef, BinaryArray, Int32Array, Int32DictionaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array as _, ArrayRef, BinaryArray, Int32Array, Int32DictionaryArray, RecordBatch, StringArray,
+    UInt32Array, UInt64Array,
 };
 use arrow_schema::{Field, Schema};
 
@@ -32,14 +33,25 @@ pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(u64, u64)> {
     let mut reasons: Vec<&str> = rejects.iter().map(|r| r.reason).collect();
     reasons.sort_unstable();
     reasons.dedup();
-    let keys: Int32Array = rejects.iter().map(|r| reasons.binary_search(&r.reason).ok().map(|i| i as i32)).collect();
+    let keys: Int32Array = rejects
+        .iter()
+        .map(|r| reasons.binary_search(&r.reason).ok().map(|i| i as i32))
+        .collect();
     let dict = Int32DictionaryArray::try_new(keys, Arc::new(StringArray::from(reasons)))?;
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.file.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(rejects.iter().map(|r| r.line))),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.file.as_str()),
+        )),
+        Arc::new(UInt64Array::from_iter_values(
+            rejects.iter().map(|r| r.line),
+        )),
         Arc::new(dict),
-        Arc::new(StringArray::from_iter_values(rejects.iter().map(|r| r.detail.as_str()))),
-        Arc::new(BinaryArray::from_iter_values(rejects.iter().map(|r| r.raw.as_slice()))),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.detail.as_str()),
+        )),
+        Arc::new(BinaryArray::from_iter_values(
+            rejects.iter().map(|r| r.raw.as_slice()),
+        )),
     ];
     write_table(path, "rejects", "", cols, &[], Level::Publish)
 }
@@ -75,7 +87,14 @@ fn entities_from(batch: &RecordBatch) -> Result<Entities> {
         .filter(|(f, _)| f.name() != "raw_id" && f.name() != "title")
         .map(|(f, c)| (f.name().clone(), c.clone()))
         .collect();
-    Ok(Entities { raw_id: raw.iter().map(|x| x.unwrap_or_default().to_owned()).collect(), title, extras })
+    Ok(Entities {
+        raw_id: raw
+            .iter()
+            .map(|x| x.unwrap_or_default().to_owned())
+            .collect(),
+        title,
+        extras,
+    })
 }
 
 /// Saves the adapter's output into `dir` (a temporary directory the caller commits).
@@ -97,14 +116,28 @@ pub fn save(dir: &Path, n: &Normalized) -> Result<()> {
         ],
     )?;
     write_batch(&dir.join(INTERACTIONS), batch, Level::Cache, vec![])?;
-    write_batch(&dir.join(USERS), entities_batch(&n.users)?, Level::Cache, vec![])?;
-    write_batch(&dir.join(ITEMS), entities_batch(&n.items)?, Level::Cache, vec![])?;
+    write_batch(
+        &dir.join(USERS),
+        entities_batch(&n.users)?,
+        Level::Cache,
+        vec![],
+    )?;
+    write_batch(
+        &dir.join(ITEMS),
+        entities_batch(&n.items)?,
+        Level::Cache,
+        vec![],
+    )?;
     write_rejects(&dir.join(REJECTS), &n.rejects)?;
     let mut by_reason = std::collections::BTreeMap::new();
     for r in &n.rejects {
         *by_reason.entry(r.reason.to_owned()).or_insert(0u64) += 1;
     }
-    let acc = Accounts { event: n.event.clone(), files: n.accounts.clone(), by_reason };
+    let acc = Accounts {
+        event: n.event.clone(),
+        files: n.accounts.clone(),
+        by_reason,
+    };
     fs_err::write(dir.join(ACCOUNTS), serde_json::to_vec_pretty(&acc)?)?;
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array};
+use arrow_array::{
+    ArrayRef, Float32Array, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array,
+};
 use serde_json::json;
 
 use super::filter::{FilterStats, Filtered};
@@ -28,7 +30,12 @@ pub const FILTER_STATS: &str = "filter_stats.json";
 pub const SPLIT_STATS: &str = "split_stats.json";
 pub const FORMAT_VERSION: u32 = 1;
 
-fn interaction_columns(user: Vec<u32>, item: Vec<u32>, ts: Vec<i64>, event: &str) -> Result<Vec<ArrayRef>> {
+fn interaction_columns(
+    user: Vec<u32>,
+    item: Vec<u32>,
+    ts: Vec<i64>,
+    event: &str,
+) -> Result<Vec<ArrayRef>> {
     let n = user.len();
     Ok(vec![
         Arc::new(UInt32Array::from(user)),
@@ -44,11 +51,17 @@ fn interaction_columns(user: Vec<u32>, item: Vec<u32>, ts: Vec<i64>, event: &str
 fn entity_columns(e: &Entities, codes: &[u32], id_base: u32) -> Result<Vec<ArrayRef>> {
     let idx = UInt32Array::from(codes.to_vec());
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter_values((0..codes.len() as u32).map(|i| i + id_base))),
-        Arc::new(StringArray::from_iter_values(codes.iter().map(|c| e.raw_id[*c as usize].as_str()))),
+        Arc::new(UInt32Array::from_iter_values(
+            (0..codes.len() as u32).map(|i| i + id_base),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            codes.iter().map(|c| e.raw_id[*c as usize].as_str()),
+        )),
     ];
     if let Some(t) = &e.title {
-        cols.push(Arc::new(StringArray::from_iter(codes.iter().map(|c| t[*c as usize].as_deref()))));
+        cols.push(Arc::new(StringArray::from_iter(
+            codes.iter().map(|c| t[*c as usize].as_deref()),
+        )));
     }
     for (_, a) in &e.extras {
         cols.push(arrow_select::take::take(a.as_ref(), &idx, None)?);
@@ -57,15 +70,56 @@ fn entity_columns(e: &Entities, codes: &[u32], id_base: u32) -> Result<Vec<Array
 }
 
 /// The filter stage's output in published form.
-pub fn write_filtered(dir: &Path, corpus: &str, n: &Normalized, f: &Filtered, meta: &[(&str, String)]) -> Result<()> {
+pub fn write_filtered(
+    dir: &Path,
+    corpus: &str,
+    n: &Normalized,
+    f: &Filtered,
+    meta: &[(&str, String)],
+) -> Result<()> {
     let cols = interaction_columns(f.user.clone(), f.item.clone(), f.ts.clone(), &n.event)?;
-    write_table(&dir.join("interactions.parquet"), "interactions", corpus, cols, meta, Level::Publish)?;
+    write_table(
+        &dir.join("interactions.parquet"),
+        "interactions",
+        corpus,
+        cols,
+        meta,
+        Level::Publish,
+    )?;
     let users = entity_columns(&n.users, &f.user_codes, f.id_base)?;
-    write_table(&dir.join("user_map.parquet"), "user_map", corpus, users[..2].to_vec(), meta, Level::Publish)?;
-    write_table(&dir.join("users.parquet"), "users", corpus, users, meta, Level::Publish)?;
+    write_table(
+        &dir.join("user_map.parquet"),
+        "user_map",
+        corpus,
+        users[..2].to_vec(),
+        meta,
+        Level::Publish,
+    )?;
+    write_table(
+        &dir.join("users.parquet"),
+        "users",
+        corpus,
+        users,
+        meta,
+        Level::Publish,
+    )?;
     let items = entity_columns(&n.items, &f.item_codes, f.id_base)?;
-    write_table(&dir.join("item_map.parquet"), "item_map", corpus, items[..2].to_vec(), meta, Level::Publish)?;
-    write_table(&dir.join("items.parquet"), "items", corpus, items, meta, Level::Publish)?;
+    write_table(
+        &dir.join("item_map.parquet"),
+        "item_map",
+        corpus,
+        items[..2].to_vec(),
+        meta,
+        Level::Publish,
+    )?;
+    write_table(
+        &dir.join("items.parquet"),
+        "items",
+        corpus,
+        items,
+        meta,
+        Level::Publish,
+    )?;
     fs_err::write(dir.join(FILTER_STATS), serde_json::to_vec_pretty(&f.stats)?)?;
     Ok(())
 }
@@ -82,15 +136,27 @@ pub fn write_splits(
 ) -> Result<()> {
     fs_err::create_dir_all(dir.join("splits"))?;
     for (code, name) in NAMES.iter().enumerate() {
-        let rows: Vec<usize> =
-            a.order.iter().zip(&a.split).filter(|(_, s)| **s as usize == code).map(|(r, _)| *r as usize).collect();
+        let rows: Vec<usize> = a
+            .order
+            .iter()
+            .zip(&a.split)
+            .filter(|(_, s)| **s as usize == code)
+            .map(|(r, _)| *r as usize)
+            .collect();
         let cols = interaction_columns(
             rows.iter().map(|r| user[*r]).collect(),
             rows.iter().map(|r| item[*r]).collect(),
             rows.iter().map(|r| ts[*r]).collect(),
             corpus_event(corpus),
         )?;
-        write_table(&dir.join("splits").join(format!("{name}.parquet")), "splits", corpus.name(), cols, meta, Level::Publish)?;
+        write_table(
+            &dir.join("splits").join(format!("{name}.parquet")),
+            "splits",
+            corpus.name(),
+            cols,
+            meta,
+            Level::Publish,
+        )?;
     }
     fs_err::write(dir.join(SPLIT_STATS), serde_json::to_vec_pretty(&a.stats)?)?;
     Ok(())
@@ -113,11 +179,19 @@ pub struct Parts<'a> {
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
-fn reconcile(acc: &normalize::Accounts, f: &FilterStats, s: Option<&SplitStats>, normalized_rows: u64) -> Result<()> {
+fn reconcile(
+    acc: &normalize::Accounts,
+    f: &FilterStats,
+    s: Option<&SplitStats>,
+    normalized_rows: u64,
+) -> Result<()> {
     let mut problems = Vec::new();
     for a in &acc.files {
         if a.lines != a.header + a.rows + a.rejected {
-            problems.push(format!("{}: {} lines != {} header + {} rows + {} rejected", a.file, a.lines, a.header, a.rows, a.rejected));
+            problems.push(format!(
+                "{}: {} lines != {} header + {} rows + {} rejected",
+                a.file, a.lines, a.header, a.rows, a.rejected
+            ));
         }
     }
     let rejected: u64 = acc.files.iter().map(|a| a.rejected).sum();
@@ -125,27 +199,50 @@ fn reconcile(acc: &normalize::Accounts, f: &FilterStats, s: Option<&SplitStats>,
         problems.push("rejected rows do not match the rejects table".into());
     }
     if f.input_rows != normalized_rows {
-        problems.push(format!("filter input {} != normalized interactions {normalized_rows}", f.input_rows));
+        problems.push(format!(
+            "filter input {} != normalized interactions {normalized_rows}",
+            f.input_rows
+        ));
     }
     let removed = f.removed_time_window + f.removed_dedup + f.removed_max_user + f.removed_k_core;
     if f.input_rows != removed + f.output_rows {
-        problems.push(format!("filter: {} in != {removed} removed + {} out", f.input_rows, f.output_rows));
+        problems.push(format!(
+            "filter: {} in != {removed} removed + {} out",
+            f.input_rows, f.output_rows
+        ));
     }
-    if let Some(s) = s {
-        if s.train + s.valid + s.test != f.output_rows {
-            problems.push(format!("splits {} + {} + {} != {} filtered rows", s.train, s.valid, s.test, f.output_rows));
-        }
+    if let Some(s) = s
+        && s.train + s.valid + s.test != f.output_rows
+    {
+        problems.push(format!(
+            "splits {} + {} + {} != {} filtered rows",
+            s.train, s.valid, s.test, f.output_rows
+        ));
     }
-    if problems.is_empty() { Ok(()) } else { Err(Error::Internal(format!("row accounting does not reconcile: {}", problems.join("; ")))) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "row accounting does not reconcile: {}",
+            problems.join("; ")
+        )))
+    }
 }
 
 fn parquet_rows(path: &Path) -> Result<u64> {
     let f = fs_err::File::open(path)?;
     let r = parquet::file::reader::SerializedFileReader::new(f.into_parts().0)?;
-    Ok(parquet::file::reader::FileReader::metadata(&r).file_metadata().num_rows() as u64)
+    Ok(parquet::file::reader::FileReader::metadata(&r)
+        .file_metadata()
+        .num_rows() as u64)
 }
 
-pub fn publish(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>, p: &Reporter) -> Result<BuildOutcome> {
+pub fn publish(
+    m: &Manifest,
+    ds_dir: &Path,
+    parts: &Parts<'_>,
+    p: &Reporter,
+) -> Result<BuildOutcome> {
     let version = &m.dataset.version;
     let staging = ds_dir.join(format!(".staging-{version}-{}", std::process::id()));
     if staging.exists() {
@@ -153,7 +250,8 @@ pub fn publish(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>, p: &Reporter) -> 
     }
     fs_err::create_dir_all(&staging)?;
 
-    let mut files: Vec<(String, &str, &Path)> = vec![("rejects.parquet".into(), "rejects", parts.norm_dir)];
+    let mut files: Vec<(String, &str, &Path)> =
+        vec![("rejects.parquet".into(), "rejects", parts.norm_dir)];
     for t in ["interactions", "users", "items", "user_map", "item_map"] {
         files.push((format!("{t}.parquet"), t, parts.filter_dir));
     }
@@ -167,7 +265,13 @@ pub fn publish(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>, p: &Reporter) -> 
         let dst = staging.join(rel);
         store::link_or_copy(&from.join(rel), &dst)?;
         let (sha256, bytes) = sha256_file(&dst)?;
-        written.push(WrittenFile { path: rel.clone(), table: (*table).into(), rows: parquet_rows(&dst)?, bytes, sha256 });
+        written.push(WrittenFile {
+            path: rel.clone(),
+            table: (*table).into(),
+            rows: parquet_rows(&dst)?,
+            bytes,
+            sha256,
+        });
     }
     written.sort_by(|a, b| a.path.cmp(&b.path));
 
@@ -229,9 +333,20 @@ pub fn publish(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>, p: &Reporter) -> 
     };
     let latest = store::update_latest(ds_dir)?;
     match status {
-        PublishStatus::Published => p.info(format!("Published {} {version} at {}", m.dataset.name, final_dir.display())),
-        PublishStatus::Unchanged => p.info(format!("Unchanged {} {version} is already published with identical content", m.dataset.name)),
+        PublishStatus::Published => p.info(format!(
+            "Published {} {version} at {}",
+            m.dataset.name,
+            final_dir.display()
+        )),
+        PublishStatus::Unchanged => p.info(format!(
+            "Unchanged {} {version} is already published with identical content",
+            m.dataset.name
+        )),
     }
     p.event("published", json!({ "dataset": m.dataset.name, "version": version, "dir": final_dir, "status": status, "latest": latest }));
-    Ok(BuildOutcome { dir: final_dir, status, dataset_json: doc })
+    Ok(BuildOutcome {
+        dir: final_dir,
+        status,
+        dataset_json: doc,
+    })
 }

@@ -16,7 +16,13 @@ use crate::manifest::reader::TableReader;
 use crate::util::rng::Rng;
 use crate::util::time::{format_ms, parse_manifest_time};
 
-pub const METHODS: &[&str] = &["leave_one_out", "leave_last_n", "temporal", "user_ratio", "random"];
+pub const METHODS: &[&str] = &[
+    "leave_one_out",
+    "leave_last_n",
+    "temporal",
+    "user_ratio",
+    "random",
+];
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
@@ -28,10 +34,21 @@ pub enum Cut {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "method")]
 pub enum Method {
-    LeaveLastN { valid_n: u32, test_n: u32, min_train: u32 },
-    Temporal { valid_start: Option<Cut>, test_start: Cut },
-    UserRatio { ratios: [f64; 3] },
-    Random { ratios: [f64; 3] },
+    LeaveLastN {
+        valid_n: u32,
+        test_n: u32,
+        min_train: u32,
+    },
+    Temporal {
+        valid_start: Option<Cut>,
+        test_start: Cut,
+    },
+    UserRatio {
+        ratios: [f64; 3],
+    },
+    Random {
+        ratios: [f64; 3],
+    },
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -58,7 +75,9 @@ fn read_ratios(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<[
         }
         return None;
     };
-    let ok = v.value.len() == 3 && v.value.iter().all(|x| *x >= 0.0) && (v.value.iter().sum::<f64>() - 1.0).abs() < 1e-9;
+    let ok = v.value.len() == 3
+        && v.value.iter().all(|x| *x >= 0.0)
+        && (v.value.iter().sum::<f64>() - 1.0).abs() < 1e-9;
     if !ok {
         diags.push(Diagnostic::error(
             "`ratios` must be three non-negative numbers (train, valid, test) that sum to 1",
@@ -92,7 +111,11 @@ fn read_cut(
         },
         (None, Some(q)) => Some(Some(Cut::Quantile(q.value))),
         (Some(t), Some(_)) => {
-            diags.push(Diagnostic::error(format!("set either `{at}` or `{q}`, not both"), Some(t.span), "conflicting cutoff"));
+            diags.push(Diagnostic::error(
+                format!("set either `{at}` or `{q}`, not both"),
+                Some(t.span),
+                "conflicting cutoff",
+            ));
             None
         }
         (None, None) => Some(None),
@@ -107,8 +130,13 @@ impl SplitConfig {
             r.missing(diags, "method", "\"leave_one_out\"");
         }
         let name = name?.value;
-        let seed = r.int(diags, "seed", 0, i64::MAX).map_or(0, |s| s.value as u64);
-        let tie_break = match r.choice(diags, "tie_break", &["source_order", "random"]).map(|c| c.value) {
+        let seed = r
+            .int(diags, "seed", 0, i64::MAX)
+            .map_or(0, |s| s.value as u64);
+        let tie_break = match r
+            .choice(diags, "tie_break", &["source_order", "random"])
+            .map(|c| c.value)
+        {
             Some("random") => TieBreak::Random,
             _ => TieBreak::SourceOrder,
         };
@@ -123,8 +151,14 @@ impl SplitConfig {
                         r.int(diags, "test_n", 1, 1_000_000).map_or(1, |v| v.value),
                     )
                 };
-                let min_train = r.int(diags, "min_train", 0, 1_000_000).map_or(1, |v| v.value);
-                Method::LeaveLastN { valid_n: valid_n as u32, test_n: test_n as u32, min_train: min_train as u32 }
+                let min_train = r
+                    .int(diags, "min_train", 0, 1_000_000)
+                    .map_or(1, |v| v.value);
+                Method::LeaveLastN {
+                    valid_n: valid_n as u32,
+                    test_n: test_n as u32,
+                    min_train: min_train as u32,
+                }
             }
             "temporal" => {
                 let valid = read_cut(r, diags, "valid_start", "valid_quantile").flatten();
@@ -132,8 +166,14 @@ impl SplitConfig {
                 let Some(test) = test else {
                     if diags.len() == before {
                         diags.push(
-                            Diagnostic::error("temporal split needs a test cutoff", Some(r.span), "in this table")
-                                .with_help("set `test_start = \"2009-01-01\"` or `test_quantile = 0.9`"),
+                            Diagnostic::error(
+                                "temporal split needs a test cutoff",
+                                Some(r.span),
+                                "in this table",
+                            )
+                            .with_help(
+                                "set `test_start = \"2009-01-01\"` or `test_quantile = 0.9`",
+                            ),
                         );
                     }
                     return None;
@@ -150,12 +190,24 @@ impl SplitConfig {
                         "cutoffs out of order",
                     ));
                 }
-                Method::Temporal { valid_start: valid, test_start: test }
+                Method::Temporal {
+                    valid_start: valid,
+                    test_start: test,
+                }
             }
-            "user_ratio" => Method::UserRatio { ratios: read_ratios(r, diags)? },
-            _ => Method::Random { ratios: read_ratios(r, diags)? },
+            "user_ratio" => Method::UserRatio {
+                ratios: read_ratios(r, diags)?,
+            },
+            _ => Method::Random {
+                ratios: read_ratios(r, diags)?,
+            },
         };
-        (diags.len() == before).then(|| SplitConfig { name: name.to_owned(), method, tie_break, seed })
+        (diags.len() == before).then(|| SplitConfig {
+            name: name.to_owned(),
+            method,
+            tie_break,
+            seed,
+        })
     }
 }
 
@@ -225,7 +277,11 @@ pub fn run(cfg: &SplitConfig, users: &[u32], ts: &[i64]) -> Assignment {
         runs
     };
     match &cfg.method {
-        Method::LeaveLastN { valid_n, test_n, min_train } => {
+        Method::LeaveLastN {
+            valid_n,
+            test_n,
+            min_train,
+        } => {
             let (v, t, m) = (*valid_n as usize, *test_n as usize, *min_train as usize);
             for (s, e) in user_runs() {
                 if e - s < v + t + m {
@@ -239,7 +295,10 @@ pub fn run(cfg: &SplitConfig, users: &[u32], ts: &[i64]) -> Assignment {
             protocol["test_n"] = (*test_n).into();
             protocol["min_train"] = (*min_train).into();
         }
-        Method::Temporal { valid_start, test_start } => {
+        Method::Temporal {
+            valid_start,
+            test_start,
+        } => {
             let mut sorted: Vec<i64> = ts.to_vec();
             sorted.sort_unstable();
             let resolve = |c: &Cut| match c {
@@ -274,8 +333,11 @@ pub fn run(cfg: &SplitConfig, users: &[u32], ts: &[i64]) -> Assignment {
             for (s, e) in user_runs() {
                 let m = e - s;
                 let n_train = (((m as f64) * ratios[0]).floor() as usize).max(1).min(m);
-                let n_tv = (((m as f64) * (ratios[0] + ratios[1])).floor() as usize).clamp(n_train, m);
-                split[s + n_train..s + n_tv].iter_mut().for_each(|x| *x = VALID);
+                let n_tv =
+                    (((m as f64) * (ratios[0] + ratios[1])).floor() as usize).clamp(n_train, m);
+                split[s + n_train..s + n_tv]
+                    .iter_mut()
+                    .for_each(|x| *x = VALID);
                 split[s + n_tv..e].iter_mut().for_each(|x| *x = TEST);
             }
             protocol["ratios"] = json!(ratios);
@@ -304,5 +366,9 @@ pub fn run(cfg: &SplitConfig, users: &[u32], ts: &[i64]) -> Assignment {
         }
     }
     stats.protocol = protocol;
-    Assignment { order, split, stats }
+    Assignment {
+        order,
+        split,
+        stats,
+    }
 }

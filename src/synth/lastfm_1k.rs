@@ -34,9 +34,25 @@ pub struct Summary {
     pub tracks: usize,
 }
 
-const SYLLABLES: &[&str] = &["ka", "lo", "mi", "ra", "the", "sun", "vel", "or", "an", "tri", "po", "ne", "dax", "ul", "fe"];
-const SPECIAL_ARTISTS: &[&str] = &["The Dogs D'Amour", "Sigur Rós", "坂本龍一", "Мумий Тролль", "Björk", "AC/DC"];
-const SPECIAL_TRACKS: &[&str] = &["Fall in Love Again?", "\"Heroes", "Don't Stop Me Now", "Café del Mar", "Ça plane pour moi", "It's a \"quote\" test"];
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ra", "the", "sun", "vel", "or", "an", "tri", "po", "ne", "dax", "ul", "fe",
+];
+const SPECIAL_ARTISTS: &[&str] = &[
+    "The Dogs D'Amour",
+    "Sigur Rós",
+    "坂本龍一",
+    "Мумий Тролль",
+    "Björk",
+    "AC/DC",
+];
+const SPECIAL_TRACKS: &[&str] = &[
+    "Fall in Love Again?",
+    "\"Heroes",
+    "Don't Stop Me Now",
+    "Café del Mar",
+    "Ça plane pour moi",
+    "It's a \"quote\" test",
+];
 
 fn word(rng: &mut Rng, parts: u64) -> String {
     let mut s = String::new();
@@ -44,12 +60,21 @@ fn word(rng: &mut Rng, parts: u64) -> String {
         s.push_str(SYLLABLES[rng.below(SYLLABLES.len() as u64) as usize]);
     }
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn uuid(rng: &mut Rng) -> String {
     let h = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 struct Track {
@@ -63,18 +88,42 @@ fn catalog(rng: &mut Rng, n_tracks: usize) -> Vec<Track> {
     let n_artists = (n_tracks / 8).max(SPECIAL_ARTISTS.len() + 1);
     let artists: Vec<(String, String)> = (0..n_artists)
         .map(|a| {
-            let name = SPECIAL_ARTISTS.get(a).map_or_else(|| format!("{} {}", word(rng, 3), word(rng, 2)), |s| (*s).to_owned());
+            let name = SPECIAL_ARTISTS.get(a).map_or_else(
+                || format!("{} {}", word(rng, 3), word(rng, 2)),
+                |s| (*s).to_owned(),
+            );
             // README: 107,528 artists with an MBID, 69,420 without.
-            let mbid = if a % 5 == 2 || rng.chance(0.3) { String::new() } else { uuid(rng) };
+            let mbid = if a % 5 == 2 || rng.chance(0.3) {
+                String::new()
+            } else {
+                uuid(rng)
+            };
             (name, mbid)
         })
         .collect();
     (0..n_tracks)
         .map(|t| {
-            let (artist, artist_mbid) = artists[if t < n_artists { t } else { rng.below(n_artists as u64) as usize }].clone();
-            let name = SPECIAL_TRACKS.get(t).map_or_else(|| format!("{} {}", word(rng, 3), word(rng, 3)).into_bytes(), |s| s.as_bytes().to_vec());
-            let mbid = if t % 7 == 3 || rng.chance(0.12) { String::new() } else { uuid(rng) };
-            Track { artist_mbid, artist, mbid, name }
+            let (artist, artist_mbid) = artists[if t < n_artists {
+                t
+            } else {
+                rng.below(n_artists as u64) as usize
+            }]
+            .clone();
+            let name = SPECIAL_TRACKS.get(t).map_or_else(
+                || format!("{} {}", word(rng, 3), word(rng, 3)).into_bytes(),
+                |s| s.as_bytes().to_vec(),
+            );
+            let mbid = if t % 7 == 3 || rng.chance(0.12) {
+                String::new()
+            } else {
+                uuid(rng)
+            };
+            Track {
+                artist_mbid,
+                artist,
+                mbid,
+                name,
+            }
         })
         .collect()
 }
@@ -94,7 +143,9 @@ impl Zipf {
             })
             .collect::<Vec<_>>();
         let total = acc;
-        Zipf { cdf: cdf.into_iter().map(|c| c / total).collect() }
+        Zipf {
+            cdf: cdf.into_iter().map(|c| c / total).collect(),
+        }
     }
     fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.next_f64();
@@ -106,13 +157,26 @@ fn ts_text(secs: i64) -> String {
     crate::util::time::format_ms(secs * 1000)
 }
 
-fn write_line(w: &mut impl Write, user: &str, secs: i64, t: &Track, name_override: Option<&[u8]>) -> std::io::Result<u64> {
+fn write_line(
+    w: &mut impl Write,
+    user: &str,
+    secs: i64,
+    t: &Track,
+    name_override: Option<&[u8]>,
+) -> std::io::Result<u64> {
     let ts = ts_text(secs);
     let name = name_override.unwrap_or(&t.name);
     let mut line = Vec::with_capacity(128);
-    for (i, part) in [user.as_bytes(), ts.as_bytes(), t.artist_mbid.as_bytes(), t.artist.as_bytes(), t.mbid.as_bytes(), name]
-        .iter()
-        .enumerate()
+    for (i, part) in [
+        user.as_bytes(),
+        ts.as_bytes(),
+        t.artist_mbid.as_bytes(),
+        t.artist.as_bytes(),
+        t.mbid.as_bytes(),
+        name,
+    ]
+    .iter()
+    .enumerate()
     {
         if i > 0 {
             line.push(b'\t');
@@ -136,13 +200,21 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
 
     let f = fs_err::File::create(out.join(EVENTS_FILE))?;
     let mut w = BufWriter::with_capacity(4 << 20, f);
-    let mut summary = Summary { lines: 0, damaged_lines: 0, bytes: 0, users: o.users, tracks: tracks.len() };
+    let mut summary = Summary {
+        lines: 0,
+        damaged_lines: 0,
+        bytes: 0,
+        users: o.users,
+        tracks: tracks.len(),
+    };
     for u in 0..o.users {
         let user = format!("user_{:06}", u + 1);
         let n = if o.events_per_user <= 1 {
             u64::from(o.events_per_user)
         } else {
-            (f64::from(o.events_per_user) * (0.2 + 1.6 * rng.next_f64())).round().max(2.0) as u64
+            (f64::from(o.events_per_user) * (0.2 + 1.6 * rng.next_f64()))
+                .round()
+                .max(2.0) as u64
         };
         // Generate chronologically, write newest first.
         let mut events: Vec<(i64, usize)> = Vec::with_capacity(n as usize);
@@ -151,7 +223,11 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
         let step = ((end - t) / (n as i64 + 1)).max(2);
         let mut recent: Vec<usize> = Vec::new();
         for _ in 0..n {
-            t += if rng.chance(0.03) { 0 } else { 1 + rng.below((2 * step) as u64) as i64 };
+            t += if rng.chance(0.03) {
+                0
+            } else {
+                1 + rng.below((2 * step) as u64) as i64
+            };
             let item = if !recent.is_empty() && rng.chance(0.2) {
                 recent[rng.below(recent.len() as u64) as usize]
             } else {
@@ -176,7 +252,13 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
             let tr = &tracks[item];
             if u == 0 && k == 2 {
                 // A damaged line with 5 fields (track name missing its tab-separated column).
-                let line = format!("{user}\t{}\t{}\t{}\t{}\n", ts_text(secs), tr.artist_mbid, tr.artist, tr.mbid);
+                let line = format!(
+                    "{user}\t{}\t{}\t{}\t{}\n",
+                    ts_text(secs),
+                    tr.artist_mbid,
+                    tr.artist,
+                    tr.mbid
+                );
                 w.write_all(line.as_bytes())?;
                 summary.bytes += line.len() as u64;
                 summary.damaged_lines += 1;
@@ -184,7 +266,13 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
             }
             if u == 0 && k == 4 {
                 // A damaged line with 7 fields (a stray tab inside the track name).
-                let line = format!("{user}\t{}\t{}\t{}\t{}\tPart 1\tPart 2\n", ts_text(secs), tr.artist_mbid, tr.artist, tr.mbid);
+                let line = format!(
+                    "{user}\t{}\t{}\t{}\t{}\tPart 1\tPart 2\n",
+                    ts_text(secs),
+                    tr.artist_mbid,
+                    tr.artist,
+                    tr.mbid
+                );
                 w.write_all(line.as_bytes())?;
                 summary.bytes += line.len() as u64;
                 summary.damaged_lines += 1;
@@ -214,14 +302,34 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
 
     let mut p = BufWriter::new(fs_err::File::create(out.join(PROFILE_FILE))?);
     writeln!(p, "#id\tgender\tage\tcountry\tregistered")?;
-    const COUNTRIES: &[&str] = &["United States", "United Kingdom", "Germany", "Brazil", "Japan", "Mexico", "Côte D'Ivoire"];
+    const COUNTRIES: &[&str] = &[
+        "United States",
+        "United Kingdom",
+        "Germany",
+        "Brazil",
+        "Japan",
+        "Mexico",
+        "Côte D'Ivoire",
+    ];
     for u in 0..o.users {
         let user = format!("user_{:06}", u + 1);
         let gender = ["m", "f", ""][rng.below(3) as usize];
-        let age = if rng.chance(0.3) { String::new() } else { (16 + rng.below(40)).to_string() };
-        let country = if rng.chance(0.1) { "" } else { COUNTRIES[rng.below(COUNTRIES.len() as u64) as usize] };
+        let age = if rng.chance(0.3) {
+            String::new()
+        } else {
+            (16 + rng.below(40)).to_string()
+        };
+        let country = if rng.chance(0.1) {
+            ""
+        } else {
+            COUNTRIES[rng.below(COUNTRIES.len() as u64) as usize]
+        };
         let days = 12_400 + rng.below(1_400) as i64; // 2003 .. 2007
-        let date = if rng.chance(0.05) { String::new() } else { format_month_day_year(days) };
+        let date = if rng.chance(0.05) {
+            String::new()
+        } else {
+            format_month_day_year(days)
+        };
         if u == 1 {
             // The README's example form: the empty age column left out.
             writeln!(p, "{user}\t{gender}\t{country}\t{date}")?;

@@ -48,13 +48,23 @@ fn valid_date(y: i64, m: u32, d: u32) -> bool {
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` (exactly the Last.fm form) to milliseconds since the epoch.
 pub fn parse_iso_utc_seconds(b: &[u8]) -> Option<i64> {
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
     {
         return None;
     }
     let y = i64::from(digits(&b[0..4])?);
     let (mo, d) = (digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (h, mi, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     if !valid_date(y, mo, d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -80,7 +90,9 @@ pub fn parse_manifest_time(s: &str) -> Option<i64> {
 
 /// Parses the Last.fm profile date `Apr 27, 2005` to days since the epoch.
 pub fn parse_month_day_year(s: &str) -> Option<i32> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (mon, rest) = s.trim().split_once(' ')?;
     let m = MONTHS.iter().position(|x| *x == mon)? as u32 + 1;
     let (d, y) = rest.split_once(", ")?;
@@ -93,12 +105,19 @@ pub fn format_ms(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Formats days since the epoch as `Mon D, YYYY` (the Last.fm profile form).
 pub fn format_month_day_year(days: i64) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (y, m, d) = civil_from_days(days);
     format!("{} {d}, {y}", MONTHS[(m - 1) as usize])
 }
@@ -113,7 +132,12 @@ mod tests {
         assert_eq!(ms, 1_239_155_867_000);
         assert_eq!(format_ms(ms), "2009-04-08T01:57:47Z");
         assert_eq!(parse_iso_utc_seconds(b"2009-02-29T01:57:47Z"), None);
-        assert_eq!(parse_iso_utc_seconds(b"2008-02-29T01:57:47Z").map(format_ms).unwrap(), "2008-02-29T01:57:47Z");
+        assert_eq!(
+            parse_iso_utc_seconds(b"2008-02-29T01:57:47Z")
+                .map(format_ms)
+                .unwrap(),
+            "2008-02-29T01:57:47Z"
+        );
         assert_eq!(parse_iso_utc_seconds(b"2009-04-08 01:57:47Z"), None);
         assert_eq!(parse_iso_utc_seconds(b"2009-13-08T01:57:47Z"), None);
     }
@@ -138,7 +162,10 @@ mod tests {
     fn manifest_times() {
         assert_eq!(parse_manifest_time("1970-01-02"), Some(86_400_000));
         assert_eq!(parse_manifest_time("86400"), Some(86_400_000));
-        assert_eq!(parse_manifest_time("2009-04-08T01:57:47Z"), Some(1_239_155_867_000));
+        assert_eq!(
+            parse_manifest_time("2009-04-08T01:57:47Z"),
+            Some(1_239_155_867_000)
+        );
         assert_eq!(parse_manifest_time("yesterday"), None);
     }
 }

@@ -24,7 +24,11 @@ fn golden_corpus(dir: &Path) {
         format!("user_000002\t2009-01-02T00:00:01Z\t{A1}\tArtist A\t{T2}\tSong 2"),
         "user_000002\ttoo\tfew".to_string(),
     ];
-    std::fs::write(dir.join("userid-timestamp-artid-artname-traid-traname.tsv"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.join("userid-timestamp-artid-artname-traid-traname.tsv"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("userid-profile.tsv"),
         "#id\tgender\tage\tcountry\tregistered\nuser_000001\tf\t\tPeru\tApr 27, 2005\nuser_000002\tm\tMexico\tFeb 1, 2006\nuser_000003\t\t22\t\t\n",
@@ -37,7 +41,9 @@ fn rows(path: &Path) -> Vec<(u32, u32, i64)> {
     let u: &UInt32Array = column(&b, "user_id").unwrap();
     let i: &UInt32Array = column(&b, "item_id").unwrap();
     let t: &TimestampMillisecondArray = column(&b, "ts").unwrap();
-    (0..b.num_rows()).map(|r| (u.value(r), i.value(r), t.value(r))).collect()
+    (0..b.num_rows())
+        .map(|r| (u.value(r), i.value(r), t.value(r)))
+        .collect()
 }
 
 const S: i64 = 1_230_768_000_000; // 2009-01-01T00:00:00Z
@@ -47,18 +53,43 @@ const D: i64 = 86_400_000;
 fn golden_leave_one_out() {
     let tmp = tempfile::tempdir().unwrap();
     golden_corpus(&tmp.path().join("raw"));
-    let m = manifest(tmp.path(), "golden", "1", "raw", "[stages.split]\nmethod = \"leave_one_out\"\n");
-    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = manifest(
+        tmp.path(),
+        "golden",
+        "1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = tmp.path().join("data/golden/1");
-    assert_eq!(std::fs::read_link(tmp.path().join("data/golden/latest")).unwrap(), Path::new("1"));
+    assert_eq!(
+        std::fs::read_link(tmp.path().join("data/golden/latest")).unwrap(),
+        Path::new("1")
+    );
 
     // Items by raw id: T1 = 0, T2 = 1, the MBID-less "Unclosed = 2. Users by raw id.
     // user 1's ts-4 tie: line 2 is listed before line 3, and the file is newest-first,
     // so line 3 ("Unclosed) happened first.
-    assert_eq!(rows(&v.join("splits/train.parquet")), vec![(0, 0, S + 3000), (0, 2, S + 4000), (1, 1, S + D + 1000)]);
-    assert_eq!(rows(&v.join("splits/valid.parquet")), vec![(0, 1, S + 4000), (1, 0, S + D + 2000)]);
-    assert_eq!(rows(&v.join("splits/test.parquet")), vec![(0, 0, S + 5000), (1, 1, S + D + 3000)]);
+    assert_eq!(
+        rows(&v.join("splits/train.parquet")),
+        vec![(0, 0, S + 3000), (0, 2, S + 4000), (1, 1, S + D + 1000)]
+    );
+    assert_eq!(
+        rows(&v.join("splits/valid.parquet")),
+        vec![(0, 1, S + 4000), (1, 0, S + D + 2000)]
+    );
+    assert_eq!(
+        rows(&v.join("splits/test.parquet")),
+        vec![(0, 0, S + 5000), (1, 1, S + D + 3000)]
+    );
     assert_eq!(rows(&v.join("interactions.parquet")).len(), 7);
 
     let items = read_batch(&v.join("items.parquet")).unwrap();
@@ -71,7 +102,10 @@ fn golden_leave_one_out() {
 
     let users = read_batch(&v.join("users.parquet")).unwrap();
     let country: &StringArray = column(&users, "country").unwrap();
-    assert_eq!((users.num_rows(), country.value(0), country.value(1)), (2, "Peru", "Mexico"));
+    assert_eq!(
+        (users.num_rows(), country.value(0), country.value(1)),
+        (2, "Peru", "Mexico")
+    );
 
     let rej = read_batch(&v.join("rejects.parquet")).unwrap();
     let line: &UInt64Array = column(&rej, "line").unwrap();
@@ -79,16 +113,26 @@ fn golden_leave_one_out() {
     assert_eq!(line.values().to_vec(), vec![5, 9]);
     assert_eq!(raw.value(1), b"user_000002\ttoo\tfew");
 
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(v.join("dataset.json")).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("dataset.json")).unwrap()).unwrap();
     let acc = &doc["accounting"];
-    assert_eq!(acc["raw"]["userid-timestamp-artid-artname-traid-traname.tsv"]["lines"], 9);
-    assert_eq!(acc["raw"]["userid-timestamp-artid-artname-traid-traname.tsv"]["rejected"], 2);
+    assert_eq!(
+        acc["raw"]["userid-timestamp-artid-artname-traid-traname.tsv"]["lines"],
+        9
+    );
+    assert_eq!(
+        acc["raw"]["userid-timestamp-artid-artname-traid-traname.tsv"]["rejected"],
+        2
+    );
     assert_eq!(acc["rejected"]["bad_timestamp"], 1);
     assert_eq!(acc["rejected"]["field_count"], 1);
     assert_eq!(acc["raw"]["userid-profile.tsv"]["rows"], 3);
     assert_eq!(doc["split"]["method"], "leave_one_out");
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
-    assert!(card.contains("leave_one_out") && card.contains("non-commercial"), "{card}");
+    assert!(
+        card.contains("leave_one_out") && card.contains("non-commercial"),
+        "{card}"
+    );
 }
 
 #[test]
@@ -96,24 +140,51 @@ fn synth_fixture_quirks_are_accounted() {
     let tmp = tempfile::tempdir().unwrap();
     synth(&tmp.path().join("raw"), 5, 40, 3);
     let m = manifest(tmp.path(), "q", "1", "raw", "");
-    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("data/q/1/dataset.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(tmp.path().join("data/q/1/dataset.json")).unwrap())
+            .unwrap();
     let ev = &doc["accounting"]["raw"]["userid-timestamp-artid-artname-traid-traname.tsv"];
-    assert_eq!(doc["accounting"]["rejected"]["field_count"], 2, "the 5- and 7-field lines");
+    assert_eq!(
+        doc["accounting"]["rejected"]["field_count"], 2,
+        "the 5- and 7-field lines"
+    );
     assert_eq!(ev["repaired"], 1, "the invalid UTF-8 name");
     let lines = ev["lines"].as_u64().unwrap();
-    assert_eq!(lines, ev["rows"].as_u64().unwrap() + ev["rejected"].as_u64().unwrap());
+    assert_eq!(
+        lines,
+        ev["rows"].as_u64().unwrap() + ev["rejected"].as_u64().unwrap()
+    );
     assert_eq!(doc["accounting"]["normalized_interactions"], ev["rows"]);
     // reject the UTF-8 instead
     let m2 = manifest(tmp.path(), "q2", "1", "raw", "");
-    let text = std::fs::read_to_string(&m2).unwrap().replace("corpus = \"lastfm-1k\"", "corpus = \"lastfm-1k\"\ninvalid_utf8 = \"reject\"");
+    let text = std::fs::read_to_string(&m2).unwrap().replace(
+        "corpus = \"lastfm-1k\"",
+        "corpus = \"lastfm-1k\"\ninvalid_utf8 = \"reject\"",
+    );
     std::fs::write(&m2, text).unwrap();
-    let out = recdata(&["build", m2.to_str().unwrap(), "--data-dir", "data", "--json"], tmp.path());
+    let out = recdata(
+        &[
+            "build",
+            m2.to_str().unwrap(),
+            "--data-dir",
+            "data",
+            "--json",
+        ],
+        tmp.path(),
+    );
     assert!(out.status.success());
     let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("data/q2/1/dataset.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(tmp.path().join("data/q2/1/dataset.json")).unwrap())
+            .unwrap();
     assert_eq!(doc["accounting"]["rejected"]["invalid_utf8"], 1);
     // --json: one JSON object per stdout line
     for l in String::from_utf8(out.stdout).unwrap().lines() {
@@ -129,22 +200,42 @@ fn rebuild_is_byte_identical_and_versions_are_immutable() {
     let stages = "[stages.filter]\nmin_user_interactions = 3\nmin_item_interactions = 2\n[stages.split]\nmethod = \"leave_one_out\"\n";
     let m = manifest(tmp.path(), "r", "1.0", "raw", stages);
     for dir in ["a", "b"] {
-        let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", dir], tmp.path());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = recdata(
+            &["build", m.to_str().unwrap(), "--data-dir", dir],
+            tmp.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert_eq!(tree(&tmp.path().join("a/r/1.0")), tree(&tmp.path().join("b/r/1.0")));
+    assert_eq!(
+        tree(&tmp.path().join("a/r/1.0")),
+        tree(&tmp.path().join("b/r/1.0"))
+    );
 
     // Same manifest again: unchanged, exit 0.
-    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "a"], tmp.path());
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "a"],
+        tmp.path(),
+    );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("identical"));
 
     // Different content under the same version: refused, exit 1, nothing modified.
     let before = tree(&tmp.path().join("a/r/1.0"));
     let m2 = manifest(tmp.path(), "r", "1.0", "raw", &stages.replace("= 3", "= 4"));
-    let out = recdata(&["build", m2.to_str().unwrap(), "--data-dir", "a"], tmp.path());
+    let out = recdata(
+        &["build", m2.to_str().unwrap(), "--data-dir", "a"],
+        tmp.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already published"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already published"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(before, tree(&tmp.path().join("a/r/1.0")));
 
     // inspect verifies checksums.

@@ -16,8 +16,14 @@ fn corpus(pairs: &[(u32, u32)], n_users: u32, n_items: u32) -> Normalized {
             order: (0..pairs.len() as u64).collect(),
         },
         event: "play".into(),
-        users: Entities { raw_id: (0..n_users).map(|u| format!("u{u}")).collect(), ..Default::default() },
-        items: Entities { raw_id: (0..n_items).map(|i| format!("i{i}")).collect(), ..Default::default() },
+        users: Entities {
+            raw_id: (0..n_users).map(|u| format!("u{u}")).collect(),
+            ..Default::default()
+        },
+        items: Entities {
+            raw_id: (0..n_items).map(|i| format!("i{i}")).collect(),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -28,10 +34,15 @@ fn brute_force(pairs: &[(u32, u32)], n_users: u32, n_items: u32, ku: u64, ki: u6
     let mut best: Vec<usize> = vec![];
     for us in 0u32..(1 << n_users) {
         for is in 0u32..(1 << n_items) {
-            let rows: Vec<usize> =
-                (0..pairs.len()).filter(|&r| us >> pairs[r].0 & 1 == 1 && is >> pairs[r].1 & 1 == 1).collect();
-            let ok_u = (0..n_users).filter(|u| us >> u & 1 == 1).all(|u| rows.iter().filter(|&&r| pairs[r].0 == u).count() as u64 >= ku);
-            let ok_i = (0..n_items).filter(|i| is >> i & 1 == 1).all(|i| rows.iter().filter(|&&r| pairs[r].1 == i).count() as u64 >= ki);
+            let rows: Vec<usize> = (0..pairs.len())
+                .filter(|&r| us >> pairs[r].0 & 1 == 1 && is >> pairs[r].1 & 1 == 1)
+                .collect();
+            let ok_u = (0..n_users)
+                .filter(|u| us >> u & 1 == 1)
+                .all(|u| rows.iter().filter(|&&r| pairs[r].0 == u).count() as u64 >= ku);
+            let ok_i = (0..n_items)
+                .filter(|i| is >> i & 1 == 1)
+                .all(|i| rows.iter().filter(|&&r| pairs[r].1 == i).count() as u64 >= ki);
             if ok_u && ok_i && rows.len() > best.len() {
                 best = rows;
             }
@@ -46,9 +57,20 @@ fn k_core_equals_brute_force_on_random_graphs() {
     for case in 0..300 {
         let (nu, ni) = (1 + rng.below(4) as u32, 1 + rng.below(4) as u32);
         let n = rng.below(14) as usize;
-        let pairs: Vec<(u32, u32)> = (0..n).map(|_| (rng.below(u64::from(nu)) as u32, rng.below(u64::from(ni)) as u32)).collect();
+        let pairs: Vec<(u32, u32)> = (0..n)
+            .map(|_| {
+                (
+                    rng.below(u64::from(nu)) as u32,
+                    rng.below(u64::from(ni)) as u32,
+                )
+            })
+            .collect();
         let (ku, ki) = (1 + rng.below(3), 1 + rng.below(3));
-        let cfg = FilterConfig { min_user_interactions: ku, min_item_interactions: ki, ..Default::default() };
+        let cfg = FilterConfig {
+            min_user_interactions: ku,
+            min_item_interactions: ki,
+            ..Default::default()
+        };
         let out = filter::run(&cfg, &corpus(&pairs, nu, ni), &Reporter::silent());
         // ts was set to the row index, so the surviving ts are the surviving rows.
         let mut got: Vec<usize> = out.ts.iter().map(|t| *t as usize).collect();
@@ -69,7 +91,14 @@ fn k_core_equals_brute_force_on_random_graphs() {
 fn random_log(seed: u64, users: u32, items: u32, rows: usize) -> Normalized {
     let mut rng = Rng::new(seed);
     let mut n = corpus(
-        &(0..rows).map(|_| (rng.below(u64::from(users)) as u32, rng.below(u64::from(items)) as u32)).collect::<Vec<_>>(),
+        &(0..rows)
+            .map(|_| {
+                (
+                    rng.below(u64::from(users)) as u32,
+                    rng.below(u64::from(items)) as u32,
+                )
+            })
+            .collect::<Vec<_>>(),
         users,
         items,
     );
@@ -97,7 +126,12 @@ fn leave_one_out_holds_out_each_users_latest_events() {
         let a = split::run(&split_cfg("method = \"leave_one_out\""), &f.user, &f.ts);
         for u in 0..15u32 {
             let of = |s: u8| -> Vec<(usize, i64)> {
-                a.order.iter().enumerate().filter(|(k, r)| a.split[*k] == s && f.user[**r as usize] == u).map(|(k, r)| (k, f.ts[*r as usize])).collect()
+                a.order
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, r)| a.split[*k] == s && f.user[**r as usize] == u)
+                    .map(|(k, r)| (k, f.ts[*r as usize]))
+                    .collect()
             };
             let (train, valid, test) = (of(split::TRAIN), of(split::VALID), of(split::TEST));
             if train.is_empty() && valid.is_empty() && test.is_empty() {
@@ -109,9 +143,16 @@ fn leave_one_out_holds_out_each_users_latest_events() {
             }
             assert_eq!((valid.len(), test.len()), (1, 1));
             let max_train = train.iter().map(|x| x.1).max().unwrap_or(i64::MIN);
-            assert!(max_train <= valid[0].1 && valid[0].1 <= test[0].1, "seed {seed} user {u}");
+            assert!(
+                max_train <= valid[0].1 && valid[0].1 <= test[0].1,
+                "seed {seed} user {u}"
+            );
             // and by position: nothing held out precedes a training row of the same user
-            assert!(train.iter().all(|t| t.0 < valid[0].0 && valid[0].0 < test[0].0));
+            assert!(
+                train
+                    .iter()
+                    .all(|t| t.0 < valid[0].0 && valid[0].0 < test[0].0)
+            );
         }
     }
 }
@@ -121,7 +162,11 @@ fn temporal_split_never_trains_on_the_future() {
     for seed in 0..10 {
         let n = random_log(seed, 10, 20, 500);
         let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
-        let a = split::run(&split_cfg("method = \"temporal\"\nvalid_quantile = 0.7\ntest_quantile = 0.85"), &f.user, &f.ts);
+        let a = split::run(
+            &split_cfg("method = \"temporal\"\nvalid_quantile = 0.7\ntest_quantile = 0.85"),
+            &f.user,
+            &f.ts,
+        );
         let cut = a.stats.protocol["test_start_ms"].as_i64().unwrap();
         let vcut = a.stats.protocol["valid_start_ms"].as_i64().unwrap();
         for (k, r) in a.order.iter().enumerate() {
@@ -139,12 +184,24 @@ fn temporal_split_never_trains_on_the_future() {
 fn random_tie_break_and_random_split_are_seeded() {
     let n = random_log(3, 10, 20, 300);
     let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
-    let cfg = split_cfg("method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 9\ntie_break = \"random\"");
-    let (a, b) = (split::run(&cfg, &f.user, &f.ts), split::run(&cfg, &f.user, &f.ts));
+    let cfg = split_cfg(
+        "method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 9\ntie_break = \"random\"",
+    );
+    let (a, b) = (
+        split::run(&cfg, &f.user, &f.ts),
+        split::run(&cfg, &f.user, &f.ts),
+    );
     assert_eq!((a.order.clone(), a.split.clone()), (b.order, b.split));
-    let other = split::run(&split_cfg("method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 10"), &f.user, &f.ts);
+    let other = split::run(
+        &split_cfg("method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 10"),
+        &f.user,
+        &f.ts,
+    );
     assert_ne!(a.split, other.split);
-    assert_eq!(a.stats.train + a.stats.valid + a.stats.test, f.user.len() as u64);
+    assert_eq!(
+        a.stats.train + a.stats.valid + a.stats.test,
+        f.user.len() as u64
+    );
 }
 
 #[test]
@@ -152,17 +209,38 @@ fn dedup_policies() {
     // user 0: item 1 at t=0, item 1 at t=0 (exact dup), item 2 at t=1, item 1 at t=2.
     let mut n = corpus(&[(0, 1), (0, 1), (0, 2), (0, 1)], 1, 3);
     n.interactions.ts = vec![0, 0, 1000, 2000];
-    let run = |d| filter::run(&FilterConfig { dedup: d, ..Default::default() }, &n, &Reporter::silent());
+    let run = |d| {
+        filter::run(
+            &FilterConfig {
+                dedup: d,
+                ..Default::default()
+            },
+            &n,
+            &Reporter::silent(),
+        )
+    };
     assert_eq!(run(filter::Dedup::None).ts.len(), 4);
     assert_eq!(run(filter::Dedup::Exact).ts, vec![0, 1000, 2000]);
     assert_eq!(run(filter::Dedup::KeepFirst).ts, vec![0, 1000]);
     assert_eq!(run(filter::Dedup::KeepLast).ts, vec![1000, 2000]);
     let capped = filter::run(
-        &FilterConfig { max_user_interactions: Some(2), over_max: filter::OverMax::KeepRecent, ..Default::default() },
+        &FilterConfig {
+            max_user_interactions: Some(2),
+            over_max: filter::OverMax::KeepRecent,
+            ..Default::default()
+        },
         &n,
         &Reporter::silent(),
     );
     assert_eq!(capped.ts, vec![1000, 2000]);
-    let window = filter::run(&FilterConfig { start: Some(500), end: Some(2000), ..Default::default() }, &n, &Reporter::silent());
+    let window = filter::run(
+        &FilterConfig {
+            start: Some(500),
+            end: Some(2000),
+            ..Default::default()
+        },
+        &n,
+        &Reporter::silent(),
+    );
     assert_eq!(window.ts, vec![1000]);
 }

@@ -10,7 +10,10 @@ fn render(files: &[(&str, &str)], main: &str) -> (i32, String) {
         std::fs::write(p, text).unwrap();
     }
     let out = recdata(&["validate", main], tmp.path());
-    (out.status.code().unwrap(), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
@@ -44,7 +47,10 @@ method = "leave_one_ot"
 fn errors_point_into_included_presets() {
     let (code, err) = render(
         &[
-            ("pipelines/p.toml", "[stages.split]\nmethod = \"temporal\"\ntest_quantile = 1.5\n"),
+            (
+                "pipelines/p.toml",
+                "[stages.split]\nmethod = \"temporal\"\ntest_quantile = 1.5\n",
+            ),
             (
                 "manifests/m.toml",
                 "include = [\"../pipelines/p.toml\"]\n[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"lastfm-1k\"\npath = \"x\"\n",

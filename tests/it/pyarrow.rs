@@ -9,9 +9,22 @@ use crate::util::{manifest, python, recdata, synth};
 fn pyarrow_reads_every_file_with_the_canonical_schema() {
     let tmp = tempfile::tempdir().unwrap();
     synth(&tmp.path().join("raw"), 8, 50, 1);
-    let m = manifest(tmp.path(), "p", "1", "raw", "[stages.split]\nmethod = \"leave_one_out\"\n");
-    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = manifest(
+        tmp.path(),
+        "p",
+        "1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = r#"
 import json, sys, pyarrow.parquet as pq
 root, schemas = sys.argv[1], sys.argv[2]
@@ -32,9 +45,18 @@ print(checked)
 "#;
     let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let out = Command::new(python())
-        .args(["-c", script, tmp.path().join("data/p/1").to_str().unwrap(), schemas.to_str().unwrap()])
+        .args([
+            "-c",
+            script,
+            tmp.path().join("data/p/1").to_str().unwrap(),
+            schemas.to_str().unwrap(),
+        ])
         .output()
         .expect("python3 with pyarrow (make test installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "9");
 }

@@ -11,8 +11,15 @@ fn killed_builds_resume_to_identical_output() {
     synth(&tmp.path().join("raw"), 30, 4000, 5);
     let stages = "[stages.filter]\ndedup = \"keep_last\"\nmin_user_interactions = 5\nmin_item_interactions = 3\n[stages.split]\nmethod = \"temporal\"\ntest_quantile = 0.9\n";
     let m = manifest(tmp.path(), "k", "1", "raw", stages);
-    let clean = recdata(&["build", m.to_str().unwrap(), "--data-dir", "clean", "-q"], tmp.path());
-    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    let clean = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "clean", "-q"],
+        tmp.path(),
+    );
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
 
     for delay_ms in [30u64, 120, 250, 400, 700] {
         let mut child = Command::new(bin())
@@ -26,12 +33,25 @@ fn killed_builds_resume_to_identical_output() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
-    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "killed", "-q"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(tree(&tmp.path().join("clean/k/1")), tree(&tmp.path().join("killed/k/1")));
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "killed", "-q"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        tree(&tmp.path().join("clean/k/1")),
+        tree(&tmp.path().join("killed/k/1"))
+    );
     // No partial directories survive a completed build.
     for e in std::fs::read_dir(tmp.path().join("killed/k")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.starts_with(".staging-") && !name.contains(".tmp-"), "{name}");
+        assert!(
+            !name.starts_with(".staging-") && !name.contains(".tmp-"),
+            "{name}"
+        );
     }
 }

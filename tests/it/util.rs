@@ -6,7 +6,12 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn recdata(args: &[&str], cwd: &Path) -> Output {
-    Command::new(bin()).args(args).current_dir(cwd).env("NO_COLOR", "1").output().expect("run recdata")
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run recdata")
 }
 
 /// Writes a manifest for a Last.fm-format corpus in `raw` (relative to `dir`).
@@ -21,8 +26,15 @@ pub fn manifest(dir: &Path, name: &str, version: &str, raw: &str, stages: &str) 
 }
 
 pub fn synth(out: &Path, users: u32, per_user: u32, seed: u64) {
-    recdata::synth::lastfm_1k::write(out, &recdata::synth::lastfm_1k::Options { users, seed, events_per_user: per_user })
-        .unwrap();
+    recdata::synth::lastfm_1k::write(
+        out,
+        &recdata::synth::lastfm_1k::Options {
+            users,
+            seed,
+            events_per_user: per_user,
+        },
+    )
+    .unwrap();
 }
 
 /// All files under `dir` (relative path → bytes), following no symlinks.
@@ -34,7 +46,10 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 walk(base, &p, out);
             } else {
-                out.push((p.strip_prefix(base).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+                out.push((
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
             }
         }
     }
