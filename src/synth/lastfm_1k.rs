@@ -220,7 +220,8 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
         let mut events: Vec<(i64, usize)> = Vec::with_capacity(n as usize);
         let span = end - earliest;
         let mut t = earliest + (rng.next_f64() * span as f64 * 0.6) as i64;
-        let step = ((end - t) / (n as i64 + 1)).max(2);
+        // Mean gap a bit under the room left, so histories rarely run into the end of the crawl.
+        let step = ((end - t) * 4 / 5 / (n as i64 + 1)).max(2);
         let mut recent: Vec<usize> = Vec::new();
         for _ in 0..n {
             t += if rng.chance(0.03) {

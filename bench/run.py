@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""`make bench`: recdata vs. the Python a user would write today, side by side in one run.
+
+Builds (once, cached in bench/work/) a full-size synthetic Last.fm-1K — 992 users, ~19M lines,
+~2.4 GB TSV in the exact upstream format — then runs the same job three ways:
+read TSV → dedup exact → iterative 5-core → leave-one-out → write parquet.
+
+  recdata          recdata build (cold: no stage cache), release binary
+  pandas           pandas.read_csv(quoting=QUOTE_NONE, on_bad_lines="skip") + groupby loops
+  polars-python    polars.read_csv(quote_char=None, ...) + lazy group-bys
+
+Each job runs in its own process; wall time and peak RSS come from wait4(). Results go to
+bench/results.json and the table in bench/README.md.
+"""
+import argparse, json, os, shutil, subprocess, sys, textwrap, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+RAW = WORK / "lastfm-1k"
+EVENTS = RAW / "userid-timestamp-artid-artname-traid-traname.tsv"
+
+PANDAS = textwrap.dedent(r'''
+import csv, sys, pandas as pd
+src, out = sys.argv[1], sys.argv[2]
+df = pd.read_csv(src, sep="\t", header=None, names=["user", "ts", "artid", "artname", "traid", "traname"],
+                 quoting=csv.QUOTE_NONE, on_bad_lines="skip", encoding_errors="replace", dtype=str, keep_default_na=False)
+df["ts"] = pd.to_datetime(df["ts"], format="%Y-%m-%dT%H:%M:%SZ", errors="coerce", utc=True)
+df = df.dropna(subset=["ts"])
+df["item"] = df["traid"].where(df["traid"] != "", "nombid:" + df["artname"] + "\x1f" + df["traname"])
+df = df[["user", "item", "ts"]].drop_duplicates()
+while True:
+    n = len(df)
+    df = df[df.groupby("item")["item"].transform("size") >= 5]
+    df = df[df.groupby("user")["user"].transform("size") >= 5]
+    if len(df) == n:
+        break
+df = df.sort_values(["user", "ts"], kind="stable")
+pos = df.groupby("user").cumcount(ascending=False)
+df = df.assign(user_id=df["user"].astype("category").cat.codes, item_id=df["item"].astype("category").cat.codes)
+df[pos >= 2].to_parquet(f"{out}/train.parquet")
+df[pos == 1].to_parquet(f"{out}/valid.parquet")
+df[pos == 0].to_parquet(f"{out}/test.parquet")
+print(len(df))
+''')
+
+POLARS = textwrap.dedent(r'''
+import sys, polars as pl
+src, out = sys.argv[1], sys.argv[2]
+df = pl.read_csv(src, separator="\t", has_header=False, quote_char=None, truncate_ragged_lines=True,
+                 encoding="utf8-lossy", new_columns=["user", "ts", "artid", "artname", "traid", "traname"],
+                 schema_overrides={c: pl.String for c in ["user", "ts", "artid", "artname", "traid", "traname"]})
+lf = (df.lazy()
+      .with_columns(pl.col("ts").str.strptime(pl.Datetime("ms", "UTC"), "%Y-%m-%dT%H:%M:%SZ", strict=False))
+      .drop_nulls(["ts", "traname"])
+      .with_columns(pl.when(pl.col("traid").fill_null("") != "").then(pl.col("traid"))
+                    .otherwise(pl.lit("nombid:") + pl.col("artname").fill_null("") + "\x1f" + pl.col("traname")).alias("item"))
+      .select("user", "item", "ts").unique(maintain_order=True))
+df = lf.collect()
+while True:
+    n = df.height
+    df = df.filter((pl.len().over("item") >= 5)).filter(pl.len().over("user") >= 5)
+    if df.height == n:
+        break
+df = df.sort(["user", "ts"], maintain_order=True).with_columns(
+    (pl.len().over("user") - pl.int_range(pl.len()).over("user") - 1).alias("pos"))
+df.filter(pl.col("pos") >= 2).write_parquet(f"{out}/train.parquet")
+df.filter(pl.col("pos") == 1).write_parquet(f"{out}/valid.parquet")
+df.filter(pl.col("pos") == 0).write_parquet(f"{out}/test.parquet")
+print(df.height)
+''')
+
+MANIFEST = """
+[dataset]
+name = "bench-lastfm-1k"
+version = "1"
+[source]
+corpus = "lastfm-1k"
+path = "{raw}"
+[stages.filter]
+dedup = "exact"
+min_user_interactions = 5
+min_item_interactions = 5
+[stages.split]
+method = "leave_one_out"
+"""
+
+
+def run(cmd, **kw):
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t
+    if status != 0:
+        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
+    return secs, ru.ru_maxrss / 1024, out.decode().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--users", type=int, default=992)
+    ap.add_argument("--events-per-user", type=int, default=19305)
+    ap.add_argument("--skip", nargs="*", default=[])
+    a = ap.parse_args()
+    WORK.mkdir(exist_ok=True)
+    stamp = WORK / f"synth-{a.users}-{a.events_per_user}.ok"
+    if not stamp.exists():
+        shutil.rmtree(RAW, ignore_errors=True)
+        s, _, _ = run([a.bin, "synth", "lastfm-1k", "--users", str(a.users), "--events-per-user",
+                       str(a.events_per_user), "--seed", "1", "--out", str(RAW)])
+        print(f"synth: {s:.1f}s", file=sys.stderr)
+        stamp.touch()
+    size = EVENTS.stat().st_size
+    lines = sum(1 for _ in open(EVENTS, "rb")) if size < 5e8 else None
+    manifest = WORK / "bench.toml"
+    manifest.write_text(MANIFEST.format(raw=RAW))
+    py = sys.executable
+    results = {"input_bytes": size, "users": a.users, "events_per_user": a.events_per_user, "jobs": {}}
+    jobs = [
+        ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
+        ("polars-python", lambda d: [py, "-c", POLARS, str(EVENTS), str(d)]),
+        ("pandas", lambda d: [py, "-c", PANDAS, str(EVENTS), str(d)]),
+    ]
+    for name, cmd in jobs:
+        if name in a.skip:
+            continue
+        d = WORK / f"out-{name}"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        secs, rss, out = run(cmd(d))
+        results["jobs"][name] = {"seconds": round(secs, 2), "peak_rss_mib": round(rss)}
+        print(f"{name:>14}: {secs:8.1f} s  {rss:8.0f} MiB  {out[-60:]}", file=sys.stderr)
+    base = results["jobs"].get("recdata")
+    if base:
+        for name, r in results["jobs"].items():
+            r["time_vs_recdata"] = round(r["seconds"] / base["seconds"], 2)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
