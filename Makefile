@@ -30,8 +30,17 @@ demo:
 	$(BIN) build manifests/lastfm-1k-synth.toml
 	$(BIN) inspect data/lastfm-1k-synth/latest
 
-bench: pydeps build
+# The media benchmark's baseline (img2dataset) lives in its own venv: it pins old numpy/pyarrow.
+I2D_VENV := bench/.venv-img2dataset
+$(I2D_VENV)/.ok:
+	$(PYTHON) -m venv $(I2D_VENV)
+	$(I2D_VENV)/bin/pip install --quiet img2dataset
+	touch $@
+
+bench: pydeps build $(I2D_VENV)/.ok
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx-light)
 	$(PY) bench/run.py --bin $(BIN)
+	$(PY) bench/media.py --bin $(BIN) --img2dataset-python $(I2D_VENV)/bin/python
 
 lint:
 	cargo fmt --check

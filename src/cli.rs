@@ -40,12 +40,61 @@ pub enum ColorChoice {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Build and publish the dataset a manifest describes.
+    /// Build and publish the dataset a manifest describes (fetching what is missing).
     Build {
         manifest: PathBuf,
         /// Root of the dataset store.
         #[arg(long, env = "RECDATA_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        cache: CacheArg,
+        /// Media fetch: redo the items whose earlier fetch failed (ok items are kept).
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Download and verify a manifest's remote files into the cache, without building.
+    Fetch {
+        manifest: PathBuf,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Fetch media for a list of URLs (TSV: key, url[, sha256]) and write the status table.
+    Media {
+        /// Tab-separated: key, url and optionally the expected sha256; a header line is allowed.
+        urls: PathBuf,
+        /// The status table to write (parquet); the work journal goes next to it.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModalityArg::Image)]
+        modality: ModalityArg,
+        #[arg(long)]
+        retry_failed: bool,
+        /// Simultaneous requests overall.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Simultaneous requests per host.
+        #[arg(long, default_value_t = 32)]
+        per_host: usize,
+        /// Requests per second per host (0 = unlimited).
+        #[arg(long, default_value_t = 0.0)]
+        rate_per_host: f64,
+        /// Largest file accepted, in bytes.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        /// Seconds to wait for a response or for the next bytes.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+        #[command(flatten)]
+        cache: CacheArg,
+    },
+    /// Inspect or clean the download cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        #[command(flatten)]
+        cache: CacheArg,
     },
     /// Check a manifest (and that its local inputs exist) without running anything.
     Validate { manifest: PathBuf },
@@ -63,6 +112,46 @@ pub enum Command {
         /// Mean events per user (Last.fm-1K: 19305 reproduces the real size).
         #[arg(long, default_value_t = 60)]
         events_per_user: u32,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CacheArg {
+    /// The content-addressed download cache [default: $RECDATA_CACHE, else ~/.cache/recdata].
+    #[arg(long = "cache-dir", global = true)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArg {
+    fn root(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(crate::fetch::cache::Cache::default_root)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModalityArg {
+    Image,
+    Audio,
+    Video,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheAction {
+    /// List blobs, extracted archives and partial downloads.
+    Ls,
+    /// Remove entries unused for a while (never one a running build holds).
+    Gc {
+        /// Remove entries not used for this many days (0 = everything unlocked).
+        #[arg(long, default_value_t = 30.0)]
+        older_than_days: f64,
+        /// Keep the files these manifests need (their pinned and locked sha256s).
+        #[arg(long)]
+        keep: Vec<PathBuf>,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -117,7 +206,12 @@ pub fn run(cli: Cli) -> u8 {
 
 fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
     match &cli.command {
-        Command::Build { manifest, data_dir } => {
+        Command::Build {
+            manifest,
+            data_dir,
+            cache,
+            retry_failed,
+        } => {
             let m = crate::manifest::load(manifest)?;
             for w in &m.warnings {
                 p.warn(w.message.clone());
@@ -126,6 +220,8 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                 &m,
                 &crate::stages::BuildOptions {
                     data_dir: data_dir.clone(),
+                    cache_dir: cache.root(),
+                    retry_failed: *retry_failed,
                     progress: p.clone(),
                 },
             )?;
@@ -155,6 +251,69 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             Ok(0)
         }
         Command::Inspect { dir } => inspect(dir, cli.json),
+        Command::Fetch { manifest, cache } => {
+            let m = crate::manifest::load(manifest)?;
+            if m.source.files.is_empty() {
+                p.info(format!(
+                    "Nothing {} reads local files only (source.path)",
+                    manifest.display()
+                ));
+                return Ok(0);
+            }
+            let c = crate::fetch::cache::Cache::open(cache.root())?;
+            let got = crate::stages::source::fetch(&m, &c, p)?;
+            let mut out = std::io::stdout().lock();
+            for (f, g) in &got {
+                if cli.json {
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"type": "fetched", "file": f.name, "sha256": g.sha256, "bytes": g.bytes,
+                               "served_by": g.served_by, "path": c.blob_path(&g.sha256), "attempts": g.attempts})
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}",
+                        f.name,
+                        g.sha256,
+                        g.bytes,
+                        g.served_by.as_deref().unwrap_or("cache")
+                    )?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Media {
+            urls,
+            out,
+            modality,
+            retry_failed,
+            concurrency,
+            per_host,
+            rate_per_host,
+            max_bytes,
+            timeout,
+            retries,
+            cache,
+        } => media_cmd(
+            urls,
+            out,
+            *modality,
+            *retry_failed,
+            (
+                *concurrency,
+                *per_host,
+                *rate_per_host,
+                *max_bytes,
+                *timeout,
+                *retries,
+            ),
+            &cache.root(),
+            cli.json,
+            p,
+        ),
+        Command::Cache { action, cache } => cache_cmd(action, &cache.root(), cli.json, p),
         Command::Synth {
             corpus,
             out,
@@ -279,4 +438,173 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
         }
     }
     Ok(if bad.is_empty() { 0 } else { 1 })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn media_cmd(
+    urls: &Path,
+    out: &Path,
+    modality: ModalityArg,
+    retry_failed: bool,
+    (concurrency, per_host, rate, max_bytes, timeout, retries): (
+        usize,
+        usize,
+        f64,
+        Option<u64>,
+        f64,
+        u32,
+    ),
+    cache_root: &Path,
+    json_out: bool,
+    p: &Reporter,
+) -> Result<u8> {
+    use crate::fetch::media::{MediaFetcher, MediaItem, MediaOptions, Modality};
+    let m = match modality {
+        ModalityArg::Image => Modality::Image,
+        ModalityArg::Audio => Modality::Audio,
+        ModalityArg::Video => Modality::Video,
+    };
+    let text = fs_err::read_to_string(urls)?;
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if i == 0 && f.get(1).is_some_and(|u| !u.contains("://")) {
+            continue; // header
+        }
+        if f.len() < 2 || f.len() > 3 || !f[1].contains("://") {
+            return Err(Error::BadInput {
+                path: urls.to_path_buf(),
+                message: format!(
+                    "line {}: expected `key<TAB>url[<TAB>sha256]`, got {:?}",
+                    i + 1,
+                    line
+                ),
+            });
+        }
+        items.push(MediaItem {
+            key: f[0].to_string(),
+            url: f[1].to_string(),
+            sha256: f
+                .get(2)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_ascii_lowercase()),
+        });
+    }
+    let mut o = MediaOptions::new(m);
+    o.http.concurrency = concurrency.max(1);
+    o.http.per_host = per_host.max(1);
+    o.http.retries = retries.max(1);
+    o.http.read_timeout = std::time::Duration::from_secs_f64(timeout.max(0.001));
+    o.rate_per_host = rate;
+    if let Some(b) = max_bytes {
+        o.max_bytes = b;
+    }
+    let cache = crate::fetch::cache::Cache::open(cache_root.to_path_buf())?;
+    let mut journal = out.as_os_str().to_os_string();
+    journal.push(".journal.jsonl");
+    let fetcher = MediaFetcher::new(cache, o)?;
+    let (results, summary) = fetcher.run(items, Path::new(&journal), retry_failed, p)?;
+    crate::fetch::media::write_results(out, &results)?;
+    if json_out {
+        println!(
+            "{}",
+            json!({"type": "media_summary", "summary": summary, "out": out})
+        );
+    } else {
+        let mut o = std::io::stdout().lock();
+        for (k, v) in &summary.by_status {
+            writeln!(o, "{k}\t{v}")?;
+        }
+        p.info(format!(
+            "Fetched {} of {} item(s) in {:.1}s ({:.0}/s); status table {}",
+            summary.fetched,
+            summary.items,
+            summary.seconds,
+            summary.items_per_second,
+            out.display()
+        ));
+    }
+    Ok(0)
+}
+
+fn cache_cmd(action: &CacheAction, root: &Path, json_out: bool, p: &Reporter) -> Result<u8> {
+    let c = crate::fetch::cache::Cache::open(root.to_path_buf())?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        CacheAction::Ls => {
+            let entries = c.ls()?;
+            let total: u64 = entries.iter().map(|e| e.bytes).sum();
+            for e in &entries {
+                if json_out {
+                    writeln!(out, "{}", json!({"type": "cache_entry", "entry": e}))?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<9} {}  {:>10}  {}",
+                        e.kind,
+                        e.key,
+                        crate::fetch::http::human_bytes(e.bytes),
+                        e.origin
+                    )?;
+                }
+            }
+            p.info(format!(
+                "Cache {}: {} entries, {}",
+                root.display(),
+                entries.len(),
+                crate::fetch::http::human_bytes(total)
+            ));
+        }
+        CacheAction::Gc {
+            older_than_days,
+            keep,
+            dry_run,
+        } => {
+            let mut keys = Vec::new();
+            for mf in keep {
+                let m = crate::manifest::load(mf)?;
+                let lock = crate::fetch::lockfile::LockFile::load(mf)?;
+                for f in &m.source.files {
+                    if let Some(s) = f
+                        .sha256
+                        .clone()
+                        .or_else(|| lock.get(&f.url).map(|l| l.sha256.clone()))
+                    {
+                        keys.push(s);
+                    }
+                }
+            }
+            let rep = c.gc((older_than_days * 86400.0) as u64, &keys, *dry_run)?;
+            if json_out {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"type": "cache_gc", "dry_run": dry_run, "report": rep})
+                )?;
+            } else {
+                for r in &rep.removed {
+                    writeln!(
+                        out,
+                        "{}{r}",
+                        if *dry_run {
+                            "would remove "
+                        } else {
+                            "removed "
+                        }
+                    )?;
+                }
+                p.info(format!(
+                    "{} {} entries, {} ({} kept)",
+                    if *dry_run { "Would-free" } else { "Freed" },
+                    rep.removed.len(),
+                    crate::fetch::http::human_bytes(rep.freed_bytes),
+                    rep.kept
+                ));
+            }
+        }
+    }
+    Ok(0)
 }

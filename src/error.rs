@@ -65,6 +65,35 @@ pub enum Error {
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
 
+    /// A downloaded file is not the pinned content on any URL; it was not used.
+    #[error(
+        "checksum mismatch for `{file}`: expected {expected}, got sha256 {actual} from {url}\n  \
+         the file was discarded and nothing unverified was used; if upstream changed the file on purpose, \
+         update `sha256` in the manifest (or delete its entry in the .lock file)"
+    )]
+    ChecksumMismatch {
+        file: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// No URL of a file could serve it.
+    #[error("could not download `{file}`:\n  {}", reasons.join("\n  "))]
+    Download { file: String, reasons: Vec<String> },
+
+    /// An archive entry that would escape its directory (or a decompression bomb).
+    #[error("refusing to extract `{archive}`: entry `{entry}`: {reason}")]
+    UnsafeArchive {
+        archive: String,
+        entry: String,
+        reason: String,
+    },
+
+    /// Several independent failures (e.g. two files that could not be downloaded).
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Error>),
+
     /// A broken invariant: a bug in recdata, never the user's fault.
     #[error("internal error (this is a bug in recdata): {0}")]
     Internal(String),
@@ -77,7 +106,10 @@ impl Error {
             Error::Manifest(_)
             | Error::BadInput { .. }
             | Error::VersionConflict { .. }
-            | Error::Invalid(_) => 1,
+            | Error::Invalid(_)
+            | Error::ChecksumMismatch { .. }
+            | Error::UnsafeArchive { .. } => 1,
+            Error::Many(v) => v.iter().map(Error::exit_code).max().unwrap_or(2),
             _ => 2,
         }
     }

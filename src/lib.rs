@@ -1,12 +1,14 @@
 //! recdata turns raw recommender-system corpora into training-ready, versioned, documented
 //! parquet datasets.
 //!
-//! The pipeline is a fixed chain `source → normalize → filter → split → publish`, described by
-//! a TOML manifest ([`manifest`]), executed by [`stages::build`], written through [`io`].
+//! The pipeline is a fixed chain `source → normalize → filter → split → media → publish`,
+//! described by a TOML manifest ([`manifest`]), executed by [`stages::build`], written through
+//! [`io`]. Downloads, the content-addressed cache and archive safety live in [`fetch`].
 //! Corpus adapters live in [`sources`], one file per corpus.
 
 pub mod cli;
 pub mod error;
+pub mod fetch;
 pub mod io;
 pub mod manifest;
 pub mod progress;

@@ -109,4 +109,34 @@ impl Reporter {
             msg,
         )
     }
+
+    /// A container for several bars drawn together (downloads).
+    pub fn multi(&self) -> indicatif::MultiProgress {
+        if self.bars {
+            indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+        } else {
+            indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        }
+    }
+
+    /// A byte bar inside `multi`: bytes, rate and ETA.
+    pub fn add_bytes_bar(
+        &self,
+        multi: &indicatif::MultiProgress,
+        total: u64,
+        msg: &str,
+    ) -> ProgressBar {
+        if !self.bars {
+            return ProgressBar::hidden();
+        }
+        let pb = multi.add(ProgressBar::new(total));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(msg.to_owned());
+        pb.enable_steady_tick(Duration::from_millis(200));
+        pb
+    }
 }

@@ -40,6 +40,84 @@ pub fn render(doc: &Value) -> String {
             s(&f["sha256"])
         );
     }
+    if let Some(dl) = doc["source"]["downloaded"].as_array() {
+        let _ = writeln!(
+            o,
+            "\nDownloaded (verified by sha256 before use):\n\n| file | from | bytes | sha256 | extracted |\n| --- | --- | ---: | --- | --- |"
+        );
+        for f in dl {
+            let ex = match f["extracted"].as_object() {
+                Some(e) => format!(
+                    "{} files, {} bytes ({})",
+                    e.get("files").map_or(String::new(), |v| v.to_string()),
+                    e.get("bytes").map_or(String::new(), |v| v.to_string()),
+                    e.get("kind").and_then(|v| v.as_str()).unwrap_or("")
+                ),
+                None => "—".into(),
+            };
+            let _ = writeln!(
+                o,
+                "| `{}` | <{}> | {} | `{}` | {ex} |",
+                s(&f["name"]),
+                s(&f["url"]),
+                s(&f["bytes"]),
+                s(&f["sha256"])
+            );
+        }
+    }
+    if let Some(cov) = doc["media_coverage"].as_array() {
+        let _ = writeln!(
+            o,
+            "\n## Modality coverage\n\nMedia fetched by URL; `media.parquet` has one row per item and modality with the \
+             outcome, and `media/<modality>/<item_id>.<ext>` holds the verified files.\n\n\
+             | modality | items | with it | coverage | missing, by reason |\n| --- | ---: | ---: | ---: | --- |"
+        );
+        for c in cov {
+            let why = c["missing_by_status"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|x| !x.is_empty())
+                .unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.1}% | {why} |",
+                s(&c["modality"]),
+                s(&c["items"]),
+                s(&c["ok"]),
+                c["coverage"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+        let any = cov
+            .iter()
+            .any(|c| c["examples"].as_array().is_some_and(|a| !a.is_empty()));
+        if any {
+            let _ = writeln!(o, "\nExamples of items without their media:\n");
+            for (c, e) in cov.iter().flat_map(|c| {
+                c["examples"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |e| (c, e))
+            }) {
+                let _ = writeln!(
+                    o,
+                    "- item {} ({}): {}{}",
+                    s(&e["item_id"]),
+                    s(&c["modality"]),
+                    s(&e["status"]),
+                    e["error"]
+                        .as_str()
+                        .map(|x| format!(" — {x}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
 
     let _ = writeln!(
         o,

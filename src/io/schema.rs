@@ -50,6 +50,7 @@ schemas!(
     "labels",
     "embeddings",
     "semantic_ids",
+    "media",
 );
 
 /// The canonical schema of `table`.

@@ -29,6 +29,8 @@ pub struct Manifest {
     pub source: SourceConfig,
     pub filter: FilterConfig,
     pub split: Option<SplitConfig>,
+    /// `[[stages.media]]`: item media fetched by URL.
+    pub media: Vec<crate::stages::media::MediaConfig>,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
     /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
     pub resolved: serde_json::Value,
@@ -53,6 +55,8 @@ pub struct SourceConfig {
     /// Remote files with checksums (downloaded by `recdata fetch`).
     pub files: Vec<RemoteFile>,
     pub corpus: CorpusConfig,
+    /// `[source.fetch]` / `[source.extract]`: how files are downloaded and unpacked.
+    pub fetch: crate::fetch::FetchConfig,
 }
 
 /// Everything that went wrong while loading, with the sources needed to render it.
@@ -259,11 +263,23 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                         .with_help("set `path = \"<directory with the raw files>\"` or list `[[source.files]]` with url and sha256"),
                 );
             }
+            if local.is_some() && !files.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        "`[source]` sets both `path` and `[[source.files]]`",
+                        Some(r.span),
+                        "in this table",
+                    )
+                    .with_help("use `path` for files you already have, or `[[source.files]]` to download them, not both"),
+                );
+            }
+            let fetch = crate::fetch::FetchConfig::read(&mut r, diags);
             r.finish(diags);
             corpus.map(|corpus| SourceConfig {
                 path: local,
                 files,
                 corpus,
+                fetch,
             })
         }
         None => {
@@ -278,6 +294,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         }
     };
 
+    let mut media = Vec::new();
     let (filter, split) = match top.table(diags, "stages") {
         Some(mut st) => {
             let filter = match st.table(diags, "filter") {
@@ -296,6 +313,12 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                 }
                 None => Some(None),
             };
+            for mut t in st.table_array(diags, "media") {
+                if let Some(c) = crate::stages::media::MediaConfig::read(&mut t, diags) {
+                    media.push(c);
+                }
+                t.finish(diags);
+            }
             st.finish(diags);
             (filter, split)
         }
@@ -309,6 +332,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         source: source?,
         filter: filter?,
         split: split?,
+        media,
         resolved: tree::to_json(root),
         warnings: Vec::new(),
     })

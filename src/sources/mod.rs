@@ -88,17 +88,39 @@ pub struct RemoteFile {
     pub mirrors: Vec<String>,
     pub sha256: Option<String>,
     pub size: Option<u64>,
+    /// The file's path in the source directory (default: the URL's last path segment); may
+    /// contain subfolders (`notes/train-00000-of-00005.parquet`).
+    pub name: String,
+    /// Extract it (`None`: when the name and magic bytes say archive).
+    pub extract: Option<bool>,
+    /// Leading path components dropped from archive entries (like `tar --strip-components`).
+    pub strip_components: u32,
+}
+
+/// The last path segment of a URL, percent-decoded only for plain ASCII.
+pub fn url_file_name(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next()?;
+    let last = path.rsplit('/').next()?;
+    (!last.is_empty()
+        && !path.ends_with("//")
+        && path.contains("://")
+        && path.matches('/').count() > 2)
+        .then(|| last.replace("%20", " "))
 }
 
 impl RemoteFile {
     pub fn read(mut r: TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
         let url = r.required_str(diags, "url", "\"https://...\"");
-        let mirrors = r
-            .str_array(diags, "mirrors")
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.value)
-            .collect();
+        let mirrors: Vec<_> = r.str_array(diags, "mirrors").unwrap_or_default();
+        for m in url.iter().chain(mirrors.iter()) {
+            if !(m.value.starts_with("http://") || m.value.starts_with("https://")) {
+                diags.push(Diagnostic::error(
+                    "only http:// and https:// URLs can be downloaded",
+                    Some(m.span),
+                    "not an http(s) URL",
+                ));
+            }
+        }
         let sha256 = r.str(diags, "sha256");
         if let Some(s) = &sha256
             && (s.value.len() != 64 || !s.value.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -110,13 +132,59 @@ impl RemoteFile {
             ));
         }
         let size = r.int(diags, "size", 0, i64::MAX).map(|s| s.value as u64);
+        let name = r.str(diags, "name");
+        if let Some(n) = &name
+            && !matches!(
+                crate::fetch::archive::safe_relative("name", &n.value),
+                Ok(Some(ref p)) if p.to_str() == Some(n.value.as_str())
+            )
+        {
+            diags.push(Diagnostic::error(
+                "`name` must be a relative path inside the source folder",
+                Some(n.span),
+                "no `..`, no leading `/`, no `./` or `//`, not empty",
+            ));
+        }
+        let extract = r.bool(diags, "extract").map(|b| b.value);
+        let strip = r
+            .int(diags, "strip_components", 0, 16)
+            .map_or(0, |s| s.value as u32);
+        let span = r.span;
         r.finish(diags);
+        let url = url?;
+        let name = match name {
+            Some(n) => n.value,
+            None => match url_file_name(&url.value) {
+                Some(n) => n,
+                None => {
+                    diags.push(
+                        Diagnostic::error(
+                            "cannot tell the file's name from its URL",
+                            Some(span),
+                            "in this file",
+                        )
+                        .with_help("set `name = \"<file name>\"`"),
+                    );
+                    return None;
+                }
+            },
+        };
         Some(RemoteFile {
-            url: url?.value,
-            mirrors,
+            url: url.value,
+            mirrors: mirrors.into_iter().map(|m| m.value).collect(),
             sha256: sha256.map(|s| s.value.to_ascii_lowercase()),
             size,
+            name,
+            extract,
+            strip_components: strip,
         })
+    }
+
+    /// The primary URL, then the mirrors.
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(self.url.clone())
+            .chain(self.mirrors.iter().cloned())
+            .collect()
     }
 }
 

@@ -7,8 +7,10 @@
 //! a build killed at any point resumes from the last finished stage with identical results.
 
 pub mod filter;
+pub mod media;
 pub mod normalize;
 pub mod publish;
+pub mod source;
 pub mod split;
 
 use std::collections::BTreeMap;
@@ -21,7 +23,7 @@ use arrow_array::{
 };
 use serde_json::json;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::parquet::{column, read_batch};
 use crate::io::store::{self, DatasetLock};
 use crate::manifest::Manifest;
@@ -33,6 +35,10 @@ pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub struct BuildOptions {
     pub data_dir: PathBuf,
+    /// The content-addressed download cache (`$RECDATA_CACHE`).
+    pub cache_dir: PathBuf,
+    /// Media fetch: redo the items whose previous fetch failed.
+    pub retry_failed: bool,
     pub progress: Reporter,
 }
 
@@ -153,12 +159,13 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let cache = ds_dir.join(".cache");
     let corpus = &m.source.corpus;
 
-    let Some(src) = m.source.path.clone() else {
-        return Err(Error::Unsupported(format!(
-            "{}: the source lists only remote files; downloading is not available in this version of recdata — \
-             download them yourself and set `source.path` to the folder that holds them",
-            m.path.display()
-        )));
+    let (src, remote) = match &m.source.path {
+        Some(p) => (p.clone(), None),
+        None => {
+            let dl = crate::fetch::cache::Cache::open(opts.cache_dir.clone())?;
+            let (dir, files) = source::materialize(m, &dl, &cache, p)?;
+            (dir, Some(files))
+        }
     };
     let input_paths = corpus.input_files(&src)?;
     let inputs = hash_inputs(&cache, &src, &input_paths, p)?;
@@ -258,12 +265,32 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         )?)?);
     }
 
+    // media
+    let dl_cache = if m.media.is_empty() {
+        None
+    } else {
+        Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?)
+    };
+    let fp_media = (!m.media.is_empty()).then(|| media::fingerprint(&m.media, &fp_filter));
+    let media_dir = fp_media
+        .as_ref()
+        .map(|fp| cache.join(format!("media-{}", &fp[..16])));
+    if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
+        let t = Instant::now();
+        let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
+        if !cached {
+            media::run(&m.media, &filter_dir, dir, dc, opts.retry_failed, p)?;
+        }
+        stage_event(p, "media", fp, cached, t);
+    }
+
     let fingerprints: Vec<(&str, &str)> = [
         ("normalize", fp_norm.as_str()),
         ("filter", fp_filter.as_str()),
     ]
     .into_iter()
     .chain(fp_split.as_deref().map(|f| ("split", f)))
+    .chain(fp_media.as_deref().map(|f| ("media", f)))
     .collect();
     publish::publish(
         m,
@@ -276,6 +303,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             fingerprints: &fingerprints,
             filter_stats: &filter_stats,
             split_stats: split_stats.as_ref(),
+            remote: remote.as_deref(),
+            media: media_dir.as_deref().zip(dl_cache.as_ref()),
         },
         p,
     )

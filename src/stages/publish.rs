@@ -176,6 +176,10 @@ pub struct Parts<'a> {
     pub fingerprints: &'a [(&'a str, &'a str)],
     pub filter_stats: &'a FilterStats,
     pub split_stats: Option<&'a SplitStats>,
+    /// Downloaded source files (None for a local `path`).
+    pub remote: Option<&'a [super::source::SourceFile]>,
+    /// The media stage's directory and the cache holding the media blobs.
+    pub media: Option<(&'a Path, &'a crate::fetch::cache::Cache)>,
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
@@ -273,6 +277,25 @@ pub fn publish(
             sha256,
         });
     }
+    let mut coverage = None;
+    if let Some((mdir, mcache)) = parts.media {
+        let dst = staging.join("media.parquet");
+        store::link_or_copy(&mdir.join(super::media::TABLE), &dst)?;
+        let (sha256, bytes) = sha256_file(&dst)?;
+        written.push(WrittenFile {
+            path: "media.parquet".into(),
+            table: "media".into(),
+            rows: parquet_rows(&dst)?,
+            bytes,
+            sha256,
+        });
+        // The media files themselves: hard links to verified cache blobs; their sha256 is in
+        // media.parquet, so dataset.json lists only the table.
+        for (rel, blob) in super::media::published_files(mdir, mcache)? {
+            store::link_or_copy(&blob, &staging.join(rel))?;
+        }
+        coverage = Some(super::media::load_coverage(mdir)?);
+    }
     written.sort_by(|a, b| a.path.cmp(&b.path));
 
     let acc = normalize::load_accounts(parts.norm_dir)?;
@@ -295,7 +318,7 @@ pub fn publish(
         },
         "tool": { "name": "recdata", "version": TOOL_VERSION },
         "manifest": m.resolved,
-        "source": { "corpus": m.source.corpus.name(), "files": parts.inputs },
+        "source": { "corpus": m.source.corpus.name(), "files": parts.inputs, "downloaded": parts.remote },
         "stages": parts.fingerprints.iter().map(|(s, f)| json!({ "stage": s, "fingerprint": f })).collect::<Vec<_>>(),
         "accounting": {
             "raw": by_file,
@@ -306,6 +329,7 @@ pub fn publish(
         },
         "split": parts.split_stats.map(|s| s.protocol.clone()),
         "statistics": statistics,
+        "media_coverage": coverage,
         "files": written,
     });
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;

@@ -1,5 +1,6 @@
 //! Small, dependency-free helpers shared by every stage.
 
 pub mod hash;
+pub mod lock;
 pub mod rng;
 pub mod time;

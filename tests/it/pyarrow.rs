@@ -25,6 +25,12 @@ fn pyarrow_reads_every_file_with_the_canonical_schema() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(check_with_pyarrow(&tmp.path().join("data/p/1")), 9);
+}
+
+/// Reads every file a version lists with pyarrow and checks it against `schemas/`; returns how
+/// many files were checked.
+pub fn check_with_pyarrow(version_dir: &std::path::Path) -> usize {
     let script = r#"
 import json, sys, pyarrow.parquet as pq
 root, schemas = sys.argv[1], sys.argv[2]
@@ -48,7 +54,7 @@ print(checked)
         .args([
             "-c",
             script,
-            tmp.path().join("data/p/1").to_str().unwrap(),
+            version_dir.to_str().unwrap(),
             schemas.to_str().unwrap(),
         ])
         .output()
@@ -58,5 +64,5 @@ print(checked)
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "9");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }

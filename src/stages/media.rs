@@ -1,0 +1,389 @@
+//! The media stage: fetch each surviving item's cover / audio preview / video by URL
+//! (`[[stages.media]]`), write the per-item status table and the modality coverage report.
+//!
+//! URLs come from a template over the item's raw id (`url = "https://host/covers/{raw_id}.jpg"`)
+//! or from a string column of the items table (`column = "cover_url"`). The work journal lives
+//! in the dataset's stage cache, keyed by the configuration and the filtered item set, so a
+//! killed build resumes and a re-run fetches nothing; `--retry-failed` redoes the failures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, Int32Array, Int32DictionaryArray, Int64Array, StringArray, UInt32Array,
+};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::fetch::cache::Cache;
+use crate::fetch::media::{MediaFetcher, MediaItem, MediaOptions, MediaResult, Modality};
+use crate::io::parquet::{Level, column, read_batch, write_table};
+use crate::manifest::diagnostic::{Diagnostic, one_of};
+use crate::manifest::reader::TableReader;
+use crate::progress::Reporter;
+use crate::util::hash::Fingerprint;
+
+pub const TABLE: &str = "media.parquet";
+pub const COVERAGE: &str = "coverage.json";
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrlSource {
+    /// `{raw_id}` and `{item_id}` are replaced.
+    Template(String),
+    /// A string column of the items table.
+    Column(String),
+}
+
+/// One `[[stages.media]]` entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MediaConfig {
+    pub urls: UrlSource,
+    pub options: MediaOptions,
+}
+
+impl MediaConfig {
+    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<MediaConfig> {
+        let modality = r.choice(diags, "modality", Modality::ALL);
+        if modality.is_none() && !r.has("modality") {
+            r.missing(diags, "modality", &one_of(Modality::ALL));
+        }
+        let url = r.str(diags, "url");
+        let col = r.str(diags, "column");
+        let urls = match (url, col) {
+            (Some(u), None) => {
+                if !u.value.contains("{raw_id}") && !u.value.contains("{item_id}") {
+                    diags.push(
+                        Diagnostic::error(
+                            "a media `url` template must contain `{raw_id}` or `{item_id}`",
+                            Some(u.span),
+                            "every item would get the same URL",
+                        )
+                        .with_help("e.g. url = \"https://host/covers/{raw_id}.jpg\""),
+                    );
+                    None
+                } else {
+                    Some(UrlSource::Template(u.value))
+                }
+            }
+            (None, Some(c)) => Some(UrlSource::Column(c.value)),
+            (Some(u), Some(_)) => {
+                diags.push(Diagnostic::error(
+                    "set either `url` (a template) or `column`, not both",
+                    Some(u.span),
+                    "here",
+                ));
+                None
+            }
+            (None, None) => {
+                diags.push(
+                    Diagnostic::error(
+                        "a media entry needs `url` (a template) or `column` (an items column of URLs)",
+                        Some(r.span),
+                        "in this table",
+                    )
+                    .with_help("e.g. url = \"https://host/covers/{raw_id}.jpg\""),
+                );
+                None
+            }
+        };
+        let modality = Modality::parse(modality?.value)?;
+        let mut o = MediaOptions::new(modality);
+        crate::fetch::read_http(r, diags, &mut o.http);
+        if let Some(v) = r.int(diags, "max_bytes", 1, i64::MAX) {
+            o.max_bytes = v.value as u64;
+        }
+        if let Some(v) = r.float(diags, "rate_per_host", 0.0, 1e6) {
+            o.rate_per_host = v.value;
+        }
+        if let Some(v) = r.int(diags, "burst", 1, 1_000_000) {
+            o.burst = v.value as u32;
+        }
+        Some(MediaConfig {
+            urls: urls?,
+            options: o,
+        })
+    }
+}
+
+/// Per-modality coverage: how many items have it, and why the others do not.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Coverage {
+    pub modality: String,
+    pub items: u64,
+    pub ok: u64,
+    pub coverage: f64,
+    pub missing_by_status: BTreeMap<String, u64>,
+    /// Up to 10 items without the modality, with the reason.
+    pub examples: Vec<serde_json::Value>,
+}
+
+/// The stage's fingerprint: configuration (minus timeouts and rates, which do not change
+/// content) and the filtered items it runs over.
+pub fn fingerprint(cfgs: &[MediaConfig], filter_fp: &str) -> String {
+    let mut f = Fingerprint::new("media");
+    f.part("input", filter_fp.as_bytes());
+    for c in cfgs {
+        f.part("modality", c.options.modality.name().as_bytes())
+            .part(
+                "urls",
+                serde_json::to_string(&c.urls)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+            .part("max_bytes", &c.options.max_bytes.to_le_bytes());
+    }
+    f.finish()
+}
+
+fn ext_for(format: &str) -> &str {
+    match format {
+        "jpeg" => "jpg",
+        other => other,
+    }
+}
+
+/// Runs every `[[stages.media]]` entry; writes `media.parquet` and `coverage.json` into `dir`.
+pub fn run(
+    cfgs: &[MediaConfig],
+    filter_dir: &Path,
+    dir: &Path,
+    cache: &Cache,
+    retry_failed: bool,
+    p: &Reporter,
+) -> Result<()> {
+    fs_err::create_dir_all(dir)?;
+    let items = read_batch(&filter_dir.join("items.parquet"))?;
+    let ids: &UInt32Array = column(&items, "item_id")?;
+    let raw: &StringArray = column(&items, "raw_id")?;
+    let mut rows: Vec<(u32, Modality, MediaResult)> = Vec::new();
+    let mut coverage = Vec::new();
+    for (n, c) in cfgs.iter().enumerate() {
+        let m = c.options.modality;
+        let mut list = Vec::new();
+        let mut no_url = Vec::new();
+        let urls_col: Option<&StringArray> = match &c.urls {
+            UrlSource::Column(name) => Some(
+                items
+                    .column_by_name(name)
+                    .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "[[stages.media]] column `{name}`: the items table has no string column of that name \
+                             (columns: {})",
+                            items
+                                .schema()
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?,
+            ),
+            UrlSource::Template(_) => None,
+        };
+        for i in 0..items.num_rows() {
+            let url = match (&c.urls, urls_col) {
+                (UrlSource::Template(t), _) => Some(
+                    t.replace("{raw_id}", &percent_encode(raw.value(i)))
+                        .replace("{item_id}", &ids.value(i).to_string()),
+                ),
+                (_, Some(col)) => (!col.is_null(i) && !col.value(i).trim().is_empty())
+                    .then(|| col.value(i).trim().to_string()),
+                _ => None,
+            };
+            match url {
+                Some(u) => list.push((
+                    ids.value(i),
+                    MediaItem {
+                        key: ids.value(i).to_string(),
+                        url: u,
+                        sha256: None,
+                    },
+                )),
+                None => no_url.push(ids.value(i)),
+            }
+        }
+        p.info(format!(
+            "Fetching {} {} file(s){}",
+            list.len(),
+            m.name(),
+            if no_url.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} item(s) have no URL)", no_url.len())
+            }
+        ));
+        let journal = dir.join(format!("{n}-{}.journal.jsonl", m.name()));
+        let fetcher = MediaFetcher::new(cache.clone(), c.options.clone())?;
+        let (results, summary) = fetcher.run(
+            list.iter().map(|(_, it)| it.clone()).collect(),
+            &journal,
+            retry_failed,
+            p,
+        )?;
+        p.info(format!(
+            "Fetched {} {}: {}",
+            summary.items,
+            m.name(),
+            summary
+                .by_status
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let mut cov = Coverage {
+            modality: m.name().into(),
+            items: items.num_rows() as u64,
+            ..Default::default()
+        };
+        for id in &no_url {
+            *cov.missing_by_status.entry("no_url".into()).or_default() += 1;
+            if cov.examples.len() < 10 {
+                cov.examples
+                    .push(json!({"item_id": id, "status": "no_url"}));
+            }
+        }
+        for ((id, _), r) in list.iter().zip(results) {
+            if r.ok() {
+                cov.ok += 1;
+            } else {
+                *cov.missing_by_status.entry(r.status.clone()).or_default() += 1;
+                if cov.examples.len() < 10 {
+                    cov.examples.push(json!({"item_id": id, "status": r.status, "http_status": r.http_status, "url": r.url, "error": r.error}));
+                }
+            }
+            rows.push((*id, m, r));
+        }
+        cov.coverage = if cov.items == 0 {
+            0.0
+        } else {
+            cov.ok as f64 / cov.items as f64
+        };
+        coverage.push(cov);
+    }
+    rows.sort_by_key(|r| (r.1, r.0));
+    let tmp = dir.join(format!("{TABLE}.tmp-{}", std::process::id()));
+    write_status(&tmp, &rows)?;
+    fs_err::rename(&tmp, dir.join(TABLE))?;
+    let tmp = dir.join(format!("{COVERAGE}.tmp-{}", std::process::id()));
+    fs_err::write(&tmp, serde_json::to_vec_pretty(&coverage)?)?;
+    fs_err::rename(&tmp, dir.join(COVERAGE))?;
+    Ok(())
+}
+
+/// Percent-encodes what cannot appear raw in a URL path segment.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn dict(values: Vec<&str>) -> Result<ArrayRef> {
+    let mut uniq: Vec<&str> = values.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    let keys: Int32Array = values
+        .iter()
+        .map(|v| uniq.binary_search(v).ok().map(|i| i as i32))
+        .collect();
+    Ok(Arc::new(Int32DictionaryArray::try_new(
+        keys,
+        Arc::new(StringArray::from(uniq)),
+    )?))
+}
+
+/// The path of an ok item's file inside a published version.
+pub fn media_path(m: &str, item_id: u32, format: &str) -> String {
+    format!("media/{m}/{item_id}.{}", ext_for(format))
+}
+
+fn write_status(path: &Path, rows: &[(u32, Modality, MediaResult)]) -> Result<()> {
+    let s = |f: &dyn Fn(&MediaResult) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(
+            rows.iter().map(|(_, _, r)| f(r)).collect::<Vec<_>>(),
+        ))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
+        dict(rows.iter().map(|r| r.1.name()).collect())?,
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.2.url.as_str()),
+        )),
+        dict(rows.iter().map(|r| r.2.status.as_str()).collect())?,
+        Arc::new(Int32Array::from(
+            rows.iter()
+                .map(|r| r.2.http_status.map(i32::from))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter()
+                .map(|r| r.2.bytes.map(|b| b as i64))
+                .collect::<Vec<_>>(),
+        )),
+        s(&|r| r.sha256.clone()),
+        s(&|r| r.ok().then(|| r.format.clone()).flatten()),
+        Arc::new(Int32Array::from(
+            rows.iter()
+                .map(|r| r.2.width.map(|w| w as i32))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int32Array::from(
+            rows.iter()
+                .map(|r| r.2.height.map(|w| w as i32))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.2.attempts as i32),
+        )),
+        s(&|r| r.error.clone()),
+        Arc::new(StringArray::from(
+            rows.iter()
+                .map(|(id, m, r)| {
+                    r.ok()
+                        .then(|| media_path(m.name(), *id, r.format.as_deref().unwrap_or("bin")))
+                })
+                .collect::<Vec<_>>(),
+        )),
+    ];
+    write_table(path, "media", "", cols, &[], Level::Publish)?;
+    Ok(())
+}
+
+/// Files to link into a published version: (path inside the version, blob in the cache).
+pub fn published_files(dir: &Path, cache: &Cache) -> Result<Vec<(String, PathBuf)>> {
+    let b = read_batch(&dir.join(TABLE))?;
+    let paths: &StringArray = column(&b, "path")?;
+    let shas: &StringArray = column(&b, "sha256")?;
+    let mut out = Vec::new();
+    for i in 0..b.num_rows() {
+        if paths.is_null(i) {
+            continue;
+        }
+        let sha = shas.value(i);
+        let blob = cache.blob(sha).ok_or_else(|| {
+            Error::Invalid(format!(
+                "media file {} (sha256 {sha}) is no longer in the cache at {}; \
+                 it was removed by `recdata cache gc` — run the build with --retry-failed after removing {}",
+                paths.value(i),
+                cache.root.display(),
+                dir.display()
+            ))
+        })?;
+        out.push((paths.value(i).to_string(), blob));
+    }
+    Ok(out)
+}
+
+pub fn load_coverage(dir: &Path) -> Result<Vec<Coverage>> {
+    Ok(serde_json::from_slice(&fs_err::read(dir.join(COVERAGE))?)?)
+}
