@@ -395,12 +395,18 @@ impl Downloader {
                         "checksum_mismatch",
                         json!({"file": w.name, "url": url, "expected": w.sha256, "actual": sha, "bytes": bytes}),
                     );
+                    failures.push(format!(
+                        "{url}: wrong content ({why}; expected {})",
+                        w.sha256
+                            .clone()
+                            .unwrap_or_else(|| format!("{} bytes", w.size.unwrap_or(0)))
+                    ));
                     mismatches.push((url.clone(), sha));
                 }
             }
         }
         bar.abandon();
-        if !mismatches.is_empty() && failures.is_empty() {
+        if !mismatches.is_empty() && mismatches.len() == failures.len() {
             let (url, actual) = mismatches.pop().expect("non-empty");
             return Err(Error::ChecksumMismatch {
                 file: w.name,
@@ -411,15 +417,9 @@ impl Downloader {
                 actual,
             });
         }
-        let mut lines = failures;
-        lines.extend(
-            mismatches
-                .into_iter()
-                .map(|(u, s)| format!("{u}: wrong content (sha256 {s})")),
-        );
         Err(Error::Download {
             file: w.name,
-            reasons: lines,
+            reasons: failures,
         })
     }
 

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub struct LineReader {
-    file: fs_err::File,
+    file: std::io::Take<fs_err::File>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -19,8 +19,17 @@ pub struct LineReader {
 
 impl LineReader {
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        Self::open_range(path, 0, u64::MAX)
+    }
+
+    /// Reads only bytes `start..end` of the file (for parallel parsing of a large file split
+    /// at line boundaries); line numbers count from 1 within the range.
+    pub fn open_range(path: &Path, start: u64, end: u64) -> std::io::Result<Self> {
+        use std::io::Seek;
+        let mut f = fs_err::File::open(path)?;
+        f.seek(std::io::SeekFrom::Start(start))?;
         Ok(LineReader {
-            file: fs_err::File::open(path)?,
+            file: f.take(end.saturating_sub(start)),
             buf: vec![0; 8 << 20],
             start: 0,
             end: 0,
@@ -64,6 +73,68 @@ impl LineReader {
                 self.eof = true;
             }
             self.end += n;
+        }
+    }
+}
+
+/// Splits `path` into at most `n` byte ranges of about equal size, each starting at a line
+/// start, each at least `min_bytes` long (so small files stay one range).
+pub fn split_at_lines(path: &Path, n: usize, min_bytes: u64) -> std::io::Result<Vec<(u64, u64)>> {
+    use std::io::{Seek, SeekFrom};
+    let size = fs_err::metadata(path)?.len();
+    let n = (n as u64).clamp(1, (size / min_bytes.max(1)).max(1));
+    let mut f = fs_err::File::open(path)?;
+    let mut cuts = vec![0u64];
+    let mut buf = vec![0u8; 1 << 16];
+    for k in 1..n {
+        let mut pos = (size * k / n).max(*cuts.last().expect("non-empty"));
+        f.seek(SeekFrom::Start(pos))?;
+        // The cut goes right after the next newline.
+        loop {
+            let got = f.read(&mut buf)?;
+            if got == 0 {
+                pos = size;
+                break;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &buf[..got]) {
+                pos += i as u64 + 1;
+                break;
+            }
+            pos += got as u64;
+        }
+        if pos < size && pos > *cuts.last().expect("non-empty") {
+            cuts.push(pos);
+        }
+    }
+    cuts.push(size);
+    Ok(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_the_file_at_line_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let text: String = (0..1000)
+            .map(|i| format!("line {i} {}\n", "x".repeat(i % 37)))
+            .collect();
+        std::fs::write(&p, &text).unwrap();
+        for n in 1..6 {
+            let r = split_at_lines(&p, n, 1).unwrap();
+            assert_eq!(r.first().unwrap().0, 0);
+            assert_eq!(r.last().unwrap().1, text.len() as u64);
+            let mut lines = Vec::new();
+            for (a, b) in &r {
+                assert!(*a == 0 || text.as_bytes()[*a as usize - 1] == b'\n');
+                let mut lr = LineReader::open_range(&p, *a, *b).unwrap();
+                while let Some((_, _, l)) = lr.next_line().unwrap() {
+                    lines.push(String::from_utf8(l.to_vec()).unwrap());
+                }
+            }
+            assert_eq!(lines, text.lines().collect::<Vec<_>>(), "n = {n}");
         }
     }
 }

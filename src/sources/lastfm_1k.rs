@@ -152,6 +152,7 @@ impl Interner {
     }
 }
 
+#[derive(Default)]
 struct ItemAttrs {
     title: Vec<Option<String>>,
     track_mbid: Vec<Option<String>>,
@@ -180,28 +181,130 @@ fn decode<'a>(
 }
 
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    normalize_with(o, dir, progress, threads, 64 << 20)
+}
+
+/// One contiguous byte range of the events file, parsed on its own thread with its own
+/// interners; codes and line numbers are local until [`merge`] makes them global.
+#[derive(Default)]
+struct Chunk {
+    users: Interner,
+    items: Interner,
+    attrs: ItemAttrs,
+    inter: RawInteractions,
+    line_numbers: Vec<u64>,
+    rejects: Vec<Reject>,
+    acc: FileAccount,
+}
+
+/// Parses the events file in up to `threads` ranges split at line starts (each at least
+/// `min_chunk` bytes). The result does not depend on the split: chunks are merged in file
+/// order, so codes still follow first appearance and line numbers are the file's.
+pub fn normalize_with(
+    o: &Options,
+    dir: &Path,
+    progress: &Reporter,
+    threads: usize,
+    min_chunk: u64,
+) -> Result<Normalized> {
     let d = data_dir(dir);
     let events_path = d.join(EVENTS_FILE);
     let total = fs_err::metadata(&events_path)?.len();
     let bar = progress.bytes_bar(total, "reading listening events");
+    let ranges = crate::io::lines::split_at_lines(&events_path, threads, min_chunk)?;
+    let chunks: Vec<Result<Chunk>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(a, b)| {
+                let (path, bar) = (&events_path, &bar);
+                sc.spawn(move || parse_chunk(o, path, a, b, bar))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Internal(
+                        "parser thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let (users, items, attrs, mut inter, line_numbers, mut rejects, acc) =
+        merge(chunks.into_iter().collect::<Result<Vec<_>>>()?);
+    // Newest-first file: a later line is an earlier event.
+    let last = acc.lines + 1;
+    inter.order = line_numbers.into_iter().map(|l| last - l).collect();
+    let mut accounts = vec![acc];
+    let mut user_raw = users.keys;
+    let user_extras = if o.profiles {
+        let (profile, acc) = read_profiles(&d.join(PROFILE_FILE), &mut rejects)?;
+        accounts.push(acc);
+        // Profile users without listening events are users too (they just have no events).
+        let mut by_raw: HashMap<String, usize> = user_raw
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
+        let mut cols = ProfileColumns::with_len(user_raw.len());
+        for p in profile {
+            let idx = *by_raw.entry(p.user.clone()).or_insert_with(|| {
+                user_raw.push(p.user.clone());
+                cols.push_empty();
+                user_raw.len() - 1
+            });
+            cols.set(idx, p);
+        }
+        cols.into_arrays()
+    } else {
+        vec![]
+    };
 
+    Ok(Normalized {
+        interactions: inter,
+        event: "play".into(),
+        users: Entities {
+            raw_id: user_raw,
+            title: None,
+            extras: user_extras,
+        },
+        items: Entities {
+            raw_id: items.keys,
+            title: Some(attrs.title),
+            extras: vec![
+                ("track_mbid".into(), string_array(attrs.track_mbid)),
+                ("artist_mbid".into(), string_array(attrs.artist_mbid)),
+                ("artist_name".into(), string_array(attrs.artist_name)),
+            ],
+        },
+        rejects,
+        accounts,
+    })
+}
+
+/// Parses bytes `start..end` (whole lines) of the events file.
+fn parse_chunk(
+    o: &Options,
+    events_path: &Path,
+    start: u64,
+    end: u64,
+    bar: &indicatif::ProgressBar,
+) -> Result<Chunk> {
     let mut users = Interner::default();
     let mut items = Interner::default();
-    let mut attrs = ItemAttrs {
-        title: vec![],
-        track_mbid: vec![],
-        artist_mbid: vec![],
-        artist_name: vec![],
-    };
+    let mut attrs = ItemAttrs::default();
     let mut inter = RawInteractions::default();
+    let mut line_numbers = Vec::new();
     let mut rejects = Vec::new();
     let mut acc = FileAccount {
         file: EVENTS_FILE.into(),
         ..Default::default()
     };
-    let mut line_numbers: Vec<u64> = Vec::new();
-
-    let mut reader = LineReader::open(&events_path)?;
+    let mut reader = LineReader::open_range(events_path, start, end)?;
+    let mut reported = 0u64;
     let mut reject =
         |line: u64, reason: &'static str, detail: String, raw: &[u8], acc: &mut FileAccount| {
             acc.rejected += 1;
@@ -216,7 +319,8 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     while let Some((line_no, consumed, raw)) = reader.next_line()? {
         acc.lines += 1;
         if line_no % (1 << 16) == 0 {
-            bar.set_position(consumed);
+            bar.inc(consumed - reported);
+            reported = consumed;
         }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() {
@@ -323,56 +427,79 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         inter.ts.push(ms);
         line_numbers.push(line_no);
     }
-    bar.finish_and_clear();
-    // Newest-first file: a later line is an earlier event.
-    let last = acc.lines + 1;
-    inter.order = line_numbers.into_iter().map(|l| last - l).collect();
-
-    let mut accounts = vec![acc];
-    let mut user_raw = users.keys;
-    let user_extras = if o.profiles {
-        let (profile, acc) = read_profiles(&d.join(PROFILE_FILE), &mut rejects)?;
-        accounts.push(acc);
-        // Profile users without listening events are users too (they just have no events).
-        let mut by_raw: HashMap<String, usize> = user_raw
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i))
-            .collect();
-        let mut cols = ProfileColumns::with_len(user_raw.len());
-        for p in profile {
-            let idx = *by_raw.entry(p.user.clone()).or_insert_with(|| {
-                user_raw.push(p.user.clone());
-                cols.push_empty();
-                user_raw.len() - 1
-            });
-            cols.set(idx, p);
-        }
-        cols.into_arrays()
-    } else {
-        vec![]
-    };
-
-    Ok(Normalized {
-        interactions: inter,
-        event: "play".into(),
-        users: Entities {
-            raw_id: user_raw,
-            title: None,
-            extras: user_extras,
-        },
-        items: Entities {
-            raw_id: items.keys,
-            title: Some(attrs.title),
-            extras: vec![
-                ("track_mbid".into(), string_array(attrs.track_mbid)),
-                ("artist_mbid".into(), string_array(attrs.artist_mbid)),
-                ("artist_name".into(), string_array(attrs.artist_name)),
-            ],
-        },
+    bar.inc(reader.consumed - reported);
+    Ok(Chunk {
+        users,
+        items,
+        attrs,
+        inter,
+        line_numbers,
         rejects,
-        accounts,
+        acc,
     })
+}
+
+type Merged = (
+    Interner,
+    Interner,
+    ItemAttrs,
+    RawInteractions,
+    Vec<u64>,
+    Vec<Reject>,
+    FileAccount,
+);
+
+/// Joins chunks in file order: re-interns each chunk's keys (first appearance order is kept
+/// because chunk k's keys all come after chunk k-1's), remaps codes, offsets line numbers.
+fn merge(chunks: Vec<Chunk>) -> Merged {
+    let mut users = Interner::default();
+    let mut items = Interner::default();
+    let mut attrs = ItemAttrs::default();
+    let mut inter = RawInteractions::default();
+    let mut lines = Vec::new();
+    let mut rejects = Vec::new();
+    let mut acc = FileAccount {
+        file: EVENTS_FILE.into(),
+        ..Default::default()
+    };
+    let mut offset = 0u64;
+    for mut c in chunks {
+        let umap: Vec<u32> = c
+            .users
+            .keys
+            .iter()
+            .map(|k| users.intern(k.as_bytes(), || k.clone()).0)
+            .collect();
+        let mut imap = Vec::with_capacity(c.items.keys.len());
+        for (local, k) in c.items.keys.iter().enumerate() {
+            let (g, new) = items.intern(k.as_bytes(), || k.clone());
+            if new {
+                attrs.title.push(c.attrs.title[local].take());
+                attrs.track_mbid.push(c.attrs.track_mbid[local].take());
+                attrs.artist_mbid.push(c.attrs.artist_mbid[local].take());
+                attrs.artist_name.push(c.attrs.artist_name[local].take());
+            }
+            imap.push(g);
+        }
+        inter
+            .user
+            .extend(c.inter.user.iter().map(|&u| umap[u as usize]));
+        inter
+            .item
+            .extend(c.inter.item.iter().map(|&i| imap[i as usize]));
+        inter.ts.extend_from_slice(&c.inter.ts);
+        lines.extend(c.line_numbers.iter().map(|l| l + offset));
+        rejects.extend(c.rejects.into_iter().map(|mut r| {
+            r.line += offset;
+            r
+        }));
+        acc.lines += c.acc.lines;
+        acc.rows += c.acc.rows;
+        acc.rejected += c.acc.rejected;
+        acc.repaired += c.acc.repaired;
+        offset += c.acc.lines;
+    }
+    (users, items, attrs, inter, lines, rejects, acc)
 }
 
 /// The synthetic key of a track without an MBID (see the module docs).
@@ -539,5 +666,52 @@ mod tests {
         // The separator keeps ("ab", "") and ("a", "b") apart.
         assert_ne!(fallback_key("ab", ""), fallback_key("a", "b"));
         assert_eq!(fallback_key("x", "y").len(), 16);
+    }
+
+    /// Parallel parsing gives exactly the single-threaded result, quirks and all.
+    #[test]
+    fn chunked_parse_equals_sequential() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::synth::lastfm_1k::write(
+            dir.path(),
+            &crate::synth::lastfm_1k::Options {
+                users: 12,
+                seed: 5,
+                events_per_user: 80,
+            },
+        )
+        .unwrap();
+        let o = Options {
+            invalid_utf8: InvalidUtf8::Replace,
+            profiles: true,
+        };
+        let p = Reporter::silent();
+        let one = normalize_with(&o, dir.path(), &p, 1, 1).unwrap();
+        for threads in [2, 3, 7] {
+            let n = normalize_with(&o, dir.path(), &p, threads, 1).unwrap();
+            assert_eq!(n.interactions.user, one.interactions.user);
+            assert_eq!(n.interactions.item, one.interactions.item);
+            assert_eq!(n.interactions.ts, one.interactions.ts);
+            assert_eq!(n.interactions.order, one.interactions.order);
+            assert_eq!(n.users.raw_id, one.users.raw_id);
+            assert_eq!(n.items.raw_id, one.items.raw_id);
+            assert_eq!(n.items.title, one.items.title);
+            for ((a, x), (b, y)) in n.items.extras.iter().zip(&one.items.extras) {
+                assert_eq!(a, b);
+                assert_eq!(x.as_ref(), y.as_ref(), "{a}");
+            }
+            let key = |r: &Reject| (r.file.clone(), r.line, r.reason, r.raw.clone());
+            assert_eq!(
+                n.rejects.iter().map(key).collect::<Vec<_>>(),
+                one.rejects.iter().map(key).collect::<Vec<_>>()
+            );
+            assert!(!one.rejects.is_empty());
+            let acc = |v: &[FileAccount]| {
+                v.iter()
+                    .map(|a| (a.lines, a.rows, a.rejected, a.repaired))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(acc(&n.accounts), acc(&one.accounts));
+        }
     }
 }

@@ -565,3 +565,42 @@ fn zip_bomb_is_refused() {
         "likely decompression bomb",
     );
 }
+
+#[test]
+fn concurrent_fetches_share_one_download() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Server::start();
+    let body = payload(600_000, 12);
+    s.put("/shared.bin", body.clone(), Some("\"s\""));
+    s.sticky(
+        "/shared.bin",
+        Fault::Slow {
+            chunk: 32_768,
+            delay: Duration::from_millis(10),
+        },
+    );
+    let m = remote_manifest(
+        t.path(),
+        "shared",
+        &file_block(&s.url("/shared.bin"), &[], Some(&sha(&body)), "shared.bin"),
+        "",
+    );
+    let cache = t.path().join("cache");
+    let spawn = || {
+        Command::new(bin())
+            .args(["fetch", m.to_str().unwrap()])
+            .current_dir(t.path())
+            .env("RECDATA_CACHE", &cache)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|sc| {
+        let a = sc.spawn(spawn);
+        let b = sc.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success() && b.status.success());
+    // The second process waited on the lock and found the verified blob: one transfer.
+    let sent: u64 = s.log_for("/shared.bin").iter().map(|e| e.body_bytes).sum();
+    assert_eq!(sent, body.len() as u64);
+    assert_eq!(std::fs::read(blob(&cache, &sha(&body))).unwrap(), body);
+}

@@ -25,6 +25,7 @@ pub enum Fault {
 
 #[derive(Clone, Debug)]
 pub struct LogEntry {
+    pub id: u64,
     pub path: String,
     pub range_from: Option<u64>,
     pub if_range: Option<String>,
@@ -40,6 +41,7 @@ struct State {
     /// Faults applied to every request to the path, forever.
     sticky: HashMap<String, Fault>,
     log: Vec<LogEntry>,
+    requests: u64,
 }
 
 #[derive(Clone)]
@@ -140,16 +142,19 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
             .and_then(|v| v.strip_suffix('-'))
             .and_then(|v| v.parse::<u64>().ok());
         let if_range = headers.get("if-range").cloned();
-        let (file, fault) = {
+        let (file, fault, id) = {
             let mut s = st.lock().unwrap();
+            s.requests += 1;
+            let id = s.requests;
             let fault = s
                 .faults
                 .get_mut(&path)
                 .and_then(|q| q.pop_front())
                 .or_else(|| s.sticky.get(&path).cloned());
-            (s.files.get(&path).cloned(), fault)
+            (s.files.get(&path).cloned(), fault, id)
         };
         let mut entry = LogEntry {
+            id,
             path: path.clone(),
             range_from,
             if_range: if_range.clone(),
@@ -157,21 +162,24 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
             body_bytes: 0,
             at: Instant::now(),
         };
-        let keep = match (&fault, file) {
+        match (&fault, file) {
             (Some(Fault::Status(code)), _) => {
                 entry.status = *code;
+                st.lock().unwrap().log.push(entry);
                 simple(&mut w, *code, &[])?;
-                true
+                continue;
             }
             (Some(Fault::RetryAfter(code, secs)), _) => {
                 entry.status = *code;
+                st.lock().unwrap().log.push(entry);
                 simple(&mut w, *code, &[("Retry-After", secs.to_string())])?;
-                true
+                continue;
             }
             (_, None) => {
                 entry.status = 404;
+                st.lock().unwrap().log.push(entry);
                 simple(&mut w, 404, &[])?;
-                true
+                continue;
             }
             (f, Some((mut body, etag))) => {
                 if let Some(Fault::WrongBytes(b)) = f {
@@ -224,26 +232,32 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
                         return Ok(());
                     }
                     Some(Fault::Slow { chunk, delay }) => {
+                        // Logged up front and updated per chunk, so the log is current even
+                        // while the client is still reading (or after it was killed).
+                        let id = entry.id;
+                        st.lock().unwrap().log.push(entry.clone());
                         for c in part.chunks(*chunk) {
+                            std::thread::sleep(*delay);
                             if w.write_all(c).is_err() {
-                                st.lock().unwrap().log.push(entry);
                                 return Ok(());
                             }
-                            entry.body_bytes += c.len() as u64;
-                            std::thread::sleep(*delay);
+                            // By id: the test may have cleared the log meanwhile.
+                            if let Some(e) =
+                                st.lock().unwrap().log.iter_mut().rev().find(|e| e.id == id)
+                            {
+                                e.body_bytes += c.len() as u64;
+                            }
                         }
+                        continue;
                     }
                     _ => {
-                        w.write_all(part)?;
                         entry.body_bytes = part.len() as u64;
+                        st.lock().unwrap().log.push(entry);
+                        w.write_all(part)?;
+                        continue;
                     }
                 }
-                true
             }
-        };
-        st.lock().unwrap().log.push(entry);
-        if !keep {
-            return Ok(());
         }
     }
 }
