@@ -404,8 +404,16 @@ fn parse_chunk(
 
         let (u, _) = users.intern(user, || String::from_utf8_lossy(user).into_owned());
         let item = if track_mbid.is_empty() {
-            let key = format!("nombid-{}", fallback_key(&artist, &track));
-            items.intern(key.as_bytes(), || key.clone())
+            // Interned by the names themselves (a 0x00 prefix keeps them apart from MBIDs);
+            // the hashed key is computed once per new track, not once per row.
+            let mut raw_key = Vec::with_capacity(artist.len() + track.len() + 2);
+            raw_key.push(0);
+            raw_key.extend_from_slice(artist.as_bytes());
+            raw_key.push(0x1f);
+            raw_key.extend_from_slice(track.as_bytes());
+            items.intern(&raw_key, || {
+                format!("nombid-{}", fallback_key(&artist, &track))
+            })
         } else {
             items.intern(track_mbid, || {
                 String::from_utf8_lossy(track_mbid).into_owned()

@@ -263,7 +263,12 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
         })
         .collect();
     stats.removed_time_window = stats.input_rows - keys.len() as u64;
-    keys.sort_unstable();
+    // Keys are unique (the row index is part of them), so a parallel unstable sort is
+    // deterministic.
+    {
+        use rayon::slice::ParallelSliceMut;
+        keys.par_sort_unstable();
+    }
     let mut rows = Rows {
         user: keys.iter().map(|k| k.0).collect(),
         item: keys.iter().map(|k| src.item[k.3 as usize]).collect(),

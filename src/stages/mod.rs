@@ -122,6 +122,28 @@ fn hash_inputs(
     Ok(out)
 }
 
+/// Whether every input's sha256 is memoized for its current (size, mtime) — a warm build.
+fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
+    let memo: BTreeMap<String, serde_json::Value> = fs_err::read(cache.join("inputs.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    files.iter().all(|f| {
+        let (Ok(meta), Ok(key)) = (fs_err::metadata(f), fs_err::canonicalize(f)) else {
+            return false;
+        };
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        memo.get(&key.display().to_string()).is_some_and(|m| {
+            m["bytes"].as_u64() == Some(meta.len())
+                && m["mtime_ns"].as_i64().map(i128::from) == Some(mtime_ns)
+        })
+    })
+}
+
 /// Runs `work` into a fresh temporary directory and commits it as `dir`.
 fn run_stage(dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = store::temp_dir_for(dir)?;
@@ -168,7 +190,26 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         }
     };
     let input_paths = corpus.input_files(&src)?;
-    let inputs = hash_inputs(&cache, &src, &input_paths, p)?;
+    let t_norm = Instant::now();
+    // Cold inputs (not hashed before): hash them while the adapter already parses them; the
+    // fingerprint decides afterwards whether the parse is used or a cached one is.
+    let (inputs, mut speculative) = if inputs_memoized(&cache, &input_paths) {
+        (hash_inputs(&cache, &src, &input_paths, p)?, None)
+    } else {
+        p.info(format!(
+            "Normalizing {} from {} (hashing the inputs alongside)",
+            corpus.name(),
+            src.display()
+        ));
+        std::thread::scope(|sc| -> Result<_> {
+            let h = sc.spawn(|| hash_inputs(&cache, &src, &input_paths, p));
+            let n = corpus.normalize(&src, p);
+            let inputs = h.join().map_err(|_| {
+                crate::error::Error::Internal("input hashing thread panicked".into())
+            })??;
+            Ok((inputs, Some(n?)))
+        })?
+    };
 
     let fp_norm = {
         let mut f = Fingerprint::new("normalize");
@@ -209,38 +250,55 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         ("recdata.version", m.dataset.version.clone()),
     ];
 
-    // normalize
-    let t = Instant::now();
-    let mut normalized: Option<Normalized> = None;
-    let norm_cached = norm_dir.exists();
-    if !norm_cached {
-        p.info(format!(
-            "Normalizing {} from {}",
-            corpus.name(),
-            src.display()
-        ));
-        let n = corpus.normalize(&src, p)?;
-        run_stage(&norm_dir, |tmp| normalize::save(tmp, &n))?;
-        normalized = Some(n);
-    }
-    stage_event(p, "normalize", &fp_norm, norm_cached, t);
-
-    // filter
+    // normalize, then filter. When normalize runs, its cache is written on a second thread
+    // while filter works on the in-memory result (the two outputs are independent).
     let t = Instant::now();
     let mut filtered: Option<filter::Filtered> = None;
+    let norm_cached = norm_dir.exists();
     let filter_cached = filter_dir.exists();
-    if !filter_cached {
-        let n = match normalized.take() {
-            Some(n) => n,
-            None => normalize::load(&norm_dir)?,
-        };
-        let f = filter::run(&m.filter, &n, p);
+    let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
+        let f = filter::run(&m.filter, n, p);
         run_stage(&filter_dir, |tmp| {
-            publish::write_filtered(tmp, corpus.name(), &n, &f, &meta)
+            publish::write_filtered(tmp, corpus.name(), n, &f, &meta)
         })?;
-        filtered = Some(f);
+        Ok(f)
+    };
+    if !norm_cached {
+        let n = match speculative.take() {
+            Some(n) => n,
+            None => {
+                p.info(format!(
+                    "Normalizing {} from {}",
+                    corpus.name(),
+                    src.display()
+                ));
+                corpus.normalize(&src, p)?
+            }
+        };
+        stage_event(p, "normalize", &fp_norm, false, t_norm);
+        let t = Instant::now();
+        std::thread::scope(|sc| -> Result<()> {
+            let saver = sc.spawn(|| run_stage(&norm_dir, |tmp| normalize::save(tmp, &n)));
+            if !filter_cached {
+                filtered = Some(run_filter(&n)?);
+            }
+            saver.join().map_err(|_| {
+                crate::error::Error::Internal("normalize cache writer panicked".into())
+            })?
+        })?;
+        stage_event(p, "filter", &fp_filter, filter_cached, t);
+    } else {
+        stage_event(p, "normalize", &fp_norm, true, t);
+        let t = Instant::now();
+        if !filter_cached {
+            let n = match speculative.take() {
+                Some(n) => n,
+                None => normalize::load(&norm_dir)?,
+            };
+            filtered = Some(run_filter(&n)?);
+        }
+        stage_event(p, "filter", &fp_filter, filter_cached, t);
     }
-    stage_event(p, "filter", &fp_filter, filter_cached, t);
     let filter_stats: filter::FilterStats =
         serde_json::from_slice(&fs_err::read(filter_dir.join(publish::FILTER_STATS))?)?;
 

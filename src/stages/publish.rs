@@ -77,49 +77,63 @@ pub fn write_filtered(
     f: &Filtered,
     meta: &[(&str, String)],
 ) -> Result<()> {
-    let cols = interaction_columns(f.user.clone(), f.item.clone(), f.ts.clone(), &n.event)?;
-    write_table(
-        &dir.join("interactions.parquet"),
-        "interactions",
-        corpus,
-        cols,
-        meta,
-        Level::Publish,
-    )?;
-    let users = entity_columns(&n.users, &f.user_codes, f.id_base)?;
-    write_table(
-        &dir.join("user_map.parquet"),
-        "user_map",
-        corpus,
-        users[..2].to_vec(),
-        meta,
-        Level::Publish,
-    )?;
-    write_table(
-        &dir.join("users.parquet"),
-        "users",
-        corpus,
-        users,
-        meta,
-        Level::Publish,
-    )?;
-    let items = entity_columns(&n.items, &f.item_codes, f.id_base)?;
-    write_table(
-        &dir.join("item_map.parquet"),
-        "item_map",
-        corpus,
-        items[..2].to_vec(),
-        meta,
-        Level::Publish,
-    )?;
-    write_table(
-        &dir.join("items.parquet"),
-        "items",
-        corpus,
-        items,
-        meta,
-        Level::Publish,
-    )?;
+    // Interactions (the big table) on one thread, the entity tables on another.
+    let interactions = || -> Result<()> {
+        let cols = interaction_columns(f.user.clone(), f.item.clone(), f.ts.clone(), &n.event)?;
+        write_table(
+            &dir.join("interactions.parquet"),
+            "interactions",
+            corpus,
+            cols,
+            meta,
+            Level::Publish,
+        )?;
+        Ok(())
+    };
+    let entities = || -> Result<()> {
+        let users = entity_columns(&n.users, &f.user_codes, f.id_base)?;
+        write_table(
+            &dir.join("user_map.parquet"),
+            "user_map",
+            corpus,
+            users[..2].to_vec(),
+            meta,
+            Level::Publish,
+        )?;
+        write_table(
+            &dir.join("users.parquet"),
+            "users",
+            corpus,
+            users,
+            meta,
+            Level::Publish,
+        )?;
+        let items = entity_columns(&n.items, &f.item_codes, f.id_base)?;
+        write_table(
+            &dir.join("item_map.parquet"),
+            "item_map",
+            corpus,
+            items[..2].to_vec(),
+            meta,
+            Level::Publish,
+        )?;
+        write_table(
+            &dir.join("items.parquet"),
+            "items",
+            corpus,
+            items,
+            meta,
+            Level::Publish,
+        )?;
+        Ok(())
+    };
+    std::thread::scope(|sc| {
+        let h = sc.spawn(interactions);
+        let e = entities();
+        h.join()
+            .unwrap_or_else(|_| Err(Error::Internal("interactions writer panicked".into())))
+            .and(e)
+    })?;
     fs_err::write(dir.join(FILTER_STATS), serde_json::to_vec_pretty(&f.stats)?)?;
     Ok(())
 }
@@ -135,7 +149,8 @@ pub fn write_splits(
     meta: &[(&str, String)],
 ) -> Result<()> {
     fs_err::create_dir_all(dir.join("splits"))?;
-    for (code, name) in NAMES.iter().enumerate() {
+    // The three files are independent: encode and compress them on separate threads.
+    let write_one = |code: usize, name: &str| -> Result<()> {
         let rows: Vec<usize> = a
             .order
             .iter()
@@ -157,7 +172,22 @@ pub fn write_splits(
             meta,
             Level::Publish,
         )?;
-    }
+        Ok(())
+    };
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = NAMES
+            .iter()
+            .enumerate()
+            .map(|(code, name)| sc.spawn(move || write_one(code, name)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("split writer panicked".into())))
+            })
+            .collect::<Result<Vec<()>>>()
+    })?;
     fs_err::write(dir.join(SPLIT_STATS), serde_json::to_vec_pretty(&a.stats)?)?;
     Ok(())
 }
