@@ -423,14 +423,36 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
             r.values().filter_map(serde_json::Value::as_u64).sum()
         });
         writeln!(out, "rejected    {rejected} raw rows (see rejects.parquet)")?;
+        for c in doc["media_coverage"].as_array().into_iter().flatten() {
+            let why: Vec<String> = c["missing_by_status"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            writeln!(
+                out,
+                "media       {}: {} of {} items ({:.1}%){}",
+                c["modality"].as_str().unwrap_or("?"),
+                c["ok"],
+                c["items"],
+                c["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!("; missing: {}", why.join(", "))
+                }
+            )?;
+        }
         writeln!(out, "\n{:<28} {:>12} {:>14}", "file", "rows", "bytes")?;
         for f in doc["files"].as_array().into_iter().flatten() {
+            // serde_json's Display ignores width: format the numbers as strings.
             writeln!(
                 out,
                 "{:<28} {:>12} {:>14}",
                 f["path"].as_str().unwrap_or("?"),
-                f["rows"],
-                f["bytes"]
+                f["rows"].to_string(),
+                f["bytes"].to_string()
             )?;
         }
         for b in &bad {

@@ -232,6 +232,13 @@ fn media_stage_publishes_files_table_and_coverage() {
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
     assert!(card.contains("## Modality coverage"), "{card}");
     assert!(card.contains("http_error:"));
+    let o = run(&["inspect", v.to_str().unwrap()], t.path(), &cache);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("media       image:") && text.contains("missing: http_error"),
+        "{text}"
+    );
     // A rebuild into another store (fetching again) is byte-identical.
     let o = run(
         &["build", m.to_str().unwrap(), "--data-dir", "data2"],
