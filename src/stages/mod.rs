@@ -329,7 +329,17 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     } else {
         Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?)
     };
-    let fp_media = (!m.media.is_empty()).then(|| media::fingerprint(&m.media, &fp_filter));
+    // Keyed on the item set (normalize output + filter config), not on the dataset version: a
+    // new version of the same data reuses the fetched media, and `--retry-failed` then redoes
+    // only the failures.
+    let fp_items = {
+        let mut f = Fingerprint::new("items");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("input", fp_norm.as_bytes())
+            .part("config", serde_json::to_string(&m.filter)?.as_bytes());
+        f.finish()
+    };
+    let fp_media = (!m.media.is_empty()).then(|| media::fingerprint(&m.media, &fp_items));
     let media_dir = fp_media
         .as_ref()
         .map(|fp| cache.join(format!("media-{}", &fp[..16])));

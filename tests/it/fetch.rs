@@ -604,3 +604,38 @@ fn concurrent_fetches_share_one_download() {
     assert_eq!(sent, body.len() as u64);
     assert_eq!(std::fs::read(blob(&cache, &sha(&body))).unwrap(), body);
 }
+
+#[test]
+fn per_host_limit_caps_simultaneous_downloads() {
+    for per_host in [1u64, 2] {
+        let t = tempfile::tempdir().unwrap();
+        let s = Server::start();
+        let mut files = String::new();
+        for k in 0..4 {
+            let body = payload(40_000, 20 + k);
+            let path = format!("/f{k}.bin");
+            s.put(&path, body.clone(), None);
+            s.sticky(
+                &path,
+                Fault::Slow {
+                    chunk: 4_000,
+                    delay: Duration::from_millis(20),
+                },
+            );
+            files += &file_block(&s.url(&path), &[], Some(&sha(&body)), &format!("f{k}.bin"));
+        }
+        let m = remote_manifest(
+            t.path(),
+            "limits",
+            &files,
+            &format!("concurrency = 8\nper_host = {per_host}\n"),
+        );
+        let o = run(
+            &["fetch", m.to_str().unwrap()],
+            t.path(),
+            &t.path().join("cache"),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(s.max_concurrent(), per_host);
+    }
+}

@@ -250,6 +250,45 @@ fn media_stage_publishes_files_table_and_coverage() {
         crate::util::tree(&v),
         crate::util::tree(&t.path().join("data2/covers/1"))
     );
+    // Fix some covers upstream; a new version built with --retry-failed asks only for the
+    // failures (the journal is shared by versions of the same items).
+    for id in (0..2000u32).filter(|i| i.is_multiple_of(3)) {
+        s.put(&format!("/covers/{id}.jpg"), jpeg(9, 9, 1), None);
+    }
+    s.clear_log();
+    let m2 = crate::util::manifest(t.path(), "covers", "2", "raw", &stages);
+    let o = run(
+        &["build", m2.to_str().unwrap(), "--retry-failed"],
+        t.path(),
+        &cache,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let failed_before: std::collections::BTreeSet<String> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, st)| *st != "ok")
+        .map(|(id, _)| format!("/covers/{}.jpg", id.unwrap()))
+        .collect();
+    let asked: std::collections::BTreeSet<String> = s.log().into_iter().map(|e| e.path).collect();
+    assert_eq!(asked, failed_before);
+    let b2 = read_batch(&t.path().join("data/covers/2/media.parquet")).unwrap();
+    let st2 = arrow_cast_strings(&b2, "status");
+    let ids2: &arrow_array::UInt32Array = column(&b2, "item_id").unwrap();
+    for (i, st) in st2.iter().enumerate() {
+        let id = ids2.value(i);
+        // Items that were 404 now have covers; the corrupt ones are still corrupt.
+        let want = if id.is_multiple_of(4) && !id.is_multiple_of(3) {
+            "not_image"
+        } else {
+            "ok"
+        };
+        assert_eq!(st, want, "item {id} after --retry-failed");
+    }
+    // Version 1 is untouched.
+    assert_eq!(
+        arrow_cast_strings(&read_batch(&v.join("media.parquet")).unwrap(), "status"),
+        statuses
+    );
 }
 
 fn arrow_cast_strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {

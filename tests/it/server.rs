@@ -42,6 +42,9 @@ struct State {
     sticky: HashMap<String, Fault>,
     log: Vec<LogEntry>,
     requests: u64,
+    /// Slow bodies being sent right now, and the most at once.
+    active: u64,
+    max_active: u64,
 }
 
 #[derive(Clone)]
@@ -101,8 +104,24 @@ impl Server {
         self.log().into_iter().filter(|e| e.path == path).collect()
     }
 
+    /// The most slow bodies that were being sent at the same time.
+    pub fn max_concurrent(&self) -> u64 {
+        self.state.lock().unwrap().max_active
+    }
+
     pub fn clear_log(&self) {
         self.state.lock().unwrap().log.clear();
+    }
+}
+
+/// Counts a slow body as finished however its sending ends.
+struct Deactivate(Arc<Mutex<State>>);
+
+impl Drop for Deactivate {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.active -= 1;
+        }
     }
 }
 
@@ -235,7 +254,13 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
                         // Logged up front and updated per chunk, so the log is current even
                         // while the client is still reading (or after it was killed).
                         let id = entry.id;
-                        st.lock().unwrap().log.push(entry.clone());
+                        {
+                            let mut s = st.lock().unwrap();
+                            s.log.push(entry.clone());
+                            s.active += 1;
+                            s.max_active = s.max_active.max(s.active);
+                        }
+                        let _done = Deactivate(st.clone());
                         for c in part.chunks(*chunk) {
                             std::thread::sleep(*delay);
                             if w.write_all(c).is_err() {
