@@ -129,7 +129,11 @@ pub fn safe_relative(archive: &str, entry: &str) -> Result<Option<PathBuf>> {
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
 
-/// Where a symlink at `rel` pointing at `target` resolves, lexically, inside the root.
+/// Where a symlink at `rel` pointing at `target` resolves inside the root, or `None`.
+///
+/// Only targets of the form `../../name/name` are accepted: `..` after a name could climb out
+/// through another link (`e -> .` makes `e/e/e/../../..` climb three real levels while it
+/// looks like none), so a `..` may only lead the path, where it climbs real directories.
 fn resolve_link(rel: &Path, target: &str) -> Option<PathBuf> {
     if target.starts_with('/') {
         return None;
@@ -138,11 +142,15 @@ fn resolve_link(rel: &Path, target: &str) -> Option<PathBuf> {
         .parent()
         .map(|p| p.iter().map(|s| s.to_os_string()).collect())
         .unwrap_or_default();
+    let mut seen_name = false;
     for c in Path::new(target).components() {
         match c {
-            Component::Normal(p) => parts.push(p.to_os_string()),
+            Component::Normal(p) => {
+                seen_name = true;
+                parts.push(p.to_os_string());
+            }
             Component::CurDir => {}
-            Component::ParentDir => {
+            Component::ParentDir if !seen_name => {
                 parts.pop()?;
             }
             _ => return None,
@@ -356,6 +364,15 @@ impl Writer<'_> {
         };
         self.check_parents(&rel, entry)?;
         let dst = self.root.join(&rel);
+        // A link must not land on anything extracted earlier: copying onto a symlink would
+        // write through it (possibly outside), onto a file would change hashed content.
+        if std::fs::symlink_metadata(&dst).is_ok() {
+            return Err(refuse(
+                self.archive,
+                entry,
+                "hard link overwrites an entry extracted earlier",
+            ));
+        }
         if let Some(p) = dst.parent() {
             fs_err::create_dir_all(p)?;
         }
@@ -429,6 +446,11 @@ pub fn extract(
     }
     let mut tree = w.tree;
     tree.sort_by(|a, b| a.path.cmp(&b.path));
+    // Extracted files are cache content: read-only, like downloaded blobs.
+    for t in tree.iter().filter(|t| t.link_target.is_none()) {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(dest.join(&t.path), std::fs::Permissions::from_mode(0o444))?;
+    }
     Ok(tree)
 }
 
@@ -528,5 +550,12 @@ mod tests {
         assert!(resolve_link(Path::new("d/l"), "../x").is_some());
         assert!(resolve_link(Path::new("d/l"), "../../x").is_none());
         assert!(resolve_link(Path::new("l"), "/etc").is_none());
+        // `..` after a name could climb through another link: refused.
+        assert!(resolve_link(Path::new("sub/f"), "e/e/e/../../../../x").is_none());
+        assert!(resolve_link(Path::new("sub/f"), "e/../x").is_none());
+        assert_eq!(
+            resolve_link(Path::new("a/b/l"), "../../c/d"),
+            Some(PathBuf::from("c/d"))
+        );
     }
 }

@@ -168,8 +168,9 @@ struct PartialMeta {
 
 /// How one URL ended.
 enum UrlEnd {
-    /// The partial file holds the complete body.
-    Complete,
+    /// The partial file holds the complete body; the URL's lock is held until it is hashed
+    /// and committed, so no other process can touch the partial file in between.
+    Complete(crate::util::lock::FileLock),
     /// This URL will not serve the file (definite HTTP answer or retries exhausted).
     Failed(String),
 }
@@ -342,7 +343,7 @@ impl Downloader {
                         .warn(format!("{}: {url} failed: {why}", w.name));
                     failures.push(format!("{url}: {why}"));
                 }
-                UrlEnd::Complete => {
+                UrlEnd::Complete(_url_lock) => {
                     let (part, meta) = self.cache.partial_paths(url);
                     let p2 = part.clone();
                     let (sha, bytes) = tokio::task::spawn_blocking(move || sha256_file(&p2))
@@ -436,7 +437,7 @@ impl Downloader {
         // The partial file is this URL's; `cache gc` takes the same lock before removing it.
         let cache = self.cache.clone();
         let key = Cache::url_key(url);
-        let _url_lock = tokio::task::spawn_blocking(move || cache.lock(&key))
+        let url_lock = tokio::task::spawn_blocking(move || cache.lock(&key))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         let mut last = String::from("no attempt");
@@ -458,7 +459,7 @@ impl Downloader {
             {
                 have = 0;
             }
-            let _permits = self.limits.acquire(&host).await;
+            let permits = self.limits.acquire(&host).await;
             let mut req = self.client.get(url);
             if have > 0 {
                 req = req.header(header::RANGE, format!("bytes={have}-"));
@@ -543,7 +544,7 @@ impl Downloader {
                                     } else {
                                         record.outcome = "complete".into();
                                         log.push(record);
-                                        return Ok(UrlEnd::Complete);
+                                        return Ok(UrlEnd::Complete(url_lock));
                                     }
                                 }
                                 Err((n, why)) => {
@@ -557,7 +558,7 @@ impl Downloader {
                             if w.size.is_some_and(|s| s == have) {
                                 record.outcome = "complete (already had every byte)".into();
                                 log.push(record);
-                                return Ok(UrlEnd::Complete);
+                                return Ok(UrlEnd::Complete(url_lock));
                             }
                             let _ = fs_err::remove_file(&part);
                             last = "416 range not satisfiable; restarting from byte 0".into();
@@ -584,6 +585,9 @@ impl Downloader {
             }
             record.outcome = last.clone();
             log.push(record);
+            // Free the host and global slots while waiting: a throttled file must not stall
+            // every other download.
+            drop(permits);
             if attempt + 1 < self.opts.retries.max(1) {
                 self.progress.event(
                     "download_retry",

@@ -467,6 +467,13 @@ impl MediaFetcher {
         let tries = self.opts.http.retries.max(1);
         for attempt in 0..tries {
             r.attempts = attempt + 1;
+            // A row describes the last attempt only, never a mix of attempts.
+            r.http_status = None;
+            r.bytes = None;
+            r.sha256 = None;
+            r.format = None;
+            r.width = None;
+            r.height = None;
             let (status, err, wait) = self.attempt(it, &host, &mut r, attempt).await;
             r.status = status.to_string();
             r.error = err;

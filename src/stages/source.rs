@@ -119,17 +119,15 @@ pub fn extract_cached(
     kind: Kind,
     limits: archive::ExtractLimits,
     p: &Reporter,
-) -> Result<(PathBuf, Vec<TreeEntry>)> {
+) -> Result<(PathBuf, Vec<TreeEntry>, crate::util::lock::FileLock)> {
     let dir = cache.extracted_dir(&got.sha256);
     let tree_path = dir.with_extension("tree.json");
     let read_tree =
         || -> Result<Vec<TreeEntry>> { Ok(serde_json::from_slice(&fs_err::read(&tree_path)?)?) };
+    // Held by the caller until its view links are made: `cache gc` takes the same lock.
+    let lock = cache.lock(&format!("x-{}", got.sha256))?;
     if dir.is_dir() && tree_path.is_file() {
-        return Ok((dir, read_tree()?));
-    }
-    let _lock = cache.lock(&format!("x-{}", got.sha256))?;
-    if dir.is_dir() && tree_path.is_file() {
-        return Ok((dir, read_tree()?));
+        return Ok((dir, read_tree()?, lock));
     }
     let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
     if tmp.exists() {
@@ -157,7 +155,7 @@ pub fn extract_cached(
         "extracted",
         json!({"file": got.name, "kind": kind, "entries": tree.len(), "bytes": bytes}),
     );
-    Ok((dir, tree))
+    Ok((dir, tree, lock))
 }
 
 /// Drops the first `n` components of an archive path; `None` when nothing is left.
@@ -178,6 +176,7 @@ pub fn materialize(
     let mut plan: Vec<(String, PathBuf)> = Vec::new(); // (relative name in view, cache path)
     let mut record = Vec::new();
     let mut fp = Fingerprint::new("source");
+    let mut held = Vec::new();
     for (f, g) in &fetched {
         let mut head = vec![0u8; 512];
         let n = {
@@ -224,7 +223,8 @@ pub fn materialize(
         match extract {
             None => plan.push((f.name.clone(), g.path.clone())),
             Some(k) => {
-                let (dir, tree) = extract_cached(cache, g, k, limits, p)?;
+                let (dir, tree, lock) = extract_cached(cache, g, k, limits, p)?;
+                held.push(lock);
                 let listing = serde_json::to_vec(&tree)?;
                 rec.extracted = Some(Extracted {
                     kind: k,
@@ -263,6 +263,7 @@ pub fn materialize(
         }
         store::commit_dir(&tmp, &view)?;
     }
+    drop(held);
     let total: u64 = record.iter().map(|r| r.bytes).sum();
     p.info(format!(
         "Source {} file(s), {} verified",

@@ -639,3 +639,61 @@ fn per_host_limit_caps_simultaneous_downloads() {
         assert_eq!(s.max_concurrent(), per_host);
     }
 }
+
+enum TarEntry<'a> {
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+    HardLink(&'a str, &'a str),
+}
+
+fn tar_of(entries: &[TarEntry<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        match e {
+            TarEntry::File(name, body) => {
+                h.set_size(body.len() as u64);
+                b.append_data(&mut h, name, *body).unwrap();
+            }
+            TarEntry::Symlink(name, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, name, target).unwrap();
+            }
+            TarEntry::HardLink(name, target) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                b.append_link(&mut h, name, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn chained_symlink_escape_is_refused() {
+    // `e -> .` is harmless alone, but makes `e/e/e/../../..` climb three real levels.
+    refused(
+        "chain.tar",
+        tar_of(&[
+            TarEntry::Symlink("sub/e", "."),
+            TarEntry::Symlink("sub/f", "e/e/e/../../../../x"),
+        ]),
+        "symlink to `e/e/e/../../../../x` points outside",
+    );
+}
+
+#[test]
+fn hard_link_onto_an_earlier_entry_is_refused() {
+    refused(
+        "hl.tar",
+        tar_of(&[
+            TarEntry::File("data.csv", b"a,b\n"),
+            TarEntry::File("evil.csv", b"x,y\n"),
+            TarEntry::Symlink("l", "data.csv"),
+            TarEntry::HardLink("l", "evil.csv"),
+        ]),
+        "hard link overwrites an entry extracted earlier",
+    );
+}
