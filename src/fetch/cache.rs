@@ -206,10 +206,17 @@ impl Cache {
                 let meta: Option<BlobMeta> = fs_err::read(self.meta_path(&name))
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok());
+                let fm = f.metadata()?;
+                let mtime = fm
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
                 out.push(Entry {
                     kind: "blob",
-                    bytes: f.metadata()?.len(),
-                    last_used_unix: meta.as_ref().map_or(0, |m| m.last_used_unix),
+                    bytes: fm.len(),
+                    // Media blobs have no sidecar: their age is their mtime.
+                    last_used_unix: meta.as_ref().map_or(mtime, |m| m.last_used_unix),
                     origin: meta
                         .and_then(|m| m.urls.first().cloned())
                         .unwrap_or_default(),

@@ -608,8 +608,10 @@ impl MediaFetcher {
             fs_err::set_permissions(tmp, std::fs::Permissions::from_mode(0o444))?;
             fs_err::rename(tmp, &dst)?;
         }
-        // The sidecar is advisory; concurrent writers of one blob each leave a valid one.
-        let _ = self.cache.record_use(sha, n, Some(url));
+        // No sidecar per media file: the status table already maps URL → sha256, and two extra
+        // file operations per item are a third of the I/O of a small-image fetch. `cache ls`
+        // and `gc` use the blob's mtime for such files.
+        let _ = (n, url);
         Ok(())
     }
 
