@@ -303,3 +303,75 @@ fn arrow_cast_strings(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
         .map(|k| values.value(k.unwrap() as usize).to_string())
         .collect()
 }
+
+#[test]
+fn killed_media_fetch_resumes_without_refetching_finished_items() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Server::start();
+    let mut tsv = String::new();
+    for i in 0..24u32 {
+        let path = format!("/m/{i}.jpg");
+        let img = jpeg(16, 16, i as u8);
+        s.put(&path, img.clone(), None);
+        s.sticky(
+            &path,
+            Fault::Slow {
+                chunk: img.len() / 4 + 1,
+                delay: Duration::from_millis(60),
+            },
+        );
+        tsv += &format!("k{i}\t{}\n", s.url(&path));
+    }
+    std::fs::write(t.path().join("urls.tsv"), tsv).unwrap();
+    let cache = t.path().join("cache");
+    let args = [
+        "media",
+        "urls.tsv",
+        "--out",
+        "st.parquet",
+        "--concurrency",
+        "2",
+    ];
+    let journal = t.path().join("st.parquet.journal.jsonl");
+    let mut child = std::process::Command::new(crate::util::bin())
+        .args(args)
+        .current_dir(t.path())
+        .env("RECDATA_CACHE", &cache)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&journal)
+        .map(|j| j.lines().count())
+        .unwrap_or(0)
+        < 5
+    {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL, mid-item
+    child.wait().unwrap();
+    let done: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["url"].as_str().unwrap().to_string())
+        .collect();
+    assert!(done.len() >= 5 && done.len() < 24, "{}", done.len());
+    assert!(!t.path().join("st.parquet").exists());
+    s.clear_log();
+    let o = run(&args, t.path(), &cache);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let asked: Vec<String> = s.log().into_iter().map(|e| s.url(&e.path)).collect();
+    for u in &done {
+        assert!(
+            !asked.contains(u),
+            "{u} was finished before the kill but fetched again"
+        );
+    }
+    assert_eq!(asked.len() + done.len(), 24);
+    let rows = status_rows(&t.path().join("st.parquet"));
+    assert_eq!(rows.len(), 24);
+    assert!(rows.iter().all(|r| r.1 == "ok"), "{rows:?}");
+}
