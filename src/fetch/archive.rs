@@ -224,6 +224,28 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Counts a named entry and returns its checked relative path (`what`: "file", "link").
+    fn named_entry(&mut self, entry: &str, what: &str) -> Result<PathBuf> {
+        self.count_entry(entry)?;
+        safe_relative(self.archive, entry)?.ok_or_else(|| {
+            refuse(
+                self.archive,
+                entry,
+                format!("a {what} entry with an empty name"),
+            )
+        })
+    }
+
+    /// The destination of `rel`, after checking no ancestor is a link, with its parent made.
+    fn destination(&self, rel: &Path, entry: &str) -> Result<PathBuf> {
+        self.check_parents(rel, entry)?;
+        let dst = self.root.join(rel);
+        if let Some(p) = dst.parent() {
+            fs_err::create_dir_all(p)?;
+        }
+        Ok(dst)
+    }
+
     fn dir(&mut self, entry: &str) -> Result<()> {
         self.count_entry(entry)?;
         if let Some(rel) = safe_relative(self.archive, entry)? {
@@ -234,16 +256,8 @@ impl Writer<'_> {
     }
 
     fn file(&mut self, entry: &str, r: &mut dyn Read) -> Result<()> {
-        self.count_entry(entry)?;
-        let Some(rel) = safe_relative(self.archive, entry)? else {
-            return Err(refuse(
-                self.archive,
-                entry,
-                "a file entry with an empty name",
-            ));
-        };
-        self.check_parents(&rel, entry)?;
-        let dst = self.root.join(&rel);
+        let rel = self.named_entry(entry, "file")?;
+        let dst = self.destination(&rel, entry)?;
         if let Ok(m) = std::fs::symlink_metadata(&dst)
             && !m.is_file()
         {
@@ -252,9 +266,6 @@ impl Writer<'_> {
                 entry,
                 "overwrites a directory or link extracted earlier",
             ));
-        }
-        if let Some(p) = dst.parent() {
-            fs_err::create_dir_all(p)?;
         }
         let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&dst)?);
         let mut h = Sha256::new();
@@ -292,14 +303,7 @@ impl Writer<'_> {
     }
 
     fn symlink(&mut self, entry: &str, target: &str) -> Result<()> {
-        self.count_entry(entry)?;
-        let Some(rel) = safe_relative(self.archive, entry)? else {
-            return Err(refuse(
-                self.archive,
-                entry,
-                "a link entry with an empty name",
-            ));
-        };
+        let rel = self.named_entry(entry, "link")?;
         match resolve_link(&rel, target) {
             Some(r) if !r.as_os_str().is_empty() => {}
             _ => {
@@ -310,11 +314,7 @@ impl Writer<'_> {
                 ));
             }
         }
-        self.check_parents(&rel, entry)?;
-        let dst = self.root.join(&rel);
-        if let Some(p) = dst.parent() {
-            fs_err::create_dir_all(p)?;
-        }
+        let dst = self.destination(&rel, entry)?;
         std::os::unix::fs::symlink(target, &dst).map_err(|e| {
             Error::Io(std::io::Error::new(
                 e.kind(),
@@ -331,14 +331,7 @@ impl Writer<'_> {
     }
 
     fn hardlink(&mut self, entry: &str, target: &str) -> Result<()> {
-        self.count_entry(entry)?;
-        let Some(rel) = safe_relative(self.archive, entry)? else {
-            return Err(refuse(
-                self.archive,
-                entry,
-                "a link entry with an empty name",
-            ));
-        };
+        let rel = self.named_entry(entry, "link")?;
         let src_rel = match safe_relative(self.archive, target) {
             Ok(Some(s)) => s,
             _ => {
@@ -362,8 +355,7 @@ impl Writer<'_> {
                 format!("hard link to `{target}`, which is not a file extracted earlier"),
             ));
         };
-        self.check_parents(&rel, entry)?;
-        let dst = self.root.join(&rel);
+        let dst = self.destination(&rel, entry)?;
         // A link must not land on anything extracted earlier: copying onto a symlink would
         // write through it (possibly outside), onto a file would change hashed content.
         if std::fs::symlink_metadata(&dst).is_ok() {
@@ -372,9 +364,6 @@ impl Writer<'_> {
                 entry,
                 "hard link overwrites an entry extracted earlier",
             ));
-        }
-        if let Some(p) = dst.parent() {
-            fs_err::create_dir_all(p)?;
         }
         fs_err::copy(self.root.join(&src_rel), &dst)?;
         self.written += src.bytes;

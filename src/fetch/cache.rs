@@ -51,6 +51,14 @@ pub struct GcReport {
     pub kept: u64,
 }
 
+/// A file's mtime in Unix seconds (0 when the platform cannot tell).
+fn mtime_secs(m: &std::fs::Metadata) -> u64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
 pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -207,11 +215,7 @@ impl Cache {
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok());
                 let fm = f.metadata()?;
-                let mtime = fm
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
+                let mtime = mtime_secs(&fm);
                 out.push(Entry {
                     kind: "blob",
                     bytes: fm.len(),
@@ -228,12 +232,7 @@ impl Cache {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
             if name.len() == 64 && f.file_type()?.is_dir() {
-                let used = f
-                    .metadata()?
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
+                let used = mtime_secs(&f.metadata()?);
                 out.push(Entry {
                     kind: "extracted",
                     bytes: dir_bytes(&f.path()),
@@ -256,11 +255,7 @@ impl Cache {
                     kind: "partial",
                     key: k.to_string(),
                     bytes: m.len(),
-                    last_used_unix: m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs()),
+                    last_used_unix: mtime_secs(&m),
                     origin: info
                         .and_then(|v| v["url"].as_str().map(str::to_owned))
                         .unwrap_or_default(),

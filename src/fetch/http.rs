@@ -4,7 +4,7 @@
 //! `retries` attempts; an attempt continues the URL's partial file with `Range: bytes=N-` and,
 //! when the server gave a validator, `If-Range` so a changed file restarts instead of being
 //! spliced. 429 and 503 wait for `Retry-After`; other transient failures (5xx, 408, resets,
-//! timeouts, a body shorter than `Content-Length`) back off exponentially with full jitter; a
+//! timeouts, a body shorter than `Content-Length`) back off exponentially with jitter (0.5–1 × the cap); a
 //! definite answer (404, 403, ...) moves on to the next mirror at once, as does a finished file
 //! whose size or sha256 is not the pinned one. Nothing unverified ever leaves this module: a file
 //! is returned only after it is hashed and moved into the content-addressed cache.
@@ -62,6 +62,18 @@ impl Default for HttpOptions {
                 crate::stages::TOOL_VERSION
             ),
         }
+    }
+}
+
+impl HttpOptions {
+    /// Exponential backoff with jitter: uniform in [cap/2, cap], cap = min(max, base * 2^attempt).
+    pub fn backoff(&self, attempt: u32, jitter: &Mutex<Rng>) -> Duration {
+        let cap = self
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.backoff_max);
+        let f = jitter.lock().expect("rng poisoned").next_f64();
+        cap.mul_f64(0.5 + 0.5 * f)
     }
 }
 
@@ -248,15 +260,8 @@ impl Downloader {
         })
     }
 
-    /// Full-jitter exponential backoff: uniform in [0, min(max, base * 2^attempt)].
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .opts
-            .backoff_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.opts.backoff_max);
-        let f = self.jitter.lock().expect("rng poisoned").next_f64();
-        cap.mul_f64(0.5 + 0.5 * f)
+        self.opts.backoff(attempt, &self.jitter)
     }
 
     /// Fetches every file (concurrently, within the limits); the first hard error wins but
@@ -280,29 +285,39 @@ impl Downloader {
         out
     }
 
+    /// The pinned file, if the cache already holds it.
+    fn cached(&self, w: &Want) -> Result<Option<Got>> {
+        let Some((sha, path)) = w
+            .sha256
+            .as_ref()
+            .and_then(|sha| self.cache.blob(sha).map(|p| (sha, p)))
+        else {
+            return Ok(None);
+        };
+        let bytes = fs_err::metadata(&path)?.len();
+        self.cache.record_use(sha, bytes, None)?;
+        self.total.inc(bytes);
+        self.progress.event(
+            "download",
+            json!({"file": w.name, "sha256": sha, "bytes": bytes, "cached": true}),
+        );
+        Ok(Some(Got {
+            name: w.name.clone(),
+            sha256: sha.clone(),
+            bytes,
+            path,
+            served_by: None,
+            attempts: vec![],
+            learned: false,
+            seconds: 0.0,
+        }))
+    }
+
     /// Fetches one file, or finds it in the cache.
     pub async fn fetch(&self, w: Want) -> Result<Got> {
         let started = Instant::now();
-        if let Some(sha) = &w.sha256
-            && let Some(path) = self.cache.blob(sha)
-        {
-            let bytes = fs_err::metadata(&path)?.len();
-            self.cache.record_use(sha, bytes, None)?;
-            self.total.inc(bytes);
-            self.progress.event(
-                "download",
-                json!({"file": w.name, "sha256": sha, "bytes": bytes, "cached": true}),
-            );
-            return Ok(Got {
-                name: w.name,
-                sha256: sha.clone(),
-                bytes,
-                path,
-                served_by: None,
-                attempts: vec![],
-                learned: false,
-                seconds: 0.0,
-            });
+        if let Some(got) = self.cached(&w)? {
+            return Ok(got);
         }
         // One process per pinned file (or per URL when unpinned) at a time; a second build
         // waiting here finds the blob in the cache when the first is done.
@@ -314,20 +329,8 @@ impl Downloader {
         let _lock = tokio::task::spawn_blocking(move || cache.lock(&lock_key))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        if let Some(sha) = &w.sha256
-            && let Some(path) = self.cache.blob(sha)
-        {
-            let bytes = fs_err::metadata(&path)?.len();
-            return Ok(Got {
-                name: w.name,
-                sha256: sha.clone(),
-                bytes,
-                path,
-                served_by: None,
-                attempts: vec![],
-                learned: false,
-                seconds: 0.0,
-            });
+        if let Some(got) = self.cached(&w)? {
+            return Ok(got);
         }
 
         let bar = self

@@ -355,14 +355,7 @@ impl MediaFetcher {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .opts
-            .http
-            .backoff_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.opts.http.backoff_max);
-        let f = self.jitter.lock().expect("rng poisoned").next_f64();
-        cap.mul_f64(0.5 + 0.5 * f)
+        self.opts.http.backoff(attempt, &self.jitter)
     }
 
     /// Fetches every item not already finished in `journal` (failures too with

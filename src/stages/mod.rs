@@ -64,43 +64,79 @@ pub struct BuildOutcome {
     pub dataset_json: serde_json::Value,
 }
 
-/// sha256 of each input, memoized by (path, size, mtime) in `.cache/inputs.json` so an
-/// unchanged 2 GB file is not re-read on every build.
+/// `.cache/inputs.json`: each input's sha256 by canonical path, valid while its size and
+/// mtime are unchanged, so an unchanged 2 GB file is not re-read on every build.
+#[derive(Default)]
+struct InputMemo {
+    entries: BTreeMap<String, MemoEntry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+struct MemoEntry {
+    bytes: u64,
+    mtime_ns: i128,
+    sha256: String,
+}
+
+/// A file as it is now: (memo key, size, mtime in ns).
+fn stamp(f: &Path) -> Result<(String, u64, i128)> {
+    let meta = fs_err::metadata(f)?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let key = fs_err::canonicalize(f)?.display().to_string();
+    Ok((key, meta.len(), mtime_ns))
+}
+
+impl InputMemo {
+    fn load(cache: &Path) -> Self {
+        InputMemo {
+            entries: fs_err::read(cache.join("inputs.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, (key, bytes, mtime_ns): &(String, u64, i128)) -> Option<&str> {
+        self.entries
+            .get(key)
+            .filter(|m| m.bytes == *bytes && m.mtime_ns == *mtime_ns)
+            .map(|m| m.sha256.as_str())
+    }
+
+    fn save(&self, cache: &Path) -> Result<()> {
+        fs_err::create_dir_all(cache)?;
+        let tmp = cache.join(format!("inputs.json.tmp-{}", std::process::id()));
+        fs_err::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)?;
+        fs_err::rename(&tmp, cache.join("inputs.json"))?;
+        Ok(())
+    }
+}
+
+/// sha256 of each input, from the memo where the file is unchanged.
 fn hash_inputs(
     cache: &Path,
     src: &Path,
     files: &[PathBuf],
     progress: &Reporter,
 ) -> Result<Vec<InputFile>> {
-    #[derive(serde::Serialize, serde::Deserialize, Clone)]
-    struct Memo {
-        bytes: u64,
-        mtime_ns: i128,
-        sha256: String,
-    }
-    let memo_path = cache.join("inputs.json");
-    let mut memo: BTreeMap<String, Memo> = fs_err::read(&memo_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut memo = InputMemo::load(cache);
     let mut out = Vec::new();
     for f in files {
-        let meta = fs_err::metadata(f)?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        let key = fs_err::canonicalize(f)?.display().to_string();
-        let sha = match memo.get(&key) {
-            Some(m) if m.bytes == meta.len() && m.mtime_ns == mtime_ns => m.sha256.clone(),
-            _ => {
+        let st = stamp(f)?;
+        let sha = match memo.get(&st) {
+            Some(sha) => sha.to_owned(),
+            None => {
                 progress.info(format!("Hashing {}", f.display()));
                 let (sha, _) = sha256_file(f)?;
-                memo.insert(
+                let (key, bytes, mtime_ns) = st.clone();
+                memo.entries.insert(
                     key,
-                    Memo {
-                        bytes: meta.len(),
+                    MemoEntry {
+                        bytes,
                         mtime_ns,
                         sha256: sha.clone(),
                     },
@@ -108,40 +144,22 @@ fn hash_inputs(
                 sha
             }
         };
-        let rel = f.strip_prefix(src).unwrap_or(f).display().to_string();
         out.push(InputFile {
-            file: rel,
-            bytes: meta.len(),
+            file: f.strip_prefix(src).unwrap_or(f).display().to_string(),
+            bytes: st.1,
             sha256: sha,
         });
     }
-    fs_err::create_dir_all(cache)?;
-    let tmp = cache.join(format!("inputs.json.tmp-{}", std::process::id()));
-    fs_err::write(&tmp, serde_json::to_vec_pretty(&memo)?)?;
-    fs_err::rename(&tmp, &memo_path)?;
+    memo.save(cache)?;
     Ok(out)
 }
 
 /// Whether every input's sha256 is memoized for its current (size, mtime) — a warm build.
 fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
-    let memo: BTreeMap<String, serde_json::Value> = fs_err::read(cache.join("inputs.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    files.iter().all(|f| {
-        let (Ok(meta), Ok(key)) = (fs_err::metadata(f), fs_err::canonicalize(f)) else {
-            return false;
-        };
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        memo.get(&key.display().to_string()).is_some_and(|m| {
-            m["bytes"].as_u64() == Some(meta.len())
-                && m["mtime_ns"].as_i64().map(i128::from) == Some(mtime_ns)
-        })
-    })
+    let memo = InputMemo::load(cache);
+    files
+        .iter()
+        .all(|f| stamp(f).is_ok_and(|st| memo.get(&st).is_some()))
 }
 
 /// Runs `work` into a fresh temporary directory and commits it as `dir`.
