@@ -105,13 +105,14 @@ pub enum Command {
         corpus: String,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 20)]
-        users: u32,
+        /// Users (or the corpus' main entity); default: a small fixture.
+        #[arg(long)]
+        users: Option<u32>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Mean events per user (Last.fm-1K: 19305 reproduces the real size).
-        #[arg(long, default_value_t = 60)]
-        events_per_user: u32,
+        #[arg(long)]
+        events_per_user: Option<u32>,
     },
 }
 
@@ -321,36 +322,22 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             seed,
             events_per_user,
         } => {
-            let s = match corpus.as_str() {
-                "lastfm-1k" => crate::synth::lastfm_1k::write(
-                    out,
-                    &crate::synth::lastfm_1k::Options {
-                        users: *users,
-                        seed: *seed,
-                        events_per_user: *events_per_user,
-                    },
-                )?,
-                other => {
-                    return Err(Error::Invalid(format!(
-                        "no generator for corpus `{other}`; available: {}",
-                        crate::synth::CORPORA.join(", ")
-                    )));
-                }
-            };
+            let s = crate::synth::write(
+                corpus,
+                out,
+                &crate::synth::SynthArgs {
+                    seed: *seed,
+                    users: *users,
+                    events_per_user: *events_per_user,
+                },
+            )?;
             if cli.json {
                 println!(
                     "{}",
                     json!({ "type": "synth", "corpus": corpus, "out": out, "summary": s })
                 );
             } else {
-                p.info(format!(
-                    "Wrote {} lines ({} bytes, {} damaged) for {} users to {}",
-                    s.lines,
-                    s.bytes,
-                    s.damaged_lines,
-                    s.users,
-                    out.display()
-                ));
+                p.info(format!("Wrote synthetic {corpus} to {}: {s}", out.display()));
             }
             Ok(0)
         }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Date32Array, UInt16Array};
 use hashbrown::HashMap;
 
-use super::{Entities, FileAccount, Normalized, RawInteractions, Reject, string_array};
+use super::{Entities, FileAccount, Interner, Normalized, RawInteractions, Reject, string_array};
 use crate::error::{Error, Result};
 use crate::io::lines::LineReader;
 use crate::manifest::diagnostic::Diagnostic;
@@ -130,26 +130,6 @@ fn is_mbid(b: &[u8]) -> bool {
                 c.is_ascii_hexdigit()
             }
         })
-}
-
-/// Interns byte strings to dense codes in order of first appearance.
-#[derive(Default)]
-struct Interner {
-    map: HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
-    keys: Vec<String>,
-}
-
-impl Interner {
-    /// Returns the code and whether the key is new.
-    fn intern(&mut self, key: &[u8], display: impl FnOnce() -> String) -> (u32, bool) {
-        if let Some(&c) = self.map.get(key) {
-            return (c, false);
-        }
-        let c = self.keys.len() as u32;
-        self.map.insert(key.into(), c);
-        self.keys.push(display());
-        (c, true)
-    }
 }
 
 #[derive(Default)]
@@ -282,6 +262,8 @@ pub fn normalize_with(
         },
         rejects,
         accounts,
+        timeless: false,
+        tables: vec![],
     })
 }
 

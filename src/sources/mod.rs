@@ -199,6 +199,10 @@ pub struct RawInteractions {
     /// Chronological tie-breaker within equal timestamps, set by the adapter from the raw file's
     /// order (Last.fm lists newest first, so its order is the reverse line number).
     pub order: Vec<u64>,
+    /// The event's value where the corpus has one (a rating, a play count).
+    pub value: Option<Vec<f32>>,
+    /// The session each event belongs to, where the corpus has sessions.
+    pub session: Option<Vec<i64>>,
 }
 
 impl RawInteractions {
@@ -219,6 +223,22 @@ pub struct Entities {
     pub extras: Vec<(String, ArrayRef)>,
 }
 
+/// A canonical table other than interactions/users/items (`exposures`, `requests`, `samples`,
+/// `labels`, or a corpus' own table such as `qilin_dqa`), as an adapter emits it: columns in
+/// the order of `schemas/<name>.json` (plus the corpus' extras), with user and item references
+/// still as codes into [`Normalized::users`] / [`Normalized::items`]. The filter stage maps the
+/// codes to dense ids and drops the rows of users it removed.
+#[derive(Debug, Clone)]
+pub struct SideTable {
+    pub name: String,
+    pub batch: arrow_array::RecordBatch,
+    /// The `uint32` column holding a user code, if the table is about users.
+    pub user_col: Option<String>,
+    /// Columns holding item codes: `uint32`, or `list<uint32>` (a null element is an item the
+    /// corpus shows but cannot identify, e.g. FINN.no's `<UNK>`).
+    pub item_cols: Vec<String>,
+}
+
 /// One rejected raw row.
 #[derive(Debug, Clone)]
 pub struct Reject {
@@ -237,6 +257,10 @@ pub struct FileAccount {
     pub header: u64,
     pub rows: u64,
     pub rejected: u64,
+    /// Records that carry no data by the corpus' own convention (FINN.no's padding steps, blank
+    /// lines): `lines == header + skipped + rows + rejected`.
+    #[serde(default)]
+    pub skipped: u64,
     /// Rows kept after a repair (e.g. invalid UTF-8 replaced); they are counted in `rows`.
     pub repaired: u64,
 }
@@ -251,6 +275,30 @@ pub struct Normalized {
     pub items: Entities,
     pub rejects: Vec<Reject>,
     pub accounts: Vec<FileAccount>,
+    /// The corpus has no event times (FINN.no has steps): `interactions.ts` then holds the
+    /// step and is published as null; time windows and temporal splits are refused.
+    pub timeless: bool,
+    pub tables: Vec<SideTable>,
+}
+
+/// Interns byte strings to dense codes in order of first appearance.
+#[derive(Default)]
+pub(crate) struct Interner {
+    pub map: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
+    pub keys: Vec<String>,
+}
+
+impl Interner {
+    /// Returns the code and whether the key is new.
+    pub fn intern(&mut self, key: &[u8], display: impl FnOnce() -> String) -> (u32, bool) {
+        if let Some(&c) = self.map.get(key) {
+            return (c, false);
+        }
+        let c = self.keys.len() as u32;
+        self.map.insert(key.into(), c);
+        self.keys.push(display());
+        (c, true)
+    }
 }
 
 pub(crate) fn string_array(v: Vec<Option<String>>) -> ArrayRef {

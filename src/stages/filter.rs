@@ -14,11 +14,14 @@
 use hashbrown::HashSet;
 use serde::Serialize;
 
+use crate::error::Result;
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 use crate::sources::Normalized;
 use crate::util::time::parse_manifest_time;
+
+mod side_tables;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,6 +174,24 @@ pub struct FilterStats {
     pub output_rows: u64,
     pub users: u64,
     pub items: u64,
+    /// Users kept only because a side table (exposures, requests) refers to them: they have
+    /// no interactions in the input at all.
+    #[serde(default)]
+    pub users_without_interactions: u64,
+    /// Items kept only because a side table refers to them (shown, never interacted with).
+    #[serde(default)]
+    pub items_without_interactions: u64,
+    #[serde(default)]
+    pub side_tables: Vec<SideTableStats>,
+}
+
+/// Rows of a side table in, rows dropped with their filtered-out user, rows out.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SideTableStats {
+    pub table: String,
+    pub input_rows: u64,
+    pub removed_user_filtered: u64,
+    pub output_rows: u64,
 }
 
 /// Filtered interactions in canonical order with dense ids.
@@ -179,6 +200,10 @@ pub struct Filtered {
     pub user: Vec<u32>,
     pub item: Vec<u32>,
     pub ts: Vec<i64>,
+    pub value: Option<Vec<f32>>,
+    pub session: Option<Vec<i64>>,
+    /// Side tables with dense ids, in schema column order.
+    pub tables: Vec<(String, arrow_array::RecordBatch)>,
     /// Normalized user code of each dense user id (index = id - id_base).
     pub user_codes: Vec<u32>,
     pub item_codes: Vec<u32>,
@@ -191,6 +216,8 @@ struct Rows {
     user: Vec<u32>,
     item: Vec<u32>,
     ts: Vec<i64>,
+    /// The row's index in the adapter's output (for value and session).
+    src: Vec<u32>,
 }
 
 impl Rows {
@@ -207,12 +234,14 @@ impl Rows {
                 self.user[w] = self.user[r];
                 self.item[w] = self.item[r];
                 self.ts[w] = self.ts[r];
+                self.src[w] = self.src[r];
                 w += 1;
             }
         }
         self.user.truncate(w);
         self.item.truncate(w);
         self.ts.truncate(w);
+        self.src.truncate(w);
         (before - w) as u64
     }
 
@@ -241,7 +270,7 @@ fn rank_by_key(keys: &[String]) -> Vec<u32> {
     rank
 }
 
-pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filtered {
+pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result<Filtered> {
     let src = &norm.interactions;
     let mut stats = FilterStats {
         input_rows: src.len() as u64,
@@ -273,6 +302,7 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
         user: keys.iter().map(|k| k.0).collect(),
         item: keys.iter().map(|k| src.item[k.3 as usize]).collect(),
         ts: keys.iter().map(|k| k.1).collect(),
+        src: keys.iter().map(|k| k.3).collect(),
     };
     drop(keys);
     stats.input_users = count_distinct(&rows.user, norm.users.raw_id.len());
@@ -316,47 +346,84 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Filter
         ));
     }
 
-    // Dense ids: users in raw-id order (the rows are already in it), items in raw-id order.
+    // Which users and items survive: those with rows left, plus, from the side tables, every
+    // item they show and every user that had no interactions to begin with (a FINN.no user who
+    // never clicked); a side-table row whose user the filter removed goes with its user.
+    let n_users = norm.users.raw_id.len();
+    let n_items = norm.items.raw_id.len();
+    let mut user_kept = vec![false; n_users];
+    let mut item_kept = vec![false; n_items];
     let mut rank_to_code = vec![0u32; user_rank.len()];
     for (code, r) in user_rank.iter().enumerate() {
         rank_to_code[*r as usize] = code as u32;
     }
-    let mut user_dense = vec![u32::MAX; user_rank.len()];
-    let mut user_codes = Vec::new();
-    for (s, _) in rows.user_runs() {
-        let rank = rows.user[s];
-        user_dense[rank as usize] = cfg.id_base + user_codes.len() as u32;
-        user_codes.push(rank_to_code[rank as usize]);
+    for (&u, &i) in rows.user.iter().zip(&rows.item) {
+        user_kept[rank_to_code[u as usize] as usize] = true;
+        item_kept[i as usize] = true;
     }
-    let mut present = vec![false; norm.items.raw_id.len()];
-    for &i in &rows.item {
-        present[i as usize] = true;
+    let mut had_rows = vec![false; n_users];
+    for &u in &src.user {
+        had_rows[u as usize] = true;
     }
-    let mut item_codes: Vec<u32> = (0..present.len() as u32)
-        .filter(|c| present[*c as usize])
+    let (with_rows_users, with_rows_items) = (
+        user_kept.iter().filter(|k| **k).count() as u64,
+        item_kept.iter().filter(|k| **k).count() as u64,
+    );
+    let side = side_tables::plan(&norm.tables, &mut user_kept, &mut item_kept, &had_rows);
+
+    // Dense ids: users and items in raw-id order.
+    let mut user_codes: Vec<u32> = (0..n_users as u32)
+        .filter(|c| user_kept[*c as usize])
+        .collect();
+    user_codes.sort_unstable_by_key(|c| user_rank[*c as usize]);
+    let mut user_dense = vec![u32::MAX; n_users];
+    for (d, c) in user_codes.iter().enumerate() {
+        user_dense[*c as usize] = cfg.id_base + d as u32;
+    }
+    let mut item_codes: Vec<u32> = (0..n_items as u32)
+        .filter(|c| item_kept[*c as usize])
         .collect();
     item_codes.sort_unstable_by(|a, b| {
         norm.items.raw_id[*a as usize].cmp(&norm.items.raw_id[*b as usize])
     });
-    let mut item_dense = vec![u32::MAX; present.len()];
+    let mut item_dense = vec![u32::MAX; n_items];
     for (d, c) in item_codes.iter().enumerate() {
         item_dense[*c as usize] = cfg.id_base + d as u32;
     }
-    let user: Vec<u32> = rows.user.iter().map(|r| user_dense[*r as usize]).collect();
+    let user: Vec<u32> = rows
+        .user
+        .iter()
+        .map(|r| user_dense[rank_to_code[*r as usize] as usize])
+        .collect();
     let item: Vec<u32> = rows.item.iter().map(|c| item_dense[*c as usize]).collect();
+    let value = src
+        .value
+        .as_ref()
+        .map(|v| rows.src.iter().map(|r| v[*r as usize]).collect());
+    let session = src
+        .session
+        .as_ref()
+        .map(|v| rows.src.iter().map(|r| v[*r as usize]).collect());
+    let (tables, side_stats) = side_tables::remap(&norm.tables, &side, &user_dense, &item_dense)?;
 
     stats.output_rows = rows.len() as u64;
     stats.users = user_codes.len() as u64;
     stats.items = item_codes.len() as u64;
-    Filtered {
+    stats.users_without_interactions = stats.users - with_rows_users;
+    stats.items_without_interactions = stats.items - with_rows_items;
+    stats.side_tables = side_stats;
+    Ok(Filtered {
         user,
         item,
         ts: rows.ts,
+        value,
+        session,
+        tables,
         user_codes,
         item_codes,
         id_base: cfg.id_base,
         stats,
-    }
+    })
 }
 
 fn count_distinct(codes: &[u32], universe: usize) -> u64 {
@@ -467,6 +534,7 @@ pub(crate) mod tests {
             user: pairs.iter().map(|p| p.0).collect(),
             item: pairs.iter().map(|p| p.1).collect(),
             ts: (0..pairs.len() as i64).collect(),
+            src: (0..pairs.len() as u32).collect(),
         };
         k_core(&mut rows, n_users, n_items, ku, ki, u32::MAX);
         rows.ts.iter().map(|t| *t as usize).collect()

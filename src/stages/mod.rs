@@ -275,7 +275,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let norm_cached = norm_dir.exists();
     let filter_cached = filter_dir.exists();
     let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
-        let f = filter::run(&m.filter, n, p);
+        check_time_config(m, n.timeless)?;
+        let f = filter::run(&m.filter, n, p)?;
         run_stage(&filter_dir, |tmp| {
             publish::write_filtered(tmp, corpus.name(), n, &f, &meta)
         })?;
@@ -317,6 +318,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         }
         stage_event(p, "filter", &fp_filter, filter_cached, t);
     }
+    let accounts = normalize::load_accounts(&norm_dir)?;
+    check_time_config(m, accounts.timeless)?;
     let filter_stats: filter::FilterStats =
         serde_json::from_slice(&fs_err::read(filter_dir.join(publish::FILTER_STATS))?)?;
 
@@ -326,13 +329,27 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         let t = Instant::now();
         let cached = dir.exists();
         if !cached {
-            let (user, item, ts) = match filtered.take() {
-                Some(f) => (f.user, f.item, f.ts),
+            let rows = match filtered.take() {
+                Some(f) => publish::InteractionRows {
+                    user: f.user,
+                    item: f.item,
+                    ts: f.ts,
+                    value: f.value,
+                    session: f.session,
+                },
                 None => read_interactions(&filter_dir.join("interactions.parquet"))?,
             };
-            let a = split::run(cfg, &user, &ts);
+            let a = split::run(cfg, &rows.user, &rows.ts);
             run_stage(dir, |tmp| {
-                publish::write_splits(tmp, &user, &item, &ts, &a, &m.source.corpus, &meta)
+                publish::write_splits(
+                    tmp,
+                    &rows,
+                    &a,
+                    &m.source.corpus,
+                    &accounts.event,
+                    accounts.timeless,
+                    &meta,
+                )
             })?;
         }
         stage_event(p, "split", fp, cached, t);
@@ -396,15 +413,47 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     )
 }
 
-/// Reads (user_id, item_id, ts) back from a published-form interactions file.
-pub fn read_interactions(path: &Path) -> Result<(Vec<u32>, Vec<u32>, Vec<i64>)> {
+/// A corpus without event times (FINN.no) cannot be cut by time.
+fn check_time_config(m: &Manifest, timeless: bool) -> Result<()> {
+    if !timeless {
+        return Ok(());
+    }
+    let corpus = m.source.corpus.name();
+    if m.filter.start.is_some() || m.filter.end.is_some() {
+        return Err(crate::error::Error::Invalid(format!(
+            "`stages.filter.start`/`end`: {corpus} has no event times (only interaction steps), so it has no time window\n  hint: remove `start` and `end`"
+        )));
+    }
+    if let Some(s) = &m.split
+        && matches!(s.method, split::Method::Temporal { .. })
+    {
+        return Err(crate::error::Error::Invalid(format!(
+            "`stages.split`: {corpus} has no event times (only interaction steps), so it cannot be split by time\n  hint: use `method = \"leave_one_out\"`, `\"leave_last_n\"`, `\"user_ratio\"` or `\"random\"`"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the interaction columns back from a published-form interactions file. A null `ts`
+/// (a timeless corpus) reads as the row number, which keeps each user's step order.
+pub fn read_interactions(path: &Path) -> Result<publish::InteractionRows> {
+    use arrow_array::Array as _;
     let b: RecordBatch = read_batch(path)?;
     let u: &UInt32Array = column(&b, "user_id")?;
     let i: &UInt32Array = column(&b, "item_id")?;
     let t: &arrow_array::TimestampMillisecondArray = column(&b, "ts")?;
-    Ok((
-        u.values().to_vec(),
-        i.values().to_vec(),
-        t.values().to_vec(),
-    ))
+    let v: &arrow_array::Float32Array = column(&b, "value")?;
+    let s: &arrow_array::Int64Array = column(&b, "session_id")?;
+    let ts = if t.null_count() == t.len() {
+        (0..t.len() as i64).collect()
+    } else {
+        t.values().to_vec()
+    };
+    Ok(publish::InteractionRows {
+        user: u.values().to_vec(),
+        item: i.values().to_vec(),
+        ts,
+        value: (v.null_count() == 0 && !v.is_empty()).then(|| v.values().to_vec()),
+        session: (s.null_count() == 0 && !s.is_empty()).then(|| s.values().to_vec()),
+    })
 }

@@ -12,7 +12,7 @@ use arrow_schema::{Field, Schema};
 
 use crate::error::Result;
 use crate::io::parquet::{Level, column, read_batch, write_batch, write_table};
-use crate::sources::{Entities, FileAccount, Normalized, RawInteractions, Reject};
+use crate::sources::{Entities, FileAccount, Normalized, RawInteractions, Reject, SideTable};
 
 const INTERACTIONS: &str = "interactions.parquet";
 const USERS: &str = "users.parquet";
@@ -20,9 +20,25 @@ const ITEMS: &str = "items.parquet";
 pub const REJECTS: &str = "rejects.parquet";
 const ACCOUNTS: &str = "accounts.json";
 
+/// A side table's place in the cache: `table-<name>.parquet` plus its reference columns.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub struct SideTableMeta {
+    pub name: String,
+    pub rows: u64,
+    pub user_col: Option<String>,
+    pub item_cols: Vec<String>,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Accounts {
     pub event: String,
+    /// Interactions the adapter produced (the filter stage's input).
+    #[serde(default)]
+    pub interactions: u64,
+    #[serde(default)]
+    pub timeless: bool,
+    #[serde(default)]
+    pub tables: Vec<SideTableMeta>,
     pub files: Vec<FileAccount>,
     /// Rejected rows per reason code.
     pub by_reason: std::collections::BTreeMap<String, u64>,
@@ -99,23 +115,45 @@ fn entities_from(batch: &RecordBatch) -> Result<Entities> {
 
 /// Saves the adapter's output into `dir` (a temporary directory the caller commits).
 pub fn save(dir: &Path, n: &Normalized) -> Result<()> {
+    use arrow_schema::DataType;
     let i = &n.interactions;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user", arrow_schema::DataType::UInt32, false),
-        Field::new("item", arrow_schema::DataType::UInt32, false),
-        Field::new("ts", arrow_schema::DataType::Int64, false),
-        Field::new("order", arrow_schema::DataType::UInt64, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(UInt32Array::from(i.user.clone())),
-            Arc::new(UInt32Array::from(i.item.clone())),
-            Arc::new(arrow_array::Int64Array::from(i.ts.clone())),
-            Arc::new(UInt64Array::from(i.order.clone())),
-        ],
-    )?;
+    let mut fields = vec![
+        Field::new("user", DataType::UInt32, false),
+        Field::new("item", DataType::UInt32, false),
+        Field::new("ts", DataType::Int64, false),
+        Field::new("order", DataType::UInt64, false),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(i.user.clone())),
+        Arc::new(UInt32Array::from(i.item.clone())),
+        Arc::new(arrow_array::Int64Array::from(i.ts.clone())),
+        Arc::new(UInt64Array::from(i.order.clone())),
+    ];
+    if let Some(v) = &i.value {
+        fields.push(Field::new("value", DataType::Float32, false));
+        cols.push(Arc::new(arrow_array::Float32Array::from(v.clone())));
+    }
+    if let Some(v) = &i.session {
+        fields.push(Field::new("session", DataType::Int64, false));
+        cols.push(Arc::new(arrow_array::Int64Array::from(v.clone())));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     write_batch(&dir.join(INTERACTIONS), batch, Level::Cache, vec![])?;
+    let mut tables = Vec::new();
+    for t in &n.tables {
+        write_batch(
+            &dir.join(format!("table-{}.parquet", t.name)),
+            t.batch.clone(),
+            Level::Cache,
+            vec![],
+        )?;
+        tables.push(SideTableMeta {
+            name: t.name.clone(),
+            rows: t.batch.num_rows() as u64,
+            user_col: t.user_col.clone(),
+            item_cols: t.item_cols.clone(),
+        });
+    }
     write_batch(
         &dir.join(USERS),
         entities_batch(&n.users)?,
@@ -135,6 +173,9 @@ pub fn save(dir: &Path, n: &Normalized) -> Result<()> {
     }
     let acc = Accounts {
         event: n.event.clone(),
+        interactions: i.len() as u64,
+        timeless: n.timeless,
+        tables,
         files: n.accounts.clone(),
         by_reason,
     };
@@ -154,13 +195,35 @@ pub fn load(dir: &Path) -> Result<Normalized> {
     let item: &UInt32Array = column(&b, "item")?;
     let ts: &arrow_array::Int64Array = column(&b, "ts")?;
     let order: &UInt64Array = column(&b, "order")?;
+    let value = match b.column_by_name("value") {
+        Some(_) => Some(column::<arrow_array::Float32Array>(&b, "value")?.values().to_vec()),
+        None => None,
+    };
+    let session = match b.column_by_name("session") {
+        Some(_) => Some(column::<arrow_array::Int64Array>(&b, "session")?.values().to_vec()),
+        None => None,
+    };
     let interactions = RawInteractions {
         user: user.values().to_vec(),
         item: item.values().to_vec(),
         ts: ts.values().to_vec(),
         order: order.values().to_vec(),
+        value,
+        session,
     };
     let acc = load_accounts(dir)?;
+    let tables = acc
+        .tables
+        .iter()
+        .map(|t| {
+            Ok(SideTable {
+                name: t.name.clone(),
+                batch: read_batch(&dir.join(format!("table-{}.parquet", t.name)))?,
+                user_col: t.user_col.clone(),
+                item_cols: t.item_cols.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Normalized {
         interactions,
         event: acc.event,
@@ -168,5 +231,7 @@ pub fn load(dir: &Path) -> Result<Normalized> {
         items: entities_from(&read_batch(&dir.join(ITEMS))?)?,
         rejects: vec![],
         accounts: acc.files,
+        timeless: acc.timeless,
+        tables,
     })
 }

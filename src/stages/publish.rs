@@ -30,20 +30,56 @@ pub const FILTER_STATS: &str = "filter_stats.json";
 pub const SPLIT_STATS: &str = "split_stats.json";
 pub const FORMAT_VERSION: u32 = 1;
 
-fn interaction_columns(
-    user: Vec<u32>,
-    item: Vec<u32>,
-    ts: Vec<i64>,
-    event: &str,
-) -> Result<Vec<ArrayRef>> {
-    let n = user.len();
+/// Interaction rows in published form (filtered, or one split's share).
+#[derive(Debug, Clone, Default)]
+pub struct InteractionRows {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    /// ms since the epoch; for a timeless corpus the step (published as null).
+    pub ts: Vec<i64>,
+    pub value: Option<Vec<f32>>,
+    pub session: Option<Vec<i64>>,
+}
+
+impl InteractionRows {
+    /// The rows at `idx`, in that order.
+    pub fn take(&self, idx: &[usize]) -> InteractionRows {
+        InteractionRows {
+            user: idx.iter().map(|r| self.user[*r]).collect(),
+            item: idx.iter().map(|r| self.item[*r]).collect(),
+            ts: idx.iter().map(|r| self.ts[*r]).collect(),
+            value: self
+                .value
+                .as_ref()
+                .map(|v| idx.iter().map(|r| v[*r]).collect()),
+            session: self
+                .session
+                .as_ref()
+                .map(|v| idx.iter().map(|r| v[*r]).collect()),
+        }
+    }
+}
+
+fn interaction_columns(r: InteractionRows, event: &str, timeless: bool) -> Result<Vec<ArrayRef>> {
+    let n = r.user.len();
+    let ts = if timeless {
+        TimestampMillisecondArray::from(vec![None::<i64>; n])
+    } else {
+        TimestampMillisecondArray::from(r.ts)
+    };
     Ok(vec![
-        Arc::new(UInt32Array::from(user)),
-        Arc::new(UInt32Array::from(item)),
-        Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+        Arc::new(UInt32Array::from(r.user)),
+        Arc::new(UInt32Array::from(r.item)),
+        Arc::new(ts.with_timezone("UTC")),
         dict_array(event, n)?,
-        Arc::new(Float32Array::from(vec![None::<f32>; n])),
-        Arc::new(Int64Array::from(vec![None::<i64>; n])),
+        Arc::new(match r.value {
+            Some(v) => Float32Array::from(v),
+            None => Float32Array::from(vec![None::<f32>; n]),
+        }),
+        Arc::new(match r.session {
+            Some(v) => Int64Array::from(v),
+            None => Int64Array::from(vec![None::<i64>; n]),
+        }),
     ])
 }
 
@@ -79,7 +115,14 @@ pub fn write_filtered(
 ) -> Result<()> {
     // Interactions (the big table) on one thread, the entity tables on another.
     let interactions = || -> Result<()> {
-        let cols = interaction_columns(f.user.clone(), f.item.clone(), f.ts.clone(), &n.event)?;
+        let rows = InteractionRows {
+            user: f.user.clone(),
+            item: f.item.clone(),
+            ts: f.ts.clone(),
+            value: f.value.clone(),
+            session: f.session.clone(),
+        };
+        let cols = interaction_columns(rows, &n.event, n.timeless)?;
         write_table(
             &dir.join("interactions.parquet"),
             "interactions",
@@ -125,6 +168,16 @@ pub fn write_filtered(
             meta,
             Level::Publish,
         )?;
+        for (name, batch) in &f.tables {
+            write_table(
+                &dir.join(format!("{name}.parquet")),
+                name,
+                corpus,
+                batch.columns().to_vec(),
+                meta,
+                Level::Publish,
+            )?;
+        }
         Ok(())
     };
     std::thread::scope(|sc| {
@@ -141,11 +194,11 @@ pub fn write_filtered(
 /// The split stage's output: `splits/{train,valid,test}.parquet`.
 pub fn write_splits(
     dir: &Path,
-    user: &[u32],
-    item: &[u32],
-    ts: &[i64],
+    rows_in: &InteractionRows,
     a: &Assignment,
     corpus: &CorpusConfig,
+    event: &str,
+    timeless: bool,
     meta: &[(&str, String)],
 ) -> Result<()> {
     fs_err::create_dir_all(dir.join("splits"))?;
@@ -158,12 +211,7 @@ pub fn write_splits(
             .filter(|(_, s)| **s as usize == code)
             .map(|(r, _)| *r as usize)
             .collect();
-        let cols = interaction_columns(
-            rows.iter().map(|r| user[*r]).collect(),
-            rows.iter().map(|r| item[*r]).collect(),
-            rows.iter().map(|r| ts[*r]).collect(),
-            corpus_event(corpus),
-        )?;
+        let cols = interaction_columns(rows_in.take(&rows), event, timeless)?;
         write_table(
             &dir.join("splits").join(format!("{name}.parquet")),
             "splits",
@@ -192,12 +240,6 @@ pub fn write_splits(
     Ok(())
 }
 
-fn corpus_event(c: &CorpusConfig) -> &'static str {
-    match c {
-        CorpusConfig::Lastfm1k(_) => "play",
-    }
-}
-
 pub struct Parts<'a> {
     pub norm_dir: &'a Path,
     pub filter_dir: &'a Path,
@@ -221,10 +263,10 @@ fn reconcile(
 ) -> Result<()> {
     let mut problems = Vec::new();
     for a in &acc.files {
-        if a.lines != a.header + a.rows + a.rejected {
+        if a.lines != a.header + a.skipped + a.rows + a.rejected {
             problems.push(format!(
-                "{}: {} lines != {} header + {} rows + {} rejected",
-                a.file, a.lines, a.header, a.rows, a.rejected
+                "{}: {} lines != {} header + {} skipped + {} rows + {} rejected",
+                a.file, a.lines, a.header, a.skipped, a.rows, a.rejected
             ));
         }
     }
@@ -244,6 +286,25 @@ fn reconcile(
             "filter: {} in != {removed} removed + {} out",
             f.input_rows, f.output_rows
         ));
+    }
+    let side: std::collections::BTreeMap<&str, u64> =
+        acc.tables.iter().map(|t| (t.name.as_str(), t.rows)).collect();
+    for t in &f.side_tables {
+        if side.get(t.table.as_str()) != Some(&t.input_rows)
+            || t.input_rows != t.removed_user_filtered + t.output_rows
+        {
+            problems.push(format!(
+                "{}: {} normalized rows, {} in != {} removed + {} out",
+                t.table,
+                side.get(t.table.as_str()).copied().unwrap_or(0),
+                t.input_rows,
+                t.removed_user_filtered,
+                t.output_rows
+            ));
+        }
+    }
+    if side.len() != f.side_tables.len() {
+        problems.push("side tables differ between normalize and filter".into());
     }
     if let Some(s) = s
         && s.train + s.valid + s.test != f.output_rows
@@ -289,6 +350,9 @@ pub fn publish(
     for t in ["interactions", "users", "items", "user_map", "item_map"] {
         files.push((format!("{t}.parquet"), t, parts.filter_dir));
     }
+    for t in &parts.filter_stats.side_tables {
+        files.push((format!("{}.parquet", t.table), &t.table, parts.filter_dir));
+    }
     if let Some(d) = parts.split_dir {
         for n in NAMES {
             files.push((format!("splits/{n}.parquet"), "splits", d));
@@ -329,7 +393,7 @@ pub fn publish(
     written.sort_by(|a, b| a.path.cmp(&b.path));
 
     let acc = normalize::load_accounts(parts.norm_dir)?;
-    let normalized_rows = acc.files.first().map_or(0, |a| a.rows);
+    let normalized_rows = acc.interactions;
     reconcile(&acc, parts.filter_stats, parts.split_stats, normalized_rows)?;
     let statistics = crate::stats::compute(&staging)?;
 
@@ -354,6 +418,7 @@ pub fn publish(
             "raw": by_file,
             "rejected": acc.by_reason,
             "normalized_interactions": normalized_rows,
+            "normalized_tables": acc.tables.iter().map(|t| (t.name.clone(), t.rows)).collect::<BTreeMap<_, _>>(),
             "filter": parts.filter_stats,
             "splits": parts.split_stats.map(|s| json!({ "train": s.train, "valid": s.valid, "test": s.test, "users_train_only": s.users_train_only })),
         },

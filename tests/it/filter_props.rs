@@ -14,6 +14,7 @@ fn corpus(pairs: &[(u32, u32)], n_users: u32, n_items: u32) -> Normalized {
             item: pairs.iter().map(|p| p.1).collect(),
             ts: (0..pairs.len() as i64).collect(),
             order: (0..pairs.len() as u64).collect(),
+            ..Default::default()
         },
         event: "play".into(),
         users: Entities {
@@ -71,7 +72,7 @@ fn k_core_equals_brute_force_on_random_graphs() {
             min_item_interactions: ki,
             ..Default::default()
         };
-        let out = filter::run(&cfg, &corpus(&pairs, nu, ni), &Reporter::silent());
+        let out = filter::run(&cfg, &corpus(&pairs, nu, ni), &Reporter::silent()).unwrap();
         // ts was set to the row index, so the surviving ts are the surviving rows.
         let mut got: Vec<usize> = out.ts.iter().map(|t| *t as usize).collect();
         got.sort_unstable();
@@ -122,7 +123,7 @@ fn split_cfg(toml: &str) -> SplitConfig {
 fn leave_one_out_holds_out_each_users_latest_events() {
     for seed in 0..20 {
         let n = random_log(seed, 15, 30, 400);
-        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
         let a = split::run(&split_cfg("method = \"leave_one_out\""), &f.user, &f.ts);
         for u in 0..15u32 {
             let of = |s: u8| -> Vec<(usize, i64)> {
@@ -161,7 +162,7 @@ fn leave_one_out_holds_out_each_users_latest_events() {
 fn temporal_split_never_trains_on_the_future() {
     for seed in 0..10 {
         let n = random_log(seed, 10, 20, 500);
-        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+        let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
         let a = split::run(
             &split_cfg("method = \"temporal\"\nvalid_quantile = 0.7\ntest_quantile = 0.85"),
             &f.user,
@@ -183,7 +184,7 @@ fn temporal_split_never_trains_on_the_future() {
 #[test]
 fn random_tie_break_and_random_split_are_seeded() {
     let n = random_log(3, 10, 20, 300);
-    let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent());
+    let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
     let cfg = split_cfg(
         "method = \"random\"\nratios = [0.8, 0.1, 0.1]\nseed = 9\ntie_break = \"random\"",
     );
@@ -218,6 +219,7 @@ fn dedup_policies() {
             &n,
             &Reporter::silent(),
         )
+        .unwrap()
     };
     assert_eq!(run(filter::Dedup::None).ts.len(), 4);
     assert_eq!(run(filter::Dedup::Exact).ts, vec![0, 1000, 2000]);
@@ -231,7 +233,8 @@ fn dedup_policies() {
         },
         &n,
         &Reporter::silent(),
-    );
+    )
+    .unwrap();
     assert_eq!(capped.ts, vec![1000, 2000]);
     let window = filter::run(
         &FilterConfig {
@@ -241,6 +244,7 @@ fn dedup_policies() {
         },
         &n,
         &Reporter::silent(),
-    );
+    )
+    .unwrap();
     assert_eq!(window.ts, vec![1000]);
 }

@@ -1,0 +1,171 @@
+//! Side tables (exposures, requests, samples, labels, corpus tables) through the filter: rows
+//! follow their user (a removed user's rows go too), every item a kept row shows stays in the
+//! catalogue, and codes become dense ids.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, ListArray, RecordBatch, UInt32Array};
+
+use super::SideTableStats;
+use crate::error::{Error, Result};
+use crate::sources::SideTable;
+
+fn u32_col<'a>(t: &'a SideTable, name: &str) -> Result<&'a UInt32Array> {
+    t.batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "side table `{}`: `{name}` is not a uint32 column",
+                t.name
+            ))
+        })
+}
+
+/// The item codes of column `name`: a `uint32` column or a `list<uint32>` column.
+fn item_codes<'a>(t: &'a SideTable, name: &str) -> Result<ItemRefs<'a>> {
+    let c = t
+        .batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Internal(format!("side table `{}` has no `{name}`", t.name)))?;
+    if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
+        return Ok(ItemRefs::Flat(a));
+    }
+    if let Some(l) = c.as_any().downcast_ref::<ListArray>()
+        && let Some(v) = l.values().as_any().downcast_ref::<UInt32Array>()
+    {
+        return Ok(ItemRefs::List(l, v));
+    }
+    Err(Error::Internal(format!(
+        "side table `{}`: `{name}` is neither uint32 nor list<uint32>",
+        t.name
+    )))
+}
+
+enum ItemRefs<'a> {
+    Flat(&'a UInt32Array),
+    List(&'a ListArray, &'a UInt32Array),
+}
+
+impl ItemRefs<'_> {
+    /// Calls `f` with every non-null item code in row `r`.
+    fn each(&self, r: usize, mut f: impl FnMut(u32)) {
+        match self {
+            ItemRefs::Flat(a) => {
+                if a.is_valid(r) {
+                    f(a.value(r))
+                }
+            }
+            ItemRefs::List(l, v) => {
+                if l.is_valid(r) {
+                    let off = l.value_offsets();
+                    for k in off[r] as usize..off[r + 1] as usize {
+                        if v.is_valid(k) {
+                            f(v.value(k));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decides which rows of each table stay, and marks the users and items they keep.
+pub(super) fn plan(
+    tables: &[SideTable],
+    user_kept: &mut [bool],
+    item_kept: &mut [bool],
+    had_rows: &[bool],
+) -> Vec<Vec<bool>> {
+    let mut masks = Vec::with_capacity(tables.len());
+    let mut new_users = Vec::new();
+    for t in tables {
+        let n = t.batch.num_rows();
+        let keep: Vec<bool> = match t.user_col.as_deref().map(|c| u32_col(t, c)) {
+            Some(Ok(users)) => (0..n)
+                .map(|r| {
+                    let u = users.value(r) as usize;
+                    let k = user_kept[u] || !had_rows[u];
+                    if k && !had_rows[u] {
+                        new_users.push(u);
+                    }
+                    k
+                })
+                .collect(),
+            // Reported by `remap`, which sees the same column.
+            Some(Err(_)) | None => vec![true; n],
+        };
+        for c in &t.item_cols {
+            if let Ok(refs) = item_codes(t, c) {
+                for (r, k) in keep.iter().enumerate() {
+                    if *k {
+                        refs.each(r, |i| item_kept[i as usize] = true);
+                    }
+                }
+            }
+        }
+        masks.push(keep);
+    }
+    for u in new_users {
+        user_kept[u] = true;
+    }
+    masks
+}
+
+fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
+    a.iter().map(|c| c.map(|c| dense[c as usize])).collect()
+}
+
+/// Filters each table by its mask and replaces codes by dense ids.
+pub(super) fn remap(
+    tables: &[SideTable],
+    masks: &[Vec<bool>],
+    user_dense: &[u32],
+    item_dense: &[u32],
+) -> Result<(Vec<(String, RecordBatch)>, Vec<SideTableStats>)> {
+    let mut out = Vec::with_capacity(tables.len());
+    let mut stats = Vec::with_capacity(tables.len());
+    for (t, keep) in tables.iter().zip(masks) {
+        let mask = BooleanArray::from(keep.clone());
+        let batch = arrow_select::filter::filter_record_batch(&t.batch, &mask)?;
+        let filtered = SideTable {
+            name: t.name.clone(),
+            batch: batch.clone(),
+            user_col: t.user_col.clone(),
+            item_cols: t.item_cols.clone(),
+        };
+        let schema = batch.schema();
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        for (k, f) in schema.fields().iter().enumerate() {
+            let name = f.name().as_str();
+            if t.user_col.as_deref() == Some(name) {
+                cols[k] = Arc::new(map_flat(u32_col(&filtered, name)?, user_dense));
+            } else if t.item_cols.iter().any(|c| c == name) {
+                cols[k] = match item_codes(&filtered, name)? {
+                    ItemRefs::Flat(a) => Arc::new(map_flat(a, item_dense)),
+                    ItemRefs::List(l, v) => {
+                        let field = match f.data_type() {
+                            arrow_schema::DataType::List(inner) => inner.clone(),
+                            _ => unreachable!("item_codes checked the list type"),
+                        };
+                        Arc::new(ListArray::try_new(
+                            field,
+                            l.offsets().clone(),
+                            Arc::new(map_flat(v, item_dense)),
+                            l.nulls().cloned(),
+                        )?)
+                    }
+                };
+            }
+        }
+        let rows = batch.num_rows() as u64;
+        out.push((t.name.clone(), RecordBatch::try_new(schema, cols)?));
+        stats.push(SideTableStats {
+            table: t.name.clone(),
+            input_rows: t.batch.num_rows() as u64,
+            removed_user_filtered: t.batch.num_rows() as u64 - rows,
+            output_rows: rows,
+        });
+    }
+    Ok((out, stats))
+}
