@@ -55,7 +55,7 @@ impl Modality {
         }
     }
 
-    fn not_status(self) -> &'static str {
+    pub fn not_status(self) -> &'static str {
         match self {
             Modality::Image => "not_image",
             Modality::Audio => "not_audio",

@@ -205,14 +205,15 @@ pub fn render(doc: &Value) -> String {
     );
     let _ = writeln!(
         o,
-        "| raw file | lines | header | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        "| raw file | lines | header | skipped | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (f, a) in acc["raw"].as_object().into_iter().flatten() {
         let _ = writeln!(
             o,
-            "| `{f}` | {} | {} | {} | {} | {} |",
+            "| `{f}` | {} | {} | {} | {} | {} | {} |",
             s(&a["lines"]),
             s(&a["header"]),
+            s(&a["skipped"]),
             s(&a["rows"]),
             s(&a["rejected"]),
             s(&a["repaired"])
@@ -244,6 +245,28 @@ pub fn render(doc: &Value) -> String {
         s(&f["users"]),
         s(&f["items"])
     );
+    let side = f["side_tables"].as_array().into_iter().flatten();
+    for t in side {
+        let _ = writeln!(
+            o,
+            "\nTable `{}`: {} normalized rows; {} removed with their filtered-out users; {} remain.",
+            s(&t["table"]),
+            s(&t["input_rows"]),
+            s(&t["removed_user_filtered"]),
+            s(&t["output_rows"])
+        );
+    }
+    if f["users_without_interactions"].as_u64().unwrap_or(0)
+        + f["items_without_interactions"].as_u64().unwrap_or(0)
+        > 0
+    {
+        let _ = writeln!(
+            o,
+            "\nKept from side tables without interactions: {} users, {} items.",
+            s(&f["users_without_interactions"]),
+            s(&f["items_without_interactions"])
+        );
+    }
     if let Some(sp) = acc["splits"].as_object() {
         let _ = writeln!(
             o,

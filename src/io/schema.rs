@@ -51,6 +51,8 @@ schemas!(
     "embeddings",
     "semantic_ids",
     "media",
+    "microlens_comments",
+    "amazon_reviews",
 );
 
 /// The canonical schema of `table`.

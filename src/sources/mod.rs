@@ -2,7 +2,11 @@
 //! onto the canonical tables. The set of corpora is closed, so the registry is an enum and a
 //! `match`, which forces every new corpus to be handled everywhere.
 
+pub mod amazon_reviews_2023;
 pub mod lastfm_1k;
+pub mod microlens;
+pub mod movielens;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,19 +19,25 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
 /// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "microlens", "movielens", "amazon-reviews-2023"];
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusConfig {
     Lastfm1k(lastfm_1k::Options),
+    Microlens(microlens::Options),
+    Movielens(movielens::Options),
+    AmazonReviews2023(amazon_reviews_2023::Options),
 }
 
 impl CorpusConfig {
     pub fn name(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
+            CorpusConfig::Microlens(_) => microlens::NAME,
+            CorpusConfig::Movielens(_) => movielens::NAME,
+            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::NAME,
         }
     }
 
@@ -35,12 +45,18 @@ impl CorpusConfig {
     pub fn license(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
+            CorpusConfig::Microlens(_) => microlens::LICENSE,
+            CorpusConfig::Movielens(_) => movielens::LICENSE,
+            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::LICENSE,
         }
     }
 
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
+            CorpusConfig::Microlens(_) => microlens::DESCRIPTION,
+            CorpusConfig::Movielens(_) => movielens::DESCRIPTION,
+            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::DESCRIPTION,
         }
     }
 
@@ -48,12 +64,18 @@ impl CorpusConfig {
     pub fn input_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::input_files(o, dir),
+            CorpusConfig::Microlens(o) => microlens::input_files(o, dir),
+            CorpusConfig::Movielens(o) => movielens::input_files(o, dir),
+            CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::input_files(o, dir),
         }
     }
 
     pub fn normalize(&self, dir: &Path, progress: &Reporter) -> Result<Normalized> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::normalize(o, dir, progress),
+            CorpusConfig::Microlens(o) => microlens::normalize(o, dir, progress),
+            CorpusConfig::Movielens(o) => movielens::normalize(o, dir, progress),
+            CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::normalize(o, dir, progress),
         }
     }
 }
@@ -66,6 +88,11 @@ pub fn read_corpus_config(
     let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
     match name.value.as_str() {
         lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
+        microlens::NAME => microlens::Options::read(r, diags).map(CorpusConfig::Microlens),
+        movielens::NAME => movielens::Options::read(r, diags).map(CorpusConfig::Movielens),
+        amazon_reviews_2023::NAME => {
+            amazon_reviews_2023::Options::read(r, diags).map(CorpusConfig::AmazonReviews2023)
+        }
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),

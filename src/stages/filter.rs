@@ -259,10 +259,29 @@ impl Rows {
     }
 }
 
-/// Positions of `keys` sorted by the key's order (ties cannot occur: raw ids are unique).
+/// The order of raw ids, which dense ids follow: numeric ids (all ASCII digits) by value,
+/// before every other id, which sort by bytes. `"2" < "10" < "user_000001"`; numeric ids that
+/// differ only by leading zeros fall back to byte order, so the order stays total.
+pub fn raw_id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    match (numeric(a), numeric(b)) {
+        (true, true) => {
+            let (ta, tb) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+            ta.len()
+                .cmp(&tb.len())
+                .then_with(|| ta.cmp(tb))
+                .then_with(|| a.cmp(b))
+        }
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => a.cmp(b),
+    }
+}
+
+/// Positions of `keys` sorted by [`raw_id_cmp`] (ties cannot occur: raw ids are unique).
 fn rank_by_key(keys: &[String]) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..keys.len() as u32).collect();
-    idx.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+    idx.sort_unstable_by(|a, b| raw_id_cmp(&keys[*a as usize], &keys[*b as usize]));
     let mut rank = vec![0u32; keys.len()];
     for (r, code) in idx.into_iter().enumerate() {
         rank[code as usize] = r as u32;
@@ -384,7 +403,10 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
         .filter(|c| item_kept[*c as usize])
         .collect();
     item_codes.sort_unstable_by(|a, b| {
-        norm.items.raw_id[*a as usize].cmp(&norm.items.raw_id[*b as usize])
+        raw_id_cmp(
+            &norm.items.raw_id[*a as usize],
+            &norm.items.raw_id[*b as usize],
+        )
     });
     let mut item_dense = vec![u32::MAX; n_items];
     for (d, c) in item_codes.iter().enumerate() {
@@ -538,6 +560,13 @@ pub(crate) mod tests {
         };
         k_core(&mut rows, n_users, n_items, ku, ki, u32::MAX);
         rows.ts.iter().map(|t| *t as usize).collect()
+    }
+
+    #[test]
+    fn raw_ids_order_numbers_by_value() {
+        let mut ids = vec!["10", "user_2", "2", "02", "0", "", "1a", "100"];
+        ids.sort_by(|a, b| raw_id_cmp(a, b));
+        assert_eq!(ids, vec!["0", "02", "2", "10", "100", "", "1a", "user_2"]);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! (`[[stages.media]]`), write the per-item status table and the modality coverage report.
 //!
 //! URLs come from a template over the item's raw id (`url = "https://host/covers/{raw_id}.jpg"`)
-//! or from a string column of the items table (`column = "cover_url"`). The work journal lives
+//! or from a string column of the items table (`column = "cover_url"`). Media shipped with the
+//! corpus are local files: `path = "MicroLens-100k_covers/{raw_id}.jpg"` (relative to the
+//! source directory), or `paths = [...]` to try several names in order (MicroLens has both
+//! `<id>.mp4` and `<id>.1.mp4`). Local files are checked like downloads and copied into the
+//! content-addressed cache, so a published version never shares an inode with raw files. The work journal lives
 //! in the dataset's stage cache, keyed by the configuration and the filtered item set, so a
 //! killed build resumes and a re-run fetches nothing; `--retry-failed` redoes the failures.
 
@@ -24,6 +28,8 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 use crate::util::hash::Fingerprint;
 
+mod local;
+
 pub const TABLE: &str = "media.parquet";
 pub const COVERAGE: &str = "coverage.json";
 
@@ -34,6 +40,8 @@ pub enum UrlSource {
     Template(String),
     /// A string column of the items table.
     Column(String),
+    /// Local file templates relative to the source directory, tried in order.
+    Path(Vec<String>),
 }
 
 /// One `[[stages.media]]` entry.
@@ -51,42 +59,69 @@ impl MediaConfig {
         }
         let url = r.str(diags, "url");
         let col = r.str(diags, "column");
-        let urls = match (url, col) {
-            (Some(u), None) => {
-                if !u.value.contains("{raw_id}") && !u.value.contains("{item_id}") {
-                    diags.push(
-                        Diagnostic::error(
-                            "a media `url` template must contain `{raw_id}` or `{item_id}`",
-                            Some(u.span),
-                            "every item would get the same URL",
-                        )
-                        .with_help("e.g. url = \"https://host/covers/{raw_id}.jpg\""),
-                    );
-                    None
-                } else {
-                    Some(UrlSource::Template(u.value))
-                }
-            }
-            (None, Some(c)) => Some(UrlSource::Column(c.value)),
-            (Some(u), Some(_)) => {
-                diags.push(Diagnostic::error(
-                    "set either `url` (a template) or `column`, not both",
-                    Some(u.span),
-                    "here",
-                ));
-                None
-            }
-            (None, None) => {
+        let mut paths: Vec<_> = r.str(diags, "path").into_iter().collect();
+        paths.extend(r.str_array(diags, "paths").unwrap_or_default());
+        let example =
+            "e.g. url = \"https://host/covers/{raw_id}.jpg\" or path = \"covers/{raw_id}.jpg\"";
+        let set = usize::from(url.is_some())
+            + usize::from(col.is_some())
+            + usize::from(!paths.is_empty());
+        let urls = if set > 1 {
+            diags.push(Diagnostic::error(
+                "set exactly one of `url` (a template), `column` or `path`/`paths` (local files)",
+                Some(r.span),
+                "in this table",
+            ));
+            None
+        } else if let Some(u) = url {
+            if !u.value.contains("{raw_id}") && !u.value.contains("{item_id}") {
                 diags.push(
                     Diagnostic::error(
-                        "a media entry needs `url` (a template) or `column` (an items column of URLs)",
-                        Some(r.span),
-                        "in this table",
+                        "a media `url` template must contain `{raw_id}` or `{item_id}`",
+                        Some(u.span),
+                        "every item would get the same URL",
                     )
-                    .with_help("e.g. url = \"https://host/covers/{raw_id}.jpg\""),
+                    .with_help(example),
                 );
                 None
+            } else {
+                Some(UrlSource::Template(u.value))
             }
+        } else if let Some(c) = col {
+            Some(UrlSource::Column(c.value))
+        } else if !paths.is_empty() {
+            let mut ok = true;
+            for p in &paths {
+                if !p.value.contains("{raw_id}") && !p.value.contains("{item_id}") {
+                    diags.push(
+                        Diagnostic::error(
+                            "a media `path` template must contain `{raw_id}` or `{item_id}`",
+                            Some(p.span),
+                            "every item would get the same file",
+                        )
+                        .with_help(example),
+                    );
+                    ok = false;
+                } else if p.value.starts_with('/') || p.value.split('/').any(|c| c == "..") {
+                    diags.push(Diagnostic::error(
+                        "a media `path` must be relative to the source directory, without `..`",
+                        Some(p.span),
+                        "outside the source",
+                    ));
+                    ok = false;
+                }
+            }
+            ok.then(|| UrlSource::Path(paths.into_iter().map(|p| p.value).collect()))
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    "a media entry needs `url` (a template), `column` (an items column of URLs) or `path` (local files)",
+                    Some(r.span),
+                    "in this table",
+                )
+                .with_help(example),
+            );
+            None
         };
         let modality = Modality::parse(modality?.value)?;
         let mut o = MediaOptions::new(modality);
@@ -119,6 +154,27 @@ pub struct Coverage {
     pub examples: Vec<serde_json::Value>,
 }
 
+impl Coverage {
+    fn add(&mut self, id: u32, r: &MediaResult) {
+        if r.ok() {
+            self.ok += 1;
+        } else {
+            *self.missing_by_status.entry(r.status.clone()).or_default() += 1;
+            if self.examples.len() < 10 {
+                self.examples.push(json!({"item_id": id, "status": r.status, "http_status": r.http_status, "url": r.url, "error": r.error}));
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.coverage = if self.items == 0 {
+            0.0
+        } else {
+            self.ok as f64 / self.items as f64
+        };
+    }
+}
+
 /// The stage's fingerprint: configuration (minus timeouts and rates, which do not change
 /// content) and the filtered items it runs over.
 pub fn fingerprint(cfgs: &[MediaConfig], filter_fp: &str) -> String {
@@ -147,6 +203,7 @@ fn ext_for(format: &str) -> &str {
 /// Runs every `[[stages.media]]` entry; writes `media.parquet` and `coverage.json` into `dir`.
 pub fn run(
     cfgs: &[MediaConfig],
+    src: &Path,
     filter_dir: &Path,
     dir: &Path,
     cache: &Cache,
@@ -182,8 +239,24 @@ pub fn run(
                         ))
                     })?,
             ),
-            UrlSource::Template(_) => None,
+            UrlSource::Template(_) | UrlSource::Path(_) => None,
         };
+        if let UrlSource::Path(templates) = &c.urls {
+            let results =
+                local::check_all(src, templates, ids.values(), raw, &c.options, cache, p)?;
+            let mut cov = Coverage {
+                modality: m.name().into(),
+                items: items.num_rows() as u64,
+                ..Default::default()
+            };
+            for (id, r) in ids.values().iter().zip(results) {
+                cov.add(*id, &r);
+                rows.push((*id, m, r));
+            }
+            cov.finish();
+            coverage.push(cov);
+            continue;
+        }
         for i in 0..items.num_rows() {
             let url = match (&c.urls, urls_col) {
                 (UrlSource::Template(t), _) => Some(
@@ -248,21 +321,10 @@ pub fn run(
             }
         }
         for ((id, _), r) in list.iter().zip(results) {
-            if r.ok() {
-                cov.ok += 1;
-            } else {
-                *cov.missing_by_status.entry(r.status.clone()).or_default() += 1;
-                if cov.examples.len() < 10 {
-                    cov.examples.push(json!({"item_id": id, "status": r.status, "http_status": r.http_status, "url": r.url, "error": r.error}));
-                }
-            }
+            cov.add(*id, &r);
             rows.push((*id, m, r));
         }
-        cov.coverage = if cov.items == 0 {
-            0.0
-        } else {
-            cov.ok as f64 / cov.items as f64
-        };
+        cov.finish();
         coverage.push(cov);
     }
     rows.sort_by_key(|r| (r.1, r.0));

@@ -382,7 +382,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         let t = Instant::now();
         let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
         if !cached {
-            media::run(&m.media, &filter_dir, dir, dc, opts.retry_failed, p)?;
+            media::run(&m.media, &src, &filter_dir, dir, dc, opts.retry_failed, p)?;
         }
         stage_event(p, "media", fp, cached, t);
     }

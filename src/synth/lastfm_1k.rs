@@ -129,12 +129,12 @@ fn catalog(rng: &mut Rng, n_tracks: usize) -> Vec<Track> {
 }
 
 /// Zipf(1) sampler over `n` ranks via a cumulative table.
-struct Zipf {
+pub(crate) struct Zipf {
     cdf: Vec<f64>,
 }
 
 impl Zipf {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         let mut acc = 0.0;
         let cdf = (1..=n)
             .map(|k| {
@@ -147,7 +147,7 @@ impl Zipf {
             cdf: cdf.into_iter().map(|c| c / total).collect(),
         }
     }
-    fn sample(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.next_f64();
         self.cdf.partition_point(|c| *c < u).min(self.cdf.len() - 1)
     }

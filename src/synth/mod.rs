@@ -1,14 +1,24 @@
 //! Seeded generators of corpora in their exact upstream formats (one file per corpus), used
 //! for tests, the demo and benchmarks. The same seed always writes the same bytes.
 
+pub mod amazon_reviews_2023;
 pub mod lastfm_1k;
+pub mod microlens;
+pub mod movielens;
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
 /// Every corpus with a generator, by its `source.corpus` name.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &[
+    "lastfm-1k",
+    "microlens",
+    "microlens-1m",
+    "movielens",
+    "movielens-1m",
+    "amazon-reviews-2023",
+];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
 #[derive(Debug, Clone)]
@@ -31,11 +41,49 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 events_per_user: a.events_per_user.unwrap_or(60),
             },
-        )?)),
+        )?)?),
+        "microlens" | "microlens-1m" => {
+            let variant = if corpus == "microlens" {
+                crate::sources::microlens::Variant::K100
+            } else {
+                crate::sources::microlens::Variant::M1
+            };
+            Ok(serde_json::to_value(microlens::write(
+                out,
+                &microlens::Options {
+                    variant,
+                    users: a.users.unwrap_or(20),
+                    events_per_user: a.events_per_user.unwrap_or(7),
+                    seed: a.seed,
+                    media: variant != crate::sources::microlens::Variant::M1,
+                },
+            )?)?)
+        }
+        "movielens" | "movielens-1m" => Ok(serde_json::to_value(movielens::write(
+            out,
+            &movielens::Options {
+                variant: if corpus == "movielens" {
+                    crate::sources::movielens::Variant::K100
+                } else {
+                    crate::sources::movielens::Variant::M1
+                },
+                users: a.users.unwrap_or(20),
+                ratings_per_user: a.events_per_user.unwrap_or(20),
+                seed: a.seed,
+            },
+        )?)?),
+        "amazon-reviews-2023" => Ok(serde_json::to_value(amazon_reviews_2023::write(
+            out,
+            &amazon_reviews_2023::Options {
+                category: "All_Beauty".into(),
+                users: a.users.unwrap_or(20),
+                reviews_per_user: a.events_per_user.unwrap_or(3),
+                seed: a.seed,
+            },
+        )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",
             CORPORA.join(", ")
         ))),
     }
 }
-

@@ -3,10 +3,13 @@
 mod server;
 mod util;
 
+mod amazon;
 mod build;
 mod fetch;
 mod filter_props;
 mod manifest_errors;
 mod media;
+mod microlens;
+mod movielens;
 mod pyarrow;
 mod resume;

@@ -61,3 +61,76 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn python() -> String {
     std::env::var("RECDATA_PYTHON").unwrap_or_else(|_| "python3".into())
 }
+
+/// Builds `manifest` (a path relative to `dir`) into `dir/data`; panics with stderr on failure.
+pub fn build_ok(dir: &Path, manifest: &str) -> Output {
+    let out = recdata(&["build", manifest, "--data-dir", "data"], dir);
+    assert!(
+        out.status.success(),
+        "build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Writes a manifest for corpus `corpus` reading `raw` (relative to `dir`), with `extra` TOML
+/// (source keys first, then stages) appended.
+pub fn corpus_manifest(
+    dir: &Path,
+    name: &str,
+    corpus: &str,
+    source_keys: &str,
+    stages: &str,
+) -> String {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!("[dataset]\nname = \"{name}\"\nversion = \"1\"\n\n[source]\ncorpus = \"{corpus}\"\npath = \"raw\"\n{source_keys}\n\n{stages}"),
+    )
+    .unwrap();
+    p.file_name().unwrap().to_str().unwrap().to_owned()
+}
+
+/// Every table of a published version as text: one JSON row per line under a `== path ==`
+/// heading, as pyarrow reads it (for golden snapshots and exact assertions).
+pub fn dump(version_dir: &Path) -> String {
+    let script = r#"
+import json, sys, pyarrow.parquet as pq
+root = sys.argv[1]
+doc = json.load(open(f"{root}/dataset.json"))
+for f in sorted(doc["files"], key=lambda f: f["path"]):
+    print(f"== {f['path']} ==")
+    for row in pq.read_table(f"{root}/{f['path']}").to_pylist():
+        print(json.dumps(row, ensure_ascii=False, default=str, sort_keys=False))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, version_dir.to_str().unwrap()])
+        .output()
+        .expect("python3 with pyarrow (make test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The rows of one table in a version, as JSON values.
+pub fn rows_json(version_dir: &Path, file: &str) -> Vec<serde_json::Value> {
+    let d = dump(version_dir);
+    let mut on = false;
+    let mut out = Vec::new();
+    for l in d.lines() {
+        if let Some(h) = l.strip_prefix("== ") {
+            on = h.trim_end_matches(" ==") == file;
+        } else if on {
+            out.push(serde_json::from_str(l).unwrap());
+        }
+    }
+    out
+}
+
+/// The `dataset.json` of a version.
+pub fn dataset_json(version_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(version_dir.join("dataset.json")).unwrap()).unwrap()
+}

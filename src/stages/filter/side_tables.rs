@@ -116,13 +116,16 @@ fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
     a.iter().map(|c| c.map(|c| dense[c as usize])).collect()
 }
 
+/// Side tables in dense ids, by name.
+pub type DenseTables = Vec<(String, RecordBatch)>;
+
 /// Filters each table by its mask and replaces codes by dense ids.
 pub(super) fn remap(
     tables: &[SideTable],
     masks: &[Vec<bool>],
     user_dense: &[u32],
     item_dense: &[u32],
-) -> Result<(Vec<(String, RecordBatch)>, Vec<SideTableStats>)> {
+) -> Result<(DenseTables, Vec<SideTableStats>)> {
     let mut out = Vec::with_capacity(tables.len());
     let mut stats = Vec::with_capacity(tables.len());
     for (t, keep) in tables.iter().zip(masks) {

@@ -1,0 +1,606 @@
+//! MicroLens (Westlake University, 2023): micro-video interactions derived from public user
+//! comments, with titles, categories, like/view counts, comments, covers and videos.
+//!
+//! ## Source
+//! <https://recsys.westlake.edu.cn/MicroLens-100k-Dataset/> (and `-50k-`, `-1M-`), code and
+//! format notes at <https://github.com/westlake-repl/MicroLens>. The server answers 403 to
+//! Python's default user agent; recdata sends its own.
+//!
+//! ## License
+//! No license file is published. The README says: "It's prohibited to privately modify the
+//! dataset and then offer secondary downloads." Cite arXiv 2309.15379.
+//!
+//! ## Schema mapping
+//! - `<V>_pairs.csv` (`user,item,timestamp`, ms) → `interactions` (event `comment`: the paper
+//!   derives interactions from public comments). With `interactions = "tsv"`, the sequence file
+//!   `<V>_pairs.tsv` is read instead: it has no times, so the corpus is timeless and the
+//!   position in each user's sequence is the order.
+//! - Titles → `items.title`: `MicroLens-100k_title_en.csv` (English, no header),
+//!   `MicroLens-50k_titles.csv` (header `item,title`), `MicroLens-1M_title.csv` (Chinese, no
+//!   header). Items are keyed by video id.
+//! - `tags_to_summary.csv` → `items.category`; `<V>_likes_and_views.txt` → `items.likes`,
+//!   `items.views`.
+//! - `<V>_comment_en.txt` → the corpus table `microlens_comments` (user, item, text).
+//! - Covers `<V>_covers/<id>.jpg` and videos `<V>_videos/<id>.mp4` are item media: declare
+//!   them with `[[stages.media]]` path templates (see `manifests/microlens-100k.toml`); the
+//!   media stage checks every file and records a status per item.
+//!
+//! ## Known quirks (each has a test)
+//! - `pairs.csv` has a header; title (100K, 1M), tag, like/view and comment files do not; the
+//!   50K title file does. Every header is checked against what it should say.
+//! - Timestamps are 13-digit milliseconds and not unique (two users share one); row order is
+//!   arbitrary (the filter sorts).
+//! - Titles are split at the FIRST comma only (titles contain commas); one level of
+//!   surrounding `"` is stripped; a lone or unbalanced `"` is kept as text (1M's Chinese
+//!   titles); empty titles (`7,`) become null and are counted.
+//! - A UTF-8 BOM on any file's first line is ignored; CRLF endings are accepted.
+//! - The readme calls the comment file `..._comments_en.txt`; the real name is singular. Both
+//!   are accepted.
+//! - Comment lines that do not have three tab-separated fields with numeric ids (comments with
+//!   embedded newlines or tabs) → `rejects` (`field_count`, `bad_user_id`, `bad_item_id`).
+//! - MicroLens-1M's `items.tsv` has undocumented columns and is not read; its extracted
+//!   feature `.npy` files are not read either (recdata computes its own embeddings).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+
+use super::text::{Line, lossy, parse_uint, read_lines};
+use super::{Entities, FileAccount, Interner, Normalized, RawInteractions, SideTable};
+use crate::error::{Error, Result};
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::reader::TableReader;
+use crate::progress::Reporter;
+
+pub const NAME: &str = "microlens";
+pub const LICENSE: &str = "MicroLens publishes no license; its README forbids privately modifying the dataset and \
+    offering secondary downloads. Cite: Ni et al., A Content-Driven Micro-Video Recommendation Dataset at Scale, arXiv 2309.15379.";
+pub const DESCRIPTION: &str = "MicroLens micro-video recommendation data: user-video interactions derived from public \
+    comments (millisecond timestamps), video titles, categories, like/view counts, comments, and cover/video media.";
+pub const COMMENTS_TABLE: &str = "microlens_comments";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Variant {
+    #[serde(rename = "50k")]
+    K50,
+    #[serde(rename = "100k")]
+    K100,
+    #[serde(rename = "1m")]
+    M1,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::K50, Variant::K100, Variant::M1];
+
+    /// The file-name prefix of the release.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Variant::K50 => "MicroLens-50k",
+            Variant::K100 => "MicroLens-100k",
+            Variant::M1 => "MicroLens-1M",
+        }
+    }
+
+    pub fn pairs_csv(self) -> String {
+        format!("{}_pairs.csv", self.prefix())
+    }
+
+    pub fn pairs_tsv(self) -> String {
+        format!("{}_pairs.tsv", self.prefix())
+    }
+
+    /// The title file and whether it has a header line.
+    pub fn titles(self) -> (String, bool) {
+        match self {
+            Variant::K50 => ("MicroLens-50k_titles.csv".into(), true),
+            Variant::K100 => ("MicroLens-100k_title_en.csv".into(), false),
+            Variant::M1 => ("MicroLens-1M_title.csv".into(), false),
+        }
+    }
+
+    pub fn likes_and_views(self) -> String {
+        format!("{}_likes_and_views.txt", self.prefix())
+    }
+
+    /// The real comment file name, then the readme's spelling.
+    pub fn comments(self) -> [String; 2] {
+        [
+            format!("{}_comment_en.txt", self.prefix()),
+            format!("{}_comments_en.txt", self.prefix()),
+        ]
+    }
+}
+
+pub const TAGS_FILE: &str = "tags_to_summary.csv";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairsFile {
+    /// `pairs.csv`, with millisecond timestamps.
+    Csv,
+    /// `pairs.tsv`, chronological sequences without times.
+    Tsv,
+}
+
+/// `[source]` keys specific to MicroLens.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Options {
+    /// `None`: detected from the files present.
+    pub variant: Option<Variant>,
+    pub interactions: PairsFile,
+    /// Read the comment file into `microlens_comments` (default true when present).
+    pub comments: bool,
+}
+
+impl Options {
+    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
+        let variant = r
+            .choice(diags, "variant", &["50k", "100k", "1m"])
+            .map(|c| match c.value {
+                "50k" => Variant::K50,
+                "1m" => Variant::M1,
+                _ => Variant::K100,
+            });
+        let interactions = match r.choice(diags, "interactions", &["csv", "tsv"]) {
+            Some(c) if c.value == "tsv" => PairsFile::Tsv,
+            _ => PairsFile::Csv,
+        };
+        let comments = r.bool(diags, "comments").is_none_or(|b| b.value);
+        Some(Options {
+            variant,
+            interactions,
+            comments,
+        })
+    }
+}
+
+/// The variant: as configured, or the one whose pairs file is in `dir`.
+fn variant(o: &Options, dir: &Path) -> Result<Variant> {
+    if let Some(v) = o.variant {
+        return Ok(v);
+    }
+    let found: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| dir.join(v.pairs_csv()).exists() || dir.join(v.pairs_tsv()).exists())
+        .collect();
+    match found.as_slice() {
+        [v] => Ok(*v),
+        [] => Err(Error::MissingInput {
+            path: dir.join(Variant::K100.pairs_csv()),
+            hint: "`source.path` must hold a MicroLens release (`MicroLens-100k_pairs.csv`, \
+                   `MicroLens-50k_pairs.csv` or `MicroLens-1M_pairs.csv`); \
+                   `recdata synth microlens --out <dir>` writes a small one"
+                .into(),
+        }),
+        many => Err(Error::Invalid(format!(
+            "{} holds several MicroLens releases ({}); set `source.variant`",
+            dir.display(),
+            many.iter()
+                .map(|v| v.prefix())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+struct Files {
+    pairs: PathBuf,
+    titles: Option<(PathBuf, bool)>,
+    tags: Option<PathBuf>,
+    likes: Option<PathBuf>,
+    comments: Option<PathBuf>,
+}
+
+fn files(o: &Options, dir: &Path) -> Result<Files> {
+    let v = variant(o, dir)?;
+    let pairs = dir.join(match o.interactions {
+        PairsFile::Csv => v.pairs_csv(),
+        PairsFile::Tsv => v.pairs_tsv(),
+    });
+    if !pairs.exists() {
+        return Err(Error::MissingInput {
+            path: pairs,
+            hint: "the interactions file of the release; set `source.interactions` to read the other form".into(),
+        });
+    }
+    let present = |p: PathBuf| p.exists().then_some(p);
+    let (t, header) = v.titles();
+    Ok(Files {
+        pairs,
+        titles: present(dir.join(t)).map(|p| (p, header)),
+        tags: present(dir.join(TAGS_FILE)),
+        likes: present(dir.join(v.likes_and_views())),
+        comments: if o.comments {
+            v.comments().into_iter().find_map(|c| present(dir.join(c)))
+        } else {
+            None
+        },
+    })
+}
+
+pub fn input_files(o: &Options, dir: &Path) -> Result<Vec<PathBuf>> {
+    let f = files(o, dir)?;
+    Ok(std::iter::once(f.pairs)
+        .chain(f.titles.map(|t| t.0))
+        .chain(f.tags)
+        .chain(f.likes)
+        .chain(f.comments)
+        .collect())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Item attributes by item code, grown as items are interned.
+#[derive(Default)]
+struct ItemAttrs {
+    title: Vec<Option<String>>,
+    category: Vec<Option<String>>,
+    likes: Vec<Option<i64>>,
+    views: Vec<Option<i64>>,
+}
+
+impl ItemAttrs {
+    fn grow(&mut self, n: usize) {
+        if self.title.len() < n {
+            self.title.resize(n, None);
+            self.category.resize(n, None);
+            self.likes.resize(n, None);
+            self.views.resize(n, None);
+        }
+    }
+}
+
+/// Splits a title line at its first comma and strips one level of surrounding quotes.
+pub fn split_title(line: &str) -> Option<(&str, &str)> {
+    let (id, rest) = line.split_once(',')?;
+    let t = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(rest);
+    Some((id, t))
+}
+
+pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
+    let f = files(o, dir)?;
+    let mut users = Interner::default();
+    let mut items = Interner::default();
+    let mut attrs = ItemAttrs::default();
+    let mut inter = RawInteractions::default();
+    let mut rejects = Vec::new();
+    let mut accounts: Vec<FileAccount> = Vec::new();
+    let timeless = o.interactions == PairsFile::Tsv;
+    let pairs_name = file_name(&f.pairs);
+    let bar = progress.bytes_bar(fs_err::metadata(&f.pairs)?.len(), &pairs_name);
+    let acc = if timeless {
+        read_lines(&f.pairs, &pairs_name, &mut rejects, &bar, |_, line| {
+            if line.is_empty() {
+                return Line::Skip;
+            }
+            let Some(tab) = memchr::memchr(b'\t', line) else {
+                return Line::Reject(
+                    "field_count",
+                    "expected `<user>\\t<item> <item> ...`, found no tab".into(),
+                );
+            };
+            let (u, rest) = (&line[..tab], &line[tab + 1..]);
+            if memchr::memchr(b'\t', rest).is_some() {
+                return Line::Reject("field_count", "expected exactly one tab".into());
+            }
+            if parse_uint(u).is_none() {
+                return Line::Reject(
+                    "bad_user_id",
+                    format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
+                );
+            }
+            let seq: Vec<&[u8]> = rest.split(|b| *b == b' ').collect();
+            if let Some(bad) = seq.iter().find(|i| parse_uint(i).is_none()) {
+                return Line::Reject(
+                    "bad_item_id",
+                    format!("item id `{}` is not a number", String::from_utf8_lossy(bad)),
+                );
+            }
+            let uc = users
+                .intern(u, || String::from_utf8_lossy(u).into_owned())
+                .0;
+            for (k, i) in seq.iter().enumerate() {
+                let ic = items
+                    .intern(i, || String::from_utf8_lossy(i).into_owned())
+                    .0;
+                inter.user.push(uc);
+                inter.item.push(ic);
+                inter.ts.push(k as i64);
+                inter.order.push(k as u64);
+            }
+            Line::Row
+        })?
+    } else {
+        read_lines(
+            &f.pairs,
+            &pairs_name,
+            &mut rejects,
+            &bar,
+            |line_no, line| {
+                if line_no == 1 {
+                    return if line == b"user,item,timestamp" {
+                        Line::Header
+                    } else {
+                        Line::Reject(
+                            "bad_header",
+                            "expected the header `user,item,timestamp`".into(),
+                        )
+                    };
+                }
+                if line.is_empty() {
+                    return Line::Skip;
+                }
+                let f: Vec<&[u8]> = line.split(|b| *b == b',').collect();
+                let [u, i, t] = f.as_slice() else {
+                    return Line::Reject(
+                        "field_count",
+                        format!("expected 3 comma-separated fields, found {}", f.len()),
+                    );
+                };
+                if parse_uint(u).is_none() {
+                    return Line::Reject(
+                        "bad_user_id",
+                        format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
+                    );
+                }
+                if parse_uint(i).is_none() {
+                    return Line::Reject(
+                        "bad_item_id",
+                        format!("item id `{}` is not a number", String::from_utf8_lossy(i)),
+                    );
+                }
+                let Some(ts) = parse_uint(t).filter(|_| t.len() == 13) else {
+                    return Line::Reject(
+                        "bad_timestamp",
+                        format!(
+                            "timestamp `{}` is not 13-digit epoch milliseconds",
+                            String::from_utf8_lossy(t)
+                        ),
+                    );
+                };
+                let uc = users
+                    .intern(u, || String::from_utf8_lossy(u).into_owned())
+                    .0;
+                let ic = items
+                    .intern(i, || String::from_utf8_lossy(i).into_owned())
+                    .0;
+                inter.user.push(uc);
+                inter.item.push(ic);
+                inter.ts.push(ts as i64);
+                // Row order is arbitrary; equal timestamps keep file order.
+                inter.order.push(line_no);
+                Line::Row
+            },
+        )?
+    };
+    accounts.push(acc);
+    bar.finish_and_clear();
+    let hidden = indicatif::ProgressBar::hidden();
+
+    if let Some((path, header)) = &f.titles {
+        let name = file_name(path);
+        let mut empty = 0u64;
+        accounts.push(read_lines(
+            path,
+            &name,
+            &mut rejects,
+            &hidden,
+            |line_no, line| {
+                if line_no == 1 && *header {
+                    return if line == b"item,title" {
+                        Line::Header
+                    } else {
+                        Line::Reject("bad_header", "expected the header `item,title`".into())
+                    };
+                }
+                if line.is_empty() {
+                    return Line::Skip;
+                }
+                let (text, repaired) = lossy(line);
+                let Some((id, title)) = split_title(&text) else {
+                    return Line::Reject("field_count", "expected `<video id>,<title>`".into());
+                };
+                if parse_uint(id.as_bytes()).is_none() {
+                    return Line::Reject("bad_item_id", format!("video id `{id}` is not a number"));
+                }
+                let (c, new) = items.intern(id.as_bytes(), || id.to_owned());
+                attrs.grow(items.keys.len());
+                if !new && attrs.title[c as usize].is_some() {
+                    return Line::Reject(
+                        "duplicate_item",
+                        format!("video {id} already has a title"),
+                    );
+                }
+                if title.is_empty() {
+                    empty += 1;
+                }
+                attrs.title[c as usize] = (!title.is_empty()).then(|| title.to_owned());
+                if repaired { Line::Repaired } else { Line::Row }
+            },
+        )?);
+        if empty > 0 {
+            progress.info(format!("{name}: {empty} empty titles (kept as null)"));
+        }
+    }
+
+    if let Some(path) = &f.tags {
+        let name = file_name(path);
+        accounts.push(read_lines(
+            path,
+            &name,
+            &mut rejects,
+            &hidden,
+            |_, line| {
+                if line.is_empty() {
+                    return Line::Skip;
+                }
+                let (text, repaired) = lossy(line);
+                let Some((id, tag)) = text.split_once(',') else {
+                    return Line::Reject("field_count", "expected `<video id>,<category>`".into());
+                };
+                if parse_uint(id.as_bytes()).is_none() {
+                    return Line::Reject("bad_item_id", format!("video id `{id}` is not a number"));
+                }
+                let c = items.intern(id.as_bytes(), || id.to_owned()).0;
+                attrs.grow(items.keys.len());
+                attrs.category[c as usize] = (!tag.is_empty()).then(|| tag.to_owned());
+                if repaired { Line::Repaired } else { Line::Row }
+            },
+        )?);
+    }
+
+    if let Some(path) = &f.likes {
+        let name = file_name(path);
+        accounts.push(read_lines(
+            path,
+            &name,
+            &mut rejects,
+            &hidden,
+            |_, line| {
+                if line.is_empty() {
+                    return Line::Skip;
+                }
+                let f: Vec<&[u8]> = line.split(|b| *b == b'\t').collect();
+                let [id, likes, views] = f.as_slice() else {
+                    return Line::Reject(
+                        "field_count",
+                        format!("expected 3 tab-separated fields, found {}", f.len()),
+                    );
+                };
+                if parse_uint(id).is_none() {
+                    return Line::Reject(
+                        "bad_item_id",
+                        format!("video id `{}` is not a number", String::from_utf8_lossy(id)),
+                    );
+                }
+                let (Some(l), Some(v)) = (parse_uint(likes), parse_uint(views)) else {
+                    return Line::Reject(
+                        "bad_count",
+                        "likes and views must be whole numbers".into(),
+                    );
+                };
+                let c = items
+                    .intern(id, || String::from_utf8_lossy(id).into_owned())
+                    .0;
+                attrs.grow(items.keys.len());
+                attrs.likes[c as usize] = Some(l as i64);
+                attrs.views[c as usize] = Some(v as i64);
+                Line::Row
+            },
+        )?);
+    }
+
+    let mut tables = Vec::new();
+    if let Some(path) = &f.comments {
+        let name = file_name(path);
+        let (mut cu, mut ci, mut ct, mut cl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        accounts.push(read_lines(
+            path,
+            &name,
+            &mut rejects,
+            &hidden,
+            |line_no, line| {
+                if line.is_empty() {
+                    return Line::Skip;
+                }
+                let mut parts = line.splitn(3, |b| *b == b'\t');
+                let (Some(u), Some(i), Some(text)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return Line::Reject(
+                        "field_count",
+                        "expected `<user id>\\t<video id>\\t<comment>`".into(),
+                    );
+                };
+                if parse_uint(u).is_none() {
+                    return Line::Reject(
+                        "bad_user_id",
+                        format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
+                    );
+                }
+                if parse_uint(i).is_none() {
+                    return Line::Reject(
+                        "bad_item_id",
+                        format!("video id `{}` is not a number", String::from_utf8_lossy(i)),
+                    );
+                }
+                let (text, repaired) = lossy(text);
+                cu.push(
+                    users
+                        .intern(u, || String::from_utf8_lossy(u).into_owned())
+                        .0,
+                );
+                ci.push(
+                    items
+                        .intern(i, || String::from_utf8_lossy(i).into_owned())
+                        .0,
+                );
+                ct.push(text);
+                cl.push(line_no);
+                if repaired { Line::Repaired } else { Line::Row }
+            },
+        )?);
+        let schema = crate::io::schema::table(COMMENTS_TABLE)?.arrow(NAME)?;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from(cl)),
+            Arc::new(UInt32Array::from(cu)),
+            Arc::new(UInt32Array::from(ci)),
+            Arc::new(StringArray::from(ct)),
+        ];
+        tables.push(SideTable {
+            name: COMMENTS_TABLE.into(),
+            batch: RecordBatch::try_new(schema, cols)?,
+            user_col: Some("user_id".into()),
+            item_cols: vec!["item_id".into()],
+        });
+    }
+    attrs.grow(items.keys.len());
+
+    Ok(Normalized {
+        interactions: inter,
+        event: "comment".into(),
+        users: Entities {
+            raw_id: users.keys,
+            title: None,
+            extras: vec![],
+        },
+        items: Entities {
+            raw_id: items.keys,
+            title: Some(attrs.title),
+            extras: vec![
+                ("category".into(), super::string_array(attrs.category)),
+                ("likes".into(), Arc::new(Int64Array::from(attrs.likes))),
+                ("views".into(), Arc::new(Int64Array::from(attrs.views))),
+            ],
+        },
+        rejects,
+        accounts,
+        timeless,
+        tables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_title;
+
+    #[test]
+    fn titles_split_at_the_first_comma_and_lose_one_quote_level() {
+        assert_eq!(split_title("7,"), Some(("7", "")));
+        assert_eq!(split_title("3,a, b, c"), Some(("3", "a, b, c")));
+        assert_eq!(
+            split_title("4,\"quoted, title\""),
+            Some(("4", "quoted, title"))
+        );
+        assert_eq!(split_title("5,\"unbalanced"), Some(("5", "\"unbalanced")));
+        assert_eq!(split_title("6,\""), Some(("6", "\"")));
+        assert_eq!(split_title("no comma"), None);
+    }
+}

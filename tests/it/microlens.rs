@@ -1,0 +1,393 @@
+//! MicroLens: the synthetic release end to end (golden), and each quirk of corpora.md §1 on
+//! byte-exact fixtures written here.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_json};
+
+fn synth(out: &Path, corpus: &str, users: u32, seed: u64) {
+    let o = recdata(
+        &[
+            "synth",
+            corpus,
+            "--out",
+            out.to_str().unwrap(),
+            "--users",
+            &users.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+        Path::new("."),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn synth_fixture_golden() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), "microlens", 5, 3);
+    // The generator writes the same bytes for the same seed.
+    synth(&t.path().join("raw2"), "microlens", 5, 3);
+    assert_eq!(
+        crate::util::tree(&t.path().join("raw")),
+        crate::util::tree(&t.path().join("raw2"))
+    );
+    let m = corpus_manifest(t.path(), "ml", "microlens", "", "");
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/ml/1");
+    insta::assert_snapshot!(dump(&v));
+    crate::pyarrow::check_with_pyarrow(&v);
+    let d = dataset_json(&v);
+    // Every raw line is a header, a row or a reject.
+    for (file, a) in d["accounting"]["raw"].as_object().unwrap() {
+        assert_eq!(
+            a["lines"].as_u64().unwrap(),
+            a["header"].as_u64().unwrap()
+                + a["skipped"].as_u64().unwrap()
+                + a["rows"].as_u64().unwrap()
+                + a["rejected"].as_u64().unwrap(),
+            "{file}"
+        );
+    }
+    // The comment with an embedded newline left one malformed line.
+    assert_eq!(
+        d["accounting"]["rejected"],
+        json!({ "field_count": 1 }),
+        "{}",
+        d["accounting"]
+    );
+}
+
+/// A 100K-layout release with every quirk, byte for byte.
+fn quirky(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let w = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+    w(
+        "MicroLens-100k_pairs.csv",
+        b"\xEF\xBB\xBFuser,item,timestamp\r\n\
+          2,3,1660883466915\r\n\
+          1,1,1660883466915\r\n\
+          1,2,1660883400000\r\n\
+          1,3,1660883500000\r\n\
+          2,1,1660883300000\r\n\
+          2,2,166088330\r\n\
+          3,x,1660883300000\r\n\
+          3,1\r\n\
+          \r\n\
+          2,4,1660883600000\r\n",
+    );
+    w(
+        "MicroLens-100k_title_en.csv",
+        "1,Cat video, part one, the return\n2,\n3,Sunset \"golden hour\n4,\"Quoted, with a comma\"\nfive,bad id\n"
+            .as_bytes(),
+    );
+    w(
+        "tags_to_summary.csv",
+        b"1,Pets\n2,Food\n3,Travel\n4,Dance\n",
+    );
+    w(
+        "MicroLens-100k_likes_and_views.txt",
+        b"1\t10\t100\n2\t0\t5\n3\tmany\t7\n4\t1\t2\t3\n",
+    );
+    w(
+        "MicroLens-100k_comment_en.txt",
+        b"1\t1\tso cute\n2\t3\twhere is this?\nand a second line\n9\t4\tlater comment\n",
+    );
+}
+
+#[test]
+fn quirks_land_in_tables_or_rejects() {
+    let t = tempfile::tempdir().unwrap();
+    quirky(&t.path().join("raw"));
+    let m = corpus_manifest(t.path(), "q", "microlens", "", "");
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/q/1");
+    crate::pyarrow::check_with_pyarrow(&v);
+
+    let items = rows_json(&v, "items.parquet");
+    let titles: Vec<_> = items
+        .iter()
+        .map(|r| {
+            (
+                r["raw_id"].clone(),
+                r["title"].clone(),
+                r["category"].clone(),
+                r["likes"].clone(),
+            )
+        })
+        .collect();
+    // Numeric ids sort by value; split at the first comma; empty → null; a lone quote stays;
+    // one level of surrounding quotes goes; a bad likes row leaves the item's counts null.
+    assert_eq!(
+        titles,
+        vec![
+            (
+                json!("1"),
+                json!("Cat video, part one, the return"),
+                json!("Pets"),
+                json!(10)
+            ),
+            (json!("2"), json!(null), json!("Food"), json!(0)),
+            (
+                json!("3"),
+                json!("Sunset \"golden hour"),
+                json!("Travel"),
+                json!(null)
+            ),
+            (
+                json!("4"),
+                json!("Quoted, with a comma"),
+                json!("Dance"),
+                json!(null)
+            ),
+        ]
+    );
+    // Two users share one timestamp; rows come out in (user, time) order.
+    let inter: Vec<_> = rows_json(&v, "interactions.parquet")
+        .iter()
+        .map(|r| {
+            (
+                r["user_id"].as_u64().unwrap(),
+                r["item_id"].as_u64().unwrap(),
+                r["event"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        inter,
+        vec![
+            (0, 1, json!("comment")),
+            (0, 0, json!("comment")),
+            (0, 2, json!("comment")),
+            (1, 0, json!("comment")),
+            (1, 2, json!("comment")),
+            (1, 3, json!("comment")),
+        ]
+    );
+    let rejects: Vec<_> = rows_json(&v, "rejects.parquet")
+        .iter()
+        .map(|r| {
+            (
+                r["source_file"].as_str().unwrap().to_owned(),
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, String)> = [
+        ("MicroLens-100k_pairs.csv", 7, "bad_timestamp"),
+        ("MicroLens-100k_pairs.csv", 8, "bad_item_id"),
+        ("MicroLens-100k_pairs.csv", 9, "field_count"),
+        ("MicroLens-100k_title_en.csv", 5, "bad_item_id"),
+        ("MicroLens-100k_likes_and_views.txt", 3, "bad_count"),
+        ("MicroLens-100k_likes_and_views.txt", 4, "field_count"),
+        ("MicroLens-100k_comment_en.txt", 3, "field_count"),
+    ]
+    .iter()
+    .map(|(f, l, r)| (f.to_string(), *l, r.to_string()))
+    .collect();
+    let mut want = want;
+    want.sort();
+    let mut got = rejects.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // Comments keep their text; user 9 has no interactions but stays with its comment.
+    let comments = rows_json(&v, "microlens_comments.parquet");
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[2]["comment"], json!("later comment"));
+    let d = dataset_json(&v);
+    let pairs = &d["accounting"]["raw"]["MicroLens-100k_pairs.csv"];
+    assert_eq!(
+        (
+            pairs["lines"].clone(),
+            pairs["header"].clone(),
+            pairs["skipped"].clone(),
+            pairs["rows"].clone(),
+            pairs["rejected"].clone()
+        ),
+        (json!(11), json!(1), json!(1), json!(6), json!(3))
+    );
+    assert_eq!(
+        d["accounting"]["filter"]["users_without_interactions"],
+        json!(1)
+    );
+}
+
+#[test]
+fn readme_spelling_of_the_comment_file_is_accepted() {
+    let t = tempfile::tempdir().unwrap();
+    quirky(&t.path().join("raw"));
+    std::fs::rename(
+        t.path().join("raw/MicroLens-100k_comment_en.txt"),
+        t.path().join("raw/MicroLens-100k_comments_en.txt"),
+    )
+    .unwrap();
+    let m = corpus_manifest(t.path(), "q", "microlens", "", "");
+    build_ok(t.path(), &m);
+    assert_eq!(
+        rows_json(&t.path().join("data/q/1"), "microlens_comments.parquet").len(),
+        3
+    );
+}
+
+#[test]
+fn tsv_sequences_are_timeless_and_refuse_temporal_splits() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), "microlens", 4, 9);
+    let m = corpus_manifest(
+        t.path(),
+        "tsv",
+        "microlens",
+        "interactions = \"tsv\"",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/tsv/1");
+    let inter = rows_json(&v, "interactions.parquet");
+    assert!(inter.iter().all(|r| r["ts"].is_null()));
+    // The TSV holds the CSV's interactions in time order: same multiset of (user, item).
+    let m2 = corpus_manifest(t.path(), "csv", "microlens", "", "");
+    build_ok(t.path(), &m2);
+    let mut a: Vec<_> = inter
+        .iter()
+        .map(|r| (r["user_id"].clone().to_string(), r["item_id"].to_string()))
+        .collect();
+    let mut b: Vec<_> = rows_json(&t.path().join("data/csv/1"), "interactions.parquet")
+        .iter()
+        .map(|r| (r["user_id"].to_string(), r["item_id"].to_string()))
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    crate::pyarrow::check_with_pyarrow(&v);
+
+    let m3 = corpus_manifest(
+        t.path(),
+        "tsv2",
+        "microlens",
+        "interactions = \"tsv\"",
+        "[stages.split]\nmethod = \"temporal\"\nvalid_quantile = 0.8\ntest_quantile = 0.9\n",
+    );
+    let out = recdata(&["build", &m3, "--data-dir", "data"], t.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be split by time"), "{err}");
+}
+
+#[test]
+fn covers_and_videos_are_checked_media() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), "microlens", 12, 5);
+    let m = corpus_manifest(
+        t.path(),
+        "media",
+        "microlens",
+        "",
+        "[[stages.media]]\nmodality = \"image\"\npath = \"MicroLens-100k_covers/{raw_id}.jpg\"\n\n\
+         [[stages.media]]\nmodality = \"video\"\npaths = [\"MicroLens-100k_videos/{raw_id}.mp4\", \"MicroLens-100k_videos/{raw_id}.1.mp4\"]\n",
+    );
+    let mut env_cache = std::process::Command::new(crate::util::bin());
+    let out = env_cache
+        .args(["build", &m, "--data-dir", "data"])
+        .env("RECDATA_CACHE", t.path().join("cache"))
+        .env("NO_COLOR", "1")
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = t.path().join("data/media/1");
+    crate::pyarrow::check_with_pyarrow(&v);
+    let items: std::collections::HashMap<u64, String> = rows_json(&v, "items.parquet")
+        .iter()
+        .map(|r| {
+            (
+                r["item_id"].as_u64().unwrap(),
+                r["raw_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let media = rows_json(&v, "media.parquet");
+    for r in &media {
+        let raw: u32 = items[&r["item_id"].as_u64().unwrap()].parse().unwrap();
+        let (modality, status) = (
+            r["modality"].as_str().unwrap(),
+            r["status"].as_str().unwrap(),
+        );
+        let want = match modality {
+            "image" if raw == 4 => "missing",
+            "image" => "ok",
+            "video" if raw <= 6 => "ok",
+            _ => "missing",
+        };
+        assert_eq!(status, want, "{r}");
+        if status == "ok" {
+            let p = v.join(r["path"].as_str().unwrap());
+            assert!(p.is_file(), "{}", p.display());
+            let fmt = r["format"].as_str().unwrap();
+            assert_eq!(fmt, if modality == "image" { "jpeg" } else { "mp4" });
+            if raw == 3 && modality == "video" {
+                assert_eq!(r["url"], json!("MicroLens-100k_videos/3.1.mp4"));
+            }
+        }
+    }
+    let card = std::fs::read_to_string(v.join("README.md")).unwrap();
+    assert!(card.contains("Modality coverage"), "{card}");
+}
+
+#[test]
+fn microlens_1m_keeps_chinese_titles_with_unbalanced_quotes() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), "microlens-1m", 6, 2);
+    assert!(t.path().join("raw/MicroLens-1M_title.csv").is_file());
+    let m = corpus_manifest(t.path(), "m1", "microlens", "", "");
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/m1/1");
+    let items = rows_json(&v, "items.parquet");
+    let by_raw = |id: &str| {
+        items
+            .iter()
+            .find(|r| r["raw_id"] == json!(id))
+            .map(|r| r["title"].clone())
+    };
+    if let Some(t2) = by_raw("2") {
+        assert_eq!(t2, json!("\"震惊！这只猫居然会"));
+    }
+    if let Some(t5) = by_raw("5") {
+        assert_eq!(t5, json!("他说\"今天不下雨，"));
+    }
+    assert!(items.iter().any(|r| {
+        r["title"]
+            .as_str()
+            .is_some_and(|s| s.chars().any(|c| c > '\u{4e00}'))
+    }));
+    crate::pyarrow::check_with_pyarrow(&v);
+}
+
+#[test]
+fn two_releases_in_one_folder_need_a_variant() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("raw");
+    synth(&raw, "microlens", 4, 1);
+    synth(&raw, "microlens-1m", 4, 1);
+    let m = corpus_manifest(t.path(), "two", "microlens", "", "");
+    let out = recdata(&["build", &m, "--data-dir", "data"], t.path());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MicroLens-100k, MicroLens-1M") && err.contains("source.variant"),
+        "{err}"
+    );
+    let m = corpus_manifest(t.path(), "two", "microlens", "variant = \"1m\"", "");
+    build_ok(t.path(), &m);
+}
