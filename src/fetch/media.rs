@@ -666,17 +666,39 @@ impl MediaFetcher {
     }
 }
 
+/// The columns every status table shares, after its key, URL and status: `http_status`,
+/// `bytes`, `sha256`, `format` (null unless ok), `width`, `height`, `attempts`, `error`.
+pub fn detail_columns<'a>(
+    rows: impl Iterator<Item = &'a MediaResult> + Clone,
+) -> Vec<arrow_array::ArrayRef> {
+    use arrow_array::{ArrayRef, Int32Array, Int64Array, StringArray};
+    let s = |f: &dyn Fn(&MediaResult) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(rows.clone().map(f).collect::<Vec<_>>()))
+    };
+    let i32s = |f: &dyn Fn(&MediaResult) -> Option<i32>| -> ArrayRef {
+        Arc::new(Int32Array::from(rows.clone().map(f).collect::<Vec<_>>()))
+    };
+    vec![
+        i32s(&|r| r.http_status.map(i32::from)),
+        Arc::new(Int64Array::from(
+            rows.clone()
+                .map(|r| r.bytes.map(|b| b as i64))
+                .collect::<Vec<_>>(),
+        )),
+        s(&|r| r.sha256.clone()),
+        s(&|r| r.ok().then(|| r.format.clone()).flatten()),
+        i32s(&|r| r.width.map(|w| w as i32)),
+        i32s(&|r| r.height.map(|w| w as i32)),
+        i32s(&|r| Some(r.attempts as i32)),
+        s(&|r| r.error.clone()),
+    ]
+}
+
 /// Writes a standalone status table (`recdata media`): one row per input line, keyed by the
 /// caller's key, same columns as the dataset's `media` table otherwise.
 pub fn write_results(path: &Path, rows: &[MediaResult]) -> Result<()> {
-    use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
-    let s = |f: &dyn Fn(&MediaResult) -> Option<String>| -> ArrayRef {
-        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
-    };
-    let i32s = |f: &dyn Fn(&MediaResult) -> Option<i32>| -> ArrayRef {
-        Arc::new(Int32Array::from(rows.iter().map(f).collect::<Vec<_>>()))
-    };
     let schema = Schema::new(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new("url", DataType::Utf8, false),
@@ -690,23 +712,18 @@ pub fn write_results(path: &Path, rows: &[MediaResult]) -> Result<()> {
         Field::new("attempts", DataType::Int32, false),
         Field::new("error", DataType::Utf8, true),
     ]);
-    let cols: Vec<ArrayRef> = vec![
-        s(&|r| Some(r.key.clone())),
-        s(&|r| Some(r.url.clone())),
-        s(&|r| Some(r.status.clone())),
-        i32s(&|r| r.http_status.map(i32::from)),
-        Arc::new(Int64Array::from(
-            rows.iter()
-                .map(|r| r.bytes.map(|b| b as i64))
-                .collect::<Vec<_>>(),
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.key.as_str()),
         )),
-        s(&|r| r.sha256.clone()),
-        s(&|r| r.format.clone()),
-        i32s(&|r| r.width.map(|w| w as i32)),
-        i32s(&|r| r.height.map(|w| w as i32)),
-        i32s(&|r| Some(r.attempts as i32)),
-        s(&|r| r.error.clone()),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.url.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.status.as_str()),
+        )),
     ];
+    cols.extend(detail_columns(rows.iter()));
     let batch = RecordBatch::try_new(Arc::new(schema), cols)?;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     crate::io::parquet::write_batch(&tmp, batch, crate::io::parquet::Level::Publish, vec![])?;

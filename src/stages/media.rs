@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, Int32Array, Int32DictionaryArray, Int64Array, StringArray, UInt32Array,
-};
+use arrow_array::{Array, ArrayRef, Int32Array, Int32DictionaryArray, StringArray, UInt32Array};
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -370,53 +368,25 @@ pub fn media_path(m: &str, item_id: u32, format: &str) -> String {
 }
 
 fn write_status(path: &Path, rows: &[(u32, Modality, MediaResult)]) -> Result<()> {
-    let s = |f: &dyn Fn(&MediaResult) -> Option<String>| -> ArrayRef {
-        Arc::new(StringArray::from(
-            rows.iter().map(|(_, _, r)| f(r)).collect::<Vec<_>>(),
-        ))
-    };
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
         dict(rows.iter().map(|r| r.1.name()).collect())?,
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.2.url.as_str()),
         )),
         dict(rows.iter().map(|r| r.2.status.as_str()).collect())?,
-        Arc::new(Int32Array::from(
-            rows.iter()
-                .map(|r| r.2.http_status.map(i32::from))
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter()
-                .map(|r| r.2.bytes.map(|b| b as i64))
-                .collect::<Vec<_>>(),
-        )),
-        s(&|r| r.sha256.clone()),
-        s(&|r| r.ok().then(|| r.format.clone()).flatten()),
-        Arc::new(Int32Array::from(
-            rows.iter()
-                .map(|r| r.2.width.map(|w| w as i32))
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(Int32Array::from(
-            rows.iter()
-                .map(|r| r.2.height.map(|w| w as i32))
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(Int32Array::from_iter_values(
-            rows.iter().map(|r| r.2.attempts as i32),
-        )),
-        s(&|r| r.error.clone()),
-        Arc::new(StringArray::from(
-            rows.iter()
-                .map(|(id, m, r)| {
-                    r.ok()
-                        .then(|| media_path(m.name(), *id, r.format.as_deref().unwrap_or("bin")))
-                })
-                .collect::<Vec<_>>(),
-        )),
     ];
+    cols.extend(crate::fetch::media::detail_columns(
+        rows.iter().map(|r| &r.2),
+    ));
+    cols.push(Arc::new(StringArray::from(
+        rows.iter()
+            .map(|(id, m, r)| {
+                r.ok()
+                    .then(|| media_path(m.name(), *id, r.format.as_deref().unwrap_or("bin")))
+            })
+            .collect::<Vec<_>>(),
+    )));
     write_table(path, "media", "", cols, &[], Level::Publish)?;
     Ok(())
 }
