@@ -245,6 +245,14 @@ pub fn render(doc: &Value) -> String {
         s(&f["users"]),
         s(&f["items"])
     );
+    let _ = writeln!(
+        o,
+        "\nCatalogue: the raw files name {} users and {} items; `users.parquet` and `items.parquet` keep the {} and {} with surviving interactions or side-table references.",
+        s(&f["catalogue_users"]),
+        s(&f["catalogue_items"]),
+        s(&f["users"]),
+        s(&f["items"])
+    );
     let side = f["side_tables"].as_array().into_iter().flatten();
     for t in side {
         let _ = writeln!(

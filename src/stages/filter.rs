@@ -183,6 +183,12 @@ pub struct FilterStats {
     pub items_without_interactions: u64,
     #[serde(default)]
     pub side_tables: Vec<SideTableStats>,
+    /// Users and items the adapter knows (from any file, e.g. a title or profile file), before
+    /// filtering; those not in `users`/`items` had no surviving interaction or reference.
+    #[serde(default)]
+    pub catalogue_users: u64,
+    #[serde(default)]
+    pub catalogue_items: u64,
 }
 
 /// Rows of a side table in, rows dropped with their filtered-out user, rows out.
@@ -434,6 +440,8 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
     stats.users_without_interactions = stats.users - with_rows_users;
     stats.items_without_interactions = stats.items - with_rows_items;
     stats.side_tables = side_stats;
+    stats.catalogue_users = n_users as u64;
+    stats.catalogue_items = n_items as u64;
     Ok(Filtered {
         user,
         item,
