@@ -51,6 +51,9 @@ schemas!(
     "embeddings",
     "semantic_ids",
     "media",
+    "soil_images",
+    "sample_soil",
+    "svd_embeddings",
 );
 
 /// The canonical schema of `table`.

@@ -2,6 +2,8 @@
 //! onto the canonical tables. The set of corpora is closed, so the registry is an enum and a
 //! `match`, which forces every new corpus to be handled everywhere.
 
+pub mod agrosense;
+pub mod deezer_sessions;
 pub mod lastfm_1k;
 
 use std::path::{Path, PathBuf};
@@ -15,19 +17,23 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
 /// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "agrosense", "deezer-sessions"];
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusConfig {
     Lastfm1k(lastfm_1k::Options),
+    Agrosense(agrosense::Options),
+    DeezerSessions(deezer_sessions::Options),
 }
 
 impl CorpusConfig {
     pub fn name(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
+            CorpusConfig::Agrosense(_) => agrosense::NAME,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::NAME,
         }
     }
 
@@ -35,12 +41,16 @@ impl CorpusConfig {
     pub fn license(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
+            CorpusConfig::Agrosense(_) => agrosense::LICENSE,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::LICENSE,
         }
     }
 
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
+            CorpusConfig::Agrosense(_) => agrosense::DESCRIPTION,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::DESCRIPTION,
         }
     }
 
@@ -48,12 +58,16 @@ impl CorpusConfig {
     pub fn input_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::input_files(o, dir),
+            CorpusConfig::Agrosense(o) => agrosense::input_files(o, dir),
+            CorpusConfig::DeezerSessions(o) => deezer_sessions::input_files(o, dir),
         }
     }
 
     pub fn normalize(&self, dir: &Path, progress: &Reporter) -> Result<Normalized> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::normalize(o, dir, progress),
+            CorpusConfig::Agrosense(o) => agrosense::normalize(o, dir, progress),
+            CorpusConfig::DeezerSessions(o) => deezer_sessions::normalize(o, dir, progress),
         }
     }
 }
@@ -66,6 +80,10 @@ pub fn read_corpus_config(
     let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
     match name.value.as_str() {
         lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
+        agrosense::NAME => agrosense::Options::read(r, diags).map(CorpusConfig::Agrosense),
+        deezer_sessions::NAME => {
+            deezer_sessions::Options::read(r, diags).map(CorpusConfig::DeezerSessions)
+        }
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),

@@ -1,6 +1,8 @@
 //! Seeded generators of corpora in their exact upstream formats (one file per corpus), used
 //! for tests, the demo and benchmarks. The same seed always writes the same bytes.
 
+pub mod agrosense;
+pub mod deezer_sessions;
 pub mod lastfm_1k;
 
 use std::path::Path;
@@ -8,7 +10,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Every corpus with a generator, by its `source.corpus` name.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "agrosense", "deezer-sessions"];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
 #[derive(Debug, Clone)]
@@ -31,11 +33,26 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 events_per_user: a.events_per_user.unwrap_or(60),
             },
-        )?)),
+        )?)?),
+        "agrosense" => Ok(serde_json::to_value(agrosense::write(
+            out,
+            &agrosense::Options {
+                rows: a.users.unwrap_or(24),
+                seed: a.seed,
+            },
+        )?)?),
+        "deezer-sessions" => Ok(serde_json::to_value(deezer_sessions::write(
+            out,
+            &deezer_sessions::Options {
+                users: a.users.unwrap_or(6),
+                seed: a.seed,
+                sessions_per_user: a.events_per_user.unwrap_or(3),
+                dim: 8,
+            },
+        )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",
             CORPORA.join(", ")
         ))),
     }
 }
-
