@@ -111,7 +111,11 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
         user: events[0].user,
         session: events[0].session,
         ts: events[0].ts,
-        track: tracks[(1 + events.iter().position(|_| true).unwrap_or(0)) % n_tracks],
+        track: if events[0].track == tracks[0] {
+            tracks[2]
+        } else {
+            tracks[0]
+        },
     };
     events.insert(1, tie);
     // Exact duplicate events.

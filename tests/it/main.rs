@@ -3,7 +3,9 @@
 mod server;
 mod util;
 
+mod agrosense;
 mod build;
+mod deezer_sessions;
 mod fetch;
 mod filter_props;
 mod manifest_errors;
