@@ -319,9 +319,11 @@ fn plan(o: &Options, dir: &Path) -> Result<Plan> {
 fn list_tree(root: &Path) -> Result<Vec<String>> {
     fn walk(root: &Path, d: &Path, out: &mut Vec<String>) -> Result<()> {
         for e in fs_err::read_dir(d)? {
-            let p = e?.path();
-            // Follows symlinks: a linked image is an image.
-            if fs_err::metadata(&p)?.is_dir() {
+            let e = e?;
+            let p = e.path();
+            // Real folders only: a link to a folder is not followed (no cycles) and is listed
+            // like a file, which `examine` then rejects; a link to an image is an image.
+            if e.file_type()?.is_dir() {
                 walk(root, &p, out)?;
             } else {
                 let rel = p.strip_prefix(root).unwrap_or(&p);
@@ -788,6 +790,13 @@ enum Examined {
 }
 
 fn examine(path: &Path) -> Result<Examined> {
+    if fs_err::metadata(path)?.is_dir() {
+        return Ok(Examined::Rejected {
+            reason: "not_image",
+            detail: "a link to a folder (not followed)".into(),
+            head: Vec::new(),
+        });
+    }
     let data = fs_err::read(path)?;
     let head = data[..data.len().min(64)].to_vec();
     let Some(format) = sniff_image(&data) else {

@@ -152,12 +152,14 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
     }
     fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         for e in fs_err::read_dir(d)? {
-            let p = e?.path();
+            let e = e?;
+            let p = e.path();
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
             if name.is_some_and(|n| n.starts_with('.') || n.starts_with('_')) {
                 continue;
             }
-            if fs_err::metadata(&p)?.is_dir() {
+            // Links to folders are not followed (no cycles); opening one fails loudly.
+            if e.file_type()?.is_dir() {
                 walk(&p, out)?;
             } else {
                 out.push(p);
@@ -278,11 +280,18 @@ fn require_columns(path: &Path, schema: &arrow_schema::Schema, cols: &[&str]) ->
     })
 }
 
+/// Integer types, and floats (pandas turns an integer column with a missing value into float64);
+/// a float that is not a whole number in `i64` range reads as a bad value.
 fn is_int(t: &DataType) -> bool {
-    t.is_integer()
+    t.is_integer() || matches!(t, DataType::Float32 | DataType::Float64)
 }
 
-/// An integer column as `i64` (null, or a `u64` above `i64::MAX`, → `None`).
+fn whole(x: f64) -> Option<i64> {
+    (x.fract() == 0.0 && x.abs() < 9.2e18).then_some(x as i64)
+}
+
+/// An integer column as `i64` (null, a `u64` above `i64::MAX` or a float that is not a whole
+/// number → `None`).
 fn ints(a: &dyn Array) -> Vec<Option<i64>> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::*;
@@ -303,6 +312,16 @@ fn ints(a: &dyn Array) -> Vec<Option<i64>> {
         DataType::UInt16 => conv!(UInt16Type),
         DataType::UInt32 => conv!(UInt32Type),
         DataType::UInt64 => conv!(UInt64Type),
+        DataType::Float32 => a
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.and_then(|v| whole(f64::from(v))))
+            .collect(),
+        DataType::Float64 => a
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.and_then(whole))
+            .collect(),
         _ => vec![None; a.len()],
     }
 }
@@ -342,6 +361,20 @@ fn ts_ms(a: &dyn Array) -> Vec<Option<i64>> {
                         }
                     })
                 })
+                .collect()
+        }
+        // Float seconds may carry milliseconds.
+        DataType::Float64 | DataType::Float32 => {
+            let secs: Vec<Option<f64>> = match a.data_type() {
+                DataType::Float64 => a.as_primitive::<Float64Type>().iter().collect(),
+                _ => a
+                    .as_primitive::<Float32Type>()
+                    .iter()
+                    .map(|v| v.map(f64::from))
+                    .collect(),
+            };
+            secs.into_iter()
+                .map(|s| s.and_then(|s| whole((s * 1000.0).round())))
                 .collect()
         }
         _ => ints(a)
@@ -401,7 +434,7 @@ fn read_sessions(
                 return Err(Error::BadInput {
                     path: path.clone(),
                     message: format!(
-                        "column `{c}` is {t}; expected an integer{}",
+                        "column `{c}` is {t}; expected an integer (or a whole float){}",
                         if c == "ts" {
                             " (Unix seconds) or a timestamp"
                         } else {
@@ -777,6 +810,43 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_columns_of_any_width() {
+        use arrow_array::{Float64Array, Int32Array, TimestampMicrosecondArray, UInt64Array};
+        assert_eq!(
+            ints(&Int32Array::from(vec![Some(-3), None])),
+            [Some(-3), None]
+        );
+        assert_eq!(ints(&UInt64Array::from(vec![7, u64::MAX])), [Some(7), None]);
+        assert_eq!(
+            ints(&Float64Array::from(vec![
+                Some(5.0),
+                Some(5.5),
+                None,
+                Some(f64::NAN)
+            ])),
+            [Some(5), None, None, None]
+        );
+        assert_eq!(
+            ts_ms(&Int32Array::from(vec![1_650_000_000])),
+            [Some(1_650_000_000_000)]
+        );
+        assert_eq!(
+            ts_ms(&Float64Array::from(vec![1_650_000_000.25])),
+            [Some(1_650_000_000_250)]
+        );
+        assert_eq!(
+            ts_ms(&TimestampMicrosecondArray::from(vec![
+                1_650_000_000_123_456
+            ])),
+            [Some(1_650_000_000_123)]
+        );
+        assert_eq!(
+            ts_ms(&arrow_array::Int64Array::from(vec![i64::MAX])),
+            [None]
+        );
+    }
 
     #[test]
     fn vector_text_forms() {
