@@ -284,17 +284,20 @@ fn plan(o: &Options, dir: &Path) -> Result<Plan> {
         }
     }
     let mut trees = Vec::new();
-    for (ds, name) in [
-        (SOIL_IMAGE_DATASET, &o.soil_image_dir),
-        (SOIL_TYPES_DATASET, &o.soil_types_dir),
+    for (ds, name, default) in [
+        (SOIL_IMAGE_DATASET, &o.soil_image_dir, SOIL_IMAGE_DIR),
+        (SOIL_TYPES_DATASET, &o.soil_types_dir, SOIL_TYPES_DIR),
     ] {
+        // A folder named in the manifest must exist even with `auto`.
+        let required = o.soil_images == Presence::Require || name != default;
         match (o.soil_images, d.join(name).is_dir()) {
-            (Presence::Skip, _) | (Presence::Auto, false) => {}
+            (Presence::Skip, _) => {}
             (_, true) => trees.push((ds, name.clone())),
-            (Presence::Require, false) => {
+            (_, false) if !required => {}
+            (_, false) => {
                 return Err(missing(
                     d.join(name),
-                    &format!(" and the folder `{name}/` (`soil_images = \"require\"`)"),
+                    &format!(" and the soil-image folder `{name}/` named in the manifest"),
                 ));
             }
         }

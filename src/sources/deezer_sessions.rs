@@ -200,12 +200,13 @@ fn plan(o: &Options, dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let embeddings = match (o.embeddings, pick(&o.embeddings_file, EMBEDDINGS_DEFAULTS)) {
         (Presence::Skip, _) => vec![],
         (_, Some(p)) if p.exists() => parquet_files(&p)?,
-        (Presence::Auto, _) => vec![],
-        (Presence::Require, p) => {
+        // A file named in the manifest must exist even with `auto`.
+        (Presence::Auto, _) if o.embeddings_file.is_none() => vec![],
+        (_, p) => {
             return Err(Error::MissingInput {
                 path: p.unwrap_or_else(|| dir.join(EMBEDDINGS_DEFAULTS[0])),
-                hint: "`embeddings = \"require\"`: the svd_embeddings parquet file is missing (set \
-                       `embeddings_file = \"<name>\"` if it is named otherwise, or `embeddings = \"skip\"`)"
+                hint: "the svd_embeddings parquet file is missing (`embeddings = \"require\"` or `embeddings_file` \
+                       names it; set `embeddings_file = \"<name>\"` to its actual name, or `embeddings = \"skip\"`)"
                     .into(),
             });
         }

@@ -826,6 +826,21 @@ fn bad_rows_are_rejected_and_a_bad_header_is_an_error() {
         "{err}"
     );
 
+    // A soil folder named in the manifest must exist, even with `soil_images = "auto"`.
+    let m = manifest(
+        tmp.path(),
+        "k",
+        "agrosense",
+        "raw",
+        "soil_image_dir = \"Dataset\"",
+    );
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Dataset"));
+
     // Required variants that are missing: an error naming the file.
     let m = manifest(
         tmp.path(),

@@ -368,6 +368,21 @@ print(1)
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothere.parquet"));
 
+    // A file named in the manifest must exist, even with `embeddings = "auto"`.
+    let m = manifest(
+        tmp.path(),
+        "e",
+        CORPUS,
+        "raw",
+        "embeddings_file = \"vectors.parquet\"",
+    );
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vectors.parquet"));
+
     // Options that contradict each other are manifest errors.
     let m = manifest(
         tmp.path(),
