@@ -337,10 +337,7 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                     json!({ "type": "synth", "corpus": corpus, "out": out, "summary": s })
                 );
             } else {
-                p.info(format!(
-                    "Wrote synthetic {corpus} to {}: {s}",
-                    out.display()
-                ));
+                p.info(format!("Wrote synthetic {corpus} to {}: {s}", out.display()));
             }
             Ok(0)
         }

@@ -287,11 +287,8 @@ fn reconcile(
             f.input_rows, f.output_rows
         ));
     }
-    let side: std::collections::BTreeMap<&str, u64> = acc
-        .tables
-        .iter()
-        .map(|t| (t.name.as_str(), t.rows))
-        .collect();
+    let side: std::collections::BTreeMap<&str, u64> =
+        acc.tables.iter().map(|t| (t.name.as_str(), t.rows)).collect();
     for t in &f.side_tables {
         if side.get(t.table.as_str()) != Some(&t.input_rows)
             || t.input_rows != t.removed_user_filtered + t.output_rows
