@@ -45,6 +45,42 @@ fn props(level: Level, kv: Vec<KeyValue>) -> Result<WriterProperties> {
         .build())
 }
 
+/// `columns` as a batch of canonical table `table` (fields + `corpus` extras, in schema order).
+/// A `fixed_size_list<...>[*]` field takes the length of the column given for it.
+pub fn canonical_batch(table: &str, corpus: &str, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    use arrow_schema::{DataType, Field, Schema};
+    let schema = schema::table(table)?.arrow(corpus)?;
+    if schema.fields().len() != columns.len() {
+        return Err(Error::Internal(format!(
+            "table `{table}` has {} fields but {} columns were given",
+            schema.fields().len(),
+            columns.len()
+        )));
+    }
+    let mut fields = Vec::with_capacity(columns.len());
+    for (f, c) in schema.fields().iter().zip(&columns) {
+        let fits = match (f.data_type(), c.data_type()) {
+            (DataType::FixedSizeList(a, 0), DataType::FixedSizeList(b, _)) => {
+                a.data_type() == b.data_type()
+            }
+            (a, b) => a == b,
+        };
+        if !fits {
+            return Err(Error::Internal(format!(
+                "column `{}` of `{table}` is {} but the schema says {}",
+                f.name(),
+                c.data_type(),
+                f.data_type()
+            )));
+        }
+        fields.push(Field::new(f.name(), c.data_type().clone(), f.is_nullable()));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
 /// Writes `columns` as canonical table `table` (fields + `corpus` extras, in schema order).
 pub fn write_table(
     path: &Path,
@@ -54,31 +90,14 @@ pub fn write_table(
     metadata: &[(&str, String)],
     level: Level,
 ) -> Result<(u64, u64)> {
-    let schema = schema::table(table)?.arrow(corpus)?;
-    if schema.fields().len() != columns.len() {
-        return Err(Error::Internal(format!(
-            "table `{table}` has {} fields but {} columns were given",
-            schema.fields().len(),
-            columns.len()
-        )));
-    }
-    for (f, c) in schema.fields().iter().zip(&columns) {
-        if f.data_type() != c.data_type() {
-            return Err(Error::Internal(format!(
-                "column `{}` of `{table}` is {} but the schema says {}",
-                f.name(),
-                c.data_type(),
-                f.data_type()
-            )));
-        }
-    }
+    let batch = canonical_batch(table, corpus, columns)?;
     let mut kv = vec![KeyValue::new("recdata.table".to_owned(), table.to_owned())];
     kv.extend(
         metadata
             .iter()
             .map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())),
     );
-    write_batch(path, RecordBatch::try_new(schema, columns)?, level, kv)
+    write_batch(path, batch, level, kv)
 }
 
 /// Writes a record batch of any schema (used for the stage cache's internal tables).

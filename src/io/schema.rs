@@ -53,6 +53,9 @@ schemas!(
     "media",
     "microlens_comments",
     "amazon_reviews",
+    "soil_images",
+    "sample_soil",
+    "svd_embeddings",
 );
 
 /// The canonical schema of `table`.

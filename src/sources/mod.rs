@@ -2,7 +2,9 @@
 //! onto the canonical tables. The set of corpora is closed, so the registry is an enum and a
 //! `match`, which forces every new corpus to be handled everywhere.
 
+pub mod agrosense;
 pub mod amazon_reviews_2023;
+pub mod deezer_sessions;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
@@ -19,7 +21,14 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
 /// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &["lastfm-1k", "microlens", "movielens", "amazon-reviews-2023"];
+pub const CORPORA: &[&str] = &[
+    "lastfm-1k",
+    "microlens",
+    "movielens",
+    "amazon-reviews-2023",
+    "agrosense",
+    "deezer-sessions",
+];
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,6 +38,8 @@ pub enum CorpusConfig {
     Microlens(microlens::Options),
     Movielens(movielens::Options),
     AmazonReviews2023(amazon_reviews_2023::Options),
+    Agrosense(agrosense::Options),
+    DeezerSessions(deezer_sessions::Options),
 }
 
 impl CorpusConfig {
@@ -38,6 +49,8 @@ impl CorpusConfig {
             CorpusConfig::Microlens(_) => microlens::NAME,
             CorpusConfig::Movielens(_) => movielens::NAME,
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::NAME,
+            CorpusConfig::Agrosense(_) => agrosense::NAME,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::NAME,
         }
     }
 
@@ -48,6 +61,8 @@ impl CorpusConfig {
             CorpusConfig::Microlens(_) => microlens::LICENSE,
             CorpusConfig::Movielens(_) => movielens::LICENSE,
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::LICENSE,
+            CorpusConfig::Agrosense(_) => agrosense::LICENSE,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::LICENSE,
         }
     }
 
@@ -57,6 +72,8 @@ impl CorpusConfig {
             CorpusConfig::Microlens(_) => microlens::DESCRIPTION,
             CorpusConfig::Movielens(_) => movielens::DESCRIPTION,
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::DESCRIPTION,
+            CorpusConfig::Agrosense(_) => agrosense::DESCRIPTION,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::DESCRIPTION,
         }
     }
 
@@ -67,6 +84,8 @@ impl CorpusConfig {
             CorpusConfig::Microlens(o) => microlens::input_files(o, dir),
             CorpusConfig::Movielens(o) => movielens::input_files(o, dir),
             CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::input_files(o, dir),
+            CorpusConfig::Agrosense(o) => agrosense::input_files(o, dir),
+            CorpusConfig::DeezerSessions(o) => deezer_sessions::input_files(o, dir),
         }
     }
 
@@ -76,6 +95,8 @@ impl CorpusConfig {
             CorpusConfig::Microlens(o) => microlens::normalize(o, dir, progress),
             CorpusConfig::Movielens(o) => movielens::normalize(o, dir, progress),
             CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::normalize(o, dir, progress),
+            CorpusConfig::Agrosense(o) => agrosense::normalize(o, dir, progress),
+            CorpusConfig::DeezerSessions(o) => deezer_sessions::normalize(o, dir, progress),
         }
     }
 }
@@ -92,6 +113,10 @@ pub fn read_corpus_config(
         movielens::NAME => movielens::Options::read(r, diags).map(CorpusConfig::Movielens),
         amazon_reviews_2023::NAME => {
             amazon_reviews_2023::Options::read(r, diags).map(CorpusConfig::AmazonReviews2023)
+        }
+        agrosense::NAME => agrosense::Options::read(r, diags).map(CorpusConfig::Agrosense),
+        deezer_sessions::NAME => {
+            deezer_sessions::Options::read(r, diags).map(CorpusConfig::DeezerSessions)
         }
         other => {
             let mut d = Diagnostic::error(

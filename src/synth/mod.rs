@@ -1,7 +1,9 @@
 //! Seeded generators of corpora in their exact upstream formats (one file per corpus), used
 //! for tests, the demo and benchmarks. The same seed always writes the same bytes.
 
+pub mod agrosense;
 pub mod amazon_reviews_2023;
+pub mod deezer_sessions;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
@@ -18,6 +20,8 @@ pub const CORPORA: &[&str] = &[
     "movielens",
     "movielens-1m",
     "amazon-reviews-2023",
+    "agrosense",
+    "deezer-sessions",
 ];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
@@ -79,6 +83,22 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 users: a.users.unwrap_or(20),
                 reviews_per_user: a.events_per_user.unwrap_or(3),
                 seed: a.seed,
+            },
+        )?)?),
+        "agrosense" => Ok(serde_json::to_value(agrosense::write(
+            out,
+            &agrosense::Options {
+                rows: a.users.unwrap_or(24),
+                seed: a.seed,
+            },
+        )?)?),
+        "deezer-sessions" => Ok(serde_json::to_value(deezer_sessions::write(
+            out,
+            &deezer_sessions::Options {
+                users: a.users.unwrap_or(6),
+                seed: a.seed,
+                sessions_per_user: a.events_per_user.unwrap_or(3),
+                dim: 8,
             },
         )?)?),
         other => Err(Error::Invalid(format!(

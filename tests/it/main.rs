@@ -3,8 +3,10 @@
 mod server;
 mod util;
 
+mod agrosense;
 mod amazon;
 mod build;
+mod deezer_sessions;
 mod fetch;
 mod filter_props;
 mod manifest_errors;
