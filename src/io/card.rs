@@ -68,7 +68,7 @@ pub fn render(doc: &Value) -> String {
     if let Some(cov) = doc["media_coverage"].as_array() {
         let _ = writeln!(
             o,
-            "\n## Modality coverage\n\nMedia fetched by URL; `media.parquet` has one row per item and modality with the \
+            "\n## Modality coverage\n\nMedia fetched by URL or read from the corpus' own files; `media.parquet` has one row per item and modality with the \
              outcome, and `media/<modality>/<item_id>.<ext>` holds the verified files.\n\n\
              | modality | items | with it | coverage | missing, by reason |\n| --- | ---: | ---: | ---: | --- |"
         );

@@ -320,10 +320,10 @@ fn covers_and_videos_are_checked_media() {
             r["status"].as_str().unwrap(),
         );
         let want = match modality {
-            "image" if raw == 4 => "missing",
+            "image" if raw == 4 => "not_found",
             "image" => "ok",
             "video" if raw <= 6 => "ok",
-            _ => "missing",
+            _ => "not_found",
         };
         assert_eq!(status, want, "{r}");
         if status == "ok" {

@@ -105,7 +105,7 @@ fn check_one(
     let Some(rel) = names.iter().find(|n| src.join(n).is_file()) else {
         return Ok(result(
             &names[0],
-            "missing",
+            "not_found",
             Some(format!("no file at {}", names.join(" or "))),
         ));
     };
