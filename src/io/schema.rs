@@ -51,6 +51,8 @@ schemas!(
     "embeddings",
     "semantic_ids",
     "media",
+    "qilin_dqa",
+    "qilin_qrels",
 );
 
 /// The canonical schema of `table`.

@@ -3,6 +3,7 @@
 //! `match`, which forces every new corpus to be handled everywhere.
 
 pub mod lastfm_1k;
+pub mod qilin;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,19 +16,21 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
 /// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "qilin"];
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusConfig {
     Lastfm1k(lastfm_1k::Options),
+    Qilin(qilin::Options),
 }
 
 impl CorpusConfig {
     pub fn name(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
+            CorpusConfig::Qilin(_) => qilin::NAME,
         }
     }
 
@@ -35,12 +38,14 @@ impl CorpusConfig {
     pub fn license(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
+            CorpusConfig::Qilin(_) => qilin::LICENSE,
         }
     }
 
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
+            CorpusConfig::Qilin(_) => qilin::DESCRIPTION,
         }
     }
 
@@ -48,12 +53,14 @@ impl CorpusConfig {
     pub fn input_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::input_files(o, dir),
+            CorpusConfig::Qilin(o) => qilin::input_files(o, dir),
         }
     }
 
     pub fn normalize(&self, dir: &Path, progress: &Reporter) -> Result<Normalized> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::normalize(o, dir, progress),
+            CorpusConfig::Qilin(o) => qilin::normalize(o, dir, progress),
         }
     }
 }
@@ -66,6 +73,7 @@ pub fn read_corpus_config(
     let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
     match name.value.as_str() {
         lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
+        qilin::NAME => qilin::Options::read(r, diags).map(CorpusConfig::Qilin),
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),
@@ -199,7 +207,8 @@ pub struct RawInteractions {
     /// Chronological tie-breaker within equal timestamps, set by the adapter from the raw file's
     /// order (Last.fm lists newest first, so its order is the reverse line number).
     pub order: Vec<u64>,
-    /// The event's value where the corpus has one (a rating, a play count).
+    /// The event's value where the corpus has one (a rating, a play count); NaN for an event
+    /// without one (published as null).
     pub value: Option<Vec<f32>>,
     /// The session each event belongs to, where the corpus has sessions.
     pub session: Option<Vec<i64>>,

@@ -2,13 +2,14 @@
 //! for tests, the demo and benchmarks. The same seed always writes the same bytes.
 
 pub mod lastfm_1k;
+pub mod qilin;
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
 /// Every corpus with a generator, by its `source.corpus` name.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "qilin"];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
 #[derive(Debug, Clone)]
@@ -31,7 +32,15 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 events_per_user: a.events_per_user.unwrap_or(60),
             },
-        )?)),
+        )?)?),
+        "qilin" => Ok(serde_json::to_value(qilin::write(
+            out,
+            &qilin::Options {
+                users: a.users.unwrap_or(3),
+                seed: a.seed,
+                json_nested: false,
+            },
+        )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",
             CORPORA.join(", ")

@@ -9,4 +9,5 @@ mod filter_props;
 mod manifest_errors;
 mod media;
 mod pyarrow;
+mod qilin;
 mod resume;
