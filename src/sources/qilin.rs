@@ -68,8 +68,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float32Builder, Float64Builder, Int32Builder, ListBuilder, StringBuilder,
-    UInt32Builder,
+    Float32Builder, Float64Builder, Int32Builder, ListBuilder, StringBuilder, UInt32Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -493,7 +492,12 @@ impl TextParser<'_> {
                     match self.s.get(self.i) {
                         Some(b',') => self.i += 1,
                         Some(x) if *x == close => {}
-                        _ => return Err(format!("expected `,` or `{}` at byte {}", close as char, self.i)),
+                        _ => {
+                            return Err(format!(
+                                "expected `,` or `{}` at byte {}",
+                                close as char, self.i
+                            ));
+                        }
                     }
                 }
             }
@@ -553,7 +557,10 @@ impl TextParser<'_> {
     fn number(&mut self) -> std::result::Result<Val, String> {
         let start = self.i;
         while self.i < self.s.len()
-            && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            && matches!(
+                self.s[self.i],
+                b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+            )
         {
             self.i += 1;
         }
@@ -692,12 +699,10 @@ impl<'a> Col<'a> {
             Col::Str(_) | Col::LStr(_) | Col::VStr(_) => {
                 self.text(r).map_or(Val::Null, |s| Val::Str(s.to_owned()))
             }
-            Col::Bool(a) => a.is_valid(r).then(|| Val::Bool(a.value(r))).unwrap_or(Val::Null),
-            Col::F64(a) => a.is_valid(r).then(|| Val::Float(a.value(r))).unwrap_or(Val::Null),
-            Col::F32(a) => a
-                .is_valid(r)
-                .then(|| Val::Float(f64::from(a.value(r))))
-                .unwrap_or(Val::Null),
+            Col::Bool(a) if a.is_valid(r) => Val::Bool(a.value(r)),
+            Col::F64(a) if a.is_valid(r) => Val::Float(a.value(r)),
+            Col::F32(a) if a.is_valid(r) => Val::Float(f64::from(a.value(r))),
+            Col::Bool(_) | Col::F64(_) | Col::F32(_) => Val::Null,
             Col::I(c) => c.get(r).map_or(Val::Null, Val::Int),
             Col::Nested(a) => arrow_val(*a, r),
         }
@@ -727,7 +732,9 @@ impl IntCol<'_> {
             IntCol::U8(a) => g!(a),
             IntCol::U16(a) => g!(a),
             IntCol::U32(a) => g!(a),
-            IntCol::U64(a) => a.is_valid(r).then(|| i64::try_from(a.value(r)).unwrap_or(i64::MAX)),
+            IntCol::U64(a) => a
+                .is_valid(r)
+                .then(|| i64::try_from(a.value(r)).unwrap_or(i64::MAX)),
         }
     }
 }
@@ -802,15 +809,11 @@ fn bad_input(path: &Path, message: impl Into<String>) -> Error {
 
 fn open_parquet(
     path: &Path,
-) -> Result<(
-    u64,
-    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-)> {
+) -> Result<(u64, parquet::arrow::arrow_reader::ParquetRecordBatchReader)> {
     let f = fs_err::File::open(path)?;
-    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        f.into_parts().0,
-    )
-    .map_err(|e| bad_input(path, format!("not a readable parquet file: {e}")))?;
+    let b =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f.into_parts().0)
+            .map_err(|e| bad_input(path, format!("not a readable parquet file: {e}")))?;
     let rows = b.metadata().file_metadata().num_rows().max(0) as u64;
     let reader = b
         .with_batch_size(BATCH_ROWS)
@@ -925,6 +928,9 @@ struct Users {
     in_feat: Vec<bool>,
 }
 
+/// A parsed `user_feat` row: user_idx, the four texts, the 42 numbers.
+type UserRow = (i64, [Option<String>; 4], Vec<Option<f64>>);
+
 /// gender, platform, age, location (text) and fans_num, follows_num, dense_feat1..40 (numbers).
 const USER_TEXT: [&str; 4] = ["gender", "platform", "age", "location"];
 
@@ -945,7 +951,13 @@ impl Users {
         }
     }
 
-    fn push(&mut self, idx: i64, text: [Option<String>; 4], nums: Vec<Option<f64>>, feat: bool) -> u32 {
+    fn push(
+        &mut self,
+        idx: i64,
+        text: [Option<String>; 4],
+        nums: Vec<Option<f64>>,
+        feat: bool,
+    ) -> u32 {
         let code = self.raw.len() as u32;
         self.raw.push(idx.to_string());
         self.by_idx.insert(idx, code);
@@ -1021,7 +1033,7 @@ fn read_users(
                 acc.lines += 1;
                 let row = global;
                 global += 1;
-                let parsed = (|| -> std::result::Result<(i64, [Option<String>; 4], Vec<Option<f64>>), Bad> {
+                let parsed = (|| -> std::result::Result<UserRow, Bad> {
                     let idx = id_of("user_idx", &id.scalar(r))?;
                     let mut t: [Option<String>; 4] = Default::default();
                     for (k, c) in text.iter().enumerate() {
@@ -1177,9 +1189,7 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
                 for (k, c) in nums.iter().enumerate() {
                     n[k] = f64_of(NOTE_NUMERIC[k], c.scalar(r))?;
                 }
-                let img = images
-                    .nested(r)
-                    .map_err(|e| bad_value("image_path", e))?;
+                let img = images.nested(r).map_err(|e| bad_value("image_path", e))?;
                 let img: Option<Vec<String>> = match img {
                     Val::Null => None,
                     Val::List(v) => Some(
@@ -1219,7 +1229,13 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
                 }
             };
             if o.ids == Ids::Positional && idx as u64 != global {
-                return Err(not_positional(path, part.acc.lines, "note_idx", global, idx));
+                return Err(not_positional(
+                    path,
+                    part.acc.lines,
+                    "note_idx",
+                    global,
+                    idx,
+                ));
             }
             part.ids.push(idx);
             part.lines.push(part.acc.lines);
@@ -1246,7 +1262,10 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
             part.acc.rows += 1;
         }
     }
-    let mut nums = bld.nums.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut nums = bld
+        .nums
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let [mut t1, mut t2, mut t3] = bld.tax;
     let mut extras: Vec<ArrayRef> = vec![
         Arc::new(bld.content.finish()),
@@ -1439,6 +1458,7 @@ const DQA_CLICKS: [&str; 4] = [
 const TS_FIELDS: [&str; 3] = ["search_timestamp", "request_timestamp", "timestamp"];
 
 /// One entry of a result list.
+#[derive(Debug)]
 struct Entry {
     note: u32,
     position: i32,
@@ -1449,6 +1469,7 @@ struct Entry {
     ts: i64,
 }
 
+#[derive(Debug)]
 struct Cands {
     notes: Vec<u32>,
     scores: Vec<Option<f64>>,
@@ -1484,10 +1505,12 @@ fn note_code(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Resu
         Some(i) => i,
         None => return Err(("unknown_note", format!("`{col}` holds a null note_idx"))),
     };
-    notes
-        .get(&idx)
-        .copied()
-        .ok_or_else(|| ("unknown_note", format!("`{col}` names note_idx {idx}, which is not in notes")))
+    notes.get(&idx).copied().ok_or_else(|| {
+        (
+            "unknown_note",
+            format!("`{col}` names note_idx {idx}, which is not in notes"),
+        )
+    })
 }
 
 fn note_list(
@@ -1539,11 +1562,7 @@ fn candidates(
     Ok(Some(c))
 }
 
-fn entries(
-    notes: &HashMap<i64, u32>,
-    col: &str,
-    v: &Val,
-) -> std::result::Result<Vec<Entry>, Bad> {
+fn entries(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Result<Vec<Entry>, Bad> {
     let Some(items) = v.list().map_err(|e| bad_value(col, e))? else {
         return Ok(Vec::new());
     };
@@ -1561,7 +1580,10 @@ fn entries(
             .ok_or_else(|| bad_value(col, format!("entry {k} has no position")))?;
         let click = int_of(col, field("click"))?.is_some_and(|c| c > 0);
         let mut flags = [None; 4];
-        for (slot, f) in flags.iter_mut().zip(["like", "collect", "comment", "share"]) {
+        for (slot, f) in flags
+            .iter_mut()
+            .zip(["like", "collect", "comment", "share"])
+        {
             *slot = i32_of(&format!("{col}[{k}].{f}"), field(f))?;
         }
         let page_time = field("page_time")
@@ -1841,8 +1863,9 @@ fn ts_array(v: impl Iterator<Item = Option<i64>>) -> ArrayRef {
 /// `positions`, `likes`, `collects`, `comments`, `shares`, `page_times`: parallel to the result list.
 fn entry_columns(rows: &[&LogRow]) -> Vec<ArrayRef> {
     let mut pos = ListBuilder::new(Int32Builder::new());
-    let mut flags: Vec<ListBuilder<Int32Builder>> =
-        (0..4).map(|_| ListBuilder::new(Int32Builder::new())).collect();
+    let mut flags: Vec<ListBuilder<Int32Builder>> = (0..4)
+        .map(|_| ListBuilder::new(Int32Builder::new()))
+        .collect();
     let mut pt = ListBuilder::new(Float32Builder::new());
     for r in rows {
         for e in &r.entries {
@@ -1859,7 +1882,11 @@ fn entry_columns(rows: &[&LogRow]) -> Vec<ArrayRef> {
         pt.append(true);
     }
     let mut out: Vec<ArrayRef> = vec![Arc::new(pos.finish())];
-    out.extend(flags.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef));
+    out.extend(
+        flags
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
+    );
     out.push(Arc::new(pt.finish()));
     out
 }
@@ -1896,7 +1923,9 @@ fn results(rows: &[&LogRow], clicked_only: bool) -> ArrayRef {
 fn batch(table: &str, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
     let schema = crate::io::schema::table(table)?.arrow(NAME)?;
     RecordBatch::try_new(schema, cols).map_err(|e| {
-        Error::Internal(format!("qilin: building `{table}` does not match schemas/{table}.json: {e}"))
+        Error::Internal(format!(
+            "qilin: building `{table}` does not match schemas/{table}.json: {e}"
+        ))
     })
 }
 
@@ -1952,7 +1981,9 @@ fn exposures_table(rows: &[(LogRow, u32)]) -> Result<SideTable> {
         Arc::new(UInt16Array::from_iter(clicked_position)),
         dict(&["train", "test"], rs.iter().map(|r| i32::from(r.split)))?,
         Arc::new(Int64Array::from_iter_values(rs.iter().map(|r| r.session))),
-        Arc::new(StringArray::from_iter(rs.iter().map(|r| r.query.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            rs.iter().map(|r| r.query.as_deref()),
+        )),
         u32_list(rs.iter().map(|r| r.recent.as_deref())),
         results(&rs, true),
     ];
@@ -2077,7 +2108,10 @@ fn read_qrels(
                 Some((q.trim().parse::<u64>().ok()?, p.trim().parse::<i64>().ok()?))
             });
             let Some((q, p)) = parsed else {
-                reject("bad_line", "expected `qid,pid` with two whole numbers".into());
+                reject(
+                    "bad_line",
+                    "expected `qid,pid` with two whole numbers".into(),
+                );
                 acc.rejected += 1;
                 continue;
             };
@@ -2153,4 +2187,144 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         timeless: false,
         tables,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_parse() {
+        // json.dumps with NaN
+        let v = parse_text(r#"[{"note_idx": 3, "page_time": NaN, "click": 1.0}]"#).unwrap();
+        let e = &v.list().unwrap().unwrap()[0];
+        assert_eq!(e.get("note_idx"), Some(&Val::Int(3)));
+        assert!(matches!(e.get("page_time"), Some(Val::Float(f)) if f.is_nan()));
+        // Python literal: single quotes, None, True, tuples, nan
+        let v = parse_text("[{'a': None, 'b': True, 'c': (1, 2.5)}, nan, -inf]").unwrap();
+        let l = v.list().unwrap().unwrap();
+        assert_eq!(l[0].get("a"), Some(&Val::Null));
+        assert_eq!(l[0].get("b"), Some(&Val::Bool(true)));
+        assert_eq!(
+            l[0].get("c"),
+            Some(&Val::List(vec![Val::Int(1), Val::Float(2.5)]))
+        );
+        assert!(matches!(l[2], Val::Float(f) if f == f64::NEG_INFINITY));
+        // escapes, including a surrogate pair and \u-escaped Chinese (json.dumps' default)
+        assert_eq!(
+            parse_text(r#""\u6625 \ud83d\ude00 \"q\" \n""#).unwrap(),
+            Val::Str("春 😀 \"q\" \n".into())
+        );
+        assert_eq!(parse_text("  ").unwrap(), Val::Null);
+        assert_eq!(parse_text("None").unwrap(), Val::Null);
+        assert_eq!(
+            parse_text("[1, 2,]").unwrap(),
+            Val::List(vec![Val::Int(1), Val::Int(2)])
+        );
+        for bad in ["[1, 2", "{'a' 1}", "[nanny]", "[1] x", "'open", "[@]"] {
+            assert!(parse_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_of_values() {
+        let v = Val::Map(vec![
+            ("t".into(), Val::Str("猫\"".into())),
+            (
+                "x".into(),
+                Val::List(vec![Val::Float(f64::NAN), Val::Float(1.0), Val::Null]),
+            ),
+        ]);
+        let mut s = String::new();
+        v.write_json(&mut s);
+        assert_eq!(s, r#"{"t": "猫\"", "x": [NaN, 1.0, null]}"#);
+        let back = parse_text(&s).unwrap();
+        assert_eq!(back.get("t"), v.get("t"));
+    }
+
+    #[test]
+    fn whole_numbers_only_where_ids_are_expected() {
+        assert_eq!(Val::Float(3.0).int(), Ok(Some(3)));
+        assert_eq!(Val::Float(f64::NAN).int(), Ok(None));
+        assert!(Val::Float(3.5).int().is_err());
+        assert!(Val::Str("3".into()).int().is_err());
+        assert_eq!(int_of("c", &Val::Str(" 7 ".into())), Ok(Some(7)));
+        assert_eq!(id_of("c", &Val::Int(-1)).unwrap_err().0, "missing_id");
+    }
+
+    #[test]
+    fn candidates_accept_ints_pairs_and_objects() {
+        let notes: HashMap<i64, u32> = (0..10).map(|i| (i, i as u32 * 2)).collect();
+        let v = parse_text("[3, [4, 0.5], [5.0, 1], {'note_idx': 6, 'score': 2.0}]").unwrap();
+        let c = candidates(&notes, "x", &v).unwrap().unwrap();
+        assert_eq!(c.notes, vec![6, 8, 10, 12]);
+        assert_eq!(c.scores, vec![None, Some(0.5), Some(1.0), Some(2.0)]);
+        assert!(candidates(&notes, "x", &Val::Null).unwrap().is_none());
+        let unknown = parse_text("[[42, 0.1]]").unwrap();
+        assert_eq!(
+            candidates(&notes, "x", &unknown).unwrap_err().0,
+            "unknown_note"
+        );
+        let triple = parse_text("[[1, 0.1, 3]]").unwrap();
+        assert_eq!(candidates(&notes, "x", &triple).unwrap_err().0, "bad_value");
+    }
+
+    #[test]
+    fn entries_sort_by_position_and_need_timestamps() {
+        let notes: HashMap<i64, u32> = (0..10).map(|i| (i, i as u32)).collect();
+        let v = parse_text(
+            "[{'note_idx': 1, 'position': 2.0, 'click': 0.0, 'page_time': nan, 'request_timestamp': 10.0},
+              {'note_idx': 2, 'position': 0.0, 'click': 1.0, 'page_time': -1.0, 'request_timestamp': 12.5},
+              {'note_idx': 3, 'position': 1.0, 'click': 1.0, 'page_time': 4.0, 'timestamp': 11}]",
+        )
+        .unwrap();
+        let e = entries(&notes, "d", &v).unwrap();
+        assert_eq!(e.iter().map(|x| x.note).collect::<Vec<_>>(), vec![2, 3, 1]);
+        assert_eq!(
+            e.iter().map(|x| x.ts).collect::<Vec<_>>(),
+            vec![12_500, 11_000, 10_000]
+        );
+        assert_eq!(
+            e.iter().map(|x| x.page_time).collect::<Vec<_>>(),
+            vec![None, Some(4.0), None]
+        );
+        assert_eq!(
+            e.iter().map(|x| x.click).collect::<Vec<_>>(),
+            vec![true, true, false]
+        );
+        let no_ts = parse_text("[{'note_idx': 1, 'position': 0}]").unwrap();
+        assert_eq!(entries(&notes, "d", &no_ts).unwrap_err().0, "bad_timestamp");
+        let nan_ts =
+            parse_text("[{'note_idx': 1, 'position': 0, 'search_timestamp': NaN}]").unwrap();
+        assert_eq!(
+            entries(&notes, "d", &nan_ts).unwrap_err().0,
+            "bad_timestamp"
+        );
+        let not_obj = parse_text("[[1, 2]]").unwrap();
+        assert_eq!(entries(&notes, "d", &not_obj).unwrap_err().0, "bad_value");
+    }
+
+    #[test]
+    fn shard_names() {
+        assert_eq!(shard_index("train-00001-of-00005.parquet"), Some((1, 5)));
+        assert_eq!(shard_index("train-1-of-5.parquet"), None);
+        assert_eq!(shard_index("data.parquet"), None);
+    }
+
+    #[test]
+    fn arrow_nested_values() {
+        let mut b = ListBuilder::new(ListBuilder::new(Float64Builder::new()));
+        b.values().values().append_value(4.0);
+        b.values().values().append_value(0.5);
+        b.values().append(true);
+        b.append(true);
+        b.append(false);
+        let a: ArrayRef = Arc::new(b.finish());
+        let c = Col::of(Some(&a));
+        assert_eq!(
+            c.nested(0).unwrap(),
+            Val::List(vec![Val::List(vec![Val::Float(4.0), Val::Float(0.5)])])
+        );
+        assert_eq!(c.nested(1).unwrap(), Val::Null);
+    }
 }

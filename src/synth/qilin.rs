@@ -262,7 +262,11 @@ struct Corpus {
 
 /// The fixed fixture; `log_user` is the user who has no `user_feat` row.
 fn core(log_user: i64) -> Corpus {
-    let mut s0 = vec![d(5, 2, 0, f64::NAN, 5.0), d(0, 0, 1, 35.5, 3.0), d(12, 1, 1, f64::NAN, 8.0)];
+    let mut s0 = vec![
+        d(5, 2, 0, f64::NAN, 5.0),
+        d(0, 0, 1, 35.5, 3.0),
+        d(12, 1, 1, f64::NAN, 8.0),
+    ];
     s0[1].like = 1.0;
     s0[1].collect = 1.0;
     let mut s3 = vec![d(7, 1, 1, 12.25, 200.0), d(8, 0, 0, f64::NAN, 199.0)];
@@ -541,7 +545,11 @@ fn grow(c: &mut Corpus, users: u32, seed: u64) {
             .map(|p| {
                 let click = u32::from(rng.chance(0.15));
                 let pt = if click == 1 {
-                    if rng.chance(0.1) { -1.0 } else { (rng.below(1200) as f64) / 4.0 }
+                    if rng.chance(0.1) {
+                        -1.0
+                    } else {
+                        (rng.below(1200) as f64) / 4.0
+                    }
                 } else {
                     f64::NAN
                 };
@@ -562,7 +570,12 @@ fn grow(c: &mut Corpus, users: u32, seed: u64) {
             let details = list(&mut rng, &mut t);
             let cand = |rng: &mut Rng| {
                 let v: Vec<(i64, f64)> = (0..5)
-                    .map(|_| (rng.below(n_notes as u64) as i64, (rng.next_f64() * 1000.0).round() / 1000.0))
+                    .map(|_| {
+                        (
+                            rng.below(n_notes as u64) as i64,
+                            (rng.next_f64() * 1000.0).round() / 1000.0,
+                        )
+                    })
                     .collect();
                 pairs(&v)
             };
@@ -576,7 +589,9 @@ fn grow(c: &mut Corpus, users: u32, seed: u64) {
                     QUERY_WORDS[rng.below(12) as usize]
                 ),
                 qft: (!rng.chance(0.05)).then(|| 1 + rng.below(8) as i64),
-                recent: (0..rng.below(4)).map(|_| rng.below(n_notes as u64) as i64).collect(),
+                recent: (0..rng.below(4))
+                    .map(|_| rng.below(n_notes as u64) as i64)
+                    .collect(),
                 dpr: cand(&mut rng),
                 details,
                 ..Default::default()
@@ -601,7 +616,9 @@ fn grow(c: &mut Corpus, users: u32, seed: u64) {
                 idx: next_req,
                 user: u as i64,
                 session,
-                recent: (0..rng.below(6)).map(|_| rng.below(n_notes as u64) as i64).collect(),
+                recent: (0..rng.below(6))
+                    .map(|_| rng.below(n_notes as u64) as i64)
+                    .collect(),
                 details,
                 ..Default::default()
             };
@@ -684,7 +701,11 @@ fn arrow(c: &C) -> ArrayRef {
         }
         C::Cands(v) => {
             // Pairs: list<list<double>>; bare ids: list<int64> (one type per column).
-            let bare = v.iter().flatten().flatten().any(|c| matches!(c, Cand::Id(_)));
+            let bare = v
+                .iter()
+                .flatten()
+                .flatten()
+                .any(|c| matches!(c, Cand::Id(_)));
             if bare {
                 let ids: Vec<Option<Vec<i64>>> = v
                     .iter()
@@ -725,7 +746,14 @@ fn arrow(c: &C) -> ArrayRef {
                 for x in r {
                     let s = b.values();
                     let vals = [
-                        x.click, x.collect, x.comment, x.like, 0.0, x.page_time, x.position, x.ts,
+                        x.click,
+                        x.collect,
+                        x.comment,
+                        x.like,
+                        0.0,
+                        x.page_time,
+                        x.position,
+                        x.ts,
                         x.share,
                     ];
                     for (k, val) in vals.iter().enumerate() {
@@ -772,7 +800,10 @@ fn text(c: &C, python_row: Option<usize>) -> C {
                 r.as_ref().map(|x| {
                     format!(
                         "[{}]",
-                        x.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                        x.iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 })
             })
@@ -837,15 +868,27 @@ fn text(c: &C, python_row: Option<usize>) -> C {
     C::Str(out)
 }
 
-fn write_parquet(path: &Path, cols: Vec<(&str, C)>, json: bool, python_row: Option<usize>) -> Result<()> {
+fn write_parquet(
+    path: &Path,
+    cols: Vec<(&str, C)>,
+    json: bool,
+    python_row: Option<usize>,
+) -> Result<()> {
     if let Some(p) = path.parent() {
         fs_err::create_dir_all(p)?;
     }
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for (name, c) in cols {
-        let nested = matches!(c, C::ListI64(_) | C::ListStr(_) | C::Cands(_) | C::Details(..));
-        let c = if json && nested { text(&c, python_row) } else { c };
+        let nested = matches!(
+            c,
+            C::ListI64(_) | C::ListStr(_) | C::Cands(_) | C::Details(..)
+        );
+        let c = if json && nested {
+            text(&c, python_row)
+        } else {
+            c
+        };
         let a = arrow(&c);
         fields.push(Field::new(name, a.data_type().clone(), true));
         arrays.push(a);
@@ -868,9 +911,18 @@ fn shard_name(config: &str, k: usize, n: usize) -> String {
 
 fn notes_cols(notes: &[Note], json: bool) -> Vec<(&'static str, C)> {
     let mut cols: Vec<(&'static str, C)> = vec![
-        ("note_title", C::Str(notes.iter().map(|n| Some(n.title.clone())).collect())),
-        ("note_content", C::Str(notes.iter().map(|n| Some(n.content.clone())).collect())),
-        ("note_type", C::I64(notes.iter().map(|n| Some(n.note_type)).collect())),
+        (
+            "note_title",
+            C::Str(notes.iter().map(|n| Some(n.title.clone())).collect()),
+        ),
+        (
+            "note_content",
+            C::Str(notes.iter().map(|n| Some(n.content.clone())).collect()),
+        ),
+        (
+            "note_type",
+            C::I64(notes.iter().map(|n| Some(n.note_type)).collect()),
+        ),
     ];
     let num = |k: usize| -> C {
         // The text variant stores NaN-free counters as int64, as a pandas frame without NaN does.
@@ -883,20 +935,36 @@ fn notes_cols(notes: &[Note], json: bool) -> Vec<(&'static str, C)> {
     for (k, name) in NOTE_NUMERIC.iter().enumerate().take(6) {
         cols.push((name, num(k)));
     }
-    for (t, name) in ["taxonomy1_id", "taxonomy2_id", "taxonomy3_id"].iter().enumerate() {
-        cols.push((name, C::Str(notes.iter().map(|n| Some(n.tax[t].clone())).collect())));
+    for (t, name) in ["taxonomy1_id", "taxonomy2_id", "taxonomy3_id"]
+        .iter()
+        .enumerate()
+    {
+        cols.push((
+            name,
+            C::Str(notes.iter().map(|n| Some(n.tax[t].clone())).collect()),
+        ));
     }
     for (k, name) in NOTE_NUMERIC.iter().enumerate().skip(6) {
         cols.push((name, num(k)));
     }
-    cols.push(("note_idx", C::I64(notes.iter().map(|n| Some(n.idx)).collect())));
-    cols.push(("image_path", C::ListStr(notes.iter().map(|n| n.images.clone()).collect())));
+    cols.push((
+        "note_idx",
+        C::I64(notes.iter().map(|n| Some(n.idx)).collect()),
+    ));
+    cols.push((
+        "image_path",
+        C::ListStr(notes.iter().map(|n| n.images.clone()).collect()),
+    ));
     cols
 }
 
 fn opt_int(v: Vec<Option<i64>>, json: bool) -> C {
     if json {
-        C::F64(v.into_iter().map(|x| x.map_or(f64::NAN, |i| i as f64)).collect())
+        C::F64(
+            v.into_iter()
+                .map(|x| x.map_or(f64::NAN, |i| i as f64))
+                .collect(),
+        )
     } else {
         C::I64(v)
     }
@@ -905,17 +973,32 @@ fn opt_int(v: Vec<Option<i64>>, json: bool) -> C {
 fn search_cols(rows: &[Row], test: bool, dqa: bool, json: bool) -> Vec<(&'static str, C)> {
     let i = |f: fn(&Row) -> i64| C::I64(rows.iter().map(|r| Some(f(r))).collect());
     let mut cols: Vec<(&'static str, C)> = vec![
-        ("query", C::Str(rows.iter().map(|r| Some(r.query.clone())).collect())),
-        ("query_from_type", opt_int(rows.iter().map(|r| r.qft).collect(), json)),
-        ("recent_clicked_note_idxs", C::ListI64(rows.iter().map(|r| Some(r.recent.clone())).collect())),
+        (
+            "query",
+            C::Str(rows.iter().map(|r| Some(r.query.clone())).collect()),
+        ),
+        (
+            "query_from_type",
+            opt_int(rows.iter().map(|r| r.qft).collect(), json),
+        ),
+        (
+            "recent_clicked_note_idxs",
+            C::ListI64(rows.iter().map(|r| Some(r.recent.clone())).collect()),
+        ),
         ("search_idx", i(|r| r.idx)),
         ("session_idx", i(|r| r.session)),
         ("user_idx", i(|r| r.user)),
     ];
     if test {
-        cols.push(("bm25_results", C::Cands(rows.iter().map(|r| r.bm25.clone()).collect())));
+        cols.push((
+            "bm25_results",
+            C::Cands(rows.iter().map(|r| r.bm25.clone()).collect()),
+        ));
     }
-    cols.push(("dpr_results", C::Cands(rows.iter().map(|r| r.dpr.clone()).collect())));
+    cols.push((
+        "dpr_results",
+        C::Cands(rows.iter().map(|r| r.dpr.clone()).collect()),
+    ));
     if test {
         let mut res: Vec<Option<Vec<Cand>>> = rows.iter().map(|r| r.results.clone()).collect();
         if json && res.len() > 1 {
@@ -933,11 +1016,20 @@ fn search_cols(rows: &[Row], test: bool, dqa: bool, json: bool) -> Vec<(&'static
     }
     cols.push((
         "search_result_details_with_idx",
-        C::Details(rows.iter().map(|r| r.details.clone()).collect(), "search_timestamp"),
+        C::Details(
+            rows.iter().map(|r| r.details.clone()).collect(),
+            "search_timestamp",
+        ),
     ));
     if dqa {
-        cols.push(("dqa_output", C::Str(rows.iter().map(|r| Some(r.dqa_output.clone())).collect())));
-        cols.push(("ref_note_idx_list", C::ListI64(rows.iter().map(|r| r.refs.clone()).collect())));
+        cols.push((
+            "dqa_output",
+            C::Str(rows.iter().map(|r| Some(r.dqa_output.clone())).collect()),
+        ));
+        cols.push((
+            "ref_note_idx_list",
+            C::ListI64(rows.iter().map(|r| r.refs.clone()).collect()),
+        ));
         for (k, name) in [
             "is_like_clk",
             "is_onebox_trace_clk",
@@ -956,24 +1048,38 @@ fn search_cols(rows: &[Row], test: bool, dqa: bool, json: bool) -> Vec<(&'static
 fn rec_cols(rows: &[Row], test: bool) -> Vec<(&'static str, C)> {
     let i = |f: fn(&Row) -> i64| C::I64(rows.iter().map(|r| Some(f(r))).collect());
     let mut cols: Vec<(&'static str, C)> = vec![
-        ("recent_clicked_note_idxs", C::ListI64(rows.iter().map(|r| Some(r.recent.clone())).collect())),
+        (
+            "recent_clicked_note_idxs",
+            C::ListI64(rows.iter().map(|r| Some(r.recent.clone())).collect()),
+        ),
         ("request_idx", i(|r| r.idx)),
         ("session_idx", i(|r| r.session)),
         ("user_idx", i(|r| r.user)),
     ];
     if test {
-        cols.push(("rec_results", C::Cands(rows.iter().map(|r| r.results.clone()).collect())));
+        cols.push((
+            "rec_results",
+            C::Cands(rows.iter().map(|r| r.results.clone()).collect()),
+        ));
     }
-    cols.push(("query", C::Str(rows.iter().map(|r| Some(r.query.clone())).collect())));
+    cols.push((
+        "query",
+        C::Str(rows.iter().map(|r| Some(r.query.clone())).collect()),
+    ));
     cols.push((
         "rec_result_details_with_idx",
-        C::Details(rows.iter().map(|r| r.details.clone()).collect(), "request_timestamp"),
+        C::Details(
+            rows.iter().map(|r| r.details.clone()).collect(),
+            "request_timestamp",
+        ),
     ));
     cols
 }
 
 fn user_cols(users: &[User], json: bool) -> Vec<(&'static str, C)> {
-    let s = |f: fn(&User) -> &'static str| C::Str(users.iter().map(|u| Some(f(u).to_owned())).collect());
+    let s = |f: fn(&User) -> &'static str| {
+        C::Str(users.iter().map(|u| Some(f(u).to_owned())).collect())
+    };
     let mut cols: Vec<(&'static str, C)> = vec![
         ("gender", s(|u| u.gender)),
         ("platform", s(|u| u.platform)),
@@ -989,20 +1095,58 @@ fn user_cols(users: &[User], json: bool) -> Vec<(&'static str, C)> {
         ),
     ];
     const DENSE: [&str; 40] = [
-        "dense_feat1", "dense_feat2", "dense_feat3", "dense_feat4", "dense_feat5", "dense_feat6",
-        "dense_feat7", "dense_feat8", "dense_feat9", "dense_feat10", "dense_feat11",
-        "dense_feat12", "dense_feat13", "dense_feat14", "dense_feat15", "dense_feat16",
-        "dense_feat17", "dense_feat18", "dense_feat19", "dense_feat20", "dense_feat21",
-        "dense_feat22", "dense_feat23", "dense_feat24", "dense_feat25", "dense_feat26",
-        "dense_feat27", "dense_feat28", "dense_feat29", "dense_feat30", "dense_feat31",
-        "dense_feat32", "dense_feat33", "dense_feat34", "dense_feat35", "dense_feat36",
-        "dense_feat37", "dense_feat38", "dense_feat39", "dense_feat40",
+        "dense_feat1",
+        "dense_feat2",
+        "dense_feat3",
+        "dense_feat4",
+        "dense_feat5",
+        "dense_feat6",
+        "dense_feat7",
+        "dense_feat8",
+        "dense_feat9",
+        "dense_feat10",
+        "dense_feat11",
+        "dense_feat12",
+        "dense_feat13",
+        "dense_feat14",
+        "dense_feat15",
+        "dense_feat16",
+        "dense_feat17",
+        "dense_feat18",
+        "dense_feat19",
+        "dense_feat20",
+        "dense_feat21",
+        "dense_feat22",
+        "dense_feat23",
+        "dense_feat24",
+        "dense_feat25",
+        "dense_feat26",
+        "dense_feat27",
+        "dense_feat28",
+        "dense_feat29",
+        "dense_feat30",
+        "dense_feat31",
+        "dense_feat32",
+        "dense_feat33",
+        "dense_feat34",
+        "dense_feat35",
+        "dense_feat36",
+        "dense_feat37",
+        "dense_feat38",
+        "dense_feat39",
+        "dense_feat40",
     ];
     for (k, name) in DENSE.iter().enumerate() {
         cols.push((name, C::F64(users.iter().map(|u| u.dense[k]).collect())));
     }
-    cols.push(("location", C::Str(users.iter().map(|u| u.location.clone()).collect())));
-    cols.push(("user_idx", C::I64(users.iter().map(|u| Some(u.idx)).collect())));
+    cols.push((
+        "location",
+        C::Str(users.iter().map(|u| u.location.clone()).collect()),
+    ));
+    cols.push((
+        "user_idx",
+        C::I64(users.iter().map(|u| Some(u.idx)).collect()),
+    ));
     cols
 }
 
@@ -1017,21 +1161,53 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
     let shards = n.div_ceil(400_000).max(2);
     for k in 0..shards {
         let part = &c.notes[k * n / shards..(k + 1) * n / shards];
-        write_parquet(&out.join(shard_name(NOTES, k, shards)), notes_cols(part, json), json, None)?;
+        write_parquet(
+            &out.join(shard_name(NOTES, k, shards)),
+            notes_cols(part, json),
+            json,
+            None,
+        )?;
     }
     let one = |cfg: &str| out.join(shard_name(cfg, 0, 1));
     write_parquet(&one(USER_FEAT), user_cols(&c.users, json), json, None)?;
     // The first search_train row's result list is a Python literal in the text variant.
-    write_parquet(&one(SEARCH_TRAIN), search_cols(&c.search_train, false, false, json), json, Some(0))?;
-    write_parquet(&one(SEARCH_TEST), search_cols(&c.search_test, true, false, json), json, None)?;
+    write_parquet(
+        &one(SEARCH_TRAIN),
+        search_cols(&c.search_train, false, false, json),
+        json,
+        Some(0),
+    )?;
+    write_parquet(
+        &one(SEARCH_TEST),
+        search_cols(&c.search_test, true, false, json),
+        json,
+        None,
+    )?;
     write_parquet(&one(REC_TRAIN), rec_cols(&c.rec_train, false), json, None)?;
     write_parquet(&one(REC_TEST), rec_cols(&c.rec_test, true), json, None)?;
-    write_parquet(&one(DQA), search_cols(&c.dqa, false, true, json), json, None)?;
+    write_parquet(
+        &one(DQA),
+        search_cols(&c.dqa, false, true, json),
+        json,
+        None,
+    )?;
 
-    let names = [NOTES, SEARCH_TRAIN, SEARCH_TEST, REC_TRAIN, REC_TEST, DQA, USER_FEAT];
+    let names = [
+        NOTES,
+        SEARCH_TRAIN,
+        SEARCH_TEST,
+        REC_TRAIN,
+        REC_TEST,
+        DQA,
+        USER_FEAT,
+    ];
     let dict = format!(
         "{{\"splits\": [{}]}}",
-        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     fs_err::write(out.join("dataset_dict.json"), dict)?;
     let mut qrels = 0;

@@ -39,10 +39,7 @@ fn manifest(dir: &Path, name: &str, raw: &str, source_extra: &str) -> PathBuf {
 /// Builds `raw` (relative to `dir`) as dataset `name`; returns the version directory.
 fn build(dir: &Path, name: &str, raw: &str, source_extra: &str) -> PathBuf {
     let m = manifest(dir, name, raw, source_extra);
-    let out = recdata(
-        &["build", m.to_str().unwrap(), "--data-dir", "data"],
-        dir,
-    );
+    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], dir);
     assert!(
         out.status.success(),
         "{}",
@@ -53,10 +50,7 @@ fn build(dir: &Path, name: &str, raw: &str, source_extra: &str) -> PathBuf {
 
 fn build_err(dir: &Path, name: &str, raw: &str, source_extra: &str) -> String {
     let m = manifest(dir, name, raw, source_extra);
-    let out = recdata(
-        &["build", m.to_str().unwrap(), "--data-dir", "data"],
-        dir,
-    );
+    let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], dir);
     assert!(!out.status.success(), "the build should fail");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -170,91 +164,386 @@ fn qilin_golden_tables() {
 
     let no_cands = json!({"bm25_results": null, "bm25_scores": null, "search_results": null, "search_scores": null});
     let zeros = |n: usize| vec![0i64; n];
-    let req = |id: i64, user: i64, session: i64, ts: Value, query: &str, results: &[i64], clicks: &[i64], split: &str, qft: Value, recent: &[i64]| {
+    let req = |id: i64,
+               user: i64,
+               session: i64,
+               ts: Value,
+               query: &str,
+               results: &[i64],
+               clicks: &[i64],
+               split: &str,
+               qft: Value,
+               recent: &[i64]| {
         json!({"request_id": id, "user_id": user, "session_id": session, "ts": ts, "query": query, "results": results, "clicks": clicks, "split": split, "query_from_type": qft, "recent_clicked": recent})
     };
     let expected_requests = json!([
-        merge(merge(merge(
-            req(0, 0, 10, json!(T + 3000), "春季穿搭", &[0, 12, 5], &[0, 12], "train", json!(1), &[]),
-            entries(&[0, 1, 2], &[1, 0, 0], &[1, 0, 0], &zeros(3), &zeros(3), json!([35.5, null, null]))),
-            no_cands.clone()), json!({"dpr_results": [0, 5, 12], "dpr_scores": [0.93, 0.88, 0.51]})),
-        merge(merge(merge(
-            req(1, 0, 10, json!(T + 60_000), "上海咖啡", &[1, 2], &[1], "train", Value::Null, &[0, 12]),
-            entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([null, null]))),
-            no_cands.clone()), json!({"dpr_results": [1], "dpr_scores": [0.7]})),
-        merge(merge(merge(
-            req(2, 1, 20, json!(T + 100_000), "露营装备", &[3, 4, 6], &[], "train", json!(3), &[3]),
-            entries(&[0, 1, 2], &zeros(3), &zeros(3), &zeros(3), &zeros(3), json!([null, null, null]))),
-            no_cands.clone()), json!({"dpr_results": [], "dpr_scores": null})),
-        merge(merge(merge(
-            req(3, 2, 30, json!(T + 199_000), "猫粮推荐", &[8, 7], &[7], "train", json!(2), &[]),
-            entries(&[0, 1], &zeros(2), &zeros(2), &[0, 1], &[0, 1], json!([null, 12.25]))),
-            no_cands.clone()), json!({"dpr_results": [7, 8], "dpr_scores": [0.6, 0.4]})),
-        merge(merge(merge(
-            req(4, 1, 21, Value::Null, "周末去哪", &[], &[], "train", json!(8), &[3, 4]),
-            entries(&[], &[], &[], &[], &[], json!([]))),
-            no_cands.clone()), json!({"dpr_results": [9], "dpr_scores": [0.3]})),
-        merge(merge(
-            req(5, 0, 11, json!(T + 1_000_000), "春季穿搭 男", &[13, 0], &[13], "test", json!(1), &[0, 12]),
-            entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([20.0, null]))),
-            json!({"bm25_results": [13, 0], "bm25_scores": [12.5, 10.25], "dpr_results": [13], "dpr_scores": [0.9], "search_results": [13, 0], "search_scores": null})),
-        merge(merge(
-            req(6, 1, 22, json!(T + 1_100_000), "露营帐篷", &[15, 14], &[14], "test", json!(4), &[]),
-            entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([null, 5.0]))),
-            json!({"bm25_results": [14], "bm25_scores": [8.0], "dpr_results": [14, 15], "dpr_scores": [0.8, 0.7], "search_results": [14, 15], "search_scores": null})),
-        merge(merge(
-            req(7, 2, 31, json!(T + 1_200_000), "猫砂", &[16], &[], "test", json!(2), &[7]),
-            entries(&[0], &[0], &[0], &[0], &[0], json!([null]))),
-            json!({"bm25_results": [], "bm25_scores": null, "dpr_results": [16], "dpr_scores": [0.5], "search_results": [], "search_scores": null})),
+        merge(
+            merge(
+                merge(
+                    req(
+                        0,
+                        0,
+                        10,
+                        json!(T + 3000),
+                        "春季穿搭",
+                        &[0, 12, 5],
+                        &[0, 12],
+                        "train",
+                        json!(1),
+                        &[]
+                    ),
+                    entries(
+                        &[0, 1, 2],
+                        &[1, 0, 0],
+                        &[1, 0, 0],
+                        &zeros(3),
+                        &zeros(3),
+                        json!([35.5, null, null])
+                    )
+                ),
+                no_cands.clone()
+            ),
+            json!({"dpr_results": [0, 5, 12], "dpr_scores": [0.93, 0.88, 0.51]})
+        ),
+        merge(
+            merge(
+                merge(
+                    req(
+                        1,
+                        0,
+                        10,
+                        json!(T + 60_000),
+                        "上海咖啡",
+                        &[1, 2],
+                        &[1],
+                        "train",
+                        Value::Null,
+                        &[0, 12]
+                    ),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        json!([null, null])
+                    )
+                ),
+                no_cands.clone()
+            ),
+            json!({"dpr_results": [1], "dpr_scores": [0.7]})
+        ),
+        merge(
+            merge(
+                merge(
+                    req(
+                        2,
+                        1,
+                        20,
+                        json!(T + 100_000),
+                        "露营装备",
+                        &[3, 4, 6],
+                        &[],
+                        "train",
+                        json!(3),
+                        &[3]
+                    ),
+                    entries(
+                        &[0, 1, 2],
+                        &zeros(3),
+                        &zeros(3),
+                        &zeros(3),
+                        &zeros(3),
+                        json!([null, null, null])
+                    )
+                ),
+                no_cands.clone()
+            ),
+            json!({"dpr_results": [], "dpr_scores": null})
+        ),
+        merge(
+            merge(
+                merge(
+                    req(
+                        3,
+                        2,
+                        30,
+                        json!(T + 199_000),
+                        "猫粮推荐",
+                        &[8, 7],
+                        &[7],
+                        "train",
+                        json!(2),
+                        &[]
+                    ),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &[0, 1],
+                        &[0, 1],
+                        json!([null, 12.25])
+                    )
+                ),
+                no_cands.clone()
+            ),
+            json!({"dpr_results": [7, 8], "dpr_scores": [0.6, 0.4]})
+        ),
+        merge(
+            merge(
+                merge(
+                    req(
+                        4,
+                        1,
+                        21,
+                        Value::Null,
+                        "周末去哪",
+                        &[],
+                        &[],
+                        "train",
+                        json!(8),
+                        &[3, 4]
+                    ),
+                    entries(&[], &[], &[], &[], &[], json!([]))
+                ),
+                no_cands.clone()
+            ),
+            json!({"dpr_results": [9], "dpr_scores": [0.3]})
+        ),
+        merge(
+            merge(
+                req(
+                    5,
+                    0,
+                    11,
+                    json!(T + 1_000_000),
+                    "春季穿搭 男",
+                    &[13, 0],
+                    &[13],
+                    "test",
+                    json!(1),
+                    &[0, 12]
+                ),
+                entries(
+                    &[0, 1],
+                    &zeros(2),
+                    &zeros(2),
+                    &zeros(2),
+                    &zeros(2),
+                    json!([20.0, null])
+                )
+            ),
+            json!({"bm25_results": [13, 0], "bm25_scores": [12.5, 10.25], "dpr_results": [13], "dpr_scores": [0.9], "search_results": [13, 0], "search_scores": null})
+        ),
+        merge(
+            merge(
+                req(
+                    6,
+                    1,
+                    22,
+                    json!(T + 1_100_000),
+                    "露营帐篷",
+                    &[15, 14],
+                    &[14],
+                    "test",
+                    json!(4),
+                    &[]
+                ),
+                entries(
+                    &[0, 1],
+                    &zeros(2),
+                    &zeros(2),
+                    &zeros(2),
+                    &zeros(2),
+                    json!([null, 5.0])
+                )
+            ),
+            json!({"bm25_results": [14], "bm25_scores": [8.0], "dpr_results": [14, 15], "dpr_scores": [0.8, 0.7], "search_results": [14, 15], "search_scores": null})
+        ),
+        merge(
+            merge(
+                req(
+                    7,
+                    2,
+                    31,
+                    json!(T + 1_200_000),
+                    "猫砂",
+                    &[16],
+                    &[],
+                    "test",
+                    json!(2),
+                    &[7]
+                ),
+                entries(&[0], &[0], &[0], &[0], &[0], json!([null]))
+            ),
+            json!({"bm25_results": [], "bm25_scores": null, "dpr_results": [16], "dpr_scores": [0.5], "search_results": [], "search_scores": null})
+        ),
     ]);
     assert_eq!(d["requests.parquet"], expected_requests);
 
-    let exp = |id: i64, user: i64, ts: i64, items: &[i64], cp: Value, split: &str, session: i64, recent: &[i64], clicks: &[i64]| {
+    let exp = |id: i64,
+               user: i64,
+               ts: i64,
+               items: &[i64],
+               cp: Value,
+               split: &str,
+               session: i64,
+               recent: &[i64],
+               clicks: &[i64]| {
         json!({"exposure_id": id, "user_id": user, "ts": T + ts * 1000, "step": null, "context": "rec", "items": items, "clicked_position": cp, "split": split, "session_id": session, "query": "", "recent_clicked": recent, "clicks": clicks})
     };
     assert_eq!(
         d["exposures.parquet"],
         json!([
-            merge(merge(exp(0, 0, 2000, &[18, 17, 19], json!(0), "train", 12, &[0], &[18, 19]),
-                entries(&[0, 1, 2], &[1, 0, 0], &zeros(3), &zeros(3), &zeros(3), json!([40.0, null, null]))),
-                json!({"rec_results": null, "rec_scores": null})),
-            merge(merge(exp(1, 1, 2100, &[10, 11], Value::Null, "train", 23, &[], &[]),
-                entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([null, null]))),
-                json!({"rec_results": null, "rec_scores": null})),
-            merge(merge(exp(2, 2, 2200, &[2, 6], json!(1), "train", 32, &[7, 8], &[6]),
-                entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([null, 3.5]))),
-                json!({"rec_results": null, "rec_scores": null})),
+            merge(
+                merge(
+                    exp(
+                        0,
+                        0,
+                        2000,
+                        &[18, 17, 19],
+                        json!(0),
+                        "train",
+                        12,
+                        &[0],
+                        &[18, 19]
+                    ),
+                    entries(
+                        &[0, 1, 2],
+                        &[1, 0, 0],
+                        &zeros(3),
+                        &zeros(3),
+                        &zeros(3),
+                        json!([40.0, null, null])
+                    )
+                ),
+                json!({"rec_results": null, "rec_scores": null})
+            ),
+            merge(
+                merge(
+                    exp(1, 1, 2100, &[10, 11], Value::Null, "train", 23, &[], &[]),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        json!([null, null])
+                    )
+                ),
+                json!({"rec_results": null, "rec_scores": null})
+            ),
+            merge(
+                merge(
+                    exp(2, 2, 2200, &[2, 6], json!(1), "train", 32, &[7, 8], &[6]),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        json!([null, 3.5])
+                    )
+                ),
+                json!({"rec_results": null, "rec_scores": null})
+            ),
             // request_idx 3 names note 25 and is rejected
-            merge(merge(exp(4, 0, 3000, &[3, 17], json!(0), "test", 14, &[18], &[3]),
-                entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([10.0, null]))),
-                json!({"rec_results": [17, 3], "rec_scores": [0.9, 0.8]})),
-            merge(merge(exp(5, 1, 3100, &[4], Value::Null, "test", 24, &[], &[]),
-                entries(&[0], &[0], &[0], &[0], &[0], json!([null]))),
-                json!({"rec_results": [4], "rec_scores": [0.7]})),
-            merge(merge(exp(6, 3, 3200, &[5], json!(0), "test", 40, &[], &[5]),
-                entries(&[0], &[0], &[0], &[0], &[0], json!([1.5]))),
-                json!({"rec_results": [], "rec_scores": null})),
+            merge(
+                merge(
+                    exp(4, 0, 3000, &[3, 17], json!(0), "test", 14, &[18], &[3]),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        json!([10.0, null])
+                    )
+                ),
+                json!({"rec_results": [17, 3], "rec_scores": [0.9, 0.8]})
+            ),
+            merge(
+                merge(
+                    exp(5, 1, 3100, &[4], Value::Null, "test", 24, &[], &[]),
+                    entries(&[0], &[0], &[0], &[0], &[0], json!([null]))
+                ),
+                json!({"rec_results": [4], "rec_scores": [0.7]})
+            ),
+            merge(
+                merge(
+                    exp(6, 3, 3200, &[5], json!(0), "test", 40, &[], &[5]),
+                    entries(&[0], &[0], &[0], &[0], &[0], json!([1.5]))
+                ),
+                json!({"rec_results": [], "rec_scores": null})
+            ),
         ])
     );
 
-    let dqa_base = |id: i64, user: i64, session: i64, ts: Value, query: &str, qft: Value, recent: &[i64], results: &[i64], clicks: &[i64]| {
+    let dqa_base = |id: i64,
+                    user: i64,
+                    session: i64,
+                    ts: Value,
+                    query: &str,
+                    qft: Value,
+                    recent: &[i64],
+                    results: &[i64],
+                    clicks: &[i64]| {
         json!({"request_id": id, "user_id": user, "session_id": session, "ts": ts, "query": query, "query_from_type": qft, "recent_clicked": recent, "results": results, "clicks": clicks, "bm25_results": null, "bm25_scores": null, "search_results": null, "search_scores": null})
     };
     assert_eq!(
         d["qilin_dqa.parquet"],
         json!([
-            merge(merge(dqa_base(8, 0, 15, json!(T + 4_000_000), "春天穿什么", json!(1), &[], &[0], &[]),
-                entries(&[0], &[0], &[0], &[0], &[0], json!([null]))),
+            merge(
+                merge(
+                    dqa_base(
+                        8,
+                        0,
+                        15,
+                        json!(T + 4_000_000),
+                        "春天穿什么",
+                        json!(1),
+                        &[],
+                        &[0],
+                        &[]
+                    ),
+                    entries(&[0], &[0], &[0], &[0], &[0], json!([null]))
+                ),
                 json!({"dpr_results": [0], "dpr_scores": [0.5], "dqa_output": null, "ref_notes": null,
-                       "is_like_clk": null, "is_onebox_trace_clk": null, "is_content_clk": null, "is_experience_clk": null})),
-            merge(merge(dqa_base(9, 1, 25, json!(T + 4_100_000), "露营需要带什么", Value::Null, &[3], &[3, 6], &[3]),
-                entries(&[0, 1], &zeros(2), &zeros(2), &zeros(2), &zeros(2), json!([8.0, null]))),
+                       "is_like_clk": null, "is_onebox_trace_clk": null, "is_content_clk": null, "is_experience_clk": null})
+            ),
+            merge(
+                merge(
+                    dqa_base(
+                        9,
+                        1,
+                        25,
+                        json!(T + 4_100_000),
+                        "露营需要带什么",
+                        Value::Null,
+                        &[3],
+                        &[3, 6],
+                        &[3]
+                    ),
+                    entries(
+                        &[0, 1],
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        &zeros(2),
+                        json!([8.0, null])
+                    )
+                ),
                 json!({"dpr_results": [], "dpr_scores": null, "dqa_output": "建议带帐篷、睡袋和头灯。", "ref_notes": [3, 6],
-                       "is_like_clk": 1, "is_onebox_trace_clk": 0, "is_content_clk": 1, "is_experience_clk": 0})),
-            merge(merge(dqa_base(10, 2, 33, Value::Null, "猫咪驱虫", json!(2), &[], &[], &[]),
-                entries(&[], &[], &[], &[], &[], json!([]))),
+                       "is_like_clk": 1, "is_onebox_trace_clk": 0, "is_content_clk": 1, "is_experience_clk": 0})
+            ),
+            merge(
+                merge(
+                    dqa_base(10, 2, 33, Value::Null, "猫咪驱虫", json!(2), &[], &[], &[]),
+                    entries(&[], &[], &[], &[], &[], json!([]))
+                ),
                 json!({"dpr_results": [], "dpr_scores": null, "dqa_output": "每三个月驱虫一次。", "ref_notes": [],
-                       "is_like_clk": 0, "is_onebox_trace_clk": null, "is_content_clk": null, "is_experience_clk": 0})),
+                       "is_like_clk": 0, "is_onebox_trace_clk": null, "is_content_clk": null, "is_experience_clk": 0})
+            ),
         ])
     );
 
@@ -262,23 +551,47 @@ fn qilin_golden_tables() {
     assert_eq!(
         d["qilin_qrels.parquet"],
         json!([
-            q("search_test", 0, 13), q("search_test", 0, 0), q("search_test", 1, 14), q("search_test", 2, 16),
-            q("recommendation_test", 0, 3), q("recommendation_test", 1, 4), q("recommendation_test", 2, 5),
-            q("dqa", 1, 3), q("dqa", 1, 6), q("dqa", 2, 7),
+            q("search_test", 0, 13),
+            q("search_test", 0, 0),
+            q("search_test", 1, 14),
+            q("search_test", 2, 16),
+            q("recommendation_test", 0, 3),
+            q("recommendation_test", 1, 4),
+            q("recommendation_test", 2, 5),
+            q("dqa", 1, 3),
+            q("dqa", 1, 6),
+            q("dqa", 2, 7),
         ])
     );
 
     // Users: user_feat rows, then the log-only user 3.
     let users = d["users.parquet"].as_array().unwrap();
     let pick = |u: &Value| {
-        json!([u["raw_id"], u["gender"], u["platform"], u["age"], u["fans_num"], u["follows_num"], u["location"], u["in_user_feat"], u["dense_feat1"], u["dense_feat40"]])
+        json!([
+            u["raw_id"],
+            u["gender"],
+            u["platform"],
+            u["age"],
+            u["fans_num"],
+            u["follows_num"],
+            u["location"],
+            u["in_user_feat"],
+            u["dense_feat1"],
+            u["dense_feat40"]
+        ])
     };
     assert_eq!(
         users.iter().map(pick).collect::<Vec<_>>(),
         vec![
-            json!(["0", "female", "iOS", "19-22", 12.0, 30.0, "上海", true, 0.25, 10.0]),
-            json!(["1", "unknown", "Android", "unknown", 0.0, 5.0, null, true, 0.1, 4.0]),
-            json!(["2", "male", "Harmony", "26-30", null, 2.0, null, true, -0.125, -5.0]),
+            json!([
+                "0", "female", "iOS", "19-22", 12.0, 30.0, "上海", true, 0.25, 10.0
+            ]),
+            json!([
+                "1", "unknown", "Android", "unknown", 0.0, 5.0, null, true, 0.1, 4.0
+            ]),
+            json!([
+                "2", "male", "Harmony", "26-30", null, 2.0, null, true, -0.125, -5.0
+            ]),
             json!(["3", null, null, null, null, null, null, false, null, null]),
         ]
     );
@@ -320,13 +633,15 @@ fn qilin_golden_tables() {
 
     let rejects = &d["rejects.parquet"];
     assert_eq!(rejects.as_array().unwrap().len(), 2);
-    assert_eq!(rejects[0]["source_file"], "recommendation_train/train-00000-of-00001.parquet");
+    assert_eq!(
+        rejects[0]["source_file"],
+        "recommendation_train/train-00000-of-00001.parquet"
+    );
     assert_eq!(rejects[0]["line"], 4);
     assert_eq!(rejects[0]["reason"], "unknown_note");
-    let raw: Value = serde_json::from_str(
-        &rejects[0]["raw"].as_str().unwrap().replace("NaN", "null"),
-    )
-    .expect("the rejected parquet row is kept as JSON");
+    let raw: Value =
+        serde_json::from_str(&rejects[0]["raw"].as_str().unwrap().replace("NaN", "null"))
+            .expect("the rejected parquet row is kept as JSON");
     assert_eq!(raw["request_idx"], 3);
     assert_eq!(raw["rec_result_details_with_idx"][1]["note_idx"], 25);
     assert_eq!(
@@ -373,7 +688,19 @@ fn qilin_null_query_from_type() {
         .iter()
         .map(|r| r["query_from_type"].clone())
         .collect();
-    assert_eq!(qft, vec![json!(1), Value::Null, json!(3), json!(2), json!(8), json!(1), json!(4), json!(2)]);
+    assert_eq!(
+        qft,
+        vec![
+            json!(1),
+            Value::Null,
+            json!(3),
+            json!(2),
+            json!(8),
+            json!(1),
+            json!(4),
+            json!(2)
+        ]
+    );
     assert!(d["qilin_dqa.parquet"][1]["query_from_type"].is_null());
 }
 
@@ -388,7 +715,11 @@ fn qilin_empty_and_multi_image_path() {
     assert_eq!(note("7")["video_duration"], Value::Null, "NaN counter");
     assert_eq!(note("4")["taxonomy2_id"], Value::Null, "`nan` taxonomy");
     assert_eq!(note("9")["taxonomy3_id"], Value::Null, "empty taxonomy");
-    assert_eq!(note("12")["title"], "男生春季穿搭", "second shard, Chinese title");
+    assert_eq!(
+        note("12")["title"],
+        "男生春季穿搭",
+        "second shard, Chinese title"
+    );
 }
 
 #[test]
@@ -425,10 +756,17 @@ fn qilin_json_string_nested_columns_give_the_same_tables() {
     let tmp = tempfile::tempdir().unwrap();
     synth(&tmp.path().join("raw_json"), 3, 1, true);
     // The fixture really stores text (and int64 counters, float query_from_type).
-    let b = read_batch(&tmp.path().join("raw_json/search_train/train-00000-of-00001.parquet")).unwrap();
+    let b = read_batch(
+        &tmp.path()
+            .join("raw_json/search_train/train-00000-of-00001.parquet"),
+    )
+    .unwrap();
     let schema = b.schema();
     let ty = |c: &str| schema.field_with_name(c).unwrap().data_type().clone();
-    assert_eq!(ty("search_result_details_with_idx"), arrow_schema::DataType::Utf8);
+    assert_eq!(
+        ty("search_result_details_with_idx"),
+        arrow_schema::DataType::Utf8
+    );
     assert_eq!(ty("recent_clicked_note_idxs"), arrow_schema::DataType::Utf8);
     assert_eq!(ty("query_from_type"), arrow_schema::DataType::Float64);
     let details = b
@@ -437,8 +775,16 @@ fn qilin_json_string_nested_columns_give_the_same_tables() {
         .as_any()
         .downcast_ref::<arrow_array::StringArray>()
         .unwrap();
-    assert!(details.value(0).contains("'page_time': None"), "Python literal row: {}", details.value(0));
-    assert!(details.value(1).contains("\"page_time\": NaN"), "json.dumps row: {}", details.value(1));
+    assert!(
+        details.value(0).contains("'page_time': None"),
+        "Python literal row: {}",
+        details.value(0)
+    );
+    assert!(
+        details.value(1).contains("\"page_time\": NaN"),
+        "json.dumps row: {}",
+        details.value(1)
+    );
 
     let arrow = without_search_scores(dump(&fixture(tmp.path())));
     let text = without_search_scores(dump(&build(tmp.path(), "qj", "raw_json", "")));
@@ -455,13 +801,23 @@ fn qilin_json_string_nested_columns_give_the_same_tables() {
     synth(&tmp.path().join("big_json"), 25, 9, true);
     let a = without_search_scores(dump(&build(tmp.path(), "big", "big", "")));
     let t = without_search_scores(dump(&build(tmp.path(), "bigj", "big_json", "")));
-    for k in ["interactions.parquet", "requests.parquet", "exposures.parquet", "items.parquet", "users.parquet", "qilin_qrels.parquet"] {
+    for k in [
+        "interactions.parquet",
+        "requests.parquet",
+        "exposures.parquet",
+        "items.parquet",
+        "users.parquet",
+        "qilin_qrels.parquet",
+    ] {
         assert_eq!(a[k], t[k], "{k}");
     }
 }
 
 /// Rewrites notes shard 1 with `f` applied to its rows.
-fn rewrite_notes_shard1(raw: &Path, f: impl Fn(&arrow_array::RecordBatch) -> arrow_array::RecordBatch) {
+fn rewrite_notes_shard1(
+    raw: &Path,
+    f: impl Fn(&arrow_array::RecordBatch) -> arrow_array::RecordBatch,
+) {
     let p = raw.join("notes/train-00001-of-00002.parquet");
     let b = read_batch(&p).unwrap();
     write_batch(&p, f(&b), Level::Cache, vec![]).unwrap();
@@ -488,7 +844,10 @@ fn qilin_note_idx_must_be_positional() {
     let v = build(tmp.path(), "byval", "raw", "ids = \"by_value\"");
     let doc = dataset_json(&v);
     assert_eq!(doc["accounting"]["rejected"]["unknown_note"], 3);
-    assert_eq!(doc["accounting"]["raw"]["notes/train-00001-of-00002.parquet"]["rows"], 9);
+    assert_eq!(
+        doc["accounting"]["raw"]["notes/train-00001-of-00002.parquet"]["rows"],
+        9
+    );
     assert_eq!(doc["accounting"]["filter"]["items"], 18);
 
     // A duplicated note_idx: an error by position, a `duplicate_id` reject by value.
@@ -498,7 +857,10 @@ fn qilin_note_idx_must_be_positional() {
         arrow_select::concat::concat_batches(&b.schema(), [b, &b.slice(0, 1)]).unwrap()
     });
     let err = build_err(tmp.path(), "dup", "raw2", "");
-    assert!(err.contains("`note_idx` is 10") && err.contains("global row 20"), "{err}");
+    assert!(
+        err.contains("`note_idx` is 10") && err.contains("global row 20"),
+        "{err}"
+    );
     let v = build(tmp.path(), "dupv", "raw2", "ids = \"by_value\"");
     let d = dump(&v);
     let rej: Vec<&Value> = d["rejects.parquet"]
@@ -512,7 +874,14 @@ fn qilin_note_idx_must_be_positional() {
     assert_eq!(rej[0]["line"], 11);
     assert!(rej[0]["raw"].as_str().unwrap().contains("健身餐一周食谱"));
     let acc = &dataset_json(&v)["accounting"]["raw"]["notes/train-00001-of-00002.parquet"];
-    assert_eq!((acc["lines"].as_u64(), acc["rows"].as_u64(), acc["rejected"].as_u64()), (Some(11), Some(10), Some(1)));
+    assert_eq!(
+        (
+            acc["lines"].as_u64(),
+            acc["rows"].as_u64(),
+            acc["rejected"].as_u64()
+        ),
+        (Some(11), Some(10), Some(1))
+    );
 }
 
 #[test]
@@ -552,29 +921,57 @@ fn qilin_qrels_are_optional_and_checked() {
     }
     let v = build(tmp.path(), "noq", "raw", "");
     assert!(!v.join("qilin_qrels.parquet").exists());
-    assert!(dataset_json(&v)["accounting"]["normalized_tables"].get("qilin_qrels").is_none());
+    assert!(
+        dataset_json(&v)["accounting"]["normalized_tables"]
+            .get("qilin_qrels")
+            .is_none()
+    );
     // Only one file, with CRLF line ends, a blank line and a malformed line.
     std::fs::write(raw.join("dqa.qrels.csv"), "qid,pid\r\n1,3\r\n\r\n2,x\r\n").unwrap();
     let v = build(tmp.path(), "oneq", "raw", "");
     let d = dump(&v);
-    assert_eq!(d["qilin_qrels.parquet"], json!([{"split": "dqa", "qid": 1, "item_id": 3}]));
+    assert_eq!(
+        d["qilin_qrels.parquet"],
+        json!([{"split": "dqa", "qid": 1, "item_id": 3}])
+    );
     let acc = &dataset_json(&v)["accounting"]["raw"]["dqa.qrels.csv"];
     assert_eq!(
-        (acc["lines"].as_u64(), acc["header"].as_u64(), acc["skipped"].as_u64(), acc["rows"].as_u64(), acc["rejected"].as_u64()),
+        (
+            acc["lines"].as_u64(),
+            acc["header"].as_u64(),
+            acc["skipped"].as_u64(),
+            acc["rows"].as_u64(),
+            acc["rejected"].as_u64()
+        ),
         (Some(4), Some(1), Some(1), Some(1), Some(1))
     );
     // A wrong header is an error naming the file.
     std::fs::write(raw.join("dqa.qrels.csv"), "query,doc\n1,3\n").unwrap();
     let err = build_err(tmp.path(), "badq", "raw", "");
-    assert!(err.contains("dqa.qrels.csv") && err.contains("qid,pid"), "{err}");
+    assert!(
+        err.contains("dqa.qrels.csv") && err.contains("qid,pid"),
+        "{err}"
+    );
 }
 
 #[test]
 fn qilin_log_only_user_has_null_features() {
     let tmp = tempfile::tempdir().unwrap();
     let d = dump(&fixture(tmp.path()));
-    let u = d["users.parquet"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((u["raw_id"].clone(), u["in_user_feat"].clone(), u["gender"].clone()), (json!("3"), json!(false), Value::Null));
+    let u = d["users.parquet"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            u["raw_id"].clone(),
+            u["in_user_feat"].clone(),
+            u["gender"].clone()
+        ),
+        (json!("3"), json!(false), Value::Null)
+    );
     assert_eq!(d["exposures.parquet"][5]["user_id"], 3);
 }
 
@@ -585,11 +982,17 @@ fn qilin_missing_config_or_shard_is_an_error() {
     synth(&raw, 3, 1, false);
     std::fs::remove_file(raw.join("notes/train-00000-of-00002.parquet")).unwrap();
     let err = build_err(tmp.path(), "gap", "raw", "");
-    assert!(err.contains("train-00000-of-00002.parquet") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("train-00000-of-00002.parquet") && err.contains("missing"),
+        "{err}"
+    );
     synth(&raw, 3, 1, false);
     std::fs::remove_dir_all(raw.join("dqa")).unwrap();
     let err = build_err(tmp.path(), "nodir", "raw", "");
-    assert!(err.contains("dqa") && err.contains("recdata synth qilin"), "{err}");
+    assert!(
+        err.contains("dqa") && err.contains("recdata synth qilin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -600,7 +1003,11 @@ fn qilin_accounting_reconciles() {
     let doc = dataset_json(&v);
     let acc = &doc["accounting"];
     let raw = acc["raw"].as_object().unwrap();
-    assert_eq!(raw.len(), 2 + 6 + 3, "every shard and qrels file has an account");
+    assert_eq!(
+        raw.len(),
+        2 + 6 + 3,
+        "every shard and qrels file has an account"
+    );
     let mut rejected = 0;
     let rows = |prefix: &str| -> u64 {
         raw.iter()
@@ -610,7 +1017,11 @@ fn qilin_accounting_reconciles() {
     };
     for (f, a) in raw {
         let n = |k: &str| a[k].as_u64().unwrap();
-        assert_eq!(n("lines"), n("header") + n("skipped") + n("rows") + n("rejected"), "{f}");
+        assert_eq!(
+            n("lines"),
+            n("header") + n("skipped") + n("rows") + n("rejected"),
+            "{f}"
+        );
         rejected += n("rejected");
     }
     // The parquet files' own row counts are the accounts' lines.
@@ -618,18 +1029,31 @@ fn qilin_accounting_reconciles() {
         let b = read_batch(&tmp.path().join("raw").join(f)).unwrap();
         assert_eq!(a["lines"].as_u64(), Some(b.num_rows() as u64), "{f}");
     }
-    let rej: u64 = acc["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let rej: u64 = acc["rejected"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(rej, rejected);
     let t = &acc["normalized_tables"];
     assert_eq!(t["requests"].as_u64(), Some(rows("search_")));
     assert_eq!(t["exposures"].as_u64(), Some(rows("recommendation_")));
     assert_eq!(t["qilin_dqa"].as_u64(), Some(rows("dqa/")));
-    assert_eq!(t["qilin_qrels"].as_u64(), Some(rows("search.test") + rows("recommendation.test") + rows("dqa.qrels")));
+    assert_eq!(
+        t["qilin_qrels"].as_u64(),
+        Some(rows("search.test") + rows("recommendation.test") + rows("dqa.qrels"))
+    );
     let files: std::collections::BTreeMap<String, u64> = doc["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["rows"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["rows"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(files["rejects.parquet"], rejected);
     assert!(files["users.parquet"] >= rows("user_feat/"));
@@ -638,7 +1062,14 @@ fn qilin_accounting_reconciles() {
     let d = dump(&v);
     let clicks: usize = ["requests.parquet", "exposures.parquet", "qilin_dqa.parquet"]
         .iter()
-        .map(|t| d[*t].as_array().unwrap().iter().map(|r| r["clicks"].as_array().unwrap().len()).sum::<usize>())
+        .map(|t| {
+            d[*t]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["clicks"].as_array().unwrap().len())
+                .sum::<usize>()
+        })
         .sum();
     assert_eq!(acc["normalized_interactions"].as_u64(), Some(clicks as u64));
     assert_eq!(files["interactions.parquet"], clicks as u64);
@@ -647,9 +1078,24 @@ fn qilin_accounting_reconciles() {
     for (t, cols) in [
         ("interactions.parquet", &["item_id"][..]),
         ("qilin_qrels.parquet", &["item_id"][..]),
-        ("requests.parquet", &["results", "recent_clicked", "bm25_results", "dpr_results", "search_results"][..]),
-        ("exposures.parquet", &["items", "recent_clicked", "rec_results"][..]),
-        ("qilin_dqa.parquet", &["results", "recent_clicked", "dpr_results", "ref_notes"][..]),
+        (
+            "requests.parquet",
+            &[
+                "results",
+                "recent_clicked",
+                "bm25_results",
+                "dpr_results",
+                "search_results",
+            ][..],
+        ),
+        (
+            "exposures.parquet",
+            &["items", "recent_clicked", "rec_results"][..],
+        ),
+        (
+            "qilin_dqa.parquet",
+            &["results", "recent_clicked", "dpr_results", "ref_notes"][..],
+        ),
     ] {
         for r in d[t].as_array().unwrap() {
             for c in cols {
@@ -674,19 +1120,28 @@ fn qilin_pyarrow_schema_and_synth_determinism() {
     // 10 tables + 3 splits.
     assert_eq!(crate::pyarrow::check_with_pyarrow(&v), 13);
     synth(&tmp.path().join("again"), 3, 1, false);
-    assert_eq!(tree(&tmp.path().join("raw")), tree(&tmp.path().join("again")));
+    assert_eq!(
+        tree(&tmp.path().join("raw")),
+        tree(&tmp.path().join("again"))
+    );
     synth(&tmp.path().join("s1"), 30, 5, false);
     synth(&tmp.path().join("s2"), 30, 5, false);
     synth(&tmp.path().join("s3"), 30, 6, false);
     assert_eq!(tree(&tmp.path().join("s1")), tree(&tmp.path().join("s2")));
     assert_ne!(tree(&tmp.path().join("s1")), tree(&tmp.path().join("s3")));
     assert_eq!(
-        std::fs::read_to_string(tmp.path().join("raw/dataset_dict.json")).unwrap().len(),
+        std::fs::read_to_string(tmp.path().join("raw/dataset_dict.json"))
+            .unwrap()
+            .len(),
         119,
         "the Hub's dataset_dict.json is 119 bytes"
     );
     // The CLI writes the same fixture.
     let out = recdata(&["synth", "qilin", "--out", "cli"], tmp.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(tree(&tmp.path().join("raw")), tree(&tmp.path().join("cli")));
 }
