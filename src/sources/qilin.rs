@@ -60,6 +60,11 @@
 //!   rejects its row (`unknown_note`); a null id rejects it (`missing_id`); an entry without a
 //!   usable timestamp rejects it (`bad_timestamp`); a value of the wrong shape rejects it
 //!   (`bad_value`). Rejected parquet rows are kept as JSON text in `rejects.raw`.
+//! - Timestamps are Unix seconds (inferred by docs/corpora.md); a value of 1e11 or more can
+//!   only be milliseconds and is taken as such.
+//! - A null `query` is published as the empty string in `requests` / `qilin_dqa` (the column is
+//!   required there) and as null in `exposures`; an empty result list gives a null `ts`.
+//! - A text `image_path` that is not a list is one path; `[]` stays an empty list.
 //! - The struct field with the entry's time is `search_timestamp` in search tables and
 //!   `request_timestamp` in recommendation tables (one consumer documents `timestamp`): any of
 //!   the three is accepted.
@@ -713,7 +718,11 @@ impl<'a> Col<'a> {
         if self.is_text() {
             return self.text(r).map_or(Ok(Val::Null), parse_text);
         }
-        Ok(self.scalar(r))
+        // Text behind a dictionary is text too.
+        match self.scalar(r) {
+            Val::Str(s) => parse_text(&s),
+            v => Ok(v),
+        }
     }
 }
 
@@ -1189,7 +1198,14 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
                 for (k, c) in nums.iter().enumerate() {
                     n[k] = f64_of(NOTE_NUMERIC[k], c.scalar(r))?;
                 }
-                let img = images.nested(r).map_err(|e| bad_value("image_path", e))?;
+                let img = match images.scalar(r) {
+                    // Text: a JSON / Python list, or a bare path.
+                    Val::Str(t) if t.trim_start().starts_with(['[', '(']) => {
+                        parse_text(&t).map_err(|e| bad_value("image_path", e))?
+                    }
+                    Val::Str(t) if t.trim().is_empty() => Val::Null,
+                    v => v,
+                };
                 let img: Option<Vec<String>> = match img {
                     Val::Null => None,
                     Val::List(v) => Some(
@@ -1597,7 +1613,9 @@ fn entries(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Result
             .unwrap_or(&Val::Null);
         let secs = ts_val.num().map_err(|e| bad_value(col, e))?;
         let ts = match secs {
-            Some(s) if s.is_finite() && s.abs() < 1e13 => (s * 1000.0).round() as i64,
+            // Seconds; a value this large can only be milliseconds already (year > 5000 in s).
+            Some(s) if s.is_finite() && s.abs() >= 1e11 && s.abs() < 1e14 => s.round() as i64,
+            Some(s) if s.is_finite() && s.abs() < 1e11 => (s * 1000.0).round() as i64,
             _ => {
                 return Err((
                     "bad_timestamp",
@@ -2292,6 +2310,9 @@ mod tests {
             e.iter().map(|x| x.click).collect::<Vec<_>>(),
             vec![true, true, false]
         );
+        let ms =
+            parse_text("[{'note_idx': 1, 'position': 0, 'timestamp': 1700000000123}]").unwrap();
+        assert_eq!(entries(&notes, "d", &ms).unwrap()[0].ts, 1_700_000_000_123);
         let no_ts = parse_text("[{'note_idx': 1, 'position': 0}]").unwrap();
         assert_eq!(entries(&notes, "d", &no_ts).unwrap_err().0, "bad_timestamp");
         let nan_ts =
