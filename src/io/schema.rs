@@ -56,6 +56,8 @@ schemas!(
     "soil_images",
     "sample_soil",
     "svd_embeddings",
+    "qilin_dqa",
+    "qilin_qrels",
 );
 
 /// The canonical schema of `table`.

@@ -8,6 +8,7 @@ pub mod deezer_sessions;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
+pub mod qilin;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub const CORPORA: &[&str] = &[
     "amazon-reviews-2023",
     "agrosense",
     "deezer-sessions",
+    "qilin",
 ];
 
 /// The adapter and its options, from `[source]`.
@@ -40,6 +42,7 @@ pub enum CorpusConfig {
     AmazonReviews2023(amazon_reviews_2023::Options),
     Agrosense(agrosense::Options),
     DeezerSessions(deezer_sessions::Options),
+    Qilin(qilin::Options),
 }
 
 impl CorpusConfig {
@@ -51,6 +54,7 @@ impl CorpusConfig {
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::NAME,
             CorpusConfig::Agrosense(_) => agrosense::NAME,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::NAME,
+            CorpusConfig::Qilin(_) => qilin::NAME,
         }
     }
 
@@ -63,6 +67,7 @@ impl CorpusConfig {
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::LICENSE,
             CorpusConfig::Agrosense(_) => agrosense::LICENSE,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::LICENSE,
+            CorpusConfig::Qilin(_) => qilin::LICENSE,
         }
     }
 
@@ -74,6 +79,7 @@ impl CorpusConfig {
             CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::DESCRIPTION,
             CorpusConfig::Agrosense(_) => agrosense::DESCRIPTION,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::DESCRIPTION,
+            CorpusConfig::Qilin(_) => qilin::DESCRIPTION,
         }
     }
 
@@ -86,6 +92,7 @@ impl CorpusConfig {
             CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::input_files(o, dir),
             CorpusConfig::Agrosense(o) => agrosense::input_files(o, dir),
             CorpusConfig::DeezerSessions(o) => deezer_sessions::input_files(o, dir),
+            CorpusConfig::Qilin(o) => qilin::input_files(o, dir),
         }
     }
 
@@ -97,6 +104,7 @@ impl CorpusConfig {
             CorpusConfig::AmazonReviews2023(o) => amazon_reviews_2023::normalize(o, dir, progress),
             CorpusConfig::Agrosense(o) => agrosense::normalize(o, dir, progress),
             CorpusConfig::DeezerSessions(o) => deezer_sessions::normalize(o, dir, progress),
+            CorpusConfig::Qilin(o) => qilin::normalize(o, dir, progress),
         }
     }
 }
@@ -118,6 +126,7 @@ pub fn read_corpus_config(
         deezer_sessions::NAME => {
             deezer_sessions::Options::read(r, diags).map(CorpusConfig::DeezerSessions)
         }
+        qilin::NAME => qilin::Options::read(r, diags).map(CorpusConfig::Qilin),
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),
@@ -251,7 +260,8 @@ pub struct RawInteractions {
     /// Chronological tie-breaker within equal timestamps, set by the adapter from the raw file's
     /// order (Last.fm lists newest first, so its order is the reverse line number).
     pub order: Vec<u64>,
-    /// The event's value where the corpus has one (a rating, a play count).
+    /// The event's value where the corpus has one (a rating, a play count); NaN for an event
+    /// without one (published as null).
     pub value: Option<Vec<f32>>,
     /// The session each event belongs to, where the corpus has sessions.
     pub session: Option<Vec<i64>>,

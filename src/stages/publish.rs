@@ -72,8 +72,10 @@ fn interaction_columns(r: InteractionRows, event: &str, timeless: bool) -> Resul
         Arc::new(UInt32Array::from(r.item)),
         Arc::new(ts.with_timezone("UTC")),
         dict_array(event, n)?,
+        // NaN is an adapter's "no value for this event" (the column is nullable, the adapter's
+        // vector is not): published as null.
         Arc::new(match r.value {
-            Some(v) => Float32Array::from(v),
+            Some(v) => v.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect(),
             None => Float32Array::from(vec![None::<f32>; n]),
         }),
         Arc::new(match r.session {

@@ -7,6 +7,7 @@ pub mod deezer_sessions;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
+pub mod qilin;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub const CORPORA: &[&str] = &[
     "amazon-reviews-2023",
     "agrosense",
     "deezer-sessions",
+    "qilin",
 ];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
@@ -99,6 +101,14 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 sessions_per_user: a.events_per_user.unwrap_or(3),
                 dim: 8,
+            },
+        )?)?),
+        "qilin" => Ok(serde_json::to_value(qilin::write(
+            out,
+            &qilin::Options {
+                users: a.users.unwrap_or(3),
+                seed: a.seed,
+                json_nested: false,
             },
         )?)?),
         other => Err(Error::Invalid(format!(

@@ -14,4 +14,5 @@ mod media;
 mod microlens;
 mod movielens;
 mod pyarrow;
+mod qilin;
 mod resume;

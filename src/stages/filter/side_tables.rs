@@ -120,6 +120,7 @@ fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
 pub type DenseTables = Vec<(String, RecordBatch)>;
 
 /// Filters each table by its mask and replaces codes by dense ids.
+#[allow(clippy::type_complexity)]
 pub(super) fn remap(
     tables: &[SideTable],
     masks: &[Vec<bool>],
