@@ -62,6 +62,9 @@ pub struct FilterConfig {
     pub max_rounds: u32,
     /// First dense id (0, or 1 to keep 0 free for padding).
     pub id_base: u32,
+    /// Keep every item the corpus lists (titles, metadata, notes) in `items`, not only those
+    /// with surviving interactions: retrieval corpora (Qilin's notes) need the full catalogue.
+    pub keep_all_items: bool,
 }
 
 impl Default for FilterConfig {
@@ -77,6 +80,7 @@ impl Default for FilterConfig {
             k_core: true,
             max_rounds: 10_000,
             id_base: 0,
+            keep_all_items: false,
         }
     }
 }
@@ -152,6 +156,7 @@ impl FilterConfig {
             .int(diags, "max_rounds", 1, i64::from(u32::MAX))
             .map_or(c.max_rounds, |v| v.value as u32);
         c.id_base = r.int(diags, "id_base", 0, 1).map_or(0, |v| v.value as u32);
+        c.keep_all_items = r.bool(diags, "keep_all_items").is_some_and(|b| b.value);
         (diags.len() == before).then_some(c)
     }
 }
@@ -395,6 +400,9 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
         item_kept.iter().filter(|k| **k).count() as u64,
     );
     let side = side_tables::plan(&norm.tables, &mut user_kept, &mut item_kept, &had_rows);
+    if cfg.keep_all_items {
+        item_kept.iter_mut().for_each(|k| *k = true);
+    }
 
     // Dense ids: users and items in raw-id order.
     let mut user_codes: Vec<u32> = (0..n_users as u32)

@@ -248,3 +248,24 @@ fn dedup_policies() {
     .unwrap();
     assert_eq!(window.ts, vec![1000]);
 }
+
+#[test]
+fn keep_all_items_keeps_the_catalogue() {
+    // Items 0..4 listed; only items 0 and 1 are interacted with.
+    let n = corpus(&[(0, 0), (0, 1), (1, 1)], 2, 5);
+    let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
+    assert_eq!(f.item_codes, vec![0, 1]);
+    let all = filter::run(
+        &FilterConfig {
+            keep_all_items: true,
+            ..Default::default()
+        },
+        &n,
+        &Reporter::silent(),
+    )
+    .unwrap();
+    assert_eq!(all.item_codes, vec![0, 1, 2, 3, 4]);
+    assert_eq!(all.item, f.item);
+    assert_eq!(all.stats.catalogue_items, 5);
+    assert_eq!(all.stats.items, 5);
+}
