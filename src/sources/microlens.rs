@@ -255,6 +255,19 @@ impl ItemAttrs {
     }
 }
 
+/// `a<sep>b<sep>c` with exactly two separators.
+#[inline]
+fn three_fields(line: &[u8], sep: u8) -> Option<(&[u8], &[u8], &[u8])> {
+    let a = memchr::memchr(sep, line)?;
+    let rest = &line[a + 1..];
+    let b = memchr::memchr(sep, rest)?;
+    let (mid, last) = (&rest[..b], &rest[b + 1..]);
+    if memchr::memchr(sep, last).is_some() {
+        return None;
+    }
+    Some((&line[..a], mid, last))
+}
+
 /// Splits a title line at its first comma and strips one level of surrounding quotes.
 pub fn split_title(line: &str) -> Option<(&str, &str)> {
     let (id, rest) = line.split_once(',')?;
@@ -338,11 +351,12 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                 if line.is_empty() {
                     return Line::Skip;
                 }
-                let f: Vec<&[u8]> = line.split(|b| *b == b',').collect();
-                let [u, i, t] = f.as_slice() else {
+                // The hot loop (9M lines for 1M): split without allocating.
+                let Some((u, i, t)) = three_fields(line, b',') else {
+                    let n = line.iter().filter(|b| **b == b',').count() + 1;
                     return Line::Reject(
                         "field_count",
-                        format!("expected 3 comma-separated fields, found {}", f.len()),
+                        format!("expected 3 comma-separated fields, found {n}"),
                     );
                 };
                 if parse_uint(u).is_none() {

@@ -343,23 +343,53 @@ pub struct Normalized {
     pub tables: Vec<SideTable>,
 }
 
-/// Interns byte strings to dense codes in order of first appearance.
+/// Interns byte strings to dense codes in order of first appearance. Canonical decimal keys
+/// (most corpora's ids: digits, no leading zero) are looked up by value, which avoids hashing
+/// and allocating the bytes; `"012"` is not canonical and stays distinct from `"12"`.
 #[derive(Default)]
 pub(crate) struct Interner {
     pub map: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
+    pub nums: hashbrown::HashMap<u64, u32, foldhash::fast::FixedState>,
     pub keys: Vec<String>,
+}
+
+/// The value of a canonical decimal: 1 to 19 ASCII digits without a leading zero (or `0`).
+#[inline]
+pub fn canonical_decimal(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some(v)
 }
 
 impl Interner {
     /// Returns the code and whether the key is new.
+    #[inline]
     pub fn intern(&mut self, key: &[u8], display: impl FnOnce() -> String) -> (u32, bool) {
-        if let Some(&c) = self.map.get(key) {
-            return (c, false);
+        let next = self.keys.len() as u32;
+        if let Some(v) = canonical_decimal(key) {
+            match self.nums.entry(v) {
+                hashbrown::hash_map::Entry::Occupied(e) => return (*e.get(), false),
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    e.insert(next);
+                }
+            }
+        } else {
+            if let Some(&c) = self.map.get(key) {
+                return (c, false);
+            }
+            self.map.insert(key.into(), next);
         }
-        let c = self.keys.len() as u32;
-        self.map.insert(key.into(), c);
         self.keys.push(display());
-        (c, true)
+        (next, true)
     }
 }
 

@@ -103,12 +103,22 @@ pub fn read_lines(
     Ok(acc)
 }
 
-/// Parses a decimal integer that must be all ASCII digits (no sign, no spaces).
+/// Parses a decimal integer that must be all ASCII digits (no sign, no spaces; leading zeros
+/// allowed).
+#[inline]
 pub fn parse_uint(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 19 {
         return None;
     }
-    std::str::from_utf8(b).ok()?.parse().ok()
+    let mut v = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some(v)
 }
 
 /// Decodes UTF-8, replacing invalid sequences; the flag says whether anything was replaced.

@@ -78,9 +78,15 @@ fn title(rng: &mut Rng, words: &[&str], sep: &str) -> String {
         .join(sep)
 }
 
-/// Number of videos for a given number of users (the 100K release: 100,000 → 19,738).
-pub fn items_for(users: u32) -> u32 {
-    ((f64::from(users) * 0.197_38).round() as u32).max(12)
+/// Number of videos for a given number of users, in the real releases' ratio (100K:
+/// 100,000 → 19,738; 1M: 1,000,000 → 91,402).
+pub fn items_for(v: Variant, users: u32) -> u32 {
+    let ratio = if v == Variant::M1 {
+        0.091_402
+    } else {
+        0.197_38
+    };
+    ((f64::from(users) * ratio).round() as u32).max(12)
 }
 
 fn create(out: &Path, name: &str) -> Result<BufWriter<fs_err::File>> {
@@ -93,7 +99,7 @@ fn create(out: &Path, name: &str) -> Result<BufWriter<fs_err::File>> {
 pub fn write(out: &Path, o: &Options) -> Result<Summary> {
     fs_err::create_dir_all(out)?;
     let mut rng = Rng::derive(o.seed, "microlens");
-    let n_items = items_for(o.users);
+    let n_items = items_for(o.variant, o.users);
     let zipf = Zipf::new(n_items as usize);
     // Popularity rank → video id, so popular videos are not simply the low ids.
     let mut by_rank: Vec<u32> = (1..=n_items).collect();
