@@ -31,7 +31,7 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 events_per_user: a.events_per_user.unwrap_or(60),
             },
-        )?)),
+        )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",
             CORPORA.join(", ")
