@@ -2,6 +2,7 @@
 //! onto the canonical tables. The set of corpora is closed, so the registry is an enum and a
 //! `match`, which forces every new corpus to be handled everywhere.
 
+pub mod finn_slates;
 pub mod lastfm_1k;
 
 use std::path::{Path, PathBuf};
@@ -15,19 +16,21 @@ use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
 /// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "finn-slates"];
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusConfig {
     Lastfm1k(lastfm_1k::Options),
+    FinnSlates(finn_slates::Options),
 }
 
 impl CorpusConfig {
     pub fn name(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
+            CorpusConfig::FinnSlates(_) => finn_slates::NAME,
         }
     }
 
@@ -35,12 +38,14 @@ impl CorpusConfig {
     pub fn license(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
+            CorpusConfig::FinnSlates(_) => finn_slates::LICENSE,
         }
     }
 
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
+            CorpusConfig::FinnSlates(_) => finn_slates::DESCRIPTION,
         }
     }
 
@@ -48,12 +53,14 @@ impl CorpusConfig {
     pub fn input_files(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::input_files(o, dir),
+            CorpusConfig::FinnSlates(o) => finn_slates::input_files(o, dir),
         }
     }
 
     pub fn normalize(&self, dir: &Path, progress: &Reporter) -> Result<Normalized> {
         match self {
             CorpusConfig::Lastfm1k(o) => lastfm_1k::normalize(o, dir, progress),
+            CorpusConfig::FinnSlates(o) => finn_slates::normalize(o, dir, progress),
         }
     }
 }
@@ -66,6 +73,7 @@ pub fn read_corpus_config(
     let name = r.required_str(diags, "corpus", "\"lastfm-1k\"")?;
     match name.value.as_str() {
         lastfm_1k::NAME => lastfm_1k::Options::read(r, diags).map(CorpusConfig::Lastfm1k),
+        finn_slates::NAME => finn_slates::Options::read(r, diags).map(CorpusConfig::FinnSlates),
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),

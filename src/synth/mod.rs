@@ -1,6 +1,7 @@
 //! Seeded generators of corpora in their exact upstream formats (one file per corpus), used
 //! for tests, the demo and benchmarks. The same seed always writes the same bytes.
 
+pub mod finn_slates;
 pub mod lastfm_1k;
 
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Every corpus with a generator, by its `source.corpus` name.
-pub const CORPORA: &[&str] = &["lastfm-1k"];
+pub const CORPORA: &[&str] = &["lastfm-1k", "finn-slates"];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 events_per_user: a.events_per_user.unwrap_or(60),
             },
+        )?)?),
+        "finn-slates" => Ok(serde_json::to_value(finn_slates::write(
+            out,
+            &finn_slates::Options::new(a.users.unwrap_or(20), a.seed),
         )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",
