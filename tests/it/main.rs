@@ -5,6 +5,7 @@ mod util;
 
 mod build;
 mod fetch;
+mod finn_slates;
 mod filter_props;
 mod manifest_errors;
 mod media;
