@@ -16,7 +16,7 @@ build:
 $(VENV)/.ok:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet pyarrow pandas polars
+	$(PY) -m pip install --quiet pyarrow pandas polars numpy
 	touch $@
 
 pydeps: $(VENV)/.ok
@@ -48,6 +48,7 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(PY) bench/run.py --bin $(BIN)
 	$(PY) bench/media.py --bin $(BIN) --img2dataset-python $(I2D_VENV)/bin/python
 	$(PY) bench/microlens.py --bin $(BIN)
+	$(PY) bench/finn.py --bin $(BIN)
 
 lint:
 	cargo fmt --check

@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod lines;
+pub mod npy;
 pub mod parquet;
 pub mod schema;
 pub mod store;

@@ -5,6 +5,7 @@
 pub mod agrosense;
 pub mod amazon_reviews_2023;
 pub mod deezer_sessions;
+pub mod finn_slates;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
@@ -30,6 +31,7 @@ pub const CORPORA: &[&str] = &[
     "agrosense",
     "deezer-sessions",
     "qilin",
+    "finn-slates",
 ];
 
 /// The adapter and its options, from `[source]`.
@@ -43,6 +45,7 @@ pub enum CorpusConfig {
     Agrosense(agrosense::Options),
     DeezerSessions(deezer_sessions::Options),
     Qilin(qilin::Options),
+    FinnSlates(finn_slates::Options),
 }
 
 impl CorpusConfig {
@@ -55,6 +58,7 @@ impl CorpusConfig {
             CorpusConfig::Agrosense(_) => agrosense::NAME,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::NAME,
             CorpusConfig::Qilin(_) => qilin::NAME,
+            CorpusConfig::FinnSlates(_) => finn_slates::NAME,
         }
     }
 
@@ -68,6 +72,7 @@ impl CorpusConfig {
             CorpusConfig::Agrosense(_) => agrosense::LICENSE,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::LICENSE,
             CorpusConfig::Qilin(_) => qilin::LICENSE,
+            CorpusConfig::FinnSlates(_) => finn_slates::LICENSE,
         }
     }
 
@@ -80,6 +85,7 @@ impl CorpusConfig {
             CorpusConfig::Agrosense(_) => agrosense::DESCRIPTION,
             CorpusConfig::DeezerSessions(_) => deezer_sessions::DESCRIPTION,
             CorpusConfig::Qilin(_) => qilin::DESCRIPTION,
+            CorpusConfig::FinnSlates(_) => finn_slates::DESCRIPTION,
         }
     }
 
@@ -93,6 +99,7 @@ impl CorpusConfig {
             CorpusConfig::Agrosense(o) => agrosense::input_files(o, dir),
             CorpusConfig::DeezerSessions(o) => deezer_sessions::input_files(o, dir),
             CorpusConfig::Qilin(o) => qilin::input_files(o, dir),
+            CorpusConfig::FinnSlates(o) => finn_slates::input_files(o, dir),
         }
     }
 
@@ -105,6 +112,7 @@ impl CorpusConfig {
             CorpusConfig::Agrosense(o) => agrosense::normalize(o, dir, progress),
             CorpusConfig::DeezerSessions(o) => deezer_sessions::normalize(o, dir, progress),
             CorpusConfig::Qilin(o) => qilin::normalize(o, dir, progress),
+            CorpusConfig::FinnSlates(o) => finn_slates::normalize(o, dir, progress),
         }
     }
 }
@@ -127,6 +135,7 @@ pub fn read_corpus_config(
             deezer_sessions::Options::read(r, diags).map(CorpusConfig::DeezerSessions)
         }
         qilin::NAME => qilin::Options::read(r, diags).map(CorpusConfig::Qilin),
+        finn_slates::NAME => finn_slates::Options::read(r, diags).map(CorpusConfig::FinnSlates),
         other => {
             let mut d = Diagnostic::error(
                 format!("unknown corpus `{other}`"),

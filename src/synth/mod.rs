@@ -4,6 +4,7 @@
 pub mod agrosense;
 pub mod amazon_reviews_2023;
 pub mod deezer_sessions;
+pub mod finn_slates;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
@@ -24,6 +25,7 @@ pub const CORPORA: &[&str] = &[
     "agrosense",
     "deezer-sessions",
     "qilin",
+    "finn-slates",
 ];
 
 /// `recdata synth` options; each generator reads the ones that apply to it.
@@ -110,6 +112,10 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
                 seed: a.seed,
                 json_nested: false,
             },
+        )?)?),
+        "finn-slates" => Ok(serde_json::to_value(finn_slates::write(
+            out,
+            &finn_slates::Options::new(a.users.unwrap_or(20), a.seed),
         )?)?),
         other => Err(Error::Invalid(format!(
             "no generator for corpus `{other}`; available: {}",

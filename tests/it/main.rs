@@ -9,6 +9,7 @@ mod build;
 mod deezer_sessions;
 mod fetch;
 mod filter_props;
+mod finn_slates;
 mod manifest_errors;
 mod media;
 mod microlens;

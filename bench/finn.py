@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""`make bench` (FINN.no slates): recdata vs. the numpy/pyarrow script a user would write.
+
+Builds (once, cached in bench/work/) a full-size synthetic FINN.no `data.npz` — 2,277,645 users x
+20 steps x 25 slots, int32, written like `np.savez_compressed` — plus `ind2val.json` and
+`itemattr.npz`, then produces the same two tables two ways:
+
+  recdata   `recdata build` (cold: no stage cache) of a manifest without a split: exposures
+            (one row per real step, slate items in display order, <UNK> as null, clicked
+            position) and click interactions, plus users/items/maps, dataset card, accounting.
+  numpy     np.load of every array, vectorized masking and search, pyarrow ListArray,
+            exposures.parquet + interactions.parquet with zstd. It keeps raw item ids (no
+            dense-id mapping, no items table, no accounting) and takes the first match of the
+            click (no click_idx tie-break): less work than recdata does.
+
+Each job runs in its own process; wall time and peak RSS come from wait4(). Results go to
+bench/results-finn.json and the FINN section of bench/README.md.
+"""
+import argparse, json, os, shutil, subprocess, sys, textwrap, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+
+NUMPY = textwrap.dedent(r'''
+import json, sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+raw, out = sys.argv[1], sys.argv[2]
+d = np.load(f"{raw}/data.npz")
+ind = json.load(open(f"{raw}/ind2val.json"))
+user_id, click, itype = d["userId"], d["click"], d["interaction_type"]
+slate = d["slate"]                                   # (U, T, S), 4.5 GB at full size
+U, T, S = slate.shape
+real = click != 0                                    # padding steps have click == 0
+uu, tt = np.nonzero(real)                            # user-major, step order
+slates = slate[real]                                 # (N, S)
+del slate
+c = click[real]
+keep = slates > 1                                    # drop padding (0) and noClick (1)
+lengths = keep.sum(axis=1)
+vals = slates[keep]                                  # row-major: display order
+match = keep & (slates == c[:, None])
+del slates
+kpos = np.cumsum(keep, axis=1, dtype=np.int8) - 1     # position among kept items
+del keep
+first = match.argmax(axis=1)
+found = match[np.arange(len(c)), first] & (c != 1)
+del match
+pos = np.where(found, kpos[np.arange(len(c)), first], 0).astype(np.uint16)
+del kpos
+offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+np.cumsum(lengths, out=offsets[1:])
+items = pa.ListArray.from_arrays(pa.array(offsets), pa.array(vals.astype(np.uint32), mask=vals == 2))
+del vals
+codes = np.full(int(itype.max()) + 1, 2, dtype=np.int32)
+for k, v in ind["interaction_type"].items():
+    codes[int(k)] = {"search": 0, "rec": 1}.get(v, 2)
+ctx = pa.DictionaryArray.from_arrays(pa.array(codes[itype[real]]), pa.array(["search", "rec", "other"]))
+exposures = pa.table({
+    "exposure_id": pa.array((uu * T + tt).astype(np.uint64)),
+    "user_id": pa.array(user_id[uu].astype(np.uint32)),
+    "ts": pa.nulls(len(c), pa.timestamp("ms", tz="UTC")),
+    "step": pa.array(tt.astype(np.uint32)),
+    "context": ctx,
+    "items": items,
+    "clicked_position": pa.array(pos, mask=~found),
+})
+pq.write_table(exposures, f"{out}/exposures.parquet", compression="zstd")
+clicked = c >= 3
+interactions = pa.table({
+    "user_id": pa.array(user_id[uu[clicked]].astype(np.uint32)),
+    "item_id": pa.array(c[clicked].astype(np.uint32)),
+    "ts": pa.nulls(int(clicked.sum()), pa.timestamp("ms", tz="UTC")),
+    "event": pa.DictionaryArray.from_arrays(pa.array(np.zeros(int(clicked.sum()), np.int32)), pa.array(["click"])),
+})
+pq.write_table(interactions, f"{out}/interactions.parquet", compression="zstd")
+print(len(c), int(clicked.sum()))
+''')
+
+MANIFEST = """
+[dataset]
+name = "bench-finn"
+version = "1"
+[source]
+corpus = "finn-slates"
+path = "{raw}"
+"""
+
+
+def run(cmd, **kw):
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t
+    if status != 0:
+        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
+    return secs, ru.ru_maxrss / 1024, out.decode().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--users", type=int, default=2277645)
+    ap.add_argument("--rounds", type=int, default=1, help="runs per job; the fastest is reported")
+    ap.add_argument("--skip", nargs="*", default=[])
+    a = ap.parse_args()
+    WORK.mkdir(exist_ok=True)
+    raw = WORK / f"finn-{a.users}"
+    stamp = WORK / f"finn-synth-{a.users}.ok"
+    synth_secs = None
+    if not stamp.exists():
+        shutil.rmtree(raw, ignore_errors=True)
+        synth_secs, _, _ = run([a.bin, "synth", "finn-slates", "--users", str(a.users), "--seed", "1",
+                                "--out", str(raw)])
+        print(f"synth: {synth_secs:.1f}s", file=sys.stderr)
+        stamp.touch()
+    manifest = WORK / "bench-finn.toml"
+    manifest.write_text(MANIFEST.format(raw=raw))
+    data_npz = raw / "data.npz"
+    results = {"users": a.users, "data_npz_bytes": data_npz.stat().st_size, "cpus": os.cpu_count(),
+               "rounds": a.rounds, "jobs": {}}
+    if synth_secs is not None:
+        results["synth_seconds"] = round(synth_secs, 1)
+    jobs = [
+        ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
+        ("numpy-pyarrow", lambda d: [sys.executable, "-c", NUMPY, str(raw), str(d)]),
+    ]
+    for name, cmd in jobs:
+        if name in a.skip:
+            continue
+        best = None
+        for _ in range(a.rounds):
+            d = WORK / f"out-finn-{name}"
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir()
+            secs, rss, out = run(cmd(d))
+            print(f"{name:>14}: {secs:8.1f} s  {rss:8.0f} MiB  {out[-60:]}", file=sys.stderr)
+            if best is None or secs < best["seconds"]:
+                best = {"seconds": round(secs, 2), "peak_rss_mib": round(rss)}
+        results["jobs"][name] = best
+    base = results["jobs"].get("recdata")
+    if base:
+        for r in results["jobs"].values():
+            r["time_vs_recdata"] = round(r["seconds"] / base["seconds"], 2)
+            r["rss_vs_recdata"] = round(r["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    (HERE / "results-finn.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
