@@ -239,7 +239,7 @@ impl Gen {
             return 2;
         }
         let x = self.h(u, t, k, 11);
-        if x % 100 == 0 {
+        if x.is_multiple_of(100) {
             return 2;
         }
         let f = (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
