@@ -590,27 +590,45 @@ fn decode<T: Element>(
     bytes: &[u8],
     out: &mut Vec<T>,
 ) -> std::result::Result<(), (usize, String)> {
+    // One tight, branch-free pass (vectorized where the conversion cannot fail); a value that
+    // does not fit is looked for only afterwards.
     macro_rules! run {
         ($t:ty, $n:literal, $conv:ident, $wide:ty) => {{
             let start = out.len();
-            out.reserve(bytes.len() / $n);
-            let big = dt.big_endian;
-            for (k, c) in bytes.chunks_exact($n).enumerate() {
+            let mut ok = true;
+            let read = |c: &[u8]| -> $t {
                 let a: [u8; $n] = c.try_into().unwrap_or([0; $n]);
-                let v = if big {
+                if dt.big_endian {
                     <$t>::from_be_bytes(a)
                 } else {
                     <$t>::from_le_bytes(a)
-                };
-                match T::$conv(v as $wide) {
-                    Some(x) => out.push(x),
-                    None => {
-                        out.truncate(start);
-                        return Err((k, v.to_string()));
-                    }
                 }
+            };
+            if dt.big_endian {
+                out.extend(bytes.chunks_exact($n).map(|c| {
+                    let x = T::$conv(read(c) as $wide);
+                    ok &= x.is_some();
+                    x.unwrap_or_default()
+                }));
+            } else {
+                out.extend(bytes.chunks_exact($n).map(|c| {
+                    let a: [u8; $n] = c.try_into().unwrap_or([0; $n]);
+                    let x = T::$conv(<$t>::from_le_bytes(a) as $wide);
+                    ok &= x.is_some();
+                    x.unwrap_or_default()
+                }));
             }
-            Ok(())
+            if ok {
+                return Ok(());
+            }
+            out.truncate(start);
+            let (k, v) = bytes
+                .chunks_exact($n)
+                .map(read)
+                .enumerate()
+                .find(|(_, v)| T::$conv(*v as $wide).is_none())
+                .unwrap_or((0, <$t>::default()));
+            Err((k, v.to_string()))
         }};
     }
     match (dt.kind, dt.size) {

@@ -463,20 +463,20 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                     let (mut first, mut at_idx) = (None, None);
                     let before = ex.values.len();
                     for (k, &v) in slate.iter().enumerate() {
-                        if v == PAD {
+                        // Most slots are real items or padding; test those first.
+                        if v > UNK {
+                            ex.values.push(items.code(v));
+                        } else if v == PAD {
                             continue;
-                        }
-                        non_pad += 1;
-                        if v == NO_CLICK {
+                        } else if v == NO_CLICK {
+                            non_pad += 1;
                             continue;
-                        }
-                        if v == UNK {
+                        } else {
                             q.unk_in_slates += 1;
                             ex.nulls.push(ex.values.len());
                             ex.values.push(0);
-                        } else {
-                            ex.values.push(items.code(v));
                         }
+                        non_pad += 1;
                         if v == c {
                             first.get_or_insert(pos);
                             if k as i64 == ci {

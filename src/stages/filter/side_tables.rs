@@ -112,8 +112,15 @@ pub(super) fn plan(
     masks
 }
 
+/// Replaces codes by dense ids (a null slot's value is not looked at: it may be anything).
 fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
-    a.iter().map(|c| c.map(|c| dense[c as usize])).collect()
+    use rayon::prelude::*;
+    let values: Vec<u32> = a
+        .values()
+        .par_iter()
+        .map(|&c| dense.get(c as usize).copied().unwrap_or(u32::MAX))
+        .collect();
+    UInt32Array::new(values.into(), a.nulls().cloned())
 }
 
 /// Side tables in dense ids, by name.
@@ -130,8 +137,12 @@ pub(super) fn remap(
     let mut out = Vec::with_capacity(tables.len());
     let mut stats = Vec::with_capacity(tables.len());
     for (t, keep) in tables.iter().zip(masks) {
-        let mask = BooleanArray::from(keep.clone());
-        let batch = arrow_select::filter::filter_record_batch(&t.batch, &mask)?;
+        // Nothing to drop (the common case): no copy.
+        let batch = if keep.iter().all(|k| *k) {
+            t.batch.clone()
+        } else {
+            arrow_select::filter::filter_record_batch(&t.batch, &BooleanArray::from(keep.clone()))?
+        };
         let filtered = SideTable {
             name: t.name.clone(),
             batch: batch.clone(),
