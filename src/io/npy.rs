@@ -249,7 +249,10 @@ impl PyParser<'_> {
                 self.pos += 1;
                 Ok(())
             }
-            Some(x) => Err(format!("expected `{c}` at offset {}, found `{x}`", self.pos)),
+            Some(x) => Err(format!(
+                "expected `{c}` at offset {}, found `{x}`",
+                self.pos
+            )),
             None => Err(format!("expected `{c}`, found the end of the header")),
         }
     }
@@ -630,9 +633,11 @@ fn decode<T: Element>(
     }
     match (dt.kind, dt.size) {
         (Kind::Bool, _) => {
-            out.extend(bytes.iter().map(|&b| {
-                T::from_u64(u64::from(b != 0)).unwrap_or_default()
-            }));
+            out.extend(
+                bytes
+                    .iter()
+                    .map(|&b| T::from_u64(u64::from(b != 0)).unwrap_or_default()),
+            );
             Ok(())
         }
         (Kind::Int, 1) => run!(i8, 1, from_i64, i64),
@@ -762,15 +767,15 @@ impl<R: Read> NpyReader<R> {
             if self.loaded.is_none() {
                 let total = self.header.nbytes();
                 self.read_data(total)?;
-                self.loaded = Some(fortran_to_c(
-                    &self.header.shape,
-                    size,
-                    &self.buf[..total],
-                ));
+                self.loaded = Some(fortran_to_c(&self.header.shape, size, &self.buf[..total]));
                 self.buf = Vec::new();
             }
             let all = self.loaded.as_deref().unwrap_or_default();
-            decode(self.header.dtype, &all[first * size..first * size + bytes], out)
+            decode(
+                self.header.dtype,
+                &all[first * size..first * size + bytes],
+                out,
+            )
         } else {
             self.read_data(bytes)?;
             decode(self.header.dtype, &self.buf[..bytes], out)
@@ -797,10 +802,9 @@ impl<R: Read> NpyReader<R> {
     /// Checks that nothing follows the array data (and, for an `.npz` member, its CRC-32).
     pub fn finish(mut self) -> Result<()> {
         if self.rows_left() > 0 && self.header.row_len() > 0 {
-            return Err(self.origin.err(format!(
-                "{} rows were not read",
-                self.rows_left()
-            )));
+            return Err(self
+                .origin
+                .err(format!("{} rows were not read", self.rows_left())));
         }
         let mut b = [0u8; 64];
         match self.r.read(&mut b) {
@@ -1378,7 +1382,13 @@ impl<W: Write + Seek> MemberWriter<'_, W> {
         e.size = self.size;
         e.compressed = compressed;
         w.seek(SeekFrom::Start(e.offset))?;
-        w.write_all(&local_header(&e.name, e.method, e.crc, e.size, e.compressed))?;
+        w.write_all(&local_header(
+            &e.name,
+            e.method,
+            e.crc,
+            e.size,
+            e.compressed,
+        ))?;
         *self.pos += compressed;
         w.seek(SeekFrom::Start(*self.pos))?;
         Ok(())
@@ -1490,10 +1500,19 @@ mod tests {
     fn versions_and_header_spellings() {
         let data: Vec<u8> = [5i32, 6].iter().flat_map(|v| v.to_le_bytes()).collect();
         for (v, text) in [
-            ((1, 0), "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }\n"),
+            (
+                (1, 0),
+                "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }\n",
+            ),
             ((2, 0), "{'descr':'<i4','fortran_order':False,'shape':(2,)}"),
-            ((3, 0), "{\"shape\": (2L,), 'fortran_order': False, 'descr': '<i4'}  \n"),
-            ((1, 0), "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2)}\n"),
+            (
+                (3, 0),
+                "{\"shape\": (2L,), 'fortran_order': False, 'descr': '<i4'}  \n",
+            ),
+            (
+                (1, 0),
+                "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2)}\n",
+            ),
         ] {
             let (h, got) = read::<i32>(&with_header(v, text, &data)).unwrap();
             assert_eq!(h.version, v);
@@ -1517,7 +1536,10 @@ mod tests {
     fn clear_errors() {
         let data = [0u8; 8];
         let e = err_of(read(b"PK\x03\x04garbage"));
-        assert!(e.contains("t.npz") && e.contains("a.npy") && e.contains("magic"), "{e}");
+        assert!(
+            e.contains("t.npz") && e.contains("a.npy") && e.contains("magic"),
+            "{e}"
+        );
         let e = err_of(read(&with_header(
             (4, 0),
             "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
@@ -1627,7 +1649,10 @@ mod tests {
         r1.read_rows::<i64>(1, &mut x).unwrap();
         assert_eq!(x, y);
         let e = z.reader("nope").map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains("no member `nope.npy`") && e.contains("a.npy, b.npy"), "{e}");
+        assert!(
+            e.contains("no member `nope.npy`") && e.contains("a.npy, b.npy"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1637,7 +1662,11 @@ mod tests {
         let data: Vec<i64> = (0..4000).map(|i| (i * 7919) % 1000).collect();
         let a = npy_bytes(DType::I4, false, &[4000], &data);
         let mut bytes = npz(&[
-            ("ok", npy_bytes(DType::I4, false, &[1], &[1i64]), Method::Deflate),
+            (
+                "ok",
+                npy_bytes(DType::I4, false, &[1], &[1i64]),
+                Method::Deflate,
+            ),
             ("a", a, Method::Deflate),
         ]);
         let z = Npz::open_bytes_for_test(&p, &bytes);
@@ -1711,7 +1740,10 @@ print(len(arrays))
             "<i4", ">i4", "<i8", ">i8", "<u4", "<f4", ">f4", "<f8", ">f8", "|u1", "|i1", "|b1",
             "<i2",
         ] {
-            let key = t.replace('<', "le_").replace('>', "be_").replace('|', "na_");
+            let key = t
+                .replace('<', "le_")
+                .replace('>', "be_")
+                .replace('|', "na_");
             let w = if t == "|b1" { &want_bool } else { &want };
             for k in [key.clone(), format!("{key}_F")] {
                 let (h, v) = load_npy::<i64>(&dir.path().join(format!("{k}.npy"))).unwrap();

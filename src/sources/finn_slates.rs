@@ -301,10 +301,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     let data_path = dir.join(DATA_FILE);
     let ind2val = read_ind2val(&dir.join(IND2VAL_FILE))?;
     let npz = Npz::open(&data_path)?;
-    let readers: Vec<MemberReader> = KEYS
-        .iter()
-        .map(|k| npz.reader(k))
-        .collect::<Result<_>>()?;
+    let readers: Vec<MemberReader> = KEYS.iter().map(|k| npz.reader(k)).collect::<Result<_>>()?;
     for r in &readers {
         if r.header().dtype.kind == Kind::Float {
             return Err(r.origin().err(format!(
@@ -433,10 +430,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                         continue;
                     }
                     if c < 0 || slate.iter().any(|&v| v < 0) {
-                        reject(
-                            "bad_item_id",
-                            "a negative item id in click or slate".into(),
-                        );
+                        reject("bad_item_id", "a negative item id in click or slate".into());
                         continue;
                     }
                     if len < 0 || len > slots as i64 + 1 {

@@ -225,11 +225,19 @@ pub fn load(dir: &Path) -> Result<Normalized> {
     let ts: &arrow_array::Int64Array = column(&b, "ts")?;
     let order: &UInt64Array = column(&b, "order")?;
     let value = match b.column_by_name("value") {
-        Some(_) => Some(column::<arrow_array::Float32Array>(&b, "value")?.values().to_vec()),
+        Some(_) => Some(
+            column::<arrow_array::Float32Array>(&b, "value")?
+                .values()
+                .to_vec(),
+        ),
         None => None,
     };
     let session = match b.column_by_name("session") {
-        Some(_) => Some(column::<arrow_array::Int64Array>(&b, "session")?.values().to_vec()),
+        Some(_) => Some(
+            column::<arrow_array::Int64Array>(&b, "session")?
+                .values()
+                .to_vec(),
+        ),
         None => None,
     };
     let interactions = RawInteractions {

@@ -182,8 +182,10 @@ fn fixed_step(u: u32, t: usize) -> Option<Option<Meta>> {
 impl Gen {
     #[inline]
     fn h(&self, u: u32, t: usize, k: usize, salt: u64) -> u64 {
-        mix(mix(self.seed ^ salt.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ u64::from(u))
-            ^ ((t as u64) << 8 | k as u64))
+        mix(
+            mix(self.seed ^ salt.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ u64::from(u))
+                ^ ((t as u64) << 8 | k as u64),
+        )
     }
 
     #[inline]
@@ -215,7 +217,8 @@ impl Gen {
         };
         let itype = if self.unit(u, t, 0, 5) < 0.303 { 2 } else { 1 };
         let r = self.unit(u, t, 0, 6);
-        let click_slot = (r >= 0.24).then(|| 1 + (self.h(u, t, 0, 7) % (slots as u64 - 1)) as usize);
+        let click_slot =
+            (r >= 0.24).then(|| 1 + (self.h(u, t, 0, 7) % (slots as u64 - 1)) as usize);
         let long = full && self.unit(u, t, 0, 8) < 5e-4;
         let outside = long && click_slot.is_some() && self.unit(u, t, 0, 9) < 0.5;
         Meta {
@@ -224,8 +227,7 @@ impl Gen {
             itype,
             click_slot: if outside { None } else { click_slot },
             click_outside: outside,
-            zero_click_idx: outside
-                || (click_slot.is_some() && self.unit(u, t, 0, 10) < 1e-4),
+            zero_click_idx: outside || (click_slot.is_some() && self.unit(u, t, 0, 10) < 1e-4),
         }
     }
 
@@ -237,7 +239,7 @@ impl Gen {
             return 2;
         }
         let x = self.h(u, t, k, 11);
-        if x % 100 == 0 {
+        if x.is_multiple_of(100) {
             return 2;
         }
         let f = (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64);

@@ -43,4 +43,3 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
         ))),
     }
 }
-

@@ -152,7 +152,10 @@ impl Fixture {
         let summary = synth(&root.join("raw"), 20, 7, Layout::default());
         let m = manifest(&root, "finn", "raw", SPLIT);
         built(&root, &m, "data");
-        let (ex, clicks) = rows(&py(READ_BACK, &[root.join("data/finn/1").to_str().unwrap()]));
+        let (ex, clicks) = rows(&py(
+            READ_BACK,
+            &[root.join("data/finn/1").to_str().unwrap()],
+        ));
         Fixture {
             _tmp: tmp,
             root,
@@ -198,7 +201,10 @@ fn golden_synth_fixture() {
             u.to_owned(),
             t,
             ctx.to_owned(),
-            items.iter().map(|i| i.map(str::to_owned)).collect::<Vec<_>>(),
+            items
+                .iter()
+                .map(|i| i.map(str::to_owned))
+                .collect::<Vec<_>>(),
             pos,
         )
     };
@@ -209,17 +215,46 @@ fn golden_synth_fixture() {
     assert_eq!(
         user0[2..6].to_vec(),
         vec![
-            r(2, "0", 2, "search", &[Some("4"), None, Some("83"), Some("92"), Some("51")], None),
+            r(
+                2,
+                "0",
+                2,
+                "search",
+                &[Some("4"), None, Some("83"), Some("92"), Some("51")],
+                None
+            ),
             r(
                 3,
                 "0",
                 3,
                 "search",
-                &[Some("62"), None, Some("18"), Some("9"), None, Some("13"), Some("51")],
+                &[
+                    Some("62"),
+                    None,
+                    Some("18"),
+                    Some("9"),
+                    None,
+                    Some("13"),
+                    Some("51")
+                ],
                 Some(3)
             ),
-            r(4, "0", 4, "search", &[Some("13"), Some("4"), None, Some("55")], Some(2)),
-            r(5, "0", 5, "rec", &[Some("69"), Some("80"), Some("56")], Some(0)),
+            r(
+                4,
+                "0",
+                4,
+                "search",
+                &[Some("13"), Some("4"), None, Some("55")],
+                Some(2)
+            ),
+            r(
+                5,
+                "0",
+                5,
+                "rec",
+                &[Some("69"), Some("80"), Some("56")],
+                Some(0)
+            ),
         ]
     );
     // User 2: a full slate with slate_lengths 26, clicked at slot 10; a click at slot 4 whose
@@ -228,7 +263,9 @@ fn golden_synth_fixture() {
     assert_eq!(user2.len(), 3);
     assert_eq!(user2[0].4.len(), 24);
     assert_eq!(
-        (user2[0].0, user2[0].5, user2[1].0, user2[1].5, user2[2].0, user2[2].5),
+        (
+            user2[0].0, user2[0].5, user2[1].0, user2[1].5, user2[2].0, user2[2].5
+        ),
         (40, Some(9), 41, Some(3), 42, None)
     );
     assert_eq!(user2[1].4[3], s("98"));
@@ -246,7 +283,10 @@ fn check_with_pyarrow_and_accounts(f: &Fixture) {
     assert_eq!(acc["rejected"], 0);
     assert_eq!(a["normalized_tables"]["exposures"], f.summary.real_steps);
     assert_eq!(a["normalized_interactions"], f.summary.clicks);
-    assert_eq!(a["filter"]["side_tables"][0]["output_rows"], f.summary.real_steps);
+    assert_eq!(
+        a["filter"]["side_tables"][0]["output_rows"],
+        f.summary.real_steps
+    );
     assert_eq!(d["source"]["corpus"], "finn-slates");
 }
 
@@ -463,10 +503,23 @@ fn corrupt_npz_names_the_member() {
 fn synth_cli_writes_numpy_readable_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = recdata(
-        &["synth", "finn-slates", "--out", "raw", "--users", "30", "--seed", "5"],
+        &[
+            "synth",
+            "finn-slates",
+            "--out",
+            "raw",
+            "--users",
+            "30",
+            "--seed",
+            "5",
+        ],
         tmp.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = py(
         r#"
 import json, sys, zipfile, numpy as np

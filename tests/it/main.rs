@@ -5,8 +5,8 @@ mod util;
 
 mod build;
 mod fetch;
-mod finn_slates;
 mod filter_props;
+mod finn_slates;
 mod manifest_errors;
 mod media;
 mod pyarrow;

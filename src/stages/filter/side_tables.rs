@@ -123,13 +123,16 @@ fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
     UInt32Array::new(values.into(), a.nulls().cloned())
 }
 
+/// The filtered tables (name, batch) and their row counts.
+type Remapped = (Vec<(String, RecordBatch)>, Vec<SideTableStats>);
+
 /// Filters each table by its mask and replaces codes by dense ids.
 pub(super) fn remap(
     tables: &[SideTable],
     masks: &[Vec<bool>],
     user_dense: &[u32],
     item_dense: &[u32],
-) -> Result<(Vec<(String, RecordBatch)>, Vec<SideTableStats>)> {
+) -> Result<Remapped> {
     let mut out = Vec::with_capacity(tables.len());
     let mut stats = Vec::with_capacity(tables.len());
     for (t, keep) in tables.iter().zip(masks) {
