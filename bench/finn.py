@@ -8,10 +8,11 @@ Builds (once, cached in bench/work/) a full-size synthetic FINN.no `data.npz` â€
   recdata   `recdata build` (cold: no stage cache) of a manifest without a split: exposures
             (one row per real step, slate items in display order, <UNK> as null, clicked
             position) and click interactions, plus users/items/maps, dataset card, accounting.
-  numpy     np.load of every array, vectorized masking and search, pyarrow ListArray,
-            exposures.parquet + interactions.parquet with zstd. It keeps raw item ids (no
-            dense-id mapping, no items table, no accounting) and takes the first match of the
-            click (no click_idx tie-break): less work than recdata does.
+  numpy     np.load of every array, vectorized masking and search, dense ids assigned the way
+            recdata does (raw-id string order), a pyarrow ListArray, exposures.parquet +
+            interactions.parquet with zstd. Less work than recdata: no users/items/map tables,
+            no accounting or rejects, no stage cache, no input checksums, and the click's first
+            match is taken (no click_idx tie-break for an item shown twice).
 
 Each job runs in its own process; wall time and peak RSS come from wait4(). Results go to
 bench/results-finn.json and the FINN section of bench/README.md.
@@ -28,7 +29,7 @@ raw, out = sys.argv[1], sys.argv[2]
 d = np.load(f"{raw}/data.npz")
 ind = json.load(open(f"{raw}/ind2val.json"))
 user_id, click, itype = d["userId"], d["click"], d["interaction_type"]
-slate = d["slate"]                                   # (U, T, S), 4.5 GB at full size
+slate = d["slate"]                                   # (U, T, S): 4.5 GB at full size
 U, T, S = slate.shape
 real = click != 0                                    # padding steps have click == 0
 uu, tt = np.nonzero(real)                            # user-major, step order
@@ -40,16 +41,28 @@ lengths = keep.sum(axis=1)
 vals = slates[keep]                                  # row-major: display order
 match = keep & (slates == c[:, None])
 del slates
-kpos = np.cumsum(keep, axis=1, dtype=np.int8) - 1     # position among kept items
+kpos = np.cumsum(keep, axis=1, dtype=np.int8) - 1    # position among the kept items
 del keep
 first = match.argmax(axis=1)
 found = match[np.arange(len(c)), first] & (c != 1)
 del match
 pos = np.where(found, kpos[np.arange(len(c)), first], 0).astype(np.uint16)
 del kpos
+# Dense ids as recdata assigns them: users and items in the order of their raw ids as strings.
+rows = np.unique(uu)
+ulut = np.zeros(U, dtype=np.uint32)
+ulut[rows[np.argsort(user_id[rows].astype(str), kind="stable")]] = np.arange(len(rows), dtype=np.uint32)
+clicked = c >= 3
+present = np.zeros(int(max(vals.max(), c.max())) + 1, dtype=bool)
+present[vals] = True
+present[c[clicked]] = True
+present[:3] = False
+ids = np.nonzero(present)[0]
+ilut = np.zeros(len(present), dtype=np.uint32)
+ilut[ids[np.argsort(ids.astype(str), kind="stable")]] = np.arange(len(ids), dtype=np.uint32)
 offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
 np.cumsum(lengths, out=offsets[1:])
-items = pa.ListArray.from_arrays(pa.array(offsets), pa.array(vals.astype(np.uint32), mask=vals == 2))
+items = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ilut[vals], mask=vals == 2))
 del vals
 codes = np.full(int(itype.max()) + 1, 2, dtype=np.int32)
 for k, v in ind["interaction_type"].items():
@@ -57,7 +70,7 @@ for k, v in ind["interaction_type"].items():
 ctx = pa.DictionaryArray.from_arrays(pa.array(codes[itype[real]]), pa.array(["search", "rec", "other"]))
 exposures = pa.table({
     "exposure_id": pa.array((uu * T + tt).astype(np.uint64)),
-    "user_id": pa.array(user_id[uu].astype(np.uint32)),
+    "user_id": pa.array(ulut[uu]),
     "ts": pa.nulls(len(c), pa.timestamp("ms", tz="UTC")),
     "step": pa.array(tt.astype(np.uint32)),
     "context": ctx,
@@ -65,15 +78,18 @@ exposures = pa.table({
     "clicked_position": pa.array(pos, mask=~found),
 })
 pq.write_table(exposures, f"{out}/exposures.parquet", compression="zstd")
-clicked = c >= 3
+del exposures, items
+cu, ct, ci = ulut[uu[clicked]], tt[clicked], ilut[c[clicked]]
+order = np.lexsort((ct, cu))                         # by user, then step
+n = len(order)
 interactions = pa.table({
-    "user_id": pa.array(user_id[uu[clicked]].astype(np.uint32)),
-    "item_id": pa.array(c[clicked].astype(np.uint32)),
-    "ts": pa.nulls(int(clicked.sum()), pa.timestamp("ms", tz="UTC")),
-    "event": pa.DictionaryArray.from_arrays(pa.array(np.zeros(int(clicked.sum()), np.int32)), pa.array(["click"])),
+    "user_id": pa.array(cu[order]),
+    "item_id": pa.array(ci[order]),
+    "ts": pa.nulls(n, pa.timestamp("ms", tz="UTC")),
+    "event": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["click"])),
 })
 pq.write_table(interactions, f"{out}/interactions.parquet", compression="zstd")
-print(len(c), int(clicked.sum()))
+print(len(c), n)
 ''')
 
 MANIFEST = """
@@ -139,6 +155,17 @@ def main():
             if best is None or secs < best["seconds"]:
                 best = {"seconds": round(secs, 2), "peak_rss_mib": round(rss)}
         results["jobs"][name] = best
+    # Both produced the same tables: compare row counts from the parquet footers.
+    if not a.skip:
+        import pyarrow.parquet as pq
+        rows = {}
+        for name, sub in [("recdata", "bench-finn/1/"), ("numpy-pyarrow", "")]:
+            d = WORK / f"out-finn-{name}" / sub
+            rows[name] = {t: pq.read_metadata(d / f"{t}.parquet").num_rows
+                          for t in ("exposures", "interactions")}
+        results["rows"] = rows["recdata"]
+        if rows["recdata"] != rows["numpy-pyarrow"]:
+            sys.exit(f"outputs differ: {rows}")
     base = results["jobs"].get("recdata")
     if base:
         for r in results["jobs"].values():

@@ -123,17 +123,16 @@ fn map_flat(a: &UInt32Array, dense: &[u32]) -> UInt32Array {
     UInt32Array::new(values.into(), a.nulls().cloned())
 }
 
-/// Side tables in dense ids, by name.
-pub type DenseTables = Vec<(String, RecordBatch)>;
+/// The filtered tables (name, batch) and their row counts.
+type Remapped = (Vec<(String, RecordBatch)>, Vec<SideTableStats>);
 
 /// Filters each table by its mask and replaces codes by dense ids.
-#[allow(clippy::type_complexity)]
 pub(super) fn remap(
     tables: &[SideTable],
     masks: &[Vec<bool>],
     user_dense: &[u32],
     item_dense: &[u32],
-) -> Result<(DenseTables, Vec<SideTableStats>)> {
+) -> Result<Remapped> {
     let mut out = Vec::with_capacity(tables.len());
     let mut stats = Vec::with_capacity(tables.len());
     for (t, keep) in tables.iter().zip(masks) {
