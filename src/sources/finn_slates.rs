@@ -244,11 +244,13 @@ struct Exposures {
     user: Vec<u32>,
     step: Vec<u32>,
     context: Vec<i32>,
-    lengths: Vec<usize>,
+    /// Items per exposure (slates have at most 65,535 slots: checked with the shape).
+    lengths: Vec<u16>,
     values: Vec<u32>,
     /// Indices into `values` of `<UNK>` elements.
     nulls: Vec<usize>,
-    clicked: Vec<Option<u16>>,
+    clicked: Vec<u16>,
+    clicked_valid: Option<NullBufferBuilder>,
 }
 
 /// Interns FINN item ids: a direct table for ids below 2^26 (the real ids are < 1.4M), a map
@@ -342,6 +344,12 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
         )));
     }
     let slots = sh[2];
+    if slots > usize::from(u16::MAX) {
+        return Err(readers[SLATE].origin().err(format!(
+            "{slots} slots per slate; at most {} are supported",
+            u16::MAX
+        )));
+    }
     let mut context_of = hashbrown::HashMap::new();
     for (id, name) in &ind2val.interaction_type {
         let c = match name.as_str() {
@@ -501,8 +509,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                     ex.user.push(ucode);
                     ex.step.push(t as u32);
                     ex.context.push(ctx);
-                    ex.lengths.push(ex.values.len() - before);
-                    ex.clicked.push(clicked);
+                    ex.lengths.push((ex.values.len() - before) as u16);
+                    ex.clicked.push(clicked.unwrap_or(0));
+                    ex.clicked_valid
+                        .get_or_insert_with(|| NullBufferBuilder::new(1 << 20))
+                        .append(clicked.is_some());
                     if c == UNK {
                         q.unk_clicks += 1;
                     } else if c > UNK {
@@ -588,7 +599,7 @@ fn exposures_batch(ex: Exposures) -> Result<RecordBatch> {
     let n = ex.id.len();
     let mut offsets = OffsetBufferBuilder::<i32>::new(n);
     for l in &ex.lengths {
-        offsets.push_length(*l);
+        offsets.push_length(usize::from(*l));
     }
     if ex.values.len() > i32::MAX as usize {
         return Err(Error::Unsupported(format!(
@@ -623,7 +634,10 @@ fn exposures_batch(ex: Exposures) -> Result<RecordBatch> {
         Arc::new(UInt32Array::from(ex.step)),
         Arc::new(context),
         Arc::new(items),
-        Arc::new(UInt16Array::from(ex.clicked)),
+        Arc::new(UInt16Array::new(
+            ex.clicked.into(),
+            ex.clicked_valid.and_then(|mut b| b.finish()),
+        )),
     ];
     let schema = crate::io::schema::table("exposures")?.arrow(NAME)?;
     Ok(RecordBatch::try_new(schema, cols)?)
