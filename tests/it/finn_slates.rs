@@ -290,37 +290,42 @@ fn check_with_pyarrow_and_accounts(f: &Fixture) {
     assert_eq!(d["source"]["corpus"], "finn-slates");
 }
 
-#[test]
-fn quirks_of_the_fixture() {
-    let f = Fixture::new();
-    let acc = &dataset_json(&f.version())["accounting"]["raw"]["data.npz"];
+fn raw_account(f: &Fixture) -> serde_json::Value {
+    dataset_json(&f.version())["accounting"]["raw"]["data.npz"].clone()
+}
 
-    // slate_lengths 26: clamped, counted as repaired; the slate's 24 real items are all kept.
+/// `slate_lengths` 26: clamped, counted as repaired; the full slate's 24 items are all kept.
+#[test]
+fn slate_lengths_26_is_clamped_and_counted() {
+    let f = Fixture::new();
     assert_eq!(f.summary.slate_lengths_26, 2);
-    assert_eq!(acc["repaired"], 2);
+    assert_eq!(raw_account(&f)["repaired"], 2);
     assert_eq!(f.step("2", 0).unwrap().4.len(), 24);
     assert_eq!(f.step("2", 2).unwrap().4.len(), 24);
+}
 
-    // click_idx untrusted: it says 0 (the noClick slot) but the click is in slot 4.
+/// `click_idx` says 0 (the noClick slot) but the click is in slot 4 (position 3); a real
+/// click outside its slate gets no position but stays an interaction.
+#[test]
+fn click_idx_is_not_trusted() {
+    let f = Fixture::new();
     assert_eq!(f.step("2", 1).unwrap().5, Some(3));
-    // A real click outside its slate: no position, but the click is an interaction.
     let outside = f.step("2", 2).unwrap();
     assert_eq!(outside.5, None);
     let clicks2 = f.clicks_of("2");
     assert_eq!(clicks2.len(), 3);
     assert!(!outside.4.contains(&Some(clicks2[2].clone())));
+}
 
-    // No-click slates are kept with a null position and give no interaction.
+/// No-click slates are exposures with a null position and no interaction.
+#[test]
+fn no_click_slates_are_kept_with_null_position() {
+    let f = Fixture::new();
     let nc = f.step("0", 2).unwrap();
     assert_eq!((nc.5, nc.4.len()), (None, 5));
-    let no_click = f.ex.iter().filter(|r| r.5.is_none()).count() as u64;
-    assert_eq!(no_click, f.summary.no_click_steps + 1);
-
-    // <UNK>: a null element; a click on it keeps the exposure (position of the <UNK>) and
-    // is not an interaction.
-    let unk = f.step("0", 4).unwrap();
-    assert_eq!((unk.4[2].clone(), unk.5), (None, Some(2)));
-    assert_eq!(f.clicks_of("0").len(), 18); // 20 steps - 1 no-click - 1 <UNK> click
+    // Every null position is a no-click step, or the one click outside its slate.
+    let null_positions = f.ex.iter().filter(|r| r.5.is_none()).count() as u64;
+    assert_eq!(null_positions, f.summary.no_click_steps + 1);
     let total: usize = f
         .clicks
         .as_object()
@@ -329,11 +334,34 @@ fn quirks_of_the_fixture() {
         .map(|v| v.as_array().unwrap().len())
         .sum();
     assert_eq!(total as u64, f.summary.clicks);
+}
 
-    // Padding: user 1 has 7 steps, then 13 padding steps that are skipped and counted.
+/// `<UNK>` is a null list element; a click on it keeps the exposure (the `<UNK>`'s position)
+/// and is not an interaction.
+#[test]
+fn unk_is_a_null_element_and_not_an_interaction() {
+    let f = Fixture::new();
+    let unk = f.step("0", 3).unwrap();
+    assert_eq!((unk.4[1].clone(), unk.4[4].clone()), (None, None));
+    let unk_click = f.step("0", 4).unwrap();
+    assert_eq!((unk_click.4[2].clone(), unk_click.5), (None, Some(2)));
+    // User 0: 20 steps - 1 no-click - 1 click on <UNK>.
+    assert_eq!(f.clicks_of("0").len(), 18);
+    assert!(f.summary.unk_clicks >= 1);
+}
+
+/// User 1 has 7 steps, then 13 padding steps: skipped and counted, never exposures.
+#[test]
+fn padding_steps_are_skipped_and_counted() {
+    let f = Fixture::new();
     assert_eq!(f.ex.iter().filter(|r| r.1 == "1").count(), 7);
     assert!(f.step("1", 7).is_none());
+    let acc = raw_account(&f);
     assert_eq!(acc["skipped"], f.summary.padding_steps);
+    assert_eq!(
+        acc["lines"].as_u64().unwrap(),
+        acc["skipped"].as_u64().unwrap() + acc["rows"].as_u64().unwrap()
+    );
     assert!(f.summary.padding_steps >= 13 + 17 + 17);
 }
 
@@ -416,6 +444,7 @@ d["slate"][4, 0, 3] = -7                 # bad_item_id
 d["slate_lengths"][4, 1] = 31            # bad_slate_length
 d["interaction_type"][4, 2] = 9          # unknown_interaction_type
 d["interaction_type"][1, 19] = 1         # padding_with_data (user 1 has 7 steps)
+d["interaction_type"][0, 0] = 0          # a real step of type 0 (`<UNK>`): context "other"
 np.savez_compressed(p, **d)
 "#,
         &[root.join("raw/data.npz").to_str().unwrap()],
@@ -442,6 +471,11 @@ np.savez_compressed(p, **d)
         ]
     );
     assert_eq!(crate::pyarrow::check_with_pyarrow(&v), 10);
+    let contexts = py(
+        "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1]).to_pylist()\nprint(t[0]['exposure_id'], t[0]['context'], sorted({r['context'] for r in t}))",
+        &[v.join("exposures.parquet").to_str().unwrap()],
+    );
+    assert_eq!(contexts.trim(), "0 other ['other', 'rec', 'search']");
 }
 
 /// A damaged `data.npz` fails the build with the file and member named; nothing is published.
