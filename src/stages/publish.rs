@@ -86,7 +86,9 @@ fn interaction_columns(r: InteractionRows, event: &str, timeless: bool) -> Resul
 }
 
 /// Rows of `e` in the order of `codes`, as `[id, raw_id, (title), extras...]`.
-fn entity_columns(e: &Entities, codes: &[u32], id_base: u32) -> Result<Vec<ArrayRef>> {
+/// `title`: the table has a title column (items do, users do not); a corpus without titles
+/// gets an all-null one.
+fn entity_columns(e: &Entities, codes: &[u32], id_base: u32, title: bool) -> Result<Vec<ArrayRef>> {
     let idx = UInt32Array::from(codes.to_vec());
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter_values(
@@ -96,10 +98,12 @@ fn entity_columns(e: &Entities, codes: &[u32], id_base: u32) -> Result<Vec<Array
             codes.iter().map(|c| e.raw_id[*c as usize].as_str()),
         )),
     ];
-    if let Some(t) = &e.title {
-        cols.push(Arc::new(StringArray::from_iter(
+    match &e.title {
+        Some(t) => cols.push(Arc::new(StringArray::from_iter(
             codes.iter().map(|c| t[*c as usize].as_deref()),
-        )));
+        ))),
+        None if title => cols.push(Arc::new(StringArray::from(vec![None::<&str>; codes.len()]))),
+        None => {}
     }
     for (_, a) in &e.extras {
         cols.push(arrow_select::take::take(a.as_ref(), &idx, None)?);
@@ -136,7 +140,7 @@ pub fn write_filtered(
         Ok(())
     };
     let entities = || -> Result<()> {
-        let users = entity_columns(&n.users, &f.user_codes, f.id_base)?;
+        let users = entity_columns(&n.users, &f.user_codes, f.id_base, false)?;
         write_table(
             &dir.join("user_map.parquet"),
             "user_map",
@@ -153,7 +157,7 @@ pub fn write_filtered(
             meta,
             Level::Publish,
         )?;
-        let items = entity_columns(&n.items, &f.item_codes, f.id_base)?;
+        let items = entity_columns(&n.items, &f.item_codes, f.id_base, true)?;
         write_table(
             &dir.join("item_map.parquet"),
             "item_map",

@@ -269,3 +269,17 @@ fn keep_all_items_keeps_the_catalogue() {
     assert_eq!(all.stats.catalogue_items, 5);
     assert_eq!(all.stats.items, 5);
 }
+
+#[test]
+fn items_without_titles_publish_a_null_title_column() {
+    use recdata::io::parquet::read_batch;
+    let n = corpus(&[(0, 0), (1, 1)], 2, 2);
+    assert!(n.items.title.is_none());
+    let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    recdata::stages::publish::write_filtered(dir.path(), "", &n, &f, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let items = read_batch(&dir.path().join("items.parquet")).unwrap();
+    let title = items.column_by_name("title").expect("a title column");
+    assert_eq!(title.null_count(), 2);
+}
