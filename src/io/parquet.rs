@@ -140,6 +140,32 @@ pub fn write_batch(
     write_batch_in_groups(path, batch, level, kv, ROW_GROUP_ROWS)
 }
 
+/// Writes `rows` rows of `schema` one row group at a time, each built by `make(start..end)`,
+/// so a large table never exists in memory as one batch (the normalize cache of 9M rows).
+pub fn write_in_row_groups(
+    path: &Path,
+    schema: arrow_schema::SchemaRef,
+    rows: usize,
+    level: Level,
+    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch>,
+) -> Result<(u64, u64)> {
+    let file = fs_err::File::create(path)?;
+    let mut w = ArrowWriter::try_new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        schema.clone(),
+        Some(props(level, vec![], &schema, ROW_GROUP_ROWS)?),
+    )?;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + ROW_GROUP_ROWS).min(rows);
+        w.write(&make(start..end)?)?;
+        w.flush()?;
+        start = end;
+    }
+    w.close()?;
+    Ok((rows as u64, fs_err::metadata(path)?.len()))
+}
+
 fn write_batch_in_groups(
     path: &Path,
     batch: RecordBatch,
