@@ -149,11 +149,44 @@ pub fn write_in_row_groups(
     level: Level,
     make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch>,
 ) -> Result<(u64, u64)> {
+    write_groups(path, schema, rows, level, vec![], make)
+}
+
+/// [`write_in_row_groups`] for a canonical table: `make` gives the columns of each row group.
+pub fn write_table_in_row_groups(
+    path: &Path,
+    table: &str,
+    corpus: &str,
+    rows: usize,
+    metadata: &[(&str, String)],
+    level: Level,
+    make: impl Fn(std::ops::Range<usize>) -> Result<Vec<ArrayRef>>,
+) -> Result<(u64, u64)> {
+    let schema = canonical_batch(table, corpus, make(0..rows.min(1))?)?.schema();
+    let mut kv = vec![KeyValue::new("recdata.table".to_owned(), table.to_owned())];
+    kv.extend(
+        metadata
+            .iter()
+            .map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())),
+    );
+    write_groups(path, schema.clone(), rows, level, kv, |r| {
+        Ok(RecordBatch::try_new(schema.clone(), make(r)?)?)
+    })
+}
+
+fn write_groups(
+    path: &Path,
+    schema: arrow_schema::SchemaRef,
+    rows: usize,
+    level: Level,
+    kv: Vec<KeyValue>,
+    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch>,
+) -> Result<(u64, u64)> {
     let file = fs_err::File::create(path)?;
     let mut w = ArrowWriter::try_new(
         std::io::BufWriter::with_capacity(1 << 20, file),
         schema.clone(),
-        Some(props(level, vec![], &schema, ROW_GROUP_ROWS)?),
+        Some(props(level, kv, &schema, ROW_GROUP_ROWS)?),
     )?;
     let mut start = 0;
     while start < rows {
