@@ -147,9 +147,18 @@ pub fn write_in_row_groups(
     schema: arrow_schema::SchemaRef,
     rows: usize,
     level: Level,
-    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch>,
+    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch> + Sync,
 ) -> Result<(u64, u64)> {
-    write_groups(path, schema, rows, level, vec![], make)
+    write_groups(
+        path,
+        schema,
+        rows,
+        level,
+        vec![],
+        ROW_GROUP_ROWS,
+        false,
+        make,
+    )
 }
 
 /// [`write_in_row_groups`] for a canonical table: `make` gives the columns of each row group.
@@ -160,7 +169,7 @@ pub fn write_table_in_row_groups(
     rows: usize,
     metadata: &[(&str, String)],
     level: Level,
-    make: impl Fn(std::ops::Range<usize>) -> Result<Vec<ArrayRef>>,
+    make: impl Fn(std::ops::Range<usize>) -> Result<Vec<ArrayRef>> + Sync,
 ) -> Result<(u64, u64)> {
     let schema = canonical_batch(table, corpus, make(0..rows.min(1))?)?.schema();
     let mut kv = vec![KeyValue::new("recdata.table".to_owned(), table.to_owned())];
@@ -169,57 +178,47 @@ pub fn write_table_in_row_groups(
             .iter()
             .map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())),
     );
-    write_groups(path, schema.clone(), rows, level, kv, |r| {
-        Ok(RecordBatch::try_new(schema.clone(), make(r)?)?)
-    })
+    write_groups(
+        path,
+        schema.clone(),
+        rows,
+        level,
+        kv,
+        ROW_GROUP_ROWS,
+        false,
+        |r| Ok(RecordBatch::try_new(schema.clone(), make(r)?)?),
+    )
 }
 
+/// Writes `rows` rows in row groups of `group_rows`, each built by `make(start..end)` and
+/// encoded (in parallel waves of one group per thread when `parallel`), appended in order: the
+/// same bytes as `ArrowWriter::write` of the whole table, with at most one wave in memory.
+/// Tables built from columns already in memory go one group at a time (`parallel = false`):
+/// a wave's encoder buffers cost more memory than the parallelism saves time there.
+#[allow(clippy::too_many_arguments)]
 fn write_groups(
     path: &Path,
     schema: arrow_schema::SchemaRef,
     rows: usize,
     level: Level,
     kv: Vec<KeyValue>,
-    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch>,
-) -> Result<(u64, u64)> {
-    let file = fs_err::File::create(path)?;
-    let mut w = ArrowWriter::try_new(
-        std::io::BufWriter::with_capacity(1 << 20, file),
-        schema.clone(),
-        Some(props(level, kv, &schema, ROW_GROUP_ROWS)?),
-    )?;
-    let mut start = 0;
-    while start < rows {
-        let end = (start + ROW_GROUP_ROWS).min(rows);
-        w.write(&make(start..end)?)?;
-        w.flush()?;
-        start = end;
-    }
-    w.close()?;
-    Ok((rows as u64, fs_err::metadata(path)?.len()))
-}
-
-fn write_batch_in_groups(
-    path: &Path,
-    batch: RecordBatch,
-    level: Level,
-    kv: Vec<KeyValue>,
     group_rows: usize,
+    parallel: bool,
+    make: impl Fn(std::ops::Range<usize>) -> Result<RecordBatch> + Sync,
 ) -> Result<(u64, u64)> {
     use parquet::arrow::arrow_writer::{ArrowColumnChunk, compute_leaves};
     use rayon::prelude::*;
     let file = fs_err::File::create(path)?;
-    let rows = batch.num_rows();
     let w = ArrowWriter::try_new(
         std::io::BufWriter::with_capacity(1 << 20, file),
-        batch.schema(),
-        Some(props(level, kv, &batch.schema(), group_rows)?),
+        schema.clone(),
+        Some(props(level, kv, &schema, group_rows)?),
     )?;
     let (mut file_writer, factory) = w.into_serialized_writer()?;
     let groups: Vec<usize> = (0..rows).step_by(group_rows).collect();
     let encode = |index: usize| -> Result<Vec<ArrowColumnChunk>> {
         let start = groups[index];
-        let part = batch.slice(start, group_rows.min(rows - start));
+        let part = make(start..start + group_rows.min(rows - start))?;
         let mut writers = factory.create_column_writers(index)?;
         let mut next = writers.iter_mut();
         for (field, column) in part.schema().fields().iter().zip(part.columns()) {
@@ -234,7 +233,11 @@ fn write_batch_in_groups(
             .map(|w| w.close().map_err(Error::from))
             .collect()
     };
-    let wave = rayon::current_num_threads().max(1);
+    let wave = if parallel {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
     for first in (0..groups.len()).step_by(wave) {
         let encoded: Vec<Result<Vec<ArrowColumnChunk>>> = (first..groups.len().min(first + wave))
             .into_par_iter()
@@ -250,6 +253,26 @@ fn write_batch_in_groups(
     }
     file_writer.close()?;
     Ok((rows as u64, fs_err::metadata(path)?.len()))
+}
+
+fn write_batch_in_groups(
+    path: &Path,
+    batch: RecordBatch,
+    level: Level,
+    kv: Vec<KeyValue>,
+    group_rows: usize,
+) -> Result<(u64, u64)> {
+    let rows = batch.num_rows();
+    write_groups(
+        path,
+        batch.schema(),
+        rows,
+        level,
+        kv,
+        group_rows,
+        true,
+        |r| Ok(batch.slice(r.start, r.len())),
+    )
 }
 
 /// Reads a whole parquet file into one record batch.
