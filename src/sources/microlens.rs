@@ -255,6 +255,16 @@ impl ItemAttrs {
     }
 }
 
+/// The reject for an id field that is not a whole number (`None` when it is one).
+fn not_a_number(b: &[u8], reason: &'static str, what: &str) -> Option<Line> {
+    parse_uint(b).is_none().then(|| {
+        Line::Reject(
+            reason,
+            format!("{what} `{}` is not a number", String::from_utf8_lossy(b)),
+        )
+    })
+}
+
 /// `a<sep>b<sep>c` with exactly two separators.
 #[inline]
 fn three_fields(line: &[u8], sep: u8) -> Option<(&[u8], &[u8], &[u8])> {
@@ -304,11 +314,8 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
             if memchr::memchr(b'\t', rest).is_some() {
                 return Line::Reject("field_count", "expected exactly one tab".into());
             }
-            if parse_uint(u).is_none() {
-                return Line::Reject(
-                    "bad_user_id",
-                    format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
-                );
+            if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
+                return r;
             }
             let seq: Vec<&[u8]> = rest.split(|b| *b == b' ').collect();
             if let Some(bad) = seq.iter().find(|i| parse_uint(i).is_none()) {
@@ -359,17 +366,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                         format!("expected 3 comma-separated fields, found {n}"),
                     );
                 };
-                if parse_uint(u).is_none() {
-                    return Line::Reject(
-                        "bad_user_id",
-                        format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
-                    );
+                if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
+                    return r;
                 }
-                if parse_uint(i).is_none() {
-                    return Line::Reject(
-                        "bad_item_id",
-                        format!("item id `{}` is not a number", String::from_utf8_lossy(i)),
-                    );
+                if let Some(r) = not_a_number(i, "bad_item_id", "item id") {
+                    return r;
                 }
                 let Some(ts) = parse_uint(t).filter(|_| t.len() == 13) else {
                     return Line::Reject(
@@ -489,11 +490,8 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                         format!("expected 3 tab-separated fields, found {}", f.len()),
                     );
                 };
-                if parse_uint(id).is_none() {
-                    return Line::Reject(
-                        "bad_item_id",
-                        format!("video id `{}` is not a number", String::from_utf8_lossy(id)),
-                    );
+                if let Some(r) = not_a_number(id, "bad_item_id", "video id") {
+                    return r;
                 }
                 let (Some(l), Some(v)) = (parse_uint(likes), parse_uint(views)) else {
                     return Line::Reject(
@@ -533,17 +531,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                         "expected `<user id>\\t<video id>\\t<comment>`".into(),
                     );
                 };
-                if parse_uint(u).is_none() {
-                    return Line::Reject(
-                        "bad_user_id",
-                        format!("user id `{}` is not a number", String::from_utf8_lossy(u)),
-                    );
+                if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
+                    return r;
                 }
-                if parse_uint(i).is_none() {
-                    return Line::Reject(
-                        "bad_item_id",
-                        format!("video id `{}` is not a number", String::from_utf8_lossy(i)),
-                    );
+                if let Some(r) = not_a_number(i, "bad_item_id", "video id") {
+                    return r;
                 }
                 let (text, repaired) = lossy(text);
                 cu.push(

@@ -1,7 +1,5 @@
 //! Amazon Reviews 2023: gzipped JSON lines, ratings as values, metadata quirks.
 
-use std::path::Path;
-
 use serde_json::json;
 
 use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_json};
@@ -9,20 +7,11 @@ use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_j
 #[test]
 fn synth_category_golden_and_quirks() {
     let t = tempfile::tempdir().unwrap();
-    let o = recdata(
-        &[
-            "synth",
-            "amazon-reviews-2023",
-            "--out",
-            t.path().join("raw").to_str().unwrap(),
-            "--users",
-            "5",
-            "--seed",
-            "2",
-        ],
-        Path::new("."),
+    crate::util::synth_cli(
+        &t.path().join("raw"),
+        "amazon-reviews-2023",
+        &["--users", "5", "--seed", "2"],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(t.path().join("raw/All_Beauty.jsonl.gz").is_file());
     let m = corpus_manifest(
         t.path(),

@@ -8,20 +8,8 @@ use serde_json::json;
 use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_json};
 
 fn synth(out: &Path, corpus: &str, users: u32, seed: u64) {
-    let o = recdata(
-        &[
-            "synth",
-            corpus,
-            "--out",
-            out.to_str().unwrap(),
-            "--users",
-            &users.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ],
-        Path::new("."),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (users, seed) = (users.to_string(), seed.to_string());
+    crate::util::synth_cli(out, corpus, &["--users", &users, "--seed", &seed]);
 }
 
 #[test]

@@ -5,25 +5,15 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_json};
+use crate::util::{build_ok, corpus_manifest, dataset_json, dump, rows_json};
 
 fn synth(out: &Path, corpus: &str, users: u32, seed: u64) {
-    let o = recdata(
-        &[
-            "synth",
-            corpus,
-            "--out",
-            out.to_str().unwrap(),
-            "--users",
-            &users.to_string(),
-            "--events-per-user",
-            "4",
-            "--seed",
-            &seed.to_string(),
-        ],
-        Path::new("."),
+    let (users, seed) = (users.to_string(), seed.to_string());
+    crate::util::synth_cli(
+        out,
+        corpus,
+        &["--users", &users, "--events-per-user", "4", "--seed", &seed],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]

@@ -134,3 +134,11 @@ pub fn rows_json(version_dir: &Path, file: &str) -> Vec<serde_json::Value> {
 pub fn dataset_json(version_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(version_dir.join("dataset.json")).unwrap()).unwrap()
 }
+
+/// Runs `recdata synth <corpus> --out <out> <args>`; panics with stderr on failure.
+pub fn synth_cli(out: &Path, corpus: &str, args: &[&str]) {
+    let mut all = vec!["synth", corpus, "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = recdata(&all, Path::new("."));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
