@@ -48,9 +48,51 @@ pub enum Command {
         data_dir: PathBuf,
         #[command(flatten)]
         cache: CacheArg,
-        /// Media fetch: redo the items whose earlier fetch failed (ok items are kept).
+        /// Media fetch and captions: redo the items whose earlier attempt failed (ok items are kept).
         #[arg(long)]
         retry_failed: bool,
+        #[command(flatten)]
+        enc: EncodeArgs,
+    },
+    /// Report the ONNX Runtime, the execution providers that really work, the models and
+    /// ffmpeg; says what is missing and the command that fixes it.
+    Doctor {
+        #[command(flatten)]
+        enc: EncodeArgs,
+        /// Internal: load this runtime library and report on it as JSON.
+        #[arg(long, hide = true)]
+        probe: Option<PathBuf>,
+    },
+    /// Encode one column of a parquet table with a registry model (text, image, audio or video
+    /// files) into an embeddings parquet, outside any dataset build.
+    Encode {
+        /// A parquet table with an id column and the input column.
+        input: PathBuf,
+        /// Model id from models/models.toml.
+        #[arg(long)]
+        model: String,
+        /// The input column: text, or file paths for image/audio/video.
+        #[arg(long)]
+        column: String,
+        /// What the column holds.
+        #[arg(long, value_enum, default_value_t = InputKind::Text)]
+        kind: InputKind,
+        /// The id column (any integer or string type).
+        #[arg(long, default_value = "item_id")]
+        id_column: String,
+        /// Output parquet: the id column and `embedding`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Video: frames sampled per clip.
+        #[arg(long, default_value_t = 8)]
+        frames: u32,
+        /// Store float16 vectors.
+        #[arg(long)]
+        f16: bool,
+        #[command(flatten)]
+        enc: EncodeArgs,
+        #[command(flatten)]
+        cache: CacheArg,
     },
     /// Download and verify a manifest's remote files into the cache, without building.
     Fetch {
@@ -114,6 +156,27 @@ pub enum Command {
         #[arg(long)]
         events_per_user: Option<u32>,
     },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct EncodeArgs {
+    /// Where encoders run: cpu, cuda or cuda:N (no silent fall-back to CPU).
+    #[arg(long, env = "RECDATA_DEVICE", default_value = "cpu", value_parser = crate::encode::Device::parse)]
+    pub device: crate::encode::Device,
+    /// Batch size for every encoder (overrides the manifest's).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// The model registry directory (models.toml) [default: $RECDATA_MODELS, else the nearest models/].
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum InputKind {
+    Text,
+    Image,
+    Audio,
+    Video,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -207,11 +270,50 @@ pub fn run(cli: Cli) -> u8 {
 
 fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
     match &cli.command {
+        Command::Doctor { enc, probe } => match probe {
+            Some(lib) => crate::encode::doctor::probe_main(lib),
+            None => crate::encode::doctor::run(enc.device, enc.models.as_deref(), cli.json),
+        },
+        Command::Encode {
+            input,
+            model,
+            column,
+            kind,
+            id_column,
+            out,
+            frames,
+            f16,
+            enc,
+            cache,
+        } => {
+            let kind = match kind {
+                InputKind::Text => crate::encode::Kind::Text,
+                InputKind::Image => crate::encode::Kind::Image,
+                InputKind::Audio => crate::encode::Kind::Audio { max_seconds: 30 },
+                InputKind::Video => crate::encode::Kind::Video { frames: *frames },
+            };
+            crate::encode::standalone::run(&crate::encode::standalone::Args {
+                input,
+                model,
+                column,
+                kind,
+                id_column,
+                out,
+                f16: *f16,
+                device: enc.device,
+                batch_size: enc.batch_size,
+                models: enc.models.as_deref(),
+                cache_root: cache.root().join("embeddings"),
+                json: cli.json,
+                progress: p,
+            })
+        }
         Command::Build {
             manifest,
             data_dir,
             cache,
             retry_failed,
+            enc,
         } => {
             let m = crate::manifest::load(manifest)?;
             for w in &m.warnings {
@@ -224,6 +326,9 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                     cache_dir: cache.root(),
                     retry_failed: *retry_failed,
                     progress: p.clone(),
+                    device: enc.device,
+                    batch_size: enc.batch_size,
+                    models_dir: enc.models.clone(),
                 },
             )?;
             if !cli.json {

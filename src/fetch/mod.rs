@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod cache;
+pub mod chat;
 pub mod http;
 pub mod lockfile;
 pub mod media;

@@ -119,6 +119,9 @@ pub fn render(doc: &Value) -> String {
         }
     }
 
+    render_captions(&mut o, doc);
+    render_encoders(&mut o, doc);
+
     let _ = writeln!(
         o,
         "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |"
@@ -331,4 +334,93 @@ pub fn render(doc: &Value) -> String {
         let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
     }
     o
+}
+
+fn reasons(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|x| !x.is_empty())
+        .unwrap_or_else(|| "—".into())
+}
+
+fn render_captions(o: &mut String, doc: &Value) {
+    let Some(caps) = doc["captions"].as_array() else {
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "\n## Captions\n\nItem media described by a multimodal LLM behind an OpenAI-compatible endpoint; \
+         `captions/<name>.parquet` has the answer, model, prompt sha256 and token counts per item.\n\n\
+         | captioner | media | model | endpoint | prompt sha256 | items | captioned | coverage | tokens in / out | missing, by reason |\n\
+         | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"
+    );
+    for c in caps {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | `{}…` | {} | {} | {:.1}% | {} / {} | {} |",
+            s(&c["name"]),
+            s(&c["media"]),
+            s(&c["model"]),
+            s(&c["endpoint"]),
+            s(&c["prompt_sha256"]).chars().take(12).collect::<String>(),
+            s(&c["items"]),
+            s(&c["ok"]),
+            c["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+            s(&c["prompt_tokens"]),
+            s(&c["completion_tokens"]),
+            reasons(&c["missing_by_status"]),
+        );
+    }
+    for c in caps {
+        let _ = writeln!(o, "\nPrompt of `{}`: \"{}\"", s(&c["name"]), s(&c["prompt"]));
+    }
+}
+
+fn render_encoders(o: &mut String, doc: &Value) {
+    let Some(encs) = doc["encoders"].as_array() else {
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "\n## Embeddings\n\nOne vector per item in `embeddings/<encoder>.parquet` (items without one are in \
+         `encode_status.parquet` with the reason). Model files are pinned by sha256; the preprocessing is in \
+         each file's parquet metadata and in `dataset.json`.\n\n\
+         | encoder | model | input | dim | dtype | model sha256 | items | encoded | coverage | missing, by reason |\n\
+         | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- |"
+    );
+    for e in encs {
+        let input = e["input"]
+            .as_object()
+            .and_then(|m| m.iter().next())
+            .map(|(k, v)| format!("{k}: {}", s(v)))
+            .unwrap_or_else(|| s(&e["input"]));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | `{}…` | {} | {} | {:.1}% | {} |",
+            s(&e["name"]),
+            s(&e["model"]),
+            input.replace('|', "\\|"),
+            s(&e["dim"]),
+            s(&e["dtype"]),
+            s(&e["model_sha256"]).chars().take(12).collect::<String>(),
+            s(&e["items"]),
+            s(&e["ok"]),
+            e["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+            reasons(&e["missing_by_status"]),
+        );
+    }
+    let mut licences: Vec<String> = encs
+        .iter()
+        .filter(|e| !s(&e["license"]).is_empty() && s(&e["license"]) != "—")
+        .map(|e| format!("- `{}` ({}): {} — {}", s(&e["name"]), s(&e["model"]), s(&e["license"]), s(&e["source"])))
+        .collect();
+    licences.dedup();
+    if !licences.is_empty() {
+        let _ = writeln!(o, "\nModel licences (the embeddings inherit their terms):\n\n{}", licences.join("\n"));
+    }
 }

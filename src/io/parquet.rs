@@ -87,8 +87,10 @@ pub fn canonical_batch(table: &str, corpus: &str, columns: Vec<ArrayRef>) -> Res
     let mut fields = Vec::with_capacity(columns.len());
     for (f, c) in schema.fields().iter().zip(&columns) {
         let fits = match (f.data_type(), c.data_type()) {
+            // `*` vectors: any length; float vectors may be stored as half floats.
             (DataType::FixedSizeList(a, 0), DataType::FixedSizeList(b, _)) => {
                 a.data_type() == b.data_type()
+                    || (*a.data_type() == DataType::Float32 && *b.data_type() == DataType::Float16)
             }
             (a, b) => a == b,
         };

@@ -49,6 +49,8 @@ schemas!(
     "samples",
     "labels",
     "embeddings",
+    "encode_status",
+    "captions",
     "semantic_ids",
     "media",
     "microlens_comments",

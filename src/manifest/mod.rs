@@ -31,6 +31,10 @@ pub struct Manifest {
     pub split: Option<SplitConfig>,
     /// `[[stages.media]]`: item media fetched by URL.
     pub media: Vec<crate::stages::media::MediaConfig>,
+    /// `[[stages.caption]]`: MLLM captions of item images / video frames.
+    pub caption: Vec<crate::stages::caption::CaptionConfig>,
+    /// `[[stages.encode]]`: ONNX encoders over item fields, media and captions.
+    pub encode: Vec<crate::stages::encode::EncodeConfig>,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
     /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
     pub resolved: serde_json::Value,
@@ -295,6 +299,8 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
     };
 
     let mut media = Vec::new();
+    let mut caption = Vec::new();
+    let mut encode = Vec::new();
     let (filter, split) = match top.table(diags, "stages") {
         Some(mut st) => {
             let filter = match st.table(diags, "filter") {
@@ -319,6 +325,46 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                 }
                 t.finish(diags);
             }
+            for mut t in st.table_array(diags, "caption") {
+                if let Some(c) = crate::stages::caption::CaptionConfig::read(&mut t, diags) {
+                    caption.push(c);
+                }
+                t.finish(diags);
+            }
+            for mut t in st.table_array(diags, "encode") {
+                if let Some(c) = crate::stages::encode::EncodeConfig::read(&mut t, diags) {
+                    encode.push(c);
+                }
+                t.finish(diags);
+            }
+            let media_names: Vec<String> = media
+                .iter()
+                .map(|m: &crate::stages::media::MediaConfig| m.options.modality.name().to_string())
+                .collect();
+            let mut cap_names: Vec<String> = Vec::new();
+            for c in &caption {
+                if cap_names.contains(&c.name) {
+                    diags.push(Diagnostic::error(
+                        format!("two [[stages.caption]] entries are named `{}`", c.name),
+                        Some(st.span),
+                        "in this table",
+                    ));
+                }
+                if !media_names.contains(&c.media) {
+                    diags.push(Diagnostic::error(
+                        format!(
+                            "[[stages.caption]] `{}` captions the items' {}, but no [[stages.media]] entry has modality = \"{}\"",
+                            c.name, c.media, c.media
+                        ),
+                        Some(st.span),
+                        "in this table",
+                    ));
+                }
+                cap_names.push(c.name.clone());
+            }
+            for problem in crate::stages::encode::check(&encode, &cap_names, &media_names) {
+                diags.push(Diagnostic::error(problem, Some(st.span), "in this table"));
+            }
             st.finish(diags);
             (filter, split)
         }
@@ -333,6 +379,8 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         filter: filter?,
         split: split?,
         media,
+        caption,
+        encode,
         resolved: tree::to_json(root),
         warnings: Vec::new(),
     })

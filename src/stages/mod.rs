@@ -6,6 +6,8 @@
 //! into place when complete. A stage whose directory exists is skipped, so a re-run is cheap and
 //! a build killed at any point resumes from the last finished stage with identical results.
 
+pub mod caption;
+pub mod encode;
 pub mod filter;
 pub mod media;
 pub mod normalize;
@@ -40,6 +42,12 @@ pub struct BuildOptions {
     /// Media fetch: redo the items whose previous fetch failed.
     pub retry_failed: bool,
     pub progress: Reporter,
+    /// Where the encoders run (`--device`).
+    pub device: crate::encode::Device,
+    /// `--batch-size`: overrides every encoder's batch size.
+    pub batch_size: Option<usize>,
+    /// `--models`: the model registry directory (else found from the manifest / cwd).
+    pub models_dir: Option<PathBuf>,
 }
 
 /// A raw input file as recorded in `dataset.json`.
@@ -387,6 +395,113 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         stage_event(p, "media", fp, cached, t);
     }
 
+    // caption: keyed on the item set, the media and each captioner's identity (model,
+    // prompt, generation settings); the endpoint is where answers come from, not what they are.
+    let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
+    let fp_caption = (!m.caption.is_empty()).then(|| {
+        let mut f = Fingerprint::new("caption");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("items", fp_items.as_bytes())
+            .part("media", fp_media.as_deref().unwrap_or("").as_bytes());
+        for c in &m.caption {
+            f.part("name", c.name.as_bytes())
+                .part("identity", c.identity().as_bytes());
+        }
+        f.finish()
+    });
+    let caption_dir = fp_caption
+        .as_ref()
+        .map(|fp| cache.join(format!("caption-{}", &fp[..16])));
+    if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
+        let t = Instant::now();
+        let cached = dir.join(caption::REPORT).is_file() && !opts.retry_failed;
+        if !cached {
+            if dir.exists() {
+                fs_err::remove_dir_all(dir)?;
+            }
+            run_stage(dir, |tmp| {
+                caption::run(
+                    &m.caption,
+                    &filter_dir,
+                    media_parts,
+                    tmp,
+                    &caption::StageOptions {
+                        cache_root: opts.cache_dir.clone(),
+                        retry_failed: opts.retry_failed,
+                        progress: p,
+                    },
+                )
+            })?;
+        }
+        stage_event(p, "caption", fp, cached, t);
+    }
+
+    // encode: keyed on the items, their media and captions, each encoder's configuration and
+    // the sha256 of every model file it uses.
+    let mut models_dir = None;
+    let mut fp_encode = None;
+    let mut models = Vec::new();
+    if !m.encode.is_empty() {
+        let dir = crate::encode::registry::locate(opts.models_dir.as_deref(), m.path.parent())
+            .ok_or_else(|| {
+                crate::error::Error::Unsupported(
+                    "the manifest has [[stages.encode]] but no model registry was found (models/models.toml)\n  hint: run `make models` in the recdata checkout, or pass --models DIR / set RECDATA_MODELS"
+                        .into(),
+                )
+            })?;
+        let reg = crate::encode::registry::Registry::load(&dir)?;
+        models = encode::resolve_models(&m.encode, &reg)?;
+        encode::check_tasks(&m.encode, &models)?;
+        let mut f = Fingerprint::new("encode");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("items", fp_items.as_bytes())
+            .part("media", fp_media.as_deref().unwrap_or("").as_bytes())
+            .part("caption", fp_caption.as_deref().unwrap_or("").as_bytes())
+            .part("config", serde_json::to_string(&m.encode)?.as_bytes());
+        for md in &models {
+            f.part("model", md.spec.sha256.as_bytes()).part(
+                "preprocessing",
+                serde_json::to_string(&serde_json::json!([
+                    md.spec.tokenizer_sha256,
+                    md.spec.frontend_sha256
+                ]))?
+                .as_bytes(),
+            );
+        }
+        fp_encode = Some(f.finish());
+        models_dir = Some(dir);
+    }
+    let encode_dir = fp_encode
+        .as_ref()
+        .map(|fp| cache.join(format!("encode-{}", &fp[..16])));
+    if let (Some(dir), Some(fp), Some(mdir)) = (&encode_dir, &fp_encode, &models_dir) {
+        let t = Instant::now();
+        let cached = dir.join(encode::REPORT).is_file();
+        if !cached {
+            run_stage(dir, |tmp| {
+                encode::run(
+                    &m.encode,
+                    &models,
+                    &encode::StageInputs {
+                        filter_dir: &filter_dir,
+                        media_dir: media_dir.as_deref(),
+                        media_cache: dl_cache.as_ref(),
+                        caption_dir: caption_dir.as_deref(),
+                    },
+                    tmp,
+                    &encode::StageOptions {
+                        models_dir: mdir,
+                        device: opts.device,
+                        batch_size: opts.batch_size,
+                        cache_root: opts.cache_dir.join("embeddings"),
+                        progress: p,
+                    },
+                )
+            })?;
+        }
+        stage_event(p, "encode", fp, cached, t);
+    }
+
     let fingerprints: Vec<(&str, &str)> = [
         ("normalize", fp_norm.as_str()),
         ("filter", fp_filter.as_str()),
@@ -394,6 +509,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     .into_iter()
     .chain(fp_split.as_deref().map(|f| ("split", f)))
     .chain(fp_media.as_deref().map(|f| ("media", f)))
+    .chain(fp_caption.as_deref().map(|f| ("caption", f)))
+    .chain(fp_encode.as_deref().map(|f| ("encode", f)))
     .collect();
     publish::publish(
         m,
@@ -408,6 +525,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             split_stats: split_stats.as_ref(),
             remote: remote.as_deref(),
             media: media_dir.as_deref().zip(dl_cache.as_ref()),
+            caption_dir: caption_dir.as_deref(),
+            encode_dir: encode_dir.as_deref(),
         },
         p,
     )

@@ -262,6 +262,9 @@ pub struct Parts<'a> {
     pub remote: Option<&'a [super::source::SourceFile]>,
     /// The media stage's directory and the cache holding the media blobs.
     pub media: Option<(&'a Path, &'a crate::fetch::cache::Cache)>,
+    /// The caption and encode stages' directories.
+    pub caption_dir: Option<&'a Path>,
+    pub encode_dir: Option<&'a Path>,
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
@@ -345,6 +348,27 @@ fn parquet_rows(path: &Path) -> Result<u64> {
         .num_rows() as u64)
 }
 
+/// Links a stage's output table into the staging directory and records it.
+fn extra_table(
+    staging: &Path,
+    from: &Path,
+    rel: &str,
+    table: &str,
+    written: &mut Vec<WrittenFile>,
+) -> Result<()> {
+    let dst = staging.join(rel);
+    store::link_or_copy(&from.join(rel), &dst)?;
+    let (sha256, bytes) = sha256_file(&dst)?;
+    written.push(WrittenFile {
+        path: rel.to_string(),
+        table: table.into(),
+        rows: parquet_rows(&dst)?,
+        bytes,
+        sha256,
+    });
+    Ok(())
+}
+
 pub fn publish(
     m: &Manifest,
     ds_dir: &Path,
@@ -403,6 +427,23 @@ pub fn publish(
         }
         coverage = Some(super::media::load_coverage(mdir)?);
     }
+    let mut captions = None;
+    if let Some(cdir) = parts.caption_dir {
+        let reports = super::caption::load_reports(cdir)?;
+        for r in &reports {
+            extra_table(&staging, cdir, &r.file, "captions", &mut written)?;
+        }
+        captions = Some(reports);
+    }
+    let mut encoders = None;
+    if let Some(edir) = parts.encode_dir {
+        let reports = super::encode::load_reports(edir)?;
+        for r in &reports {
+            extra_table(&staging, edir, &r.file, "embeddings", &mut written)?;
+        }
+        extra_table(&staging, edir, super::encode::STATUS_TABLE, "encode_status", &mut written)?;
+        encoders = Some(reports);
+    }
     written.sort_by(|a, b| a.path.cmp(&b.path));
 
     let acc = normalize::load_accounts(parts.norm_dir)?;
@@ -438,6 +479,8 @@ pub fn publish(
         "split": parts.split_stats.map(|s| s.protocol.clone()),
         "statistics": statistics,
         "media_coverage": coverage,
+        "captions": captions,
+        "encoders": encoders,
         "files": written,
     });
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;

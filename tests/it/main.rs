@@ -1,5 +1,6 @@
 //! One integration-test binary (every extra binary would link polars again).
 
+mod mllm;
 mod server;
 mod util;
 
@@ -7,6 +8,7 @@ mod agrosense;
 mod amazon;
 mod build;
 mod deezer_sessions;
+mod encode;
 mod fetch;
 mod filter_props;
 mod finn_slates;

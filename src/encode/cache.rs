@@ -1,0 +1,191 @@
+//! The embedding cache: every result (a vector, or the status of an input that cannot be
+//! encoded) keyed by the input's content hash, in a directory per (model sha256,
+//! preprocessing). Results are appended as small Arrow IPC files written atomically every few
+//! thousand items, so a killed encode keeps what it finished and a re-run encodes only what
+//! changed. The cache lives beside the download cache (`$RECDATA_CACHE/embeddings`), so two
+//! datasets with the same covers share their vectors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::builder::{FixedSizeBinaryBuilder, FixedSizeListBuilder, Float32Builder};
+use arrow_array::{Array, FixedSizeBinaryArray, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+
+use super::EncodeError;
+use crate::error::Result;
+use crate::util::hash::Fingerprint;
+
+pub type Key = [u8; 32];
+pub type Outcome = std::result::Result<Vec<f32>, EncodeError>;
+
+pub struct EmbeddingCache {
+    dir: PathBuf,
+    dim: usize,
+    pending: Vec<(Key, Outcome)>,
+    last_flush: Instant,
+}
+
+/// Flush after this many new results or this many seconds, whichever comes first.
+const FLUSH_ITEMS: usize = 2048;
+const FLUSH_SECS: u64 = 20;
+
+impl EmbeddingCache {
+    /// The cache directory of a (model, preprocessing) pair under `root`.
+    pub fn open(root: &Path, model_sha: &str, preprocessing: &str, dim: usize) -> Result<Self> {
+        let mut f = Fingerprint::new("embeddings");
+        f.part("model", model_sha.as_bytes())
+            .part("preprocessing", preprocessing.as_bytes());
+        let fp = f.finish();
+        let dir = root.join(format!("{}-{}", &model_sha[..16], &fp[..16]));
+        fs_err::create_dir_all(&dir)?;
+        Ok(EmbeddingCache {
+            dir,
+            dim,
+            pending: Vec::new(),
+            last_flush: Instant::now(),
+        })
+    }
+
+    fn schema(dim: usize) -> Arc<Schema> {
+        Arc::new(Schema::new(vec![
+            Field::new("key", DataType::FixedSizeBinary(32), false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("detail", DataType::Utf8, true),
+            Field::new(
+                "vector",
+                DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32),
+                true,
+            ),
+        ]))
+    }
+
+    /// The cached outcomes of `wanted` keys. Unreadable chunk files (a crash mid-write
+    /// cannot leave one, but a disk can) are skipped: their items are simply encoded again.
+    pub fn lookup(&self, wanted: &std::collections::HashSet<Key>) -> Result<HashMap<Key, Outcome>> {
+        let mut out = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let mut files: Vec<PathBuf> = fs_err::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "arrow"))
+            .collect();
+        files.sort();
+        for f in files {
+            let Ok(file) = std::fs::File::open(&f) else { continue };
+            let Ok(r) = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) else {
+                continue;
+            };
+            for b in r.flatten() {
+                let (Some(k), Some(s), Some(d), Some(v)) = (
+                    b.column(0).as_any().downcast_ref::<FixedSizeBinaryArray>(),
+                    b.column(1).as_any().downcast_ref::<StringArray>(),
+                    b.column(2).as_any().downcast_ref::<StringArray>(),
+                    b.column(3).as_any().downcast_ref::<FixedSizeListArray>(),
+                ) else {
+                    continue;
+                };
+                if v.value_length() as usize != self.dim {
+                    continue;
+                }
+                let vals = v.values().as_any().downcast_ref::<Float32Array>();
+                for i in 0..b.num_rows() {
+                    let Ok(key) = <Key>::try_from(k.value(i)) else { continue };
+                    if !wanted.contains(&key) {
+                        continue;
+                    }
+                    let o = if s.value(i) == "ok" {
+                        let Some(vals) = vals else { continue };
+                        let off = i * self.dim;
+                        Ok(vals.values()[off..off + self.dim].to_vec())
+                    } else {
+                        Err(EncodeError {
+                            status: s.value(i).to_string(),
+                            detail: d.is_valid(i).then(|| d.value(i).to_string()).unwrap_or_default(),
+                        })
+                    };
+                    out.insert(key, o);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn insert(&mut self, key: Key, o: Outcome) -> Result<()> {
+        self.pending.push((key, o));
+        if self.pending.len() >= FLUSH_ITEMS || self.last_flush.elapsed().as_secs() >= FLUSH_SECS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending results as one chunk file (temporary name, then rename).
+    pub fn flush(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut keys = FixedSizeBinaryBuilder::with_capacity(self.pending.len(), 32);
+        let mut vecs = FixedSizeListBuilder::with_capacity(
+            Float32Builder::with_capacity(self.pending.len() * self.dim),
+            self.dim as i32,
+            self.pending.len(),
+        )
+        .with_field(Arc::new(Field::new("item", DataType::Float32, true)));
+        let mut status = Vec::new();
+        let mut detail = Vec::new();
+        let mut name = Fingerprint::new("chunk");
+        for (k, o) in &self.pending {
+            keys.append_value(k)?;
+            name.part("k", k);
+            match o {
+                Ok(v) => {
+                    vecs.values().append_slice(v);
+                    vecs.append(true);
+                    status.push("ok".to_string());
+                    detail.push(None);
+                }
+                Err(e) => {
+                    vecs.values().append_slice(&vec![0.0; self.dim]);
+                    vecs.append(false);
+                    status.push(e.status.clone());
+                    detail.push(Some(e.detail.clone()));
+                }
+            }
+        }
+        let batch = RecordBatch::try_new(
+            Self::schema(self.dim),
+            vec![
+                Arc::new(keys.finish()),
+                Arc::new(StringArray::from(status)),
+                Arc::new(StringArray::from(detail)),
+                Arc::new(vecs.finish()),
+            ],
+        )?;
+        let fname = format!("{}.arrow", &name.finish()[..24]);
+        let tmp = self.dir.join(format!("{fname}.tmp-{}", std::process::id()));
+        {
+            let f = fs_err::File::create(&tmp)?;
+            let mut w = arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(f), &batch.schema())?;
+            w.write(&batch)?;
+            w.finish()?;
+        }
+        fs_err::rename(&tmp, self.dir.join(fname))?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// The content key of an input under the cache directory's (model, preprocessing).
+pub fn key(parts: &[&[u8]]) -> Key {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}

@@ -1,0 +1,333 @@
+//! Image preprocessing and image encoders.
+//!
+//! The format is sniffed from the bytes (a `.png` holding a JPEG is fine), EXIF orientation is
+//! applied, the image becomes RGB (alpha dropped, like PIL's `convert("RGB")`), and it is
+//! resized with PIL's antialiased bilinear filter computed in f32 (no 8-bit rounding between
+//! the passes), so embeddings match a PIL + onnxruntime pipeline. Decoding is bounded against
+//! image bombs: dimensions and allocation are checked before pixels are decoded.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage};
+use ort::session::Session;
+use ort::value::Tensor;
+
+use super::text::ort_err;
+use super::{EncodeError, Model, Pooling, Resize, l2_normalize};
+use crate::error::{Error, Result};
+
+/// Decode limits: no side over 16,384 px, no more than 512 MiB for the pixels.
+pub const MAX_SIDE: u32 = 16_384;
+pub const MAX_ALLOC: u64 = 512 << 20;
+
+/// How an image is prepared for a model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImagePrep {
+    pub size: u32,
+    pub resize: Resize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+/// Decodes `bytes` into RGB, with the orientation applied.
+pub fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, EncodeError> {
+    let fmt = image::guess_format(bytes).map_err(|_| {
+        EncodeError::new(
+            "unsupported_format",
+            format!(
+                "not a JPEG, PNG, WebP, GIF or BMP image (starts with {:02x?})",
+                &bytes[..bytes.len().min(8)]
+            ),
+        )
+    })?;
+    // JPEG decoders fill a cut-off scan with grey instead of failing; a file whose last scan
+    // has no end-of-image marker after it is truncated.
+    if fmt == image::ImageFormat::Jpeg && jpeg_truncated(bytes) {
+        return Err(EncodeError::new(
+            "truncated",
+            format!("the JPEG ends after {} bytes without its end-of-image marker", bytes.len()),
+        ));
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), fmt);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let orientation = decoder.orientation().ok();
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(EncodeError::new("decode_error", "the image has no pixels"));
+    }
+    let mut img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(img.into_rgb8())
+}
+
+/// Whether the last start-of-scan (FFDA) has no end-of-image (FFD9) after it. Entropy-coded
+/// data stuffs every 0xFF, so both byte pairs only occur as markers (an EXIF thumbnail's
+/// markers come before the main image's scans).
+fn jpeg_truncated(b: &[u8]) -> bool {
+    let sos = memchr::memmem::rfind(b, &[0xFF, 0xDA]);
+    let eoi = memchr::memmem::rfind(b, &[0xFF, 0xD9]);
+    match (sos, eoi) {
+        (Some(s), Some(e)) => e < s,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+fn image_error(e: ImageError) -> EncodeError {
+    match e {
+        ImageError::Limits(l) => EncodeError::new(
+            "too_large",
+            format!("over the decode limits ({MAX_SIDE} px per side, {} MiB): {l}", MAX_ALLOC >> 20),
+        ),
+        ImageError::Unsupported(u) => EncodeError::new("unsupported_format", u.to_string()),
+        other => EncodeError::new("decode_error", other.to_string()),
+    }
+}
+
+/// PIL's resampling coefficients (`precompute_coeffs` with the bilinear filter, support 1):
+/// for each output pixel, the first input pixel and the normalised weights.
+fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f32>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = (((center + support + 0.5) as i64).min(in_size as i64) as usize).max(xmin);
+            let mut w: Vec<f64> = (xmin..xmax)
+                .map(|x| {
+                    let t = ((x as f64 - center + 0.5) / filterscale).abs();
+                    if t < 1.0 { 1.0 - t } else { 0.0 }
+                })
+                .collect();
+            let sum: f64 = w.iter().sum();
+            if sum != 0.0 {
+                w.iter_mut().for_each(|v| *v /= sum);
+            }
+            (xmin, w.into_iter().map(|v| v as f32).collect())
+        })
+        .collect()
+}
+
+/// Resizes `img` to `ow x oh` (values 0..255 as f32, interleaved RGB).
+fn resize(img: &RgbImage, ow: usize, oh: usize) -> Vec<f32> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = img.as_raw();
+    // Horizontal pass: h rows of ow pixels.
+    let hc = coeffs(w, ow);
+    let mut tmp = vec![0f32; h * ow * 3];
+    for y in 0..h {
+        let row = &px[y * w * 3..(y + 1) * w * 3];
+        let out = &mut tmp[y * ow * 3..(y + 1) * ow * 3];
+        for (x, (x0, ws)) in hc.iter().enumerate() {
+            let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
+            for (k, wt) in ws.iter().enumerate() {
+                let p = &row[(x0 + k) * 3..(x0 + k) * 3 + 3];
+                r += f32::from(p[0]) * wt;
+                g += f32::from(p[1]) * wt;
+                b += f32::from(p[2]) * wt;
+            }
+            out[x * 3] = r;
+            out[x * 3 + 1] = g;
+            out[x * 3 + 2] = b;
+        }
+    }
+    // Vertical pass.
+    let vc = coeffs(h, oh);
+    let mut out = vec![0f32; oh * ow * 3];
+    for (y, (y0, ws)) in vc.iter().enumerate() {
+        let dst = &mut out[y * ow * 3..(y + 1) * ow * 3];
+        for (k, wt) in ws.iter().enumerate() {
+            let src = &tmp[(y0 + k) * ow * 3..(y0 + k + 1) * ow * 3];
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s * wt);
+        }
+    }
+    out
+}
+
+/// The model input for one image: CHW float32, normalised.
+pub fn preprocess(img: &RgbImage, prep: &ImagePrep) -> Vec<f32> {
+    let s = prep.size as usize;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    // (resized width, height) and the placement of the s x s window within it.
+    let (rw, rh, ox, oy): (usize, usize, isize, isize) = match prep.resize {
+        Resize::Squash => (s, s, 0, 0),
+        Resize::CenterCrop => {
+            // torchvision: Resize(s) on the short side, then CenterCrop(s).
+            let (rw, rh) = if w <= h {
+                (s, ((s * h) as f64 / w as f64) as usize)
+            } else {
+                (((s * w) as f64 / h as f64) as usize, s)
+            };
+            let (rw, rh) = (rw.max(s), rh.max(s));
+            let ox = ((rw - s) as f64 / 2.0).round() as isize;
+            let oy = ((rh - s) as f64 / 2.0).round() as isize;
+            (rw, rh, ox, oy)
+        }
+        Resize::Letterbox => {
+            let (rw, rh) = if w >= h {
+                (s, ((s * h) as f64 / w as f64).round().max(1.0) as usize)
+            } else {
+                (((s * w) as f64 / h as f64).round().max(1.0) as usize, s)
+            };
+            (rw, rh, -(((s - rw) / 2) as isize), -(((s - rh) / 2) as isize))
+        }
+    };
+    let pix = resize(img, rw, rh);
+    let mut out = vec![0f32; 3 * s * s];
+    let plane = s * s;
+    for y in 0..s {
+        let sy = y as isize + oy;
+        for x in 0..s {
+            let sx = x as isize + ox;
+            let inside = sy >= 0 && sx >= 0 && (sy as usize) < rh && (sx as usize) < rw;
+            for c in 0..3 {
+                // Letterbox padding is the mean colour, i.e. 0 after normalisation.
+                out[c * plane + y * s + x] = if inside {
+                    let v = pix[(sy as usize * rw + sx as usize) * 3 + c] / 255.0;
+                    (v - prep.mean[c]) / prep.std[c]
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    out
+}
+
+/// An image model: preprocessed CHW tensors in, one vector per image out.
+pub struct ImageModel {
+    session: Session,
+    input: String,
+    output: String,
+    pub prep: ImagePrep,
+    dim: usize,
+    normalize: bool,
+    pooling: Pooling,
+    /// A batch size fixed in the graph (the last batch is padded to it).
+    fixed_batch: Option<usize>,
+}
+
+impl ImageModel {
+    pub fn new(session: Session, model: &Model) -> Result<ImageModel> {
+        let spec = &model.spec;
+        let input = super::input_name(&session, &spec.input, &model.id)?;
+        let output = super::output_name(&session, &spec.output, &model.id)?;
+        let shape = session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == input)
+            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()))
+            .unwrap_or_default();
+        if shape.len() != 4 || (shape[1] > 0 && shape[1] != 3) {
+            return Err(Error::Invalid(format!(
+                "image model `{}`: input `{input}` has shape {shape:?}; recdata feeds [batch, 3, size, size]",
+                model.id
+            )));
+        }
+        let size = model.spec.size;
+        if (shape[2] > 0 && shape[2] != i64::from(size)) || (shape[3] > 0 && shape[3] != i64::from(size)) {
+            return Err(Error::Invalid(format!(
+                "image model `{}`: input `{input}` has shape {shape:?} but the registry says size = {size}",
+                model.id
+            )));
+        }
+        Ok(ImageModel {
+            session,
+            input,
+            output,
+            prep: ImagePrep {
+                size,
+                resize: model.resize,
+                mean: [spec.mean[0], spec.mean[1], spec.mean[2]],
+                std: [spec.std[0], spec.std[1], spec.std[2]],
+            },
+            dim: spec.dim,
+            normalize: model.normalize,
+            pooling: model.pooling,
+            fixed_batch: (shape[0] > 0).then_some(shape[0] as usize),
+        })
+    }
+
+    pub fn fixed_batch(&self) -> Option<usize> {
+        self.fixed_batch
+    }
+
+    /// Runs preprocessed images (CHW each) through the model; one raw vector per image
+    /// (not normalised: frames are pooled first).
+    pub fn run_raw(&mut self, images: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let n = images.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(fb) = self.fixed_batch
+            && fb != n
+        {
+            let mut out = Vec::with_capacity(n);
+            let zeros = vec![0f32; images[0].len()];
+            for chunk in images.chunks(fb) {
+                let mut padded: Vec<&[f32]> = chunk.to_vec();
+                padded.resize(fb, &zeros);
+                let saved = self.fixed_batch.take();
+                let r = self.run_raw(&padded);
+                self.fixed_batch = saved;
+                out.extend(r?.into_iter().take(chunk.len()));
+            }
+            return Ok(out);
+        }
+        let s = self.prep.size as usize;
+        let mut data = Vec::with_capacity(n * 3 * s * s);
+        for im in images {
+            data.extend_from_slice(im);
+        }
+        let x = Tensor::from_array(([n, 3, s, s], data)).map_err(ort_err)?;
+        let out = self
+            .session
+            .run(ort::inputs![self.input.as_str() => x])
+            .map_err(ort_err)?;
+        let (shape, values) = out[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_err)?;
+        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let per = values.len() / n.max(1);
+        let rows: Vec<Vec<f32>> = match dims.as_slice() {
+            // [N, C, H, W] feature maps: global average pooling.
+            [_, c, hh, ww] if hh * ww > 1 && self.pooling == Pooling::Mean => values
+                .chunks(per)
+                .map(|m| {
+                    m.chunks(hh * ww)
+                        .take(*c)
+                        .map(|p| p.iter().sum::<f32>() / p.len() as f32)
+                        .collect()
+                })
+                .collect(),
+            _ => values.chunks(per).map(<[f32]>::to_vec).collect(),
+        };
+        if let Some(r) = rows.first()
+            && r.len() != self.dim
+        {
+            return Err(Error::Invalid(format!(
+                "image model output `{}` has shape {dims:?} ({} values per image), the registry says dim = {}",
+                self.output,
+                r.len(),
+                self.dim
+            )));
+        }
+        Ok(rows)
+    }
+
+    pub fn finish(&self, mut v: Vec<f32>) -> Vec<f32> {
+        if self.normalize {
+            l2_normalize(&mut v);
+        }
+        v
+    }
+}

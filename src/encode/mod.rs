@@ -1,0 +1,464 @@
+//! Encoders: ONNX models (through `ort`) that turn an item's text, image, audio or video into a
+//! fixed-size vector.
+//!
+//! [`encode`] is the engine shared by the `encode` stage and `recdata encode`: it looks every
+//! input up in the [`cache::EmbeddingCache`], decodes and preprocesses the misses on worker
+//! threads while the model runs (a bounded queue between them), batches text by token length,
+//! and returns one outcome per input: a vector, or a status saying why there is none.
+
+pub mod audio;
+pub mod cache;
+pub mod doctor;
+pub mod image;
+pub mod registry;
+pub mod runtime;
+pub mod standalone;
+pub mod text;
+pub mod video;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+pub use registry::{ModelSpec, Pooling, Resize, Task};
+pub use runtime::Device;
+
+use crate::error::{Error, Result};
+use crate::progress::Reporter;
+
+/// Why an input has no vector: a status (`decode_error`, `too_large`, `unsupported_format`,
+/// `no_media`, `empty_text`, `silent`, `no_frames`, …) and a detail for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    pub status: String,
+    pub detail: String,
+}
+
+impl EncodeError {
+    pub fn new(status: &str, detail: impl Into<String>) -> Self {
+        EncodeError {
+            status: status.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A registry model with the options a manifest may override.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub id: String,
+    pub spec: ModelSpec,
+    pub files: registry::ModelFiles,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub resize: Resize,
+    pub max_length: usize,
+}
+
+/// Options that change a model's output (and so belong to the cache key).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Overrides {
+    pub pooling: Option<Pooling>,
+    pub normalize: Option<bool>,
+    pub resize: Option<Resize>,
+    pub max_length: Option<usize>,
+}
+
+impl Model {
+    pub fn load(reg: &registry::Registry, id: &str, o: &Overrides) -> Result<Model> {
+        let spec = reg.get(id)?.clone();
+        let files = reg.files(id)?;
+        Ok(Model {
+            id: id.to_string(),
+            pooling: o.pooling.unwrap_or(spec.pooling),
+            normalize: o.normalize.unwrap_or(spec.normalize),
+            resize: o.resize.unwrap_or(spec.resize),
+            max_length: o.max_length.unwrap_or(spec.max_length),
+            spec,
+            files,
+        })
+    }
+}
+
+/// What kind of input an encoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Kind {
+    Text,
+    Image,
+    /// `frames` frames sampled uniformly, encoded as images, mean-pooled.
+    Video { frames: u32 },
+    /// At most `max_seconds` of the clip.
+    Audio { max_seconds: u32 },
+}
+
+impl Kind {
+    pub fn task(self) -> Task {
+        match self {
+            Kind::Text => Task::Text,
+            Kind::Image | Kind::Video { .. } => Task::Image,
+            Kind::Audio { .. } => Task::Audio,
+        }
+    }
+}
+
+/// One input to encode.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Text(String),
+    /// A file and the sha256 of its content.
+    File { path: PathBuf, sha256: String },
+    /// No input (e.g. the media stage found no cover): the status is the outcome.
+    Missing(EncodeError),
+}
+
+/// Counters of one run (not part of any dataset: a re-run differs only here).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunStats {
+    pub inputs: u64,
+    pub cached: u64,
+    pub encoded: u64,
+    /// Session runs (batches through the model).
+    pub model_calls: u64,
+    pub seconds: f64,
+}
+
+/// The preprocessing description: part of the cache key and of the output's metadata.
+pub fn preprocessing(model: &Model, kind: Kind) -> serde_json::Value {
+    let s = &model.spec;
+    let mut v = serde_json::json!({
+        "task": kind,
+        "pooling": model.pooling,
+        "normalize": model.normalize,
+        "output": s.output,
+    });
+    match kind.task() {
+        Task::Text => {
+            v["max_length"] = model.max_length.into();
+            v["tokenizer_sha256"] = s.tokenizer_sha256.clone().into();
+            v["truncation"] = "longest_first".into();
+        }
+        Task::Image => {
+            v["size"] = s.size.into();
+            v["resize"] = serde_json::to_value(model.resize).unwrap_or_default();
+            v["filter"] = "bilinear-antialias (PIL), f32".into();
+            v["mean"] = s.mean.clone().into();
+            v["std"] = s.std.clone().into();
+            v["exif_orientation"] = true.into();
+        }
+        Task::Audio => {
+            v["sample_rate"] = s.sample_rate.into();
+            v["frontend"] = serde_json::to_value(s.frontend).unwrap_or_default();
+            v["frontend_sha256"] = s.frontend_sha256.clone().into();
+            v["resampler"] = "hann-windowed sinc, 16 zero crossings".into();
+        }
+    }
+    v
+}
+
+/// Encodes `inputs` with `model`; one outcome per input, in order.
+pub fn encode(
+    model: &Model,
+    kind: Kind,
+    inputs: &[Input],
+    opts: &RunOptions<'_>,
+) -> Result<(Vec<cache::Outcome>, RunStats)> {
+    let started = Instant::now();
+    if model.spec.task != kind.task() {
+        return Err(Error::Invalid(format!(
+            "model `{}` is a {} model; it cannot encode {} inputs",
+            model.id,
+            model.spec.task.name(),
+            kind.task().name()
+        )));
+    }
+    let prep = preprocessing(model, kind).to_string();
+    let mut store = cache::EmbeddingCache::open(&opts.cache_root, &model.spec.sha256, &prep, model.spec.dim)?;
+    let keys: Vec<Option<cache::Key>> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::Text(t) => Some(cache::key(&[b"text", t.as_bytes()])),
+            Input::File { sha256, .. } => Some(cache::key(&[b"file", sha256.as_bytes()])),
+            Input::Missing(_) => None,
+        })
+        .collect();
+    let wanted: HashSet<cache::Key> = keys.iter().flatten().copied().collect();
+    let hits = store.lookup(&wanted)?;
+    let mut out: Vec<Option<cache::Outcome>> = inputs
+        .iter()
+        .zip(&keys)
+        .map(|(i, k)| match (i, k) {
+            (Input::Missing(e), _) => Some(Err(e.clone())),
+            (_, Some(k)) => hits.get(k).cloned(),
+            _ => None,
+        })
+        .collect();
+    let mut stats = RunStats {
+        inputs: inputs.len() as u64,
+        cached: out
+            .iter()
+            .zip(inputs)
+            .filter(|(o, i)| o.is_some() && !matches!(i, Input::Missing(_)))
+            .count() as u64,
+        ..Default::default()
+    };
+    // Identical contents are encoded once.
+    let mut seen = HashSet::new();
+    let todo: Vec<usize> = (0..inputs.len())
+        .filter(|&i| out[i].is_none() && keys[i].is_some_and(|k| seen.insert(k)))
+        .collect();
+    if !todo.is_empty() {
+        let rt = runtime::get(opts.models_dir, opts.device)?;
+        let threads = runtime::threads();
+        let bar = opts
+            .progress
+            .count_bar(todo.len() as u64, &format!("encoding {} with {}", opts.label, model.id));
+        let mut done = |i: usize, o: cache::Outcome, store: &mut cache::EmbeddingCache| -> Result<()> {
+            if let Some(k) = keys[i] {
+                store.insert(k, o.clone())?;
+            }
+            out[i] = Some(o);
+            bar.inc(1);
+            Ok(())
+        };
+        match kind {
+            Kind::Text => {
+                let tok_path = model.files.tokenizer.as_ref().ok_or_else(|| {
+                    Error::Invalid(format!("text model `{}` has no tokenizer", model.id))
+                })?;
+                let session = rt.session(&model.files.onnx, opts.device, threads)?;
+                let mut tm = text::TextModel::new(session, tok_path, model, model.max_length)?;
+                let texts: Vec<&str> = todo
+                    .iter()
+                    .map(|&i| match &inputs[i] {
+                        Input::Text(t) => t.as_str(),
+                        _ => "",
+                    })
+                    .collect();
+                let tokens = tm.tokenize(&texts)?;
+                for (j, t) in texts.iter().enumerate() {
+                    if t.trim().is_empty() || tokens[j].ids.is_empty() {
+                        done(todo[j], Err(EncodeError::new("empty_text", "the text is empty")), &mut store)?;
+                    }
+                }
+                for batch in text::length_batches(&tokens, opts.batch_size) {
+                    let refs: Vec<&text::Tokens> = batch.iter().map(|&j| &tokens[j]).collect();
+                    let vecs = tm.run(&refs)?;
+                    stats.model_calls += 1;
+                    for (j, v) in batch.into_iter().zip(vecs) {
+                        done(todo[j], Ok(v), &mut store)?;
+                        stats.encoded += 1;
+                    }
+                }
+            }
+            Kind::Image | Kind::Video { .. } => {
+                let session = rt.session(&model.files.onnx, opts.device, threads)?;
+                let mut im = image::ImageModel::new(session, model)?;
+                let prep = im.prep.clone();
+                let frames = match kind {
+                    Kind::Video { frames } => Some(frames),
+                    _ => None,
+                };
+                // Decode and preprocess batch k+1 on worker threads while batch k runs.
+                let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
+                std::thread::scope(|sc| -> Result<()> {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<Vec<Vec<f32>>, EncodeError>>>(2);
+                    let prep = &prep;
+                    let batches_ref = &batches;
+                    sc.spawn(move || {
+                        for b in batches_ref {
+                            let prepped: Vec<_> = b
+                                .par_iter()
+                                .map(|&i| prepare_visual(&inputs[i], prep, frames))
+                                .collect();
+                            if tx.send(prepped).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    for b in &batches {
+                        let prepped = rx.recv().map_err(|_| Error::Internal("image worker stopped".into()))?;
+                        let mut flat: Vec<&[f32]> = Vec::new();
+                        for p in prepped.iter().flatten() {
+                            flat.extend(p.iter().map(Vec::as_slice));
+                        }
+                        let vecs = if flat.is_empty() {
+                            Vec::new()
+                        } else {
+                            stats.model_calls += 1;
+                            im.run_raw(&flat)?
+                        };
+                        let mut next = vecs.into_iter();
+                        for (&i, p) in b.iter().zip(prepped) {
+                            let o = match p {
+                                Ok(fr) => {
+                                    let v: Vec<Vec<f32>> = next.by_ref().take(fr.len()).collect();
+                                    stats.encoded += 1;
+                                    Ok(im.finish(mean_pool(&v, model.spec.dim)))
+                                }
+                                Err(e) => Err(e),
+                            };
+                            done(i, o, &mut store)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            Kind::Audio { max_seconds } => {
+                let fe = model.files.frontend.as_ref().ok_or_else(|| {
+                    Error::Invalid(format!("audio model `{}` has no front end", model.id))
+                })?;
+                let mel = rt.session(fe, opts.device, threads)?;
+                let emb = rt.session(&model.files.onnx, opts.device, threads)?;
+                let mut am = audio::AudioModel::new(mel, emb, model)?;
+                let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
+                std::thread::scope(|sc| -> Result<()> {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<audio::Pcm, EncodeError>>>(2);
+                    let batches_ref = &batches;
+                    sc.spawn(move || {
+                        for b in batches_ref {
+                            let decoded: Vec<_> = b
+                                .par_iter()
+                                .map(|&i| match &inputs[i] {
+                                    Input::File { path, .. } => fs_err::read(path)
+                                        .map_err(|e| EncodeError::new("no_media", e.to_string()))
+                                        .and_then(|b| audio::decode(b, f64::from(max_seconds))),
+                                    Input::Missing(e) => Err(e.clone()),
+                                    Input::Text(_) => Err(EncodeError::new("no_media", "not a file")),
+                                })
+                                .collect();
+                            if tx.send(decoded).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    for b in &batches {
+                        let decoded = rx.recv().map_err(|_| Error::Internal("audio worker stopped".into()))?;
+                        for (&i, d) in b.iter().zip(decoded) {
+                            let o = match d {
+                                Ok(pcm) => {
+                                    stats.model_calls += 1;
+                                    let r = am.encode(&pcm)?;
+                                    if r.is_ok() {
+                                        stats.encoded += 1;
+                                    }
+                                    r
+                                }
+                                Err(e) => Err(e),
+                            };
+                            done(i, o, &mut store)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        store.flush()?;
+        bar.finish_and_clear();
+    }
+    // Duplicated contents take the outcome of their first occurrence.
+    let mut by_key: std::collections::HashMap<cache::Key, cache::Outcome> = std::collections::HashMap::new();
+    for (o, k) in out.iter().zip(&keys) {
+        if let (Some(o), Some(k)) = (o, k) {
+            by_key.entry(*k).or_insert_with(|| o.clone());
+        }
+    }
+    let outcomes = out
+        .into_iter()
+        .zip(&keys)
+        .map(|(o, k)| match (o, k) {
+            (Some(o), _) => Ok(o),
+            (None, Some(k)) => by_key
+                .get(k)
+                .cloned()
+                .ok_or_else(|| Error::Internal("an input was neither cached nor encoded".into())),
+            (None, None) => Err(Error::Internal("an input without a key".into())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok((outcomes, stats))
+}
+
+/// Options of one encode run.
+pub struct RunOptions<'a> {
+    pub models_dir: Option<&'a Path>,
+    pub device: Device,
+    pub batch_size: usize,
+    pub cache_root: PathBuf,
+    pub progress: &'a Reporter,
+    /// What is being encoded, for the progress bar.
+    pub label: String,
+}
+
+/// Decodes and preprocesses an image (one tensor) or a video (one tensor per frame).
+fn prepare_visual(
+    input: &Input,
+    prep: &image::ImagePrep,
+    frames: Option<u32>,
+) -> std::result::Result<Vec<Vec<f32>>, EncodeError> {
+    let path = match input {
+        Input::File { path, .. } => path,
+        Input::Missing(e) => return Err(e.clone()),
+        Input::Text(_) => return Err(EncodeError::new("no_media", "not a file")),
+    };
+    match frames {
+        None => {
+            let bytes = fs_err::read(path).map_err(|e| EncodeError::new("no_media", e.to_string()))?;
+            let img = image::decode(&bytes)?;
+            Ok(vec![image::preprocess(&img, prep)])
+        }
+        Some(n) => {
+            let imgs = video::sample_frames(path, n)?;
+            Ok(imgs.iter().map(|f| image::preprocess(f, prep)).collect())
+        }
+    }
+}
+
+/// The mean of `rows` (zeros when there are none).
+pub fn mean_pool(rows: &[Vec<f32>], dim: usize) -> Vec<f32> {
+    let mut acc = vec![0f32; dim];
+    for r in rows {
+        acc.iter_mut().zip(r).for_each(|(a, x)| *a += x);
+    }
+    if !rows.is_empty() {
+        let n = rows.len() as f32;
+        acc.iter_mut().for_each(|a| *a /= n);
+    }
+    acc
+}
+
+pub fn l2_normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The named input, or the model's first when `want` is empty.
+pub fn input_name(s: &ort::session::Session, want: &str, id: &str) -> Result<String> {
+    pick(s.inputs().iter().map(|o| o.name().to_string()).collect(), want, id, "input")
+}
+
+/// The named output, or the model's first when `want` is empty.
+pub fn output_name(s: &ort::session::Session, want: &str, id: &str) -> Result<String> {
+    pick(s.outputs().iter().map(|o| o.name().to_string()).collect(), want, id, "output")
+}
+
+fn pick(names: Vec<String>, want: &str, id: &str, what: &str) -> Result<String> {
+    if want.is_empty() {
+        return names
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Invalid(format!("model `{id}` has no {what}")));
+    }
+    if names.iter().any(|n| n == want) {
+        Ok(want.to_string())
+    } else {
+        Err(Error::Invalid(format!(
+            "model `{id}` has no {what} `{want}` (it has: {})",
+            names.join(", ")
+        )))
+    }
+}

@@ -1,0 +1,556 @@
+//! The encode stage: `[[stages.encode]]` entries, each mapping an item field (a text template,
+//! `key: value` fields, the item's image / video / audio from the media stage, or a caption)
+//! to `embeddings/<name>.parquet` through a registry model.
+//!
+//! Items without a vector are not in the embeddings file (it is dense, one row per encoded
+//! item); they are in `encode_status.parquet` with the reason, and every encoder's coverage is
+//! in `dataset.json` and the card.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float16Array, Float32Array, StringArray, UInt32Array,
+};
+use arrow_schema::{DataType, Field};
+use serde_json::json;
+
+use crate::encode::registry::Registry;
+use crate::encode::{self, Device, EncodeError, Input, Kind, Model, Overrides, Pooling, Resize};
+use crate::error::{Error, Result};
+use crate::io::parquet::{Level, column, read_batch, write_table};
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::reader::TableReader;
+use crate::progress::Reporter;
+
+pub const REPORT: &str = "encode.json";
+pub const STATUS_TABLE: &str = "encode_status.parquet";
+
+/// Where an encoder's input comes from.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A template over the items table's columns, e.g. `"{title} ({category})"`.
+    Template(String),
+    /// `key: value` pairs of these columns, nulls left out (Recformer-style flattening).
+    Fields(Vec<String>),
+    /// The item's file of this media modality (`image`, `video`, `audio`).
+    Media(String),
+    /// The captions of this `[[stages.caption]]` entry.
+    Caption(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    Float32,
+    Float16,
+}
+
+/// One `[[stages.encode]]` entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EncodeConfig {
+    pub name: String,
+    pub model: String,
+    pub source: Source,
+    pub overrides: Overrides,
+    pub frames: u32,
+    pub max_seconds: u32,
+    pub dtype: Dtype,
+    /// Batch size; `--batch-size` overrides it. Not part of the fingerprint.
+    #[serde(skip)]
+    pub batch_size: Option<usize>,
+}
+
+impl EncodeConfig {
+    pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<EncodeConfig> {
+        let name = r.required_str(diags, "name", "the encoder's name (the output is embeddings/<name>.parquet)");
+        if let Some(n) = &name
+            && !(n.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && !n.value.is_empty())
+        {
+            diags.push(Diagnostic::error(
+                format!("invalid encoder name `{}`", n.value),
+                Some(n.span),
+                "use ASCII letters, digits, `-` and `_`",
+            ));
+        }
+        let model = r.required_str(diags, "model", "a model id from models/models.toml (see `recdata doctor`)");
+        let text = r.str(diags, "text");
+        let fields = r.str_array(diags, "fields");
+        let media = r.choice(diags, "media", &["image", "video", "audio"]);
+        let caption = r.str(diags, "caption");
+        let set = usize::from(text.is_some())
+            + usize::from(fields.is_some())
+            + usize::from(media.is_some() || r.has("media"))
+            + usize::from(caption.is_some());
+        let source = if set != 1 {
+            diags.push(
+                Diagnostic::error(
+                    "an encoder needs exactly one input: `text` (a template), `fields`, `media` or `caption`",
+                    Some(r.span),
+                    if set == 0 { "no input set" } else { "several inputs set" },
+                )
+                .with_help("e.g. text = \"{title}\", fields = [\"title\", \"tags\"], media = \"image\" or caption = \"cover\""),
+            );
+            None
+        } else if let Some(t) = text {
+            if !t.value.contains('{') {
+                diags.push(Diagnostic::error(
+                    "a `text` template must name at least one items column, e.g. \"{title}\"",
+                    Some(t.span),
+                    "every item would get the same text",
+                ));
+                None
+            } else {
+                Some(Source::Template(t.value))
+            }
+        } else if let Some(f) = fields {
+            if f.is_empty() {
+                diags.push(Diagnostic::error("`fields` is empty", Some(r.span), "in this table"));
+                None
+            } else {
+                Some(Source::Fields(f.into_iter().map(|s| s.value).collect()))
+            }
+        } else if let Some(m) = media {
+            Some(Source::Media(m.value.to_string()))
+        } else {
+            caption.map(|c| Source::Caption(c.value))
+        };
+        let pooling = r.choice(diags, "pooling", Pooling::ALL).and_then(|p| Pooling::parse(p.value));
+        let resize = r.choice(diags, "resize", Resize::ALL).and_then(|p| Resize::parse(p.value));
+        let normalize = r.bool(diags, "normalize").map(|b| b.value);
+        let max_length = r.int(diags, "max_length", 1, 8192).map(|v| v.value as usize);
+        let frames = r.int(diags, "frames", 1, 256).map_or(8, |v| v.value as u32);
+        let max_seconds = r.int(diags, "max_seconds", 1, 3600).map_or(30, |v| v.value as u32);
+        let dtype = match r.choice(diags, "dtype", &["float32", "float16"]).map(|d| d.value) {
+            Some("float16") => Dtype::Float16,
+            _ => Dtype::Float32,
+        };
+        let batch_size = r.int(diags, "batch_size", 1, 65_536).map(|v| v.value as usize);
+        Some(EncodeConfig {
+            name: name?.value,
+            model: model?.value,
+            source: source?,
+            overrides: Overrides {
+                pooling,
+                normalize,
+                resize,
+                max_length,
+            },
+            frames,
+            max_seconds,
+            dtype,
+            batch_size,
+        })
+    }
+
+    fn kind(&self) -> Kind {
+        match &self.source {
+            Source::Media(m) if m == "image" => Kind::Image,
+            Source::Media(m) if m == "video" => Kind::Video { frames: self.frames },
+            Source::Media(_) => Kind::Audio {
+                max_seconds: self.max_seconds,
+            },
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// Checks names across entries: unique encoder names, captions that exist.
+pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for c in cfgs {
+        if !seen.insert(&c.name) {
+            problems.push(format!("two [[stages.encode]] entries are named `{}`", c.name));
+        }
+        match &c.source {
+            Source::Caption(n) if !captions.contains(n) => problems.push(format!(
+                "[[stages.encode]] `{}` reads caption `{n}`, but no [[stages.caption]] has that name (captions: {})",
+                c.name,
+                if captions.is_empty() { "none".into() } else { captions.join(", ") }
+            )),
+            Source::Media(m) if !media.contains(m) => problems.push(format!(
+                "[[stages.encode]] `{}` reads the items' {m}, but no [[stages.media]] entry has modality = \"{m}\"",
+                c.name
+            )),
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// The registry's models an encode config uses, with their files verified: their sha256s go
+/// into the stage's fingerprint.
+pub fn resolve_models(cfgs: &[EncodeConfig], reg: &Registry) -> Result<Vec<Model>> {
+    cfgs.iter()
+        .map(|c| Model::load(reg, &c.model, &c.overrides))
+        .collect()
+}
+
+pub struct StageInputs<'a> {
+    pub filter_dir: &'a Path,
+    pub media_dir: Option<&'a Path>,
+    pub media_cache: Option<&'a crate::fetch::cache::Cache>,
+    pub caption_dir: Option<&'a Path>,
+}
+
+pub struct StageOptions<'a> {
+    pub models_dir: &'a Path,
+    pub device: Device,
+    pub batch_size: Option<usize>,
+    pub cache_root: PathBuf,
+    pub progress: &'a Reporter,
+}
+
+/// Per-encoder report (in `dataset.json` under `encoders`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EncoderReport {
+    pub name: String,
+    pub model: String,
+    pub task: String,
+    pub input: serde_json::Value,
+    pub file: String,
+    pub model_sha256: String,
+    pub dim: usize,
+    pub dtype: String,
+    pub preprocessing: serde_json::Value,
+    pub license: String,
+    pub source: String,
+    pub items: u64,
+    pub ok: u64,
+    pub coverage: f64,
+    pub missing_by_status: BTreeMap<String, u64>,
+    pub examples: Vec<serde_json::Value>,
+}
+
+/// Runs every encoder into `dir`: `embeddings/<name>.parquet`, `encode_status.parquet`,
+/// `encode.json`.
+pub fn run(
+    cfgs: &[EncodeConfig],
+    models: &[Model],
+    inputs: &StageInputs<'_>,
+    dir: &Path,
+    opts: &StageOptions<'_>,
+) -> Result<()> {
+    fs_err::create_dir_all(dir.join("embeddings"))?;
+    let items = read_batch(&inputs.filter_dir.join("items.parquet"))?;
+    let ids: &UInt32Array = column(&items, "item_id")?;
+    let ids = ids.values().to_vec();
+    let mut reports = Vec::new();
+    let mut status_rows: Vec<(String, u32, String, String)> = Vec::new();
+    for (c, model) in cfgs.iter().zip(models) {
+        let kind = c.kind();
+        if let Kind::Video { .. } = kind {
+            encode::video::check_ffmpeg()?;
+        }
+        let work = gather(c, &items, &ids, inputs)?;
+        let run_opts = encode::RunOptions {
+            models_dir: Some(opts.models_dir),
+            device: opts.device,
+            batch_size: opts.batch_size.or(c.batch_size).unwrap_or(match kind {
+                Kind::Text => 64,
+                Kind::Video { .. } => 4,
+                _ => 32,
+            }),
+            cache_root: opts.cache_root.clone(),
+            progress: opts.progress,
+            label: c.name.clone(),
+        };
+        let (outcomes, stats) = encode::encode(model, kind, &work, &run_opts)?;
+        opts.progress.info(format!(
+            "Encoded {}: {} item(s), {} from the cache, {} encoded in {} model call(s), {:.1}s",
+            c.name, stats.inputs, stats.cached, stats.encoded, stats.model_calls, stats.seconds
+        ));
+        opts.progress.event(
+            "encode",
+            json!({ "encoder": c.name, "model": c.model, "device": opts.device.name(), "stats": stats }),
+        );
+        let mut ok_ids = Vec::new();
+        let mut vectors: Vec<f32> = Vec::new();
+        let mut missing: BTreeMap<String, u64> = BTreeMap::new();
+        let mut examples = Vec::new();
+        for (id, o) in ids.iter().zip(outcomes) {
+            match o {
+                Ok(v) => {
+                    ok_ids.push(*id);
+                    vectors.extend_from_slice(&v);
+                }
+                Err(e) => {
+                    *missing.entry(e.status.clone()).or_default() += 1;
+                    if examples.len() < 10 {
+                        examples.push(json!({ "item_id": id, "status": e.status, "detail": e.detail }));
+                    }
+                    status_rows.push((c.name.clone(), *id, e.status, e.detail));
+                }
+            }
+        }
+        let prep = encode::preprocessing(model, kind);
+        let file = format!("embeddings/{}.parquet", c.name);
+        let report = EncoderReport {
+            name: c.name.clone(),
+            model: c.model.clone(),
+            task: model.spec.task.name().into(),
+            input: serde_json::to_value(&c.source)?,
+            file: file.clone(),
+            model_sha256: model.spec.sha256.clone(),
+            dim: model.spec.dim,
+            dtype: match c.dtype {
+                Dtype::Float32 => "float32".into(),
+                Dtype::Float16 => "float16".into(),
+            },
+            preprocessing: prep,
+            license: model.spec.license.clone(),
+            source: model.spec.source.clone(),
+            items: ids.len() as u64,
+            ok: ok_ids.len() as u64,
+            coverage: if ids.is_empty() { 0.0 } else { ok_ids.len() as f64 / ids.len() as f64 },
+            missing_by_status: missing,
+            examples,
+        };
+        write_embeddings(&dir.join(&file), &ok_ids, vectors, model.spec.dim, c.dtype, &report)?;
+        reports.push(report);
+    }
+    write_status(&dir.join(STATUS_TABLE), &status_rows)?;
+    fs_err::write(dir.join(REPORT), serde_json::to_vec_pretty(&reports)?)?;
+    Ok(())
+}
+
+/// The input of every item for encoder `c`.
+fn gather(
+    c: &EncodeConfig,
+    items: &arrow_array::RecordBatch,
+    ids: &[u32],
+    inputs: &StageInputs<'_>,
+) -> Result<Vec<Input>> {
+    match &c.source {
+        Source::Template(t) => texts(items, Some(t), &[], &c.name),
+        Source::Fields(f) => texts(items, None, f, &c.name),
+        Source::Media(m) => {
+            let (Some(mdir), Some(cache)) = (inputs.media_dir, inputs.media_cache) else {
+                return Err(Error::Invalid(format!(
+                    "[[stages.encode]] `{}` reads the items' {m}, but the manifest has no [[stages.media]]",
+                    c.name
+                )));
+            };
+            let b = read_batch(&mdir.join(super::media::TABLE))?;
+            let mid: &UInt32Array = column(&b, "item_id")?;
+            let modality = b.column_by_name("modality").ok_or_else(|| Error::Internal("media table has no modality".into()))?;
+            let modality = arrow_cast_str(modality);
+            let status = arrow_cast_str(b.column_by_name("status").ok_or_else(|| Error::Internal("media table has no status".into()))?);
+            let shas: &StringArray = column(&b, "sha256")?;
+            let mut by_item: HashMap<u32, Input> = HashMap::new();
+            for i in 0..b.num_rows() {
+                if modality[i].as_deref() != Some(m.as_str()) {
+                    continue;
+                }
+                let st = status[i].clone().unwrap_or_default();
+                let input = if st == "ok" && shas.is_valid(i) {
+                    let sha = shas.value(i).to_string();
+                    match cache.blob(&sha) {
+                        Some(path) => Input::File { path, sha256: sha },
+                        None => Input::Missing(EncodeError::new("no_media", format!("media blob {sha} is no longer in the cache"))),
+                    }
+                } else {
+                    Input::Missing(EncodeError::new("no_media", format!("the media stage found no {m}: {st}")))
+                };
+                by_item.insert(mid.value(i), input);
+            }
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    by_item.remove(id).unwrap_or_else(|| {
+                        Input::Missing(EncodeError::new("no_media", format!("the item has no {m} URL or file")))
+                    })
+                })
+                .collect())
+        }
+        Source::Caption(name) => {
+            let Some(cdir) = inputs.caption_dir else {
+                return Err(Error::Internal("caption stage output missing".into()));
+            };
+            let b = read_batch(&cdir.join(super::caption::table_path(name)))?;
+            let cid: &UInt32Array = column(&b, "item_id")?;
+            let cap: &StringArray = column(&b, "caption")?;
+            let st = arrow_cast_str(b.column_by_name("status").ok_or_else(|| Error::Internal("captions table has no status".into()))?);
+            let mut by_item = HashMap::new();
+            for i in 0..b.num_rows() {
+                let input = if cap.is_valid(i) && !cap.value(i).trim().is_empty() {
+                    Input::Text(cap.value(i).to_string())
+                } else {
+                    Input::Missing(EncodeError::new(
+                        "no_caption",
+                        format!("caption `{name}`: {}", st[i].clone().unwrap_or_default()),
+                    ))
+                };
+                by_item.insert(cid.value(i), input);
+            }
+            Ok(ids
+                .iter()
+                .map(|id| by_item.remove(id).unwrap_or_else(|| Input::Missing(EncodeError::new("no_caption", "no caption"))))
+                .collect())
+        }
+    }
+}
+
+/// A string view of a column of strings or dictionary-encoded strings.
+fn arrow_cast_str(a: &ArrayRef) -> Vec<Option<String>> {
+    (0..a.len()).map(|i| cell_text(a.as_ref(), i)).collect()
+}
+
+/// One cell as text: strings, numbers, booleans, lists (joined with ", "), dictionaries.
+pub fn cell_text(a: &dyn Array, i: usize) -> Option<String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    if a.is_null(i) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).to_string(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i).to_string(),
+        DataType::Utf8View => a.as_string_view().value(i).to_string(),
+        DataType::Int8 => a.as_primitive::<Int8Type>().value(i).to_string(),
+        DataType::Int16 => a.as_primitive::<Int16Type>().value(i).to_string(),
+        DataType::Int32 => a.as_primitive::<Int32Type>().value(i).to_string(),
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(i).to_string(),
+        DataType::UInt8 => a.as_primitive::<UInt8Type>().value(i).to_string(),
+        DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i).to_string(),
+        DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i).to_string(),
+        DataType::UInt64 => a.as_primitive::<UInt64Type>().value(i).to_string(),
+        DataType::Float32 => a.as_primitive::<Float32Type>().value(i).to_string(),
+        DataType::Float64 => a.as_primitive::<Float64Type>().value(i).to_string(),
+        DataType::Boolean => a.as_boolean().value(i).to_string(),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>().value(i);
+            (0..l.len()).filter_map(|j| cell_text(l.as_ref(), j)).collect::<Vec<_>>().join(", ")
+        }
+        DataType::LargeList(_) => {
+            let l = a.as_list::<i64>().value(i);
+            (0..l.len()).filter_map(|j| cell_text(l.as_ref(), j)).collect::<Vec<_>>().join(", ")
+        }
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let k = d.normalized_keys()[i];
+            return cell_text(d.values().as_ref(), k);
+        }
+        _ => return None,
+    })
+}
+
+fn texts(items: &arrow_array::RecordBatch, template: Option<&str>, fields: &[String], name: &str) -> Result<Vec<Input>> {
+    // Every named column must exist: a typo would silently give empty texts.
+    let mut names: Vec<String> = fields.to_vec();
+    if let Some(t) = template {
+        let mut rest = t;
+        while let Some(o) = rest.find('{') {
+            let after = &rest[o + 1..];
+            let Some(c) = after.find('}') else {
+                return Err(Error::Invalid(format!("[[stages.encode]] `{name}`: unclosed `{{` in the text template `{t}`")));
+            };
+            names.push(after[..c].to_string());
+            rest = &after[c + 1..];
+        }
+    }
+    let schema = items.schema();
+    for n in &names {
+        if schema.column_with_name(n).is_none() {
+            return Err(Error::Invalid(format!(
+                "[[stages.encode]] `{name}`: the items table has no column `{n}` (columns: {})",
+                schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let cols: HashMap<&str, &ArrayRef> = names
+        .iter()
+        .filter_map(|n| items.column_by_name(n).map(|c| (n.as_str(), c)))
+        .collect();
+    (0..items.num_rows())
+        .map(|i| {
+            let value = |k: &str| cols.get(k).and_then(|c| cell_text(c.as_ref(), i));
+            let t = encode::text::render(template, fields, &value).map_err(|e| Error::Invalid(e.detail))?;
+            Ok(if t.trim().is_empty() {
+                Input::Missing(EncodeError::new("empty_text", "the item's text fields are empty"))
+            } else {
+                Input::Text(t)
+            })
+        })
+        .collect()
+}
+
+fn write_embeddings(
+    path: &Path,
+    ids: &[u32],
+    vectors: Vec<f32>,
+    dim: usize,
+    dtype: Dtype,
+    report: &EncoderReport,
+) -> Result<()> {
+    let (values, item_type): (ArrayRef, DataType) = match dtype {
+        Dtype::Float32 => (Arc::new(Float32Array::from(vectors)), DataType::Float32),
+        Dtype::Float16 => (
+            Arc::new(Float16Array::from(
+                vectors.into_iter().map(half::f16::from_f32).collect::<Vec<_>>(),
+            )),
+            DataType::Float16,
+        ),
+    };
+    let list = FixedSizeListArray::try_new(
+        Arc::new(Field::new("item", item_type, false)),
+        dim as i32,
+        values,
+        None,
+    )?;
+    let meta = [
+        ("recdata.encoder", report.name.clone()),
+        ("recdata.model", report.model.clone()),
+        ("recdata.model_sha256", report.model_sha256.clone()),
+        ("recdata.dim", report.dim.to_string()),
+        ("recdata.dtype", report.dtype.clone()),
+        ("recdata.preprocessing", report.preprocessing.to_string()),
+        (
+            "recdata.coverage",
+            json!({ "items": report.items, "ok": report.ok, "coverage": report.coverage, "missing_by_status": report.missing_by_status }).to_string(),
+        ),
+    ];
+    write_table(
+        path,
+        "embeddings",
+        "",
+        vec![Arc::new(UInt32Array::from(ids.to_vec())), Arc::new(list)],
+        &meta,
+        Level::Publish,
+    )?;
+    Ok(())
+}
+
+fn write_status(path: &Path, rows: &[(String, u32, String, String)]) -> Result<()> {
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.as_str()))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3.as_str()))),
+    ];
+    write_table(path, "encode_status", "", cols, &[], Level::Publish)?;
+    Ok(())
+}
+
+pub fn load_reports(dir: &Path) -> Result<Vec<EncoderReport>> {
+    Ok(serde_json::from_slice(&fs_err::read(dir.join(REPORT))?)?)
+}
+
+/// Rejects a model's task that does not fit the source (e.g. an image model on `text`).
+pub fn check_tasks(cfgs: &[EncodeConfig], models: &[Model]) -> Result<()> {
+    for (c, m) in cfgs.iter().zip(models) {
+        if m.spec.task != c.kind().task() {
+            return Err(Error::Invalid(format!(
+                "[[stages.encode]] `{}`: model `{}` is a {} model, but the input is {}",
+                c.name,
+                c.model,
+                m.spec.task.name(),
+                c.kind().task().name()
+            )));
+        }
+    }
+    Ok(())
+}
