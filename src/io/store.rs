@@ -49,7 +49,12 @@ pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(".staging-") || name.contains(".tmp-") {
-                fs_err::remove_dir_all(e.path())?;
+                // A killed build leaves directories and files (e.g. `inputs.json.tmp-<pid>`).
+                if e.file_type()?.is_dir() {
+                    fs_err::remove_dir_all(e.path())?;
+                } else {
+                    fs_err::remove_file(e.path())?;
+                }
             }
         }
     }
