@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: build test demo bench lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: build test demo bench bench-encode lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -74,6 +74,12 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(PY) bench/media.py --bin $(BIN) --img2dataset-python $(I2D_VENV)/bin/python
 	$(PY) bench/microlens.py --bin $(BIN)
 	$(PY) bench/finn.py --bin $(BIN)
+	$(MAKE) --no-print-directory bench-encode
+
+# Encoders on CPU, 2 threads each: `recdata encode` vs sentence-transformers (text) and
+# PIL + onnxruntime (images); the baselines run in the export venv (bench/encode.py).
+bench-encode: pydeps build runtime models
+	$(PY) bench/encode.py --bin $(BIN)
 
 lint:
 	cargo fmt --check

@@ -4,6 +4,7 @@
     python3 models/obtain.py runtime         # models/runtime/cpu/libonnxruntime.so(.1.31.1)
     python3 models/obtain.py runtime-gpu     # models/runtime/gpu/ (+ CUDA execution provider)
     python3 models/obtain.py models          # the three real models (text, image, audio)
+    python3 models/obtain.py export-venv     # make/complete the export venv, print its python
 
 Runtime: the libraries come out of the PyPI wheels onnxruntime / onnxruntime-gpu 1.31.1
 (`pip download`, cached in models/.downloads/); they need only glibc/libstdc++, not Python.
@@ -514,6 +515,8 @@ def main(argv=None):
                    help=f"neither read nor fill the model store $RECDATA_MODEL_STORE (default {STORE}); "
                         "with --no-mirror and an empty --out this builds everything from the registries")
     p.add_argument("--only", default="text,image,audio", help="comma-separated groups: text, image, audio")
+    sub.add_parser("export-venv", help="make or complete the export venv (torch, sentence-transformers, ...) "
+                                       "and print its python on stdout (the encode benchmark's baselines use it)")
     for g in ("text", "image"):
         p = sub.add_parser(f"_export-{g}", help=argparse.SUPPRESS)
         p.add_argument("--out", type=Path, required=True)
@@ -530,6 +533,9 @@ def main(argv=None):
             if bad:
                 raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} (text, image, audio)")
             obtain_models(a.out.resolve(), not a.no_mirror, groups, make_store(not a.no_store))
+        elif a.cmd == "export-venv":
+            print(export_venv_python())
+            return 0
         elif a.cmd == "_export-text":
             export_text(a.out)
             return 0
