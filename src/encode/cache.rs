@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::builder::{FixedSizeBinaryBuilder, FixedSizeListBuilder, Float32Builder};
-use arrow_array::{Array, FixedSizeBinaryArray, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, FixedSizeBinaryArray, FixedSizeListArray, Float32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::EncodeError;
@@ -56,7 +58,10 @@ impl EmbeddingCache {
             Field::new("detail", DataType::Utf8, true),
             Field::new(
                 "vector",
-                DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32),
+                DataType::FixedSizeList(
+                    Arc::new(Field::new("item", DataType::Float32, true)),
+                    dim as i32,
+                ),
                 true,
             ),
         ]))
@@ -75,8 +80,11 @@ impl EmbeddingCache {
             .collect();
         files.sort();
         for f in files {
-            let Ok(file) = std::fs::File::open(&f) else { continue };
-            let Ok(r) = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) else {
+            let Ok(file) = std::fs::File::open(&f) else {
+                continue;
+            };
+            let Ok(r) = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+            else {
                 continue;
             };
             for b in r.flatten() {
@@ -93,7 +101,9 @@ impl EmbeddingCache {
                 }
                 let vals = v.values().as_any().downcast_ref::<Float32Array>();
                 for i in 0..b.num_rows() {
-                    let Ok(key) = <Key>::try_from(k.value(i)) else { continue };
+                    let Ok(key) = <Key>::try_from(k.value(i)) else {
+                        continue;
+                    };
                     if !wanted.contains(&key) {
                         continue;
                     }
@@ -104,7 +114,11 @@ impl EmbeddingCache {
                     } else {
                         Err(EncodeError {
                             status: s.value(i).to_string(),
-                            detail: d.is_valid(i).then(|| d.value(i).to_string()).unwrap_or_default(),
+                            detail: if d.is_valid(i) {
+                                d.value(i).to_string()
+                            } else {
+                                String::new()
+                            },
                         })
                     };
                     out.insert(key, o);
@@ -169,7 +183,10 @@ impl EmbeddingCache {
         let tmp = self.dir.join(format!("{fname}.tmp-{}", std::process::id()));
         {
             let f = fs_err::File::create(&tmp)?;
-            let mut w = arrow_ipc::writer::FileWriter::try_new(std::io::BufWriter::new(f), &batch.schema())?;
+            let mut w = arrow_ipc::writer::FileWriter::try_new(
+                std::io::BufWriter::new(f),
+                &batch.schema(),
+            )?;
             w.write(&batch)?;
             w.finish()?;
         }
@@ -188,4 +205,32 @@ pub fn key(parts: &[&[u8]]) -> Key {
         h.update(p);
     }
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_survive_flushes_and_unreadable_chunks_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let sha = "ab".repeat(32);
+        let mut c = EmbeddingCache::open(d.path(), &sha, "{}", 3).unwrap();
+        let (k1, k2, k3) = (key(&[b"a"]), key(&[b"b"]), key(&[b"c"]));
+        c.insert(k1, Ok(vec![1.0, 2.0, 3.0])).unwrap();
+        c.insert(k2, Err(EncodeError::new("decode_error", "bad")))
+            .unwrap();
+        c.flush().unwrap();
+        // A chunk cut off mid-write by a crash on another filesystem: ignored, not an error.
+        std::fs::write(c.dir.join("garbage.arrow"), b"ARROW1\0\0 truncated").unwrap();
+        let wanted: std::collections::HashSet<Key> = [k1, k2, k3].into();
+        let again = EmbeddingCache::open(d.path(), &sha, "{}", 3).unwrap();
+        let got = again.lookup(&wanted).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[&k1], Ok(vec![1.0, 2.0, 3.0]));
+        assert_eq!(got[&k2].as_ref().unwrap_err().status, "decode_error");
+        // Another preprocessing is another directory: nothing shared.
+        let other = EmbeddingCache::open(d.path(), &sha, "{\"size\":1}", 3).unwrap();
+        assert!(other.lookup(&wanted).unwrap().is_empty());
+    }
 }

@@ -99,7 +99,8 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
             .to_string();
         problems.push((
             format!("--device {device}: CUDA does not work: {why}"),
-            "make runtime-gpu   # then put the CUDA 13 + cuDNN 9 libraries on LD_LIBRARY_PATH".into(),
+            "make runtime-gpu   # then put the CUDA 13 + cuDNN 9 libraries on LD_LIBRARY_PATH"
+                .into(),
         ));
     }
 
@@ -157,7 +158,11 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
                 );
                 println!(
                     "      providers: CPU {}, CUDA {}",
-                    if r["cpu"]["ok"] == true { "works" } else { "fails" },
+                    if r["cpu"]["ok"] == true {
+                        "works"
+                    } else {
+                        "fails"
+                    },
                     if r["cuda"]["ok"] == true {
                         "works".to_string()
                     } else {
@@ -170,9 +175,10 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
         }
         println!(
             "Models ({})",
-            models_dir
-                .as_ref()
-                .map_or("no registry".into(), |d| d.join(registry::REGISTRY_FILE).display().to_string())
+            models_dir.as_ref().map_or("no registry".into(), |d| d
+                .join(registry::REGISTRY_FILE)
+                .display()
+                .to_string())
         );
         for m in &model_rows {
             println!(

@@ -45,7 +45,10 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<RgbImage, EncodeError> {
     if fmt == image::ImageFormat::Jpeg && jpeg_truncated(bytes) {
         return Err(EncodeError::new(
             "truncated",
-            format!("the JPEG ends after {} bytes without its end-of-image marker", bytes.len()),
+            format!(
+                "the JPEG ends after {} bytes without its end-of-image marker",
+                bytes.len()
+            ),
         ));
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), fmt);
@@ -84,7 +87,10 @@ fn image_error(e: ImageError) -> EncodeError {
     match e {
         ImageError::Limits(l) => EncodeError::new(
             "too_large",
-            format!("over the decode limits ({MAX_SIDE} px per side, {} MiB): {l}", MAX_ALLOC >> 20),
+            format!(
+                "over the decode limits ({MAX_SIDE} px per side, {} MiB): {l}",
+                MAX_ALLOC >> 20
+            ),
         ),
         ImageError::Unsupported(u) => EncodeError::new("unsupported_format", u.to_string()),
         other => EncodeError::new("decode_error", other.to_string()),
@@ -178,7 +184,12 @@ pub fn preprocess(img: &RgbImage, prep: &ImagePrep) -> Vec<f32> {
             } else {
                 (((s * w) as f64 / h as f64).round().max(1.0) as usize, s)
             };
-            (rw, rh, -(((s - rw) / 2) as isize), -(((s - rh) / 2) as isize))
+            (
+                rw,
+                rh,
+                -(((s - rw) / 2) as isize),
+                -(((s - rh) / 2) as isize),
+            )
         }
     };
     let pix = resize(img, rw, rh);
@@ -234,7 +245,9 @@ impl ImageModel {
             )));
         }
         let size = model.spec.size;
-        if (shape[2] > 0 && shape[2] != i64::from(size)) || (shape[3] > 0 && shape[3] != i64::from(size)) {
+        if (shape[2] > 0 && shape[2] != i64::from(size))
+            || (shape[3] > 0 && shape[3] != i64::from(size))
+        {
             return Err(Error::Invalid(format!(
                 "image model `{}`: input `{input}` has shape {shape:?} but the registry says size = {size}",
                 model.id

@@ -89,9 +89,13 @@ pub enum Kind {
     Text,
     Image,
     /// `frames` frames sampled uniformly, encoded as images, mean-pooled.
-    Video { frames: u32 },
+    Video {
+        frames: u32,
+    },
     /// At most `max_seconds` of the clip.
-    Audio { max_seconds: u32 },
+    Audio {
+        max_seconds: u32,
+    },
 }
 
 impl Kind {
@@ -109,7 +113,10 @@ impl Kind {
 pub enum Input {
     Text(String),
     /// A file and the sha256 of its content.
-    File { path: PathBuf, sha256: String },
+    File {
+        path: PathBuf,
+        sha256: String,
+    },
     /// No input (e.g. the media stage found no cover): the status is the outcome.
     Missing(EncodeError),
 }
@@ -175,7 +182,8 @@ pub fn encode(
         )));
     }
     let prep = preprocessing(model, kind).to_string();
-    let mut store = cache::EmbeddingCache::open(&opts.cache_root, &model.spec.sha256, &prep, model.spec.dim)?;
+    let mut store =
+        cache::EmbeddingCache::open(&opts.cache_root, &model.spec.sha256, &prep, model.spec.dim)?;
     let keys: Vec<Option<cache::Key>> = inputs
         .iter()
         .map(|i| match i {
@@ -212,17 +220,19 @@ pub fn encode(
     if !todo.is_empty() {
         let rt = runtime::get(opts.models_dir, opts.device)?;
         let threads = runtime::threads();
-        let bar = opts
-            .progress
-            .count_bar(todo.len() as u64, &format!("encoding {} with {}", opts.label, model.id));
-        let mut done = |i: usize, o: cache::Outcome, store: &mut cache::EmbeddingCache| -> Result<()> {
-            if let Some(k) = keys[i] {
-                store.insert(k, o.clone())?;
-            }
-            out[i] = Some(o);
-            bar.inc(1);
-            Ok(())
-        };
+        let bar = opts.progress.count_bar(
+            todo.len() as u64,
+            &format!("encoding {} with {}", opts.label, model.id),
+        );
+        let mut done =
+            |i: usize, o: cache::Outcome, store: &mut cache::EmbeddingCache| -> Result<()> {
+                if let Some(k) = keys[i] {
+                    store.insert(k, o.clone())?;
+                }
+                out[i] = Some(o);
+                bar.inc(1);
+                Ok(())
+            };
         match kind {
             Kind::Text => {
                 let tok_path = model.files.tokenizer.as_ref().ok_or_else(|| {
@@ -240,7 +250,11 @@ pub fn encode(
                 let tokens = tm.tokenize(&texts)?;
                 for (j, t) in texts.iter().enumerate() {
                     if t.trim().is_empty() || tokens[j].ids.is_empty() {
-                        done(todo[j], Err(EncodeError::new("empty_text", "the text is empty")), &mut store)?;
+                        done(
+                            todo[j],
+                            Err(EncodeError::new("empty_text", "the text is empty")),
+                            &mut store,
+                        )?;
                     }
                 }
                 for batch in text::length_batches(&tokens, opts.batch_size) {
@@ -264,7 +278,9 @@ pub fn encode(
                 // Decode and preprocess batch k+1 on worker threads while batch k runs.
                 let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
                 std::thread::scope(|sc| -> Result<()> {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<Vec<Vec<f32>>, EncodeError>>>(2);
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<
+                        Vec<std::result::Result<Vec<Vec<f32>>, EncodeError>>,
+                    >(2);
                     let prep = &prep;
                     let batches_ref = &batches;
                     sc.spawn(move || {
@@ -279,7 +295,9 @@ pub fn encode(
                         }
                     });
                     for b in &batches {
-                        let prepped = rx.recv().map_err(|_| Error::Internal("image worker stopped".into()))?;
+                        let prepped = rx
+                            .recv()
+                            .map_err(|_| Error::Internal("image worker stopped".into()))?;
                         let mut flat: Vec<&[f32]> = Vec::new();
                         for p in prepped.iter().flatten() {
                             flat.extend(p.iter().map(Vec::as_slice));
@@ -315,7 +333,9 @@ pub fn encode(
                 let mut am = audio::AudioModel::new(mel, emb, model)?;
                 let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
                 std::thread::scope(|sc| -> Result<()> {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<std::result::Result<audio::Pcm, EncodeError>>>(2);
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<
+                        Vec<std::result::Result<audio::Pcm, EncodeError>>,
+                    >(2);
                     let batches_ref = &batches;
                     sc.spawn(move || {
                         for b in batches_ref {
@@ -326,7 +346,9 @@ pub fn encode(
                                         .map_err(|e| EncodeError::new("no_media", e.to_string()))
                                         .and_then(|b| audio::decode(b, f64::from(max_seconds))),
                                     Input::Missing(e) => Err(e.clone()),
-                                    Input::Text(_) => Err(EncodeError::new("no_media", "not a file")),
+                                    Input::Text(_) => {
+                                        Err(EncodeError::new("no_media", "not a file"))
+                                    }
                                 })
                                 .collect();
                             if tx.send(decoded).is_err() {
@@ -335,7 +357,9 @@ pub fn encode(
                         }
                     });
                     for b in &batches {
-                        let decoded = rx.recv().map_err(|_| Error::Internal("audio worker stopped".into()))?;
+                        let decoded = rx
+                            .recv()
+                            .map_err(|_| Error::Internal("audio worker stopped".into()))?;
                         for (&i, d) in b.iter().zip(decoded) {
                             let o = match d {
                                 Ok(pcm) => {
@@ -359,24 +383,24 @@ pub fn encode(
         bar.finish_and_clear();
     }
     // Duplicated contents take the outcome of their first occurrence.
-    let mut by_key: std::collections::HashMap<cache::Key, cache::Outcome> = std::collections::HashMap::new();
+    let mut by_key: std::collections::HashMap<cache::Key, cache::Outcome> =
+        std::collections::HashMap::new();
     for (o, k) in out.iter().zip(&keys) {
         if let (Some(o), Some(k)) = (o, k) {
             by_key.entry(*k).or_insert_with(|| o.clone());
         }
     }
-    let outcomes = out
-        .into_iter()
-        .zip(&keys)
-        .map(|(o, k)| match (o, k) {
-            (Some(o), _) => Ok(o),
-            (None, Some(k)) => by_key
-                .get(k)
-                .cloned()
-                .ok_or_else(|| Error::Internal("an input was neither cached nor encoded".into())),
-            (None, None) => Err(Error::Internal("an input without a key".into())),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let outcomes =
+        out.into_iter()
+            .zip(&keys)
+            .map(|(o, k)| match (o, k) {
+                (Some(o), _) => Ok(o),
+                (None, Some(k)) => by_key.get(k).cloned().ok_or_else(|| {
+                    Error::Internal("an input was neither cached nor encoded".into())
+                }),
+                (None, None) => Err(Error::Internal("an input without a key".into())),
+            })
+            .collect::<Result<Vec<_>>>()?;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok((outcomes, stats))
 }
@@ -405,7 +429,8 @@ fn prepare_visual(
     };
     match frames {
         None => {
-            let bytes = fs_err::read(path).map_err(|e| EncodeError::new("no_media", e.to_string()))?;
+            let bytes =
+                fs_err::read(path).map_err(|e| EncodeError::new("no_media", e.to_string()))?;
             let img = image::decode(&bytes)?;
             Ok(vec![image::preprocess(&img, prep)])
         }
@@ -438,12 +463,22 @@ pub fn l2_normalize(v: &mut [f32]) {
 
 /// The named input, or the model's first when `want` is empty.
 pub fn input_name(s: &ort::session::Session, want: &str, id: &str) -> Result<String> {
-    pick(s.inputs().iter().map(|o| o.name().to_string()).collect(), want, id, "input")
+    pick(
+        s.inputs().iter().map(|o| o.name().to_string()).collect(),
+        want,
+        id,
+        "input",
+    )
 }
 
 /// The named output, or the model's first when `want` is empty.
 pub fn output_name(s: &ort::session::Session, want: &str, id: &str) -> Result<String> {
-    pick(s.outputs().iter().map(|o| o.name().to_string()).collect(), want, id, "output")
+    pick(
+        s.outputs().iter().map(|o| o.name().to_string()).collect(),
+        want,
+        id,
+        "output",
+    )
 }
 
 fn pick(names: Vec<String>, want: &str, id: &str, what: &str) -> Result<String> {

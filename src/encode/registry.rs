@@ -264,14 +264,15 @@ impl ModelSpec {
         match self.task {
             Task::Text => {
                 if self.tokenizer.is_empty() || !hex64(&self.tokenizer_sha256) {
-                    return Err(
-                        "a text model needs `tokenizer` and its `tokenizer_sha256`".into()
-                    );
+                    return Err("a text model needs `tokenizer` and its `tokenizer_sha256`".into());
                 }
             }
             Task::Image => {
                 if self.size == 0 || self.mean.len() != 3 || self.std.len() != 3 {
-                    return Err("an image model needs `size`, and `mean` and `std` with 3 values each".into());
+                    return Err(
+                        "an image model needs `size`, and `mean` and `std` with 3 values each"
+                            .into(),
+                    );
                 }
                 if self.std.iter().any(|s| *s <= 0.0) {
                     return Err("`std` values must be positive".into());
@@ -282,7 +283,9 @@ impl ModelSpec {
                     return Err("an audio model needs `frontend` and `sample_rate`".into());
                 }
                 if self.frontend_onnx.is_empty() || !hex64(&self.frontend_sha256) {
-                    return Err("an audio model needs `frontend_onnx` and its `frontend_sha256`".into());
+                    return Err(
+                        "an audio model needs `frontend_onnx` and its `frontend_sha256`".into(),
+                    );
                 }
             }
         }

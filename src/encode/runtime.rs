@@ -112,8 +112,12 @@ pub fn get(models_dir: Option<&Path>, device: Device) -> Result<&'static Runtime
                 .join(", ")
         };
         let fix = match device {
-            Device::Cpu => "run `make runtime` (it takes libonnxruntime.so from the `onnxruntime` wheel on PyPI) or set ORT_DYLIB_PATH",
-            Device::Cuda(_) => "run `make runtime-gpu` (the `onnxruntime-gpu` wheel on PyPI) or set ORT_DYLIB_PATH to a GPU build",
+            Device::Cpu => {
+                "run `make runtime` (it takes libonnxruntime.so from the `onnxruntime` wheel on PyPI) or set ORT_DYLIB_PATH"
+            }
+            Device::Cuda(_) => {
+                "run `make runtime-gpu` (the `onnxruntime-gpu` wheel on PyPI) or set ORT_DYLIB_PATH to a GPU build"
+            }
         };
         return Err(Error::Unsupported(format!(
             "ONNX Runtime was not found for --device {device} (looked at: {looked})\n  hint: {fix}; `recdata doctor` shows what is missing"

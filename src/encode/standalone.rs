@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float16Array, Float32Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float16Array, Float32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::file::metadata::KeyValue;
 
@@ -46,7 +48,12 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
             Error::Invalid(format!(
                 "{}: no column `{name}` (columns: {})",
                 a.input.display(),
-                b.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     };
@@ -66,7 +73,10 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
                     let path = base.join(p);
                     match crate::util::hash::sha256_file(&path) {
                         Ok((sha, _)) => Input::File { path, sha256: sha },
-                        Err(e) => Input::Missing(EncodeError::new("no_media", format!("{}: {e}", path.display()))),
+                        Err(e) => Input::Missing(EncodeError::new(
+                            "no_media",
+                            format!("{}: {e}", path.display()),
+                        )),
                     }
                 }
             }
@@ -108,7 +118,11 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
     }
     let (vals, ty): (ArrayRef, DataType) = if a.f16 {
         (
-            Arc::new(Float16Array::from(flat.into_iter().map(half::f16::from_f32).collect::<Vec<_>>())),
+            Arc::new(Float16Array::from(
+                flat.into_iter()
+                    .map(half::f16::from_f32)
+                    .collect::<Vec<_>>(),
+            )),
             DataType::Float16,
         )
     } else {
@@ -124,12 +138,20 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
     ]);
     let batch = RecordBatch::try_new(
         Arc::new(schema),
-        vec![ids, Arc::new(list), Arc::new(StringArray::from(status)), Arc::new(StringArray::from(detail))],
+        vec![
+            ids,
+            Arc::new(list),
+            Arc::new(StringArray::from(status)),
+            Arc::new(StringArray::from(detail)),
+        ],
     )?;
     let kv = vec![
         KeyValue::new("recdata.model".into(), a.model.to_string()),
         KeyValue::new("recdata.model_sha256".into(), model.spec.sha256.clone()),
-        KeyValue::new("recdata.preprocessing".into(), super::preprocessing(&model, a.kind).to_string()),
+        KeyValue::new(
+            "recdata.preprocessing".into(),
+            super::preprocessing(&model, a.kind).to_string(),
+        ),
     ];
     if let Some(p) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(p)?;

@@ -117,8 +117,10 @@ impl TextModel {
                 mask[r * t + c] = 1;
             }
         }
-        let mut feeds: Vec<(std::borrow::Cow<'static, str>, ort::session::SessionInputValue<'_>)> =
-            Vec::new();
+        let mut feeds: Vec<(
+            std::borrow::Cow<'static, str>,
+            ort::session::SessionInputValue<'_>,
+        )> = Vec::new();
         for (name, ty) in &self.inputs {
             let data = match name.as_str() {
                 "input_ids" => &ids,
@@ -126,12 +128,11 @@ impl TextModel {
                 _ => &types,
             };
             let v: DynValue = match ty {
-                TensorElementType::Int32 => Tensor::from_array((
-                    [b, t],
-                    data.iter().map(|&x| x as i32).collect::<Vec<_>>(),
-                ))
-                .map_err(ort_err)?
-                .into_dyn(),
+                TensorElementType::Int32 => {
+                    Tensor::from_array(([b, t], data.iter().map(|&x| x as i32).collect::<Vec<_>>()))
+                        .map_err(ort_err)?
+                        .into_dyn()
+                }
                 _ => Tensor::from_array(([b, t], data.clone()))
                     .map_err(ort_err)?
                     .into_dyn(),

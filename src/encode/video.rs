@@ -42,7 +42,14 @@ fn ffprobe() -> String {
 /// The clip's duration in seconds, from its container.
 fn duration(path: &Path) -> std::result::Result<f64, EncodeError> {
     let out = Command::new(ffprobe())
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -57,7 +64,11 @@ fn duration(path: &Path) -> std::result::Result<f64, EncodeError> {
                 "no_frames",
                 format!(
                     "not a readable video (ffprobe: {})",
-                    String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("no duration")
+                    String::from_utf8_lossy(&out.stderr)
+                        .trim()
+                        .lines()
+                        .last()
+                        .unwrap_or("no duration")
                 ),
             )
         })

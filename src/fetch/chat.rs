@@ -95,9 +95,16 @@ fn parse(v: &serde_json::Value) -> std::result::Result<ChatAnswer, (String, Stri
     };
     let text = text.trim().to_string();
     if text.is_empty() {
-        return Err(("empty".into(), "the model answered with an empty text".into()));
+        return Err((
+            "empty".into(),
+            "the model answered with an empty text".into(),
+        ));
     }
-    let tok = |k: &str| v["usage"][k].as_u64().map(|n| n.min(u64::from(u32::MAX)) as u32);
+    let tok = |k: &str| {
+        v["usage"][k]
+            .as_u64()
+            .map(|n| n.min(u64::from(u32::MAX)) as u32)
+    };
     Ok(ChatAnswer {
         text: Some(text),
         status: "ok".into(),
@@ -148,7 +155,11 @@ async fn ask(client: &reqwest::Client, o: &ChatOptions, r: &ChatRequest) -> Chat
                                 };
                             }
                         },
-                        Err(e) => ("bad_response".to_string(), format!("the answer is not JSON: {e}"), None),
+                        Err(e) => (
+                            "bad_response".to_string(),
+                            format!("the answer is not JSON: {e}"),
+                            None,
+                        ),
                     },
                     Ok(b) => {
                         let text: String = String::from_utf8_lossy(&b).chars().take(200).collect();
@@ -157,13 +168,25 @@ async fn ask(client: &reqwest::Client, o: &ChatOptions, r: &ChatRequest) -> Chat
                             500..=599 => "server_error",
                             _ => "http_error",
                         };
-                        (st.to_string(), format!("HTTP {code}: {}", text.trim()), retry_after)
+                        (
+                            st.to_string(),
+                            format!("HTTP {code}: {}", text.trim()),
+                            retry_after,
+                        )
                     }
-                    Err(e) if e.is_timeout() => ("timeout".into(), format!("no complete answer within {:?}", o.timeout), None),
+                    Err(e) if e.is_timeout() => (
+                        "timeout".into(),
+                        format!("no complete answer within {:?}", o.timeout),
+                        None,
+                    ),
                     Err(e) => ("connection_error".into(), e.to_string(), None),
                 }
             }
-            Err(e) if e.is_timeout() => ("timeout".into(), format!("no answer within {:?}", o.timeout), None),
+            Err(e) if e.is_timeout() => (
+                "timeout".into(),
+                format!("no answer within {:?}", o.timeout),
+                None,
+            ),
             Err(e) => ("connection_error".into(), error_chain(&e), None),
         };
         let retryable = matches!(
@@ -173,7 +196,11 @@ async fn ask(client: &reqwest::Client, o: &ChatOptions, r: &ChatRequest) -> Chat
         if !retryable || attempt > o.retries {
             return ChatAnswer {
                 status,
-                detail: if attempt > 1 { format!("{detail} (after {attempt} attempts)") } else { detail },
+                detail: if attempt > 1 {
+                    format!("{detail} (after {attempt} attempts)")
+                } else {
+                    detail
+                },
                 attempts: attempt,
                 ..Default::default()
             };
@@ -213,7 +240,11 @@ pub fn ask_all(
         let sem = Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1)));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for (idx, req) in requests {
-            let permit = sem.clone().acquire_owned().await.map_err(|_| Error::Internal("semaphore closed".into()))?;
+            let permit = sem
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Internal("semaphore closed".into()))?;
             let (client, o, tx) = (client.clone(), o.clone(), tx.clone());
             tokio::spawn(async move {
                 let a = ask(&client, &o, &req).await;

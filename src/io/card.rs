@@ -377,7 +377,12 @@ fn render_captions(o: &mut String, doc: &Value) {
         );
     }
     for c in caps {
-        let _ = writeln!(o, "\nPrompt of `{}`: \"{}\"", s(&c["name"]), s(&c["prompt"]));
+        let _ = writeln!(
+            o,
+            "\nPrompt of `{}`: \"{}\"",
+            s(&c["name"]),
+            s(&c["prompt"])
+        );
     }
 }
 
@@ -417,10 +422,22 @@ fn render_encoders(o: &mut String, doc: &Value) {
     let mut licences: Vec<String> = encs
         .iter()
         .filter(|e| !s(&e["license"]).is_empty() && s(&e["license"]) != "—")
-        .map(|e| format!("- `{}` ({}): {} — {}", s(&e["name"]), s(&e["model"]), s(&e["license"]), s(&e["source"])))
+        .map(|e| {
+            format!(
+                "- `{}` ({}): {} — {}",
+                s(&e["name"]),
+                s(&e["model"]),
+                s(&e["license"]),
+                s(&e["source"])
+            )
+        })
         .collect();
     licences.dedup();
     if !licences.is_empty() {
-        let _ = writeln!(o, "\nModel licences (the embeddings inherit their terms):\n\n{}", licences.join("\n"));
+        let _ = writeln!(
+            o,
+            "\nModel licences (the embeddings inherit their terms):\n\n{}",
+            licences.join("\n")
+        );
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Answers are cached by (content sha256 of the media, model, prompt, generation settings) in
 //! `$RECDATA_CACHE/captions`, appended line by line, so a killed run resumes and a re-run asks
-//! nothing it already has. Failed items are kept with their status; `--retry-failed` asks again.
+//! nothing it already has. Failed items are kept with their status and never cached: the next
+//! run of the stage (a new item set, or `recdata build --retry-failed`) asks them again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -49,9 +50,17 @@ pub struct CaptionConfig {
 
 impl CaptionConfig {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<CaptionConfig> {
-        let name = r.required_str(diags, "name", "the captioner's name (the output is captions/<name>.parquet)");
+        let name = r.required_str(
+            diags,
+            "name",
+            "the captioner's name (the output is captions/<name>.parquet)",
+        );
         if let Some(n) = &name
-            && (n.value.is_empty() || !n.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            && (n.value.is_empty()
+                || !n
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         {
             diags.push(Diagnostic::error(
                 format!("invalid caption name `{}`", n.value),
@@ -63,7 +72,11 @@ impl CaptionConfig {
         if media.is_none() && !r.has("media") {
             r.missing(diags, "media", "`image` or `video`");
         }
-        let endpoint = r.required_str(diags, "endpoint", "the OpenAI-compatible base URL, e.g. \"http://127.0.0.1:8000/v1\"");
+        let endpoint = r.required_str(
+            diags,
+            "endpoint",
+            "the OpenAI-compatible base URL, e.g. \"http://127.0.0.1:8000/v1\"",
+        );
         if let Some(e) = &endpoint
             && !(e.value.starts_with("http://") || e.value.starts_with("https://"))
         {
@@ -75,14 +88,28 @@ impl CaptionConfig {
         }
         let model = r.required_str(diags, "model", "the model name the endpoint serves");
         let prompt = r.required_str(diags, "prompt", "the instruction sent with each image");
-        let max_tokens = r.int(diags, "max_tokens", 1, 32_768).map_or(128, |v| v.value as u32);
-        let temperature = r.float(diags, "temperature", 0.0, 2.0).map_or(0.0, |v| v.value);
-        let concurrency = r.int(diags, "concurrency", 1, 1024).map_or(8, |v| v.value as usize);
-        let timeout = r.float(diags, "timeout_s", 0.001, 3600.0).map_or(120.0, |v| v.value);
-        let retries = r.int(diags, "retries", 0, 100).map_or(4, |v| v.value as u32);
-        let backoff = r.float(diags, "backoff_s", 0.0, 600.0).map_or(1.0, |v| v.value);
+        let max_tokens = r
+            .int(diags, "max_tokens", 1, 32_768)
+            .map_or(128, |v| v.value as u32);
+        let temperature = r
+            .float(diags, "temperature", 0.0, 2.0)
+            .map_or(0.0, |v| v.value);
+        let concurrency = r
+            .int(diags, "concurrency", 1, 1024)
+            .map_or(8, |v| v.value as usize);
+        let timeout = r
+            .float(diags, "timeout_s", 0.001, 3600.0)
+            .map_or(120.0, |v| v.value);
+        let retries = r
+            .int(diags, "retries", 0, 100)
+            .map_or(4, |v| v.value as u32);
+        let backoff = r
+            .float(diags, "backoff_s", 0.0, 600.0)
+            .map_or(1.0, |v| v.value);
         let frames = r.int(diags, "frames", 1, 64).map_or(4, |v| v.value as u32);
-        let max_side = r.int(diags, "max_side", 32, 8192).map_or(768, |v| v.value as u32);
+        let max_side = r
+            .int(diags, "max_side", 32, 8192)
+            .map_or(768, |v| v.value as u32);
         let api_key_env = r.str(diags, "api_key_env").map(|s| s.value);
         Some(CaptionConfig {
             name: name?.value,
@@ -159,7 +186,6 @@ struct ItemInput {
 
 pub struct StageOptions<'a> {
     pub cache_root: PathBuf,
-    pub retry_failed: bool,
     pub progress: &'a Reporter,
 }
 
@@ -203,11 +229,20 @@ pub fn run(
     Ok(())
 }
 
-fn media_inputs(mdir: &Path, cache: &crate::fetch::cache::Cache, modality: &str, ids: &[u32]) -> Result<Vec<ItemInput>> {
+fn media_inputs(
+    mdir: &Path,
+    cache: &crate::fetch::cache::Cache,
+    modality: &str,
+    ids: &[u32],
+) -> Result<Vec<ItemInput>> {
     let b = read_batch(&mdir.join(super::media::TABLE))?;
     let mid: &UInt32Array = column(&b, "item_id")?;
-    let m = b.column_by_name("modality").ok_or_else(|| Error::Internal("media table without modality".into()))?;
-    let st = b.column_by_name("status").ok_or_else(|| Error::Internal("media table without status".into()))?;
+    let m = b
+        .column_by_name("modality")
+        .ok_or_else(|| Error::Internal("media table without modality".into()))?;
+    let st = b
+        .column_by_name("status")
+        .ok_or_else(|| Error::Internal("media table without status".into()))?;
     let shas: &StringArray = column(&b, "sha256")?;
     let mut by_item = HashMap::new();
     for i in 0..b.num_rows() {
@@ -219,10 +254,16 @@ fn media_inputs(mdir: &Path, cache: &crate::fetch::cache::Cache, modality: &str,
             let sha = shas.value(i).to_string();
             match cache.blob(&sha) {
                 Some(p) => Ok((p, sha)),
-                None => Err(EncodeError::new("no_media", format!("media blob {sha} is no longer in the cache"))),
+                None => Err(EncodeError::new(
+                    "no_media",
+                    format!("media blob {sha} is no longer in the cache"),
+                )),
             }
         } else {
-            Err(EncodeError::new("no_media", format!("the media stage found no {modality}: {status}")))
+            Err(EncodeError::new(
+                "no_media",
+                format!("the media stage found no {modality}: {status}"),
+            ))
         };
         by_item.insert(mid.value(i), input);
     }
@@ -230,16 +271,22 @@ fn media_inputs(mdir: &Path, cache: &crate::fetch::cache::Cache, modality: &str,
         .iter()
         .map(|&id| ItemInput {
             id,
-            media: by_item
-                .remove(&id)
-                .unwrap_or_else(|| Err(EncodeError::new("no_media", format!("the item has no {modality}")))),
+            media: by_item.remove(&id).unwrap_or_else(|| {
+                Err(EncodeError::new(
+                    "no_media",
+                    format!("the item has no {modality}"),
+                ))
+            }),
         })
         .collect())
 }
 
 /// The images sent for an item: the file itself when small enough and JPEG/PNG, else a
 /// downscaled JPEG; for a video, its sampled frames.
-fn images_for(c: &CaptionConfig, path: &Path) -> std::result::Result<Vec<(String, Vec<u8>)>, EncodeError> {
+fn images_for(
+    c: &CaptionConfig,
+    path: &Path,
+) -> std::result::Result<Vec<(String, Vec<u8>)>, EncodeError> {
     let frames = if c.media == "video" {
         crate::encode::video::sample_frames(path, c.frames)?
     } else {
@@ -330,14 +377,17 @@ fn caption_one(
                         completion_tokens: a.completion_tokens,
                         attempts: 0,
                     });
-                } else if !seen_keys.contains_key(&k) {
-                    seen_keys.insert(k, i);
+                } else if let std::collections::hash_map::Entry::Vacant(e) = seen_keys.entry(k) {
+                    e.insert(i);
                     todo.push(i);
                 }
             }
         }
     }
-    let from_cache = answers.iter().filter(|a| a.as_ref().is_some_and(|a| a.status == "ok")).count();
+    let from_cache = answers
+        .iter()
+        .filter(|a| a.as_ref().is_some_and(|a| a.status == "ok"))
+        .count();
     p.info(format!(
         "Captioning {} item(s) with {} at {} ({} from the cache)",
         todo.len(),
@@ -345,9 +395,11 @@ fn caption_one(
         chat.endpoint,
         from_cache
     ));
-    let _ = opts.retry_failed; // failures are never cached, so every run asks them again
     let bar = p.count_bar(todo.len() as u64, &format!("captioning {}", c.name));
-    let mut log = fs_err::OpenOptions::new().create(true).append(true).open(&cache_file)?;
+    let mut log = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cache_file)?;
     let mut requests_sent = 0u64;
     let mut tokens = (0u64, 0u64);
     // Items whose media cannot be prepared while the requests are built lazily.
@@ -355,7 +407,9 @@ fn caption_one(
     {
         let todo_ref = &todo;
         let reqs = todo_ref.iter().filter_map(|&i| {
-            let Ok((path, _)) = &inputs[i].media else { return None };
+            let Ok((path, _)) = &inputs[i].media else {
+                return None;
+            };
             match images_for(c, path) {
                 Ok(images) => Some((
                     i,
@@ -417,7 +471,12 @@ fn caption_one(
     let prompt_sha = sha256_hex(c.prompt.as_bytes());
     let answers: Vec<ChatAnswer> = answers
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| ChatAnswer { status: "internal".into(), ..Default::default() }))
+        .map(|a| {
+            a.unwrap_or_else(|| ChatAnswer {
+                status: "internal".into(),
+                ..Default::default()
+            })
+        })
         .collect();
     let mut missing = BTreeMap::new();
     let mut examples = Vec::new();
@@ -436,18 +495,38 @@ fn caption_one(
     let ok = answers.iter().filter(|a| a.status == "ok").count() as u64;
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt32Array::from_iter_values(inputs.iter().map(|i| i.id))),
-        Arc::new(StringArray::from(answers.iter().map(|a| a.text.clone()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from_iter_values(answers.iter().map(|a| a.status.as_str()))),
         Arc::new(StringArray::from(
-            answers.iter().map(|a| (a.status != "ok").then(|| a.detail.clone())).collect::<Vec<_>>(),
+            answers.iter().map(|a| a.text.clone()).collect::<Vec<_>>(),
         )),
         Arc::new(StringArray::from_iter_values(
-            answers.iter().map(|a| a.model.clone().unwrap_or_else(|| chat.model.clone())),
+            answers.iter().map(|a| a.status.as_str()),
         )),
-        Arc::new(StringArray::from_iter_values(answers.iter().map(|_| prompt_sha.as_str()))),
-        Arc::new(StringArray::from_iter_values(answers.iter().map(|_| chat.endpoint.as_str()))),
-        Arc::new(UInt32Array::from(answers.iter().map(|a| a.prompt_tokens).collect::<Vec<_>>())),
-        Arc::new(UInt32Array::from(answers.iter().map(|a| a.completion_tokens).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(
+            answers
+                .iter()
+                .map(|a| (a.status != "ok").then(|| a.detail.clone()))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            answers
+                .iter()
+                .map(|a| a.model.clone().unwrap_or_else(|| chat.model.clone())),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            answers.iter().map(|_| prompt_sha.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            answers.iter().map(|_| chat.endpoint.as_str()),
+        )),
+        Arc::new(UInt32Array::from(
+            answers.iter().map(|a| a.prompt_tokens).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt32Array::from(
+            answers
+                .iter()
+                .map(|a| a.completion_tokens)
+                .collect::<Vec<_>>(),
+        )),
     ];
     let file = table_path(&c.name);
     write_table(
@@ -476,7 +555,11 @@ fn caption_one(
         file,
         items: inputs.len() as u64,
         ok,
-        coverage: if inputs.is_empty() { 0.0 } else { ok as f64 / inputs.len() as f64 },
+        coverage: if inputs.is_empty() {
+            0.0
+        } else {
+            ok as f64 / inputs.len() as f64
+        },
         missing_by_status: missing,
         prompt_tokens: pt,
         completion_tokens: ct,

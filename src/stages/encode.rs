@@ -65,9 +65,17 @@ pub struct EncodeConfig {
 
 impl EncodeConfig {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<EncodeConfig> {
-        let name = r.required_str(diags, "name", "the encoder's name (the output is embeddings/<name>.parquet)");
+        let name = r.required_str(
+            diags,
+            "name",
+            "the encoder's name (the output is embeddings/<name>.parquet)",
+        );
         if let Some(n) = &name
-            && !(n.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && !n.value.is_empty())
+            && (n.value.is_empty()
+                || !n
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         {
             diags.push(Diagnostic::error(
                 format!("invalid encoder name `{}`", n.value),
@@ -75,7 +83,11 @@ impl EncodeConfig {
                 "use ASCII letters, digits, `-` and `_`",
             ));
         }
-        let model = r.required_str(diags, "model", "a model id from models/models.toml (see `recdata doctor`)");
+        let model = r.required_str(
+            diags,
+            "model",
+            "a model id from models/models.toml (see `recdata doctor`)",
+        );
         let text = r.str(diags, "text");
         let fields = r.str_array(diags, "fields");
         let media = r.choice(diags, "media", &["image", "video", "audio"]);
@@ -107,7 +119,11 @@ impl EncodeConfig {
             }
         } else if let Some(f) = fields {
             if f.is_empty() {
-                diags.push(Diagnostic::error("`fields` is empty", Some(r.span), "in this table"));
+                diags.push(Diagnostic::error(
+                    "`fields` is empty",
+                    Some(r.span),
+                    "in this table",
+                ));
                 None
             } else {
                 Some(Source::Fields(f.into_iter().map(|s| s.value).collect()))
@@ -117,17 +133,30 @@ impl EncodeConfig {
         } else {
             caption.map(|c| Source::Caption(c.value))
         };
-        let pooling = r.choice(diags, "pooling", Pooling::ALL).and_then(|p| Pooling::parse(p.value));
-        let resize = r.choice(diags, "resize", Resize::ALL).and_then(|p| Resize::parse(p.value));
+        let pooling = r
+            .choice(diags, "pooling", Pooling::ALL)
+            .and_then(|p| Pooling::parse(p.value));
+        let resize = r
+            .choice(diags, "resize", Resize::ALL)
+            .and_then(|p| Resize::parse(p.value));
         let normalize = r.bool(diags, "normalize").map(|b| b.value);
-        let max_length = r.int(diags, "max_length", 1, 8192).map(|v| v.value as usize);
+        let max_length = r
+            .int(diags, "max_length", 1, 8192)
+            .map(|v| v.value as usize);
         let frames = r.int(diags, "frames", 1, 256).map_or(8, |v| v.value as u32);
-        let max_seconds = r.int(diags, "max_seconds", 1, 3600).map_or(30, |v| v.value as u32);
-        let dtype = match r.choice(diags, "dtype", &["float32", "float16"]).map(|d| d.value) {
+        let max_seconds = r
+            .int(diags, "max_seconds", 1, 3600)
+            .map_or(30, |v| v.value as u32);
+        let dtype = match r
+            .choice(diags, "dtype", &["float32", "float16"])
+            .map(|d| d.value)
+        {
             Some("float16") => Dtype::Float16,
             _ => Dtype::Float32,
         };
-        let batch_size = r.int(diags, "batch_size", 1, 65_536).map(|v| v.value as usize);
+        let batch_size = r
+            .int(diags, "batch_size", 1, 65_536)
+            .map(|v| v.value as usize);
         Some(EncodeConfig {
             name: name?.value,
             model: model?.value,
@@ -148,7 +177,9 @@ impl EncodeConfig {
     fn kind(&self) -> Kind {
         match &self.source {
             Source::Media(m) if m == "image" => Kind::Image,
-            Source::Media(m) if m == "video" => Kind::Video { frames: self.frames },
+            Source::Media(m) if m == "video" => Kind::Video {
+                frames: self.frames,
+            },
             Source::Media(_) => Kind::Audio {
                 max_seconds: self.max_seconds,
             },
@@ -163,7 +194,10 @@ pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Ve
     let mut seen = std::collections::HashSet::new();
     for c in cfgs {
         if !seen.insert(&c.name) {
-            problems.push(format!("two [[stages.encode]] entries are named `{}`", c.name));
+            problems.push(format!(
+                "two [[stages.encode]] entries are named `{}`",
+                c.name
+            ));
         }
         match &c.source {
             Source::Caption(n) if !captions.contains(n) => problems.push(format!(
@@ -280,7 +314,8 @@ pub fn run(
                 Err(e) => {
                     *missing.entry(e.status.clone()).or_default() += 1;
                     if examples.len() < 10 {
-                        examples.push(json!({ "item_id": id, "status": e.status, "detail": e.detail }));
+                        examples
+                            .push(json!({ "item_id": id, "status": e.status, "detail": e.detail }));
                     }
                     status_rows.push((c.name.clone(), *id, e.status, e.detail));
                 }
@@ -305,11 +340,22 @@ pub fn run(
             source: model.spec.source.clone(),
             items: ids.len() as u64,
             ok: ok_ids.len() as u64,
-            coverage: if ids.is_empty() { 0.0 } else { ok_ids.len() as f64 / ids.len() as f64 },
+            coverage: if ids.is_empty() {
+                0.0
+            } else {
+                ok_ids.len() as f64 / ids.len() as f64
+            },
             missing_by_status: missing,
             examples,
         };
-        write_embeddings(&dir.join(&file), &ok_ids, vectors, model.spec.dim, c.dtype, &report)?;
+        write_embeddings(
+            &dir.join(&file),
+            &ok_ids,
+            vectors,
+            model.spec.dim,
+            c.dtype,
+            &report,
+        )?;
         reports.push(report);
     }
     write_status(&dir.join(STATUS_TABLE), &status_rows)?;
@@ -336,9 +382,14 @@ fn gather(
             };
             let b = read_batch(&mdir.join(super::media::TABLE))?;
             let mid: &UInt32Array = column(&b, "item_id")?;
-            let modality = b.column_by_name("modality").ok_or_else(|| Error::Internal("media table has no modality".into()))?;
+            let modality = b
+                .column_by_name("modality")
+                .ok_or_else(|| Error::Internal("media table has no modality".into()))?;
             let modality = arrow_cast_str(modality);
-            let status = arrow_cast_str(b.column_by_name("status").ok_or_else(|| Error::Internal("media table has no status".into()))?);
+            let status = arrow_cast_str(
+                b.column_by_name("status")
+                    .ok_or_else(|| Error::Internal("media table has no status".into()))?,
+            );
             let shas: &StringArray = column(&b, "sha256")?;
             let mut by_item: HashMap<u32, Input> = HashMap::new();
             for i in 0..b.num_rows() {
@@ -350,10 +401,16 @@ fn gather(
                     let sha = shas.value(i).to_string();
                     match cache.blob(&sha) {
                         Some(path) => Input::File { path, sha256: sha },
-                        None => Input::Missing(EncodeError::new("no_media", format!("media blob {sha} is no longer in the cache"))),
+                        None => Input::Missing(EncodeError::new(
+                            "no_media",
+                            format!("media blob {sha} is no longer in the cache"),
+                        )),
                     }
                 } else {
-                    Input::Missing(EncodeError::new("no_media", format!("the media stage found no {m}: {st}")))
+                    Input::Missing(EncodeError::new(
+                        "no_media",
+                        format!("the media stage found no {m}: {st}"),
+                    ))
                 };
                 by_item.insert(mid.value(i), input);
             }
@@ -361,7 +418,10 @@ fn gather(
                 .iter()
                 .map(|id| {
                     by_item.remove(id).unwrap_or_else(|| {
-                        Input::Missing(EncodeError::new("no_media", format!("the item has no {m} URL or file")))
+                        Input::Missing(EncodeError::new(
+                            "no_media",
+                            format!("the item has no {m} URL or file"),
+                        ))
                     })
                 })
                 .collect())
@@ -373,22 +433,29 @@ fn gather(
             let b = read_batch(&cdir.join(super::caption::table_path(name)))?;
             let cid: &UInt32Array = column(&b, "item_id")?;
             let cap: &StringArray = column(&b, "caption")?;
-            let st = arrow_cast_str(b.column_by_name("status").ok_or_else(|| Error::Internal("captions table has no status".into()))?);
+            let st = arrow_cast_str(
+                b.column_by_name("status")
+                    .ok_or_else(|| Error::Internal("captions table has no status".into()))?,
+            );
             let mut by_item = HashMap::new();
-            for i in 0..b.num_rows() {
+            for (i, status) in st.iter().enumerate() {
                 let input = if cap.is_valid(i) && !cap.value(i).trim().is_empty() {
                     Input::Text(cap.value(i).to_string())
                 } else {
                     Input::Missing(EncodeError::new(
                         "no_caption",
-                        format!("caption `{name}`: {}", st[i].clone().unwrap_or_default()),
+                        format!("caption `{name}`: {}", status.clone().unwrap_or_default()),
                     ))
                 };
                 by_item.insert(cid.value(i), input);
             }
             Ok(ids
                 .iter()
-                .map(|id| by_item.remove(id).unwrap_or_else(|| Input::Missing(EncodeError::new("no_caption", "no caption"))))
+                .map(|id| {
+                    by_item.remove(id).unwrap_or_else(|| {
+                        Input::Missing(EncodeError::new("no_caption", "no caption"))
+                    })
+                })
                 .collect())
         }
     }
@@ -423,11 +490,17 @@ pub fn cell_text(a: &dyn Array, i: usize) -> Option<String> {
         DataType::Boolean => a.as_boolean().value(i).to_string(),
         DataType::List(_) => {
             let l = a.as_list::<i32>().value(i);
-            (0..l.len()).filter_map(|j| cell_text(l.as_ref(), j)).collect::<Vec<_>>().join(", ")
+            (0..l.len())
+                .filter_map(|j| cell_text(l.as_ref(), j))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         DataType::LargeList(_) => {
             let l = a.as_list::<i64>().value(i);
-            (0..l.len()).filter_map(|j| cell_text(l.as_ref(), j)).collect::<Vec<_>>().join(", ")
+            (0..l.len())
+                .filter_map(|j| cell_text(l.as_ref(), j))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         DataType::Dictionary(_, _) => {
             let d = a.as_any_dictionary();
@@ -438,7 +511,12 @@ pub fn cell_text(a: &dyn Array, i: usize) -> Option<String> {
     })
 }
 
-fn texts(items: &arrow_array::RecordBatch, template: Option<&str>, fields: &[String], name: &str) -> Result<Vec<Input>> {
+fn texts(
+    items: &arrow_array::RecordBatch,
+    template: Option<&str>,
+    fields: &[String],
+    name: &str,
+) -> Result<Vec<Input>> {
     // Every named column must exist: a typo would silently give empty texts.
     let mut names: Vec<String> = fields.to_vec();
     if let Some(t) = template {
@@ -446,7 +524,9 @@ fn texts(items: &arrow_array::RecordBatch, template: Option<&str>, fields: &[Str
         while let Some(o) = rest.find('{') {
             let after = &rest[o + 1..];
             let Some(c) = after.find('}') else {
-                return Err(Error::Invalid(format!("[[stages.encode]] `{name}`: unclosed `{{` in the text template `{t}`")));
+                return Err(Error::Invalid(format!(
+                    "[[stages.encode]] `{name}`: unclosed `{{` in the text template `{t}`"
+                )));
             };
             names.push(after[..c].to_string());
             rest = &after[c + 1..];
@@ -457,7 +537,12 @@ fn texts(items: &arrow_array::RecordBatch, template: Option<&str>, fields: &[Str
         if schema.column_with_name(n).is_none() {
             return Err(Error::Invalid(format!(
                 "[[stages.encode]] `{name}`: the items table has no column `{n}` (columns: {})",
-                schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
@@ -468,9 +553,13 @@ fn texts(items: &arrow_array::RecordBatch, template: Option<&str>, fields: &[Str
     (0..items.num_rows())
         .map(|i| {
             let value = |k: &str| cols.get(k).and_then(|c| cell_text(c.as_ref(), i));
-            let t = encode::text::render(template, fields, &value).map_err(|e| Error::Invalid(e.detail))?;
+            let t = encode::text::render(template, fields, &value)
+                .map_err(|e| Error::Invalid(e.detail))?;
             Ok(if t.trim().is_empty() {
-                Input::Missing(EncodeError::new("empty_text", "the item's text fields are empty"))
+                Input::Missing(EncodeError::new(
+                    "empty_text",
+                    "the item's text fields are empty",
+                ))
             } else {
                 Input::Text(t)
             })
@@ -490,7 +579,10 @@ fn write_embeddings(
         Dtype::Float32 => (Arc::new(Float32Array::from(vectors)), DataType::Float32),
         Dtype::Float16 => (
             Arc::new(Float16Array::from(
-                vectors.into_iter().map(half::f16::from_f32).collect::<Vec<_>>(),
+                vectors
+                    .into_iter()
+                    .map(half::f16::from_f32)
+                    .collect::<Vec<_>>(),
             )),
             DataType::Float16,
         ),
@@ -526,10 +618,16 @@ fn write_embeddings(
 
 fn write_status(path: &Path, rows: &[(String, u32, String, String)]) -> Result<()> {
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.0.as_str()),
+        )),
         Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.1))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.2.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.3.as_str()),
+        )),
     ];
     write_table(path, "encode_status", "", cols, &[], Level::Publish)?;
     Ok(())

@@ -427,7 +427,6 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                     tmp,
                     &caption::StageOptions {
                         cache_root: opts.cache_dir.clone(),
-                        retry_failed: opts.retry_failed,
                         progress: p,
                     },
                 )

@@ -441,7 +441,13 @@ pub fn publish(
         for r in &reports {
             extra_table(&staging, edir, &r.file, "embeddings", &mut written)?;
         }
-        extra_table(&staging, edir, super::encode::STATUS_TABLE, "encode_status", &mut written)?;
+        extra_table(
+            &staging,
+            edir,
+            super::encode::STATUS_TABLE,
+            "encode_status",
+            &mut written,
+        )?;
         encoders = Some(reports);
     }
     written.sort_by(|a, b| a.path.cmp(&b.path));
