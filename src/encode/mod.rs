@@ -150,7 +150,7 @@ pub fn preprocessing(model: &Model, kind: Kind) -> serde_json::Value {
         Task::Image => {
             v["size"] = s.size.into();
             v["resize"] = serde_json::to_value(model.resize).unwrap_or_default();
-            v["filter"] = "bilinear-antialias (PIL), f32".into();
+            v["filter"] = "bilinear-antialias, PIL fixed point".into();
             v["mean"] = s.mean.clone().into();
             v["std"] = s.std.clone().into();
             v["exif_orientation"] = true.into();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, ArrayRef, StringArray, UInt32Array};
+use arrow_array::{ArrayRef, StringArray, UInt32Array};
 use serde_json::json;
 
 use crate::encode::EncodeError;
@@ -235,49 +235,10 @@ fn media_inputs(
     modality: &str,
     ids: &[u32],
 ) -> Result<Vec<ItemInput>> {
-    let b = read_batch(&mdir.join(super::media::TABLE))?;
-    let mid: &UInt32Array = column(&b, "item_id")?;
-    let m = b
-        .column_by_name("modality")
-        .ok_or_else(|| Error::Internal("media table without modality".into()))?;
-    let st = b
-        .column_by_name("status")
-        .ok_or_else(|| Error::Internal("media table without status".into()))?;
-    let shas: &StringArray = column(&b, "sha256")?;
-    let mut by_item = HashMap::new();
-    for i in 0..b.num_rows() {
-        if super::encode::cell_text(m.as_ref(), i).as_deref() != Some(modality) {
-            continue;
-        }
-        let status = super::encode::cell_text(st.as_ref(), i).unwrap_or_default();
-        let input = if status == "ok" && shas.is_valid(i) {
-            let sha = shas.value(i).to_string();
-            match cache.blob(&sha) {
-                Some(p) => Ok((p, sha)),
-                None => Err(EncodeError::new(
-                    "no_media",
-                    format!("media blob {sha} is no longer in the cache"),
-                )),
-            }
-        } else {
-            Err(EncodeError::new(
-                "no_media",
-                format!("the media stage found no {modality}: {status}"),
-            ))
-        };
-        by_item.insert(mid.value(i), input);
-    }
-    Ok(ids
-        .iter()
-        .map(|&id| ItemInput {
-            id,
-            media: by_item.remove(&id).unwrap_or_else(|| {
-                Err(EncodeError::new(
-                    "no_media",
-                    format!("the item has no {modality}"),
-                ))
-            }),
-        })
+    Ok(super::media::item_files(mdir, cache, modality, ids)?
+        .into_iter()
+        .zip(ids)
+        .map(|(media, &id)| ItemInput { id, media })
         .collect())
 }
 

@@ -380,49 +380,11 @@ fn gather(
                     c.name
                 )));
             };
-            let b = read_batch(&mdir.join(super::media::TABLE))?;
-            let mid: &UInt32Array = column(&b, "item_id")?;
-            let modality = b
-                .column_by_name("modality")
-                .ok_or_else(|| Error::Internal("media table has no modality".into()))?;
-            let modality = arrow_cast_str(modality);
-            let status = arrow_cast_str(
-                b.column_by_name("status")
-                    .ok_or_else(|| Error::Internal("media table has no status".into()))?,
-            );
-            let shas: &StringArray = column(&b, "sha256")?;
-            let mut by_item: HashMap<u32, Input> = HashMap::new();
-            for i in 0..b.num_rows() {
-                if modality[i].as_deref() != Some(m.as_str()) {
-                    continue;
-                }
-                let st = status[i].clone().unwrap_or_default();
-                let input = if st == "ok" && shas.is_valid(i) {
-                    let sha = shas.value(i).to_string();
-                    match cache.blob(&sha) {
-                        Some(path) => Input::File { path, sha256: sha },
-                        None => Input::Missing(EncodeError::new(
-                            "no_media",
-                            format!("media blob {sha} is no longer in the cache"),
-                        )),
-                    }
-                } else {
-                    Input::Missing(EncodeError::new(
-                        "no_media",
-                        format!("the media stage found no {m}: {st}"),
-                    ))
-                };
-                by_item.insert(mid.value(i), input);
-            }
-            Ok(ids
-                .iter()
-                .map(|id| {
-                    by_item.remove(id).unwrap_or_else(|| {
-                        Input::Missing(EncodeError::new(
-                            "no_media",
-                            format!("the item has no {m} URL or file"),
-                        ))
-                    })
+            Ok(super::media::item_files(mdir, cache, m, ids)?
+                .into_iter()
+                .map(|f| match f {
+                    Ok((path, sha256)) => Input::File { path, sha256 },
+                    Err(e) => Input::Missing(e),
                 })
                 .collect())
         }

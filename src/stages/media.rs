@@ -419,3 +419,60 @@ pub fn published_files(dir: &Path, cache: &Cache) -> Result<Vec<(String, PathBuf
 pub fn load_coverage(dir: &Path) -> Result<Vec<Coverage>> {
     Ok(serde_json::from_slice(&fs_err::read(dir.join(COVERAGE))?)?)
 }
+
+/// Each item's verified file of `modality` (its blob in the cache and its sha256), or why
+/// there is none: what the caption and encode stages read.
+pub fn item_files(
+    dir: &Path,
+    cache: &Cache,
+    modality: &str,
+    ids: &[u32],
+) -> Result<Vec<std::result::Result<(PathBuf, String), crate::encode::EncodeError>>> {
+    use crate::encode::EncodeError;
+    let b = read_batch(&dir.join(TABLE))?;
+    let mid: &UInt32Array = column(&b, "item_id")?;
+    let text = |name: &str| -> Result<Vec<Option<String>>> {
+        let a = b
+            .column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("media table has no `{name}`")))?;
+        Ok((0..a.len())
+            .map(|i| super::encode::cell_text(a.as_ref(), i))
+            .collect())
+    };
+    let (modalities, statuses) = (text("modality")?, text("status")?);
+    let shas: &StringArray = column(&b, "sha256")?;
+    let mut by_item = std::collections::HashMap::new();
+    for i in 0..b.num_rows() {
+        if modalities[i].as_deref() != Some(modality) {
+            continue;
+        }
+        let st = statuses[i].clone().unwrap_or_default();
+        let file = if st == "ok" && shas.is_valid(i) {
+            let sha = shas.value(i).to_string();
+            match cache.blob(&sha) {
+                Some(p) => Ok((p, sha)),
+                None => Err(EncodeError::new(
+                    "no_media",
+                    format!("media blob {sha} is no longer in the cache"),
+                )),
+            }
+        } else {
+            Err(EncodeError::new(
+                "no_media",
+                format!("the media stage found no {modality}: {st}"),
+            ))
+        };
+        by_item.insert(mid.value(i), file);
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            by_item.remove(id).unwrap_or_else(|| {
+                Err(EncodeError::new(
+                    "no_media",
+                    format!("the item has no {modality} URL or file"),
+                ))
+            })
+        })
+        .collect())
+}

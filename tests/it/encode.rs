@@ -85,11 +85,27 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     d / (na * nb)
 }
 
-fn encode_cmd(dir: &Path, input: &Path, model: &str, column: &str, kind: &str, extra: &[&str]) -> serde_json::Value {
+fn encode_cmd(
+    dir: &Path,
+    input: &Path,
+    model: &str,
+    column: &str,
+    kind: &str,
+    extra: &[&str],
+) -> serde_json::Value {
     let out = dir.join("out.parquet");
     let mut args = vec![
-        "--json", "encode", input.to_str().unwrap(), "--model", model, "--column", column, "--kind", kind,
-        "--out", out.to_str().unwrap(),
+        "--json",
+        "encode",
+        input.to_str().unwrap(),
+        "--model",
+        model,
+        "--column",
+        column,
+        "--kind",
+        kind,
+        "--out",
+        out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     let stdout = ok(&rd(&args, dir));
@@ -99,17 +115,34 @@ fn encode_cmd(dir: &Path, input: &Path, model: &str, column: &str, kind: &str, e
 #[test]
 fn minilm_matches_sentence_transformers() {
     let d = tempfile::tempdir().unwrap();
-    let sents: Vec<String> =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/fixtures/reference/minilm-sents.json")).unwrap()).unwrap();
+    let sents: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/reference/minilm-sents.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let refs: Vec<Vec<f32>> = serde_json::from_str(&py(
         "import sys, json, numpy as np\nprint(json.dumps(np.load(sys.argv[1]).tolist()))",
-        &[repo().join("tests/fixtures/reference/minilm-ref.npy").to_str().unwrap()],
+        &[repo()
+            .join("tests/fixtures/reference/minilm-ref.npy")
+            .to_str()
+            .unwrap()],
     ))
     .unwrap();
     let input = d.path().join("sents.parquet");
-    table(&input, "text", &sents.iter().map(String::as_str).collect::<Vec<_>>());
+    table(
+        &input,
+        "text",
+        &sents.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     // Batch 4: two batches of different padded lengths.
-    encode_cmd(d.path(), &input, "all-minilm-l6-v2", "text", "text", &["--batch-size", "4"]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "all-minilm-l6-v2",
+        "text",
+        "text",
+        &["--batch-size", "4"],
+    );
     let got = read_out(&d.path().join("out.parquet"));
     assert_eq!(got.len(), 6);
     for ((st, v), r) in got.iter().zip(&refs) {
@@ -166,22 +199,54 @@ fn efficientnet_matches_pil_onnxruntime_pipeline() {
     let imgs = d.path().join("img");
     std::fs::create_dir_all(&imgs).unwrap();
     py(MAKE_IMAGES, &[imgs.to_str().unwrap()]);
-    let names = ["a.jpg", "b.png", "rotated.jpg", "alpha.png", "mislabelled.jpg", "c.webp", "d.gif", "e.bmp"];
+    let names = [
+        "a.jpg",
+        "b.png",
+        "rotated.jpg",
+        "alpha.png",
+        "mislabelled.jpg",
+        "c.webp",
+        "d.gif",
+        "e.bmp",
+    ];
     let paths: Vec<String> = names.iter().map(|n| format!("img/{n}")).collect();
     let input = d.path().join("items.parquet");
-    table(&input, "path", &paths.iter().map(String::as_str).collect::<Vec<_>>());
-    encode_cmd(d.path(), &input, "efficientnet-lite0", "path", "image", &["--batch-size", "3"]);
+    table(
+        &input,
+        "path",
+        &paths.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    encode_cmd(
+        d.path(),
+        &input,
+        "efficientnet-lite0",
+        "path",
+        "image",
+        &["--batch-size", "3"],
+    );
     let got = read_out(&d.path().join("out.parquet"));
-    let abs: Vec<String> = names.iter().map(|n| imgs.join(n).display().to_string()).collect();
+    let abs: Vec<String> = names
+        .iter()
+        .map(|n| imgs.join(n).display().to_string())
+        .collect();
     let refs: Vec<Vec<f32>> = serde_json::from_str(&py(
         PIL_REFERENCE,
-        &[models_dir().join("efficientnet-lite0/model.onnx").to_str().unwrap(), &serde_json::to_string(&abs).unwrap()],
+        &[
+            models_dir()
+                .join("efficientnet-lite0/model.onnx")
+                .to_str()
+                .unwrap(),
+            &serde_json::to_string(&abs).unwrap(),
+        ],
     ))
     .unwrap();
     for ((n, (st, v)), r) in names.iter().zip(&got).zip(&refs) {
         assert_eq!(st, "ok", "{n}");
         let c = cosine(v.as_ref().unwrap(), r);
-        assert!(c >= 0.999, "{n}: cosine {c} < 0.999 against PIL + onnxruntime");
+        assert!(
+            c >= 0.999,
+            "{n}: cosine {c} < 0.999 against PIL + onnxruntime"
+        );
     }
 }
 
@@ -205,14 +270,31 @@ fn bad_images_get_clear_statuses() {
          open(sys.argv[1], 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'\\0' * 1000)) + chunk(b'IEND', b''))",
         &[imgs.join("bomb.png").to_str().unwrap()],
     );
-    let rows = ["img/a.jpg", "img/truncated.jpg", "img/corrupt.jpg", "img/text.jpg", "img/bomb.png", "img/missing.jpg"];
+    let rows = [
+        "img/a.jpg",
+        "img/truncated.jpg",
+        "img/corrupt.jpg",
+        "img/text.jpg",
+        "img/bomb.png",
+        "img/missing.jpg",
+    ];
     let input = d.path().join("items.parquet");
     table(&input, "path", &rows);
     encode_cmd(d.path(), &input, "efficientnet-lite0", "path", "image", &[]);
-    let got: Vec<String> = read_out(&d.path().join("out.parquet")).into_iter().map(|r| r.0).collect();
+    let got: Vec<String> = read_out(&d.path().join("out.parquet"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
     assert_eq!(
         got,
-        ["ok", "truncated", "decode_error", "unsupported_format", "too_large", "no_media"],
+        [
+            "ok",
+            "truncated",
+            "decode_error",
+            "unsupported_format",
+            "too_large",
+            "no_media"
+        ],
         "statuses"
     );
 }
@@ -251,16 +333,37 @@ fn openwakeword_matches_python_and_audio_statuses() {
     std::fs::create_dir_all(&aud).unwrap();
     std::fs::write(aud.join("chirp.wav"), wav_16k(&pcm)).unwrap();
     std::fs::write(aud.join("silent.wav"), wav_16k(&vec![0i16; 32000])).unwrap();
-    std::fs::write(aud.join("corrupt.mp3"), [0xffu8, 0xfb, 0x90, 0x00].repeat(10)).unwrap();
-    std::fs::write(aud.join("text.wav"), b"this is a text file, not audio at all").unwrap();
-    std::fs::write(aud.join("broken.wav"), b"RIFF\x24\x00\x00\x00WAVEnothing here").unwrap();
-    let mut rows = vec!["aud/chirp.wav", "aud/silent.wav", "aud/corrupt.mp3", "aud/text.wav", "aud/broken.wav"];
+    std::fs::write(
+        aud.join("corrupt.mp3"),
+        [0xffu8, 0xfb, 0x90, 0x00].repeat(10),
+    )
+    .unwrap();
+    std::fs::write(
+        aud.join("text.wav"),
+        b"this is a text file, not audio at all",
+    )
+    .unwrap();
+    std::fs::write(
+        aud.join("broken.wav"),
+        b"RIFF\x24\x00\x00\x00WAVEnothing here",
+    )
+    .unwrap();
+    let mut rows = vec![
+        "aud/chirp.wav",
+        "aud/silent.wav",
+        "aud/corrupt.mp3",
+        "aud/text.wav",
+        "aud/broken.wav",
+    ];
     // The same chirp as FLAC, OGG/Vorbis and MP3 at other rates (made by ffmpeg).
     let have_ffmpeg = Command::new("ffmpeg").arg("-version").output().is_ok();
     if have_ffmpeg {
         for (name, args) in [
             ("chirp.flac", vec!["-ar", "44100"]),
-            ("chirp.ogg", vec!["-ar", "22050", "-c:a", "libvorbis", "-q:a", "8"]),
+            (
+                "chirp.ogg",
+                vec!["-ar", "22050", "-c:a", "libvorbis", "-q:a", "8"],
+            ),
             ("chirp.mp3", vec!["-ar", "44100", "-b:a", "192k"]),
         ] {
             let st = Command::new("ffmpeg")
@@ -276,10 +379,26 @@ fn openwakeword_matches_python_and_audio_statuses() {
     }
     let input = d.path().join("items.parquet");
     table(&input, "path", &rows);
-    encode_cmd(d.path(), &input, "openwakeword-speech-embedding", "path", "audio", &[]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "openwakeword-speech-embedding",
+        "path",
+        "audio",
+        &[],
+    );
     let got = read_out(&d.path().join("out.parquet"));
     let statuses: Vec<&str> = got.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(&statuses[..5], ["ok", "silent", "decode_error", "unsupported_format", "decode_error"]);
+    assert_eq!(
+        &statuses[..5],
+        [
+            "ok",
+            "silent",
+            "decode_error",
+            "unsupported_format",
+            "decode_error"
+        ]
+    );
     // Reference: openwakeword.utils.AudioFeatures' 28 window embeddings, mean, L2.
     let refw: Vec<f32> = std::fs::read(fx.join("openwakeword-ref-emb.f32"))
         .unwrap()
@@ -292,8 +411,15 @@ fn openwakeword_matches_python_and_audio_statuses() {
         mean.iter_mut().zip(w).for_each(|(m, x)| *m += x / 28.0);
     }
     let c = cosine(got[0].1.as_ref().unwrap(), &mean);
-    assert!(c >= 0.999, "chirp.wav: cosine {c} < 0.999 against openWakeWord");
-    for (i, name) in ["flac", "ogg", "mp3"].iter().enumerate().take(if have_ffmpeg { 3 } else { 0 }) {
+    assert!(
+        c >= 0.999,
+        "chirp.wav: cosine {c} < 0.999 against openWakeWord"
+    );
+    for (i, name) in ["flac", "ogg", "mp3"]
+        .iter()
+        .enumerate()
+        .take(if have_ffmpeg { 3 } else { 0 })
+    {
         let (st, v) = &got[5 + i];
         assert_eq!(st, "ok", "{name}");
         let c = cosine(v.as_ref().unwrap(), &mean);
@@ -305,7 +431,11 @@ fn openwakeword_matches_python_and_audio_statuses() {
 fn cache_hits_on_rerun_and_only_changes_are_encoded() {
     let d = tempfile::tempdir().unwrap();
     let input = d.path().join("t.parquet");
-    table(&input, "text", &["red shoes", "blue shirt", "green hat", "red shoes"]);
+    table(
+        &input,
+        "text",
+        &["red shoes", "blue shirt", "green hat", "red shoes"],
+    );
     let first = encode_cmd(d.path(), &input, "all-minilm-l6-v2", "text", "text", &[]);
     // Duplicate contents are encoded once.
     assert_eq!(first["stats"]["encoded"], 3, "{first}");
@@ -315,7 +445,11 @@ fn cache_hits_on_rerun_and_only_changes_are_encoded() {
     assert_eq!(again["stats"]["model_calls"], 0, "{again}");
     assert_eq!(again["stats"]["cached"], 4);
     let a = read_out(&d.path().join("out.parquet"));
-    table(&input, "text", &["red shoes", "blue shirt", "a new yellow scarf", ""]);
+    table(
+        &input,
+        "text",
+        &["red shoes", "blue shirt", "a new yellow scarf", ""],
+    );
     let changed = encode_cmd(d.path(), &input, "all-minilm-l6-v2", "text", "text", &[]);
     assert_eq!(changed["stats"]["encoded"], 1, "{changed}");
     assert_eq!(changed["stats"]["cached"], 2);
@@ -400,13 +534,32 @@ dim = 8
 fn tiny_models_pooling_fixed_batch_and_errors() {
     let d = tempfile::tempdir().unwrap();
     let reg = tiny_registry(d.path());
-    let texts = ["hello world", "the cat sat on the mat", "a", "recommender systems rank items"];
+    let texts = [
+        "hello world",
+        "the cat sat on the mat",
+        "a",
+        "recommender systems rank items",
+    ];
     let input = d.path().join("t.parquet");
     table(&input, "text", &texts);
     let regs = reg.to_str().unwrap();
-    encode_cmd(d.path(), &input, "tiny-text-mean", "text", "text", &["--models", regs, "--batch-size", "3"]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "tiny-text-mean",
+        "text",
+        "text",
+        &["--models", regs, "--batch-size", "3"],
+    );
     let mean = read_out(&d.path().join("out.parquet"));
-    encode_cmd(d.path(), &input, "tiny-text-cls", "text", "text", &["--models", regs]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "tiny-text-cls",
+        "text",
+        "text",
+        &["--models", regs],
+    );
     let cls = read_out(&d.path().join("out.parquet"));
     // Python: the same tokenizer and graph, pooled by hand.
     let refs: Vec<Vec<Vec<f32>>> = serde_json::from_str(&py(
@@ -444,29 +597,121 @@ print(json.dumps([mean, cls]))
     std::fs::create_dir_all(&imgs).unwrap();
     py(MAKE_IMAGES, &[imgs.to_str().unwrap()]);
     let input = d.path().join("i.parquet");
-    table(&input, "path", &["img/a.jpg", "img/b.png", "img/c.webp", "img/d.gif", "img/e.bmp"]);
-    encode_cmd(d.path(), &input, "tiny-image-fixed", "path", "image", &["--models", regs, "--batch-size", "5"]);
+    table(
+        &input,
+        "path",
+        &[
+            "img/a.jpg",
+            "img/b.png",
+            "img/c.webp",
+            "img/d.gif",
+            "img/e.bmp",
+        ],
+    );
+    encode_cmd(
+        d.path(),
+        &input,
+        "tiny-image-fixed",
+        "path",
+        "image",
+        &["--models", regs, "--batch-size", "5"],
+    );
     let got = read_out(&d.path().join("out.parquet"));
-    assert!(got.iter().all(|r| r.0 == "ok" && r.1.as_ref().unwrap().len() == 8));
+    assert!(
+        got.iter()
+            .all(|r| r.0 == "ok" && r.1.as_ref().unwrap().len() == 8)
+    );
     // Encoding one image alone gives the same vector as in the padded batch.
     table(&input, "path", &["img/e.bmp"]);
-    encode_cmd(d.path(), &input, "tiny-image-fixed", "path", "image", &["--models", regs, "--cache-dir", d.path().join("c2").to_str().unwrap()]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "tiny-image-fixed",
+        "path",
+        "image",
+        &[
+            "--models",
+            regs,
+            "--cache-dir",
+            d.path().join("c2").to_str().unwrap(),
+        ],
+    );
     let alone = read_out(&d.path().join("out.parquet"));
-    for (a, b) in alone[0].1.as_ref().unwrap().iter().zip(got[4].1.as_ref().unwrap()) {
+    for (a, b) in alone[0]
+        .1
+        .as_ref()
+        .unwrap()
+        .iter()
+        .zip(got[4].1.as_ref().unwrap())
+    {
         assert!((a - b).abs() < 1e-5);
     }
     // A file that is not ONNX, and a file whose sha256 differs from the registry: clear errors.
     let out = d.path().join("x.parquet");
-    let o = rd(&["encode", input.to_str().unwrap(), "--model", "tiny-broken", "--column", "path", "--kind", "image", "--models", regs, "--out", out.to_str().unwrap()], d.path());
+    let o = rd(
+        &[
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "tiny-broken",
+            "--column",
+            "path",
+            "--kind",
+            "image",
+            "--models",
+            regs,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        d.path(),
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("tiny-broken.onnx") && err.contains("cannot create an ONNX Runtime session"), "{err}");
-    let o = rd(&["encode", input.to_str().unwrap(), "--model", "tiny-wrong-sha", "--column", "path", "--kind", "image", "--models", regs, "--out", out.to_str().unwrap()], d.path());
+    assert!(
+        err.contains("tiny-broken.onnx") && err.contains("cannot create an ONNX Runtime session"),
+        "{err}"
+    );
+    let o = rd(
+        &[
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "tiny-wrong-sha",
+            "--column",
+            "path",
+            "--kind",
+            "image",
+            "--models",
+            regs,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        d.path(),
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("tiny-image.onnx has sha256") && err.contains("pins 0000"), "{err}");
+    assert!(
+        err.contains("tiny-image.onnx has sha256") && err.contains("pins 0000"),
+        "{err}"
+    );
     // A text model on images is refused.
-    let o = rd(&["encode", input.to_str().unwrap(), "--model", "tiny-text-mean", "--column", "path", "--kind", "image", "--models", regs, "--out", out.to_str().unwrap()], d.path());
+    let o = rd(
+        &[
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "tiny-text-mean",
+            "--column",
+            "path",
+            "--kind",
+            "image",
+            "--models",
+            regs,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        d.path(),
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is a text model"));
 }
@@ -480,14 +725,27 @@ fn doctor_reports_runtime_models_and_refuses_missing_cuda() {
     assert_eq!(doc["execution_providers"]["cpu"], true);
     let rt = &doc["runtimes"][0];
     assert_eq!(rt["version"], "1.31.1", "{doc:#}");
-    assert!(doc["models"].as_array().unwrap().iter().all(|m| m["ok"] == true), "{doc:#}");
+    assert!(
+        doc["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["ok"] == true),
+        "{doc:#}"
+    );
     let human = ok(&rd(&["doctor"], d.path()));
-    assert!(human.contains("all-minilm-l6-v2") && human.contains("providers: CPU works"), "{human}");
+    assert!(
+        human.contains("all-minilm-l6-v2") && human.contains("providers: CPU works"),
+        "{human}"
+    );
     // This machine has no GPU build / no GPU: asking for CUDA fails loudly, with the fix.
     let o = rd(&["doctor", "--device", "cuda"], d.path());
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("--device cuda:0: CUDA does not work") && text.contains("make runtime-gpu"), "{text}");
+    assert!(
+        text.contains("--device cuda:0: CUDA does not work") && text.contains("make runtime-gpu"),
+        "{text}"
+    );
     // A missing model is named with the command that fixes it.
     let reg = d.path().join("reg");
     std::fs::create_dir_all(&reg).unwrap();
@@ -499,10 +757,18 @@ fn doctor_reports_runtime_models_and_refuses_missing_cuda() {
     let o = rd(&["doctor", "--models", reg.to_str().unwrap()], d.path());
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("is missing") && text.contains("fix: make models"), "{text}");
+    assert!(
+        text.contains("is missing") && text.contains("fix: make models"),
+        "{text}"
+    );
 }
 
-fn microlens_with_encoders(dir: &Path, server: &crate::mllm::MllmServer, version: &str, min_item: u32) {
+fn microlens_with_encoders(
+    dir: &Path,
+    server: &crate::mllm::MllmServer,
+    version: &str,
+    min_item: u32,
+) {
     let m = format!(
         r#"[dataset]
 name = "ml"
@@ -578,21 +844,40 @@ fn events(o: &Output, kind: &str) -> Vec<serde_json::Value> {
 #[test]
 fn build_with_captions_and_encoders() {
     let d = tempfile::tempdir().unwrap();
-    crate::util::synth_cli(&d.path().join("raw"), "microlens", &["--users", "30", "--seed", "5"]);
+    crate::util::synth_cli(
+        &d.path().join("raw"),
+        "microlens",
+        &["--users", "30", "--seed", "5"],
+    );
     let server = crate::mllm::MllmServer::start();
     let covers = d.path().join("raw/MicroLens-100k_covers");
-    let mut cover_files: Vec<PathBuf> = std::fs::read_dir(&covers).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cover_files: Vec<PathBuf> = std::fs::read_dir(&covers)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cover_files.sort();
     let c1 = std::fs::read(&cover_files[0]).unwrap();
     let c2 = std::fs::read(&cover_files[1]).unwrap();
     let c3 = std::fs::read(&cover_files[2]).unwrap();
     // One cover is rate-limited twice then answered, one stalls past the timeout on every
     // attempt, one gets a 400 (not retried).
-    server.fault(&c1, vec![crate::mllm::Fault::RateLimited { retry_after: 0 }, crate::mllm::Fault::RateLimited { retry_after: 0 }]);
-    server.fault(&c2, vec![crate::mllm::Fault::Stall(Duration::from_millis(1500)); 3]);
+    server.fault(
+        &c1,
+        vec![
+            crate::mllm::Fault::RateLimited { retry_after: 0 },
+            crate::mllm::Fault::RateLimited { retry_after: 0 },
+        ],
+    );
+    server.fault(
+        &c2,
+        vec![crate::mllm::Fault::Stall(Duration::from_millis(1500)); 3],
+    );
     server.fault(&c3, vec![crate::mllm::Fault::Status(400)]);
     microlens_with_encoders(d.path(), &server, "1", 1);
-    let o = rd(&["--json", "build", "ml.toml", "--data-dir", "data"], d.path());
+    let o = rd(
+        &["--json", "build", "ml.toml", "--data-dir", "data"],
+        d.path(),
+    );
     ok(&o);
     let v = d.path().join("data/ml/1");
     let doc = crate::util::dataset_json(&v);
@@ -605,20 +890,37 @@ fn build_with_captions_and_encoders() {
     let by_status = |s: &str| caps.iter().filter(|r| r["status"] == s).count();
     assert_eq!(by_status("timeout"), 1, "{caps:#?}");
     assert_eq!(by_status("http_error"), 1);
-    assert!(by_status("no_media") >= 1, "the fixture has an item without a cover");
-    let raw_ids: std::collections::HashMap<u64, String> = crate::util::rows_json(&v, "items.parquet")
-        .iter()
-        .map(|r| (r["item_id"].as_u64().unwrap(), r["raw_id"].as_str().unwrap().to_string()))
-        .collect();
+    assert!(
+        by_status("no_media") >= 1,
+        "the fixture has an item without a cover"
+    );
+    let raw_ids: std::collections::HashMap<u64, String> =
+        crate::util::rows_json(&v, "items.parquet")
+            .iter()
+            .map(|r| {
+                (
+                    r["item_id"].as_u64().unwrap(),
+                    r["raw_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
     for r in caps.iter().filter(|r| r["status"] == "ok") {
         let raw = &raw_ids[&r["item_id"].as_u64().unwrap()];
         let bytes = std::fs::read(covers.join(format!("{raw}.jpg"))).unwrap();
-        assert_eq!(r["caption"].as_str().unwrap(), crate::mllm::caption_for(&bytes));
+        assert_eq!(
+            r["caption"].as_str().unwrap(),
+            crate::mllm::caption_for(&bytes)
+        );
         assert_eq!(r["model"], "test-vlm");
         assert!(r["prompt_tokens"].as_u64().unwrap() > 100);
     }
     assert!(server.max_concurrent() <= 3, "concurrency limit");
-    let c1_log: Vec<u16> = server.log().iter().filter(|e| e.0 == crate::mllm::image_key(&c1)).map(|e| e.1).collect();
+    let c1_log: Vec<u16> = server
+        .log()
+        .iter()
+        .filter(|e| e.0 == crate::mllm::image_key(&c1))
+        .map(|e| e.1)
+        .collect();
     assert_eq!(c1_log, [429, 429, 200], "retried after 429s");
     let cap_doc = &doc["captions"][0];
     assert_eq!(cap_doc["prompt_sha256"].as_str().unwrap().len(), 64);
@@ -628,21 +930,41 @@ fn build_with_captions_and_encoders() {
     let encs = doc["encoders"].as_array().unwrap();
     assert_eq!(encs.len(), 5);
     for e in encs {
-        let missing: u64 = e["missing_by_status"].as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum();
+        let missing: u64 = e["missing_by_status"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum();
         assert_eq!(e["ok"].as_u64().unwrap() + missing, items, "{e}");
         let rows = crate::util::rows_json(&v, e["file"].as_str().unwrap());
         assert_eq!(rows.len() as u64, e["ok"].as_u64().unwrap());
-        assert_eq!(rows[0]["embedding"].as_array().unwrap().len() as u64, e["dim"].as_u64().unwrap());
+        assert_eq!(
+            rows[0]["embedding"].as_array().unwrap().len() as u64,
+            e["dim"].as_u64().unwrap()
+        );
     }
     let enc = |n: &str| encs.iter().find(|e| e["name"] == n).unwrap();
     // Every title is encoded; only items whose title is empty in the corpus are not.
     let title_missing = enc("title")["missing_by_status"].as_object().unwrap();
-    assert!(title_missing.keys().all(|k| k == "empty_text"), "{title_missing:?}");
+    assert!(
+        title_missing.keys().all(|k| k == "empty_text"),
+        "{title_missing:?}"
+    );
     assert!(enc("title")["ok"].as_u64().unwrap() + 1 >= items);
     assert_eq!(enc("cover_caption")["ok"], cap_doc["ok"]);
-    assert!(enc("cover")["missing_by_status"]["no_media"].as_u64().unwrap() >= 1);
+    assert!(
+        enc("cover")["missing_by_status"]["no_media"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     assert_eq!(enc("title_fields")["dtype"], "float16");
-    assert!(enc("video")["ok"].as_u64().unwrap() >= 1, "{}", enc("video"));
+    assert!(
+        enc("video")["ok"].as_u64().unwrap() >= 1,
+        "{}",
+        enc("video")
+    );
     let meta = py(
         "import sys, json, pyarrow.parquet as pq\n\
          f = pq.ParquetFile(sys.argv[1]); m = f.metadata.metadata\n\
@@ -650,13 +972,26 @@ fn build_with_captions_and_encoders() {
         &[v.join("embeddings/title_fields.parquet").to_str().unwrap()],
     );
     let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-    assert_eq!(meta["type"], "fixed_size_list<item: halffloat not null>[384]");
-    assert_eq!(meta["sha"], "870f41f58ccc61972edd83c49eabcc75a5ed0187c832d74e4bebc42e04a0c23b");
+    assert_eq!(
+        meta["type"],
+        "fixed_size_list<item: halffloat not null>[384]"
+    );
+    assert_eq!(
+        meta["sha"],
+        "870f41f58ccc61972edd83c49eabcc75a5ed0187c832d74e4bebc42e04a0c23b"
+    );
     assert_eq!(meta["prep"]["max_length"], 256);
     let status = crate::util::rows_json(&v, "encode_status.parquet");
-    assert!(status.iter().any(|r| r["encoder"] == "cover" && r["status"] == "no_media"));
+    assert!(
+        status
+            .iter()
+            .any(|r| r["encoder"] == "cover" && r["status"] == "no_media")
+    );
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
-    assert!(card.contains("## Embeddings") && card.contains("## Captions") && card.contains("test-vlm"), "{card}");
+    assert!(
+        card.contains("## Embeddings") && card.contains("## Captions") && card.contains("test-vlm"),
+        "{card}"
+    );
 
     // A rebuild is byte-identical and asks the endpoint nothing.
     let before = crate::util::tree(&v);
@@ -668,11 +1003,17 @@ fn build_with_captions_and_encoders() {
     // A different item set (new stage fingerprints): vectors and captions come from the
     // content caches; only the failed captions are asked again.
     microlens_with_encoders(d.path(), &server, "2", 2);
-    let o = rd(&["--json", "build", "ml.toml", "--data-dir", "data"], d.path());
+    let o = rd(
+        &["--json", "build", "ml.toml", "--data-dir", "data"],
+        d.path(),
+    );
     ok(&o);
     let cap = &events(&o, "caption")[0];
     let asked = cap["asked"].as_u64().unwrap();
-    assert!(asked <= 2, "only the two failed captions are asked again: {cap}");
+    assert!(
+        asked <= 2,
+        "only the two failed captions are asked again: {cap}"
+    );
     for e in events(&o, "encode") {
         if e["encoder"] == "cover_caption" {
             // The captions that failed before and were answered now are new texts.
@@ -690,12 +1031,27 @@ fn cuda_request_is_an_error_not_a_fallback() {
     let input = d.path().join("t.parquet");
     table(&input, "text", &["one"]);
     let o = rd(
-        &["encode", input.to_str().unwrap(), "--model", "all-minilm-l6-v2", "--column", "text", "--device", "cuda", "--out", "o.parquet"],
+        &[
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "all-minilm-l6-v2",
+            "--column",
+            "text",
+            "--device",
+            "cuda",
+            "--out",
+            "o.parquet",
+        ],
         d.path(),
     );
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("cuda") && (err.contains("make runtime-gpu") || err.contains("LD_LIBRARY_PATH")), "{err}");
+    assert!(
+        err.contains("cuda")
+            && (err.contains("make runtime-gpu") || err.contains("LD_LIBRARY_PATH")),
+        "{err}"
+    );
     assert!(!d.path().join("o.parquet").exists());
 }
 
@@ -706,15 +1062,36 @@ fn video_frames_and_undecodable_video() {
     }
     let d = tempfile::tempdir().unwrap();
     let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10", "-pix_fmt", "yuv420p"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=160x120:rate=10",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(d.path().join("ok.mp4"))
         .status()
         .unwrap();
     assert!(st.success());
-    std::fs::write(d.path().join("bad.mp4"), b"\x00\x00\x00\x18ftypmp42 this is not a video").unwrap();
+    std::fs::write(
+        d.path().join("bad.mp4"),
+        b"\x00\x00\x00\x18ftypmp42 this is not a video",
+    )
+    .unwrap();
     let input = d.path().join("v.parquet");
     table(&input, "path", &["ok.mp4", "bad.mp4"]);
-    encode_cmd(d.path(), &input, "efficientnet-lite0", "path", "video", &["--frames", "4"]);
+    encode_cmd(
+        d.path(),
+        &input,
+        "efficientnet-lite0",
+        "path",
+        "video",
+        &["--frames", "4"],
+    );
     let got = read_out(&d.path().join("out.parquet"));
     assert_eq!(got[0].0, "ok");
     assert_eq!(got[1].0, "no_frames");

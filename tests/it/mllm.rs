@@ -68,7 +68,11 @@ impl MllmServer {
     }
 
     pub fn fault(&self, image: &[u8], faults: Vec<Fault>) {
-        self.state.lock().unwrap().faults.insert(image_key(image), faults);
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .insert(image_key(image), faults);
     }
 
     pub fn log(&self) -> Vec<(String, u16)> {
@@ -141,8 +145,14 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
         let image = url
             .split_once(";base64,")
             .and_then(|(_, b)| base64::engine::general_purpose::STANDARD.decode(b).ok());
-        let (Some(image), false, Some(_)) = (image, prompt.is_empty(), req["model"].as_str()) else {
-            respond(&mut w, 400, "", r#"{"error":{"message":"expected a text prompt and an image_url data URL"}}"#)?;
+        let (Some(image), false, Some(_)) = (image, prompt.is_empty(), req["model"].as_str())
+        else {
+            respond(
+                &mut w,
+                400,
+                "",
+                r#"{"error":{"message":"expected a text prompt and an image_url data URL"}}"#,
+            )?;
             continue;
         };
         if let Some(a) = &auth
@@ -156,17 +166,29 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
             let mut s = st.lock().unwrap();
             s.active += 1;
             s.max_active = s.max_active.max(s.active);
-            s.faults.get_mut(&key).and_then(|f| (!f.is_empty()).then(|| f.remove(0)))
+            s.faults
+                .get_mut(&key)
+                .and_then(|f| (!f.is_empty()).then(|| f.remove(0)))
         };
         // A short, constant think time so concurrency is observable.
         std::thread::sleep(Duration::from_millis(30));
         let status = match fault {
             Some(Fault::RateLimited { retry_after }) => {
-                respond(&mut w, 429, &format!("retry-after: {retry_after}\r\n"), r#"{"error":{"message":"slow down"}}"#)?;
+                respond(
+                    &mut w,
+                    429,
+                    &format!("retry-after: {retry_after}\r\n"),
+                    r#"{"error":{"message":"slow down"}}"#,
+                )?;
                 429
             }
             Some(Fault::Status(code)) => {
-                respond(&mut w, code, "", r#"{"error":{"message":"scripted failure"}}"#)?;
+                respond(
+                    &mut w,
+                    code,
+                    "",
+                    r#"{"error":{"message":"scripted failure"}}"#,
+                )?;
                 code
             }
             Some(Fault::Stall(d)) => {
