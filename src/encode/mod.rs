@@ -219,165 +219,41 @@ pub fn encode(
         .collect();
     if !todo.is_empty() {
         let rt = runtime::get(opts.models_dir, opts.device)?;
-        let threads = runtime::threads();
         let bar = opts.progress.count_bar(
             todo.len() as u64,
             &format!("encoding {} with {}", opts.label, model.id),
         );
-        let mut done =
-            |i: usize, o: cache::Outcome, store: &mut cache::EmbeddingCache| -> Result<()> {
-                if let Some(k) = keys[i] {
-                    store.insert(k, o.clone())?;
-                }
-                out[i] = Some(o);
-                bar.inc(1);
-                Ok(())
-            };
+        let mut sink = Sink {
+            keys: &keys,
+            out: &mut out,
+            store: &mut store,
+            bar: &bar,
+            stats: &mut stats,
+        };
+        let threads = runtime::threads();
         match kind {
-            Kind::Text => {
-                let tok_path = model.files.tokenizer.as_ref().ok_or_else(|| {
-                    Error::Invalid(format!("text model `{}` has no tokenizer", model.id))
-                })?;
-                let session = rt.session(&model.files.onnx, opts.device, threads)?;
-                let mut tm = text::TextModel::new(session, tok_path, model, model.max_length)?;
-                let texts: Vec<&str> = todo
-                    .iter()
-                    .map(|&i| match &inputs[i] {
-                        Input::Text(t) => t.as_str(),
-                        _ => "",
-                    })
-                    .collect();
-                let tokens = tm.tokenize(&texts)?;
-                for (j, t) in texts.iter().enumerate() {
-                    if t.trim().is_empty() || tokens[j].ids.is_empty() {
-                        done(
-                            todo[j],
-                            Err(EncodeError::new("empty_text", "the text is empty")),
-                            &mut store,
-                        )?;
-                    }
-                }
-                for batch in text::length_batches(&tokens, opts.batch_size) {
-                    let refs: Vec<&text::Tokens> = batch.iter().map(|&j| &tokens[j]).collect();
-                    let vecs = tm.run(&refs)?;
-                    stats.model_calls += 1;
-                    for (j, v) in batch.into_iter().zip(vecs) {
-                        done(todo[j], Ok(v), &mut store)?;
-                        stats.encoded += 1;
-                    }
-                }
-            }
-            Kind::Image | Kind::Video { .. } => {
-                let session = rt.session(&model.files.onnx, opts.device, threads)?;
-                let mut im = image::ImageModel::new(session, model)?;
-                let prep = im.prep.clone();
-                let frames = match kind {
-                    Kind::Video { frames } => Some(frames),
-                    _ => None,
-                };
-                // Decode and preprocess batch k+1 on worker threads while batch k runs.
-                let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
-                std::thread::scope(|sc| -> Result<()> {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<
-                        Vec<std::result::Result<Vec<Vec<f32>>, EncodeError>>,
-                    >(2);
-                    let prep = &prep;
-                    let batches_ref = &batches;
-                    sc.spawn(move || {
-                        for b in batches_ref {
-                            let prepped: Vec<_> = b
-                                .par_iter()
-                                .map(|&i| prepare_visual(&inputs[i], prep, frames))
-                                .collect();
-                            if tx.send(prepped).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    for b in &batches {
-                        let prepped = rx
-                            .recv()
-                            .map_err(|_| Error::Internal("image worker stopped".into()))?;
-                        let mut flat: Vec<&[f32]> = Vec::new();
-                        for p in prepped.iter().flatten() {
-                            flat.extend(p.iter().map(Vec::as_slice));
-                        }
-                        let vecs = if flat.is_empty() {
-                            Vec::new()
-                        } else {
-                            stats.model_calls += 1;
-                            im.run_raw(&flat)?
-                        };
-                        let mut next = vecs.into_iter();
-                        for (&i, p) in b.iter().zip(prepped) {
-                            let o = match p {
-                                Ok(fr) => {
-                                    let v: Vec<Vec<f32>> = next.by_ref().take(fr.len()).collect();
-                                    stats.encoded += 1;
-                                    Ok(im.finish(mean_pool(&v, model.spec.dim)))
-                                }
-                                Err(e) => Err(e),
-                            };
-                            done(i, o, &mut store)?;
-                        }
-                    }
-                    Ok(())
-                })?;
-            }
-            Kind::Audio { max_seconds } => {
-                let fe = model.files.frontend.as_ref().ok_or_else(|| {
-                    Error::Invalid(format!("audio model `{}` has no front end", model.id))
-                })?;
-                let mel = rt.session(fe, opts.device, threads)?;
-                let emb = rt.session(&model.files.onnx, opts.device, threads)?;
-                let mut am = audio::AudioModel::new(mel, emb, model)?;
-                let batches: Vec<&[usize]> = todo.chunks(opts.batch_size.max(1)).collect();
-                std::thread::scope(|sc| -> Result<()> {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<
-                        Vec<std::result::Result<audio::Pcm, EncodeError>>,
-                    >(2);
-                    let batches_ref = &batches;
-                    sc.spawn(move || {
-                        for b in batches_ref {
-                            let decoded: Vec<_> = b
-                                .par_iter()
-                                .map(|&i| match &inputs[i] {
-                                    Input::File { path, .. } => fs_err::read(path)
-                                        .map_err(|e| EncodeError::new("no_media", e.to_string()))
-                                        .and_then(|b| audio::decode(b, f64::from(max_seconds))),
-                                    Input::Missing(e) => Err(e.clone()),
-                                    Input::Text(_) => {
-                                        Err(EncodeError::new("no_media", "not a file"))
-                                    }
-                                })
-                                .collect();
-                            if tx.send(decoded).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    for b in &batches {
-                        let decoded = rx
-                            .recv()
-                            .map_err(|_| Error::Internal("audio worker stopped".into()))?;
-                        for (&i, d) in b.iter().zip(decoded) {
-                            let o = match d {
-                                Ok(pcm) => {
-                                    stats.model_calls += 1;
-                                    let r = am.encode(&pcm)?;
-                                    if r.is_ok() {
-                                        stats.encoded += 1;
-                                    }
-                                    r
-                                }
-                                Err(e) => Err(e),
-                            };
-                            done(i, o, &mut store)?;
-                        }
-                    }
-                    Ok(())
-                })?;
-            }
+            Kind::Text => run_text(rt, model, inputs, &todo, opts, threads, &mut sink)?,
+            Kind::Image => run_visual(rt, model, None, inputs, &todo, opts, threads, &mut sink)?,
+            Kind::Video { frames } => run_visual(
+                rt,
+                model,
+                Some(frames),
+                inputs,
+                &todo,
+                opts,
+                threads,
+                &mut sink,
+            )?,
+            Kind::Audio { max_seconds } => run_audio(
+                rt,
+                model,
+                max_seconds,
+                inputs,
+                &todo,
+                opts,
+                threads,
+                &mut sink,
+            )?,
         }
         store.flush()?;
         bar.finish_and_clear();
@@ -403,6 +279,193 @@ pub fn encode(
             .collect::<Result<Vec<_>>>()?;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok((outcomes, stats))
+}
+
+/// Where outcomes go as they are computed: the result list, the cache, the progress bar.
+struct Sink<'a> {
+    keys: &'a [Option<cache::Key>],
+    out: &'a mut [Option<cache::Outcome>],
+    store: &'a mut cache::EmbeddingCache,
+    bar: &'a indicatif::ProgressBar,
+    stats: &'a mut RunStats,
+}
+
+impl Sink<'_> {
+    fn put(&mut self, i: usize, o: cache::Outcome) -> Result<()> {
+        if o.is_ok() {
+            self.stats.encoded += 1;
+        }
+        if let Some(k) = self.keys[i] {
+            self.store.insert(k, o.clone())?;
+        }
+        self.out[i] = Some(o);
+        self.bar.inc(1);
+        Ok(())
+    }
+}
+
+/// Prepares batch k+1 on worker threads (`prepare` per input, in parallel) while `consume`
+/// runs batch k; at most two prepared batches wait in the queue, which bounds memory.
+fn pipelined<T: Send>(
+    todo: &[usize],
+    batch: usize,
+    prepare: impl Fn(usize) -> T + Sync,
+    mut consume: impl FnMut(&[usize], Vec<T>) -> Result<()>,
+) -> Result<()> {
+    let batches: Vec<&[usize]> = todo.chunks(batch.max(1)).collect();
+    std::thread::scope(|sc| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
+        let (batches_ref, prepare) = (&batches, &prepare);
+        sc.spawn(move || {
+            for b in batches_ref {
+                let prepared: Vec<T> = b.par_iter().map(|&i| prepare(i)).collect();
+                if tx.send(prepared).is_err() {
+                    return;
+                }
+            }
+        });
+        for b in &batches {
+            let prepared = rx
+                .recv()
+                .map_err(|_| Error::Internal("a preprocessing worker stopped".into()))?;
+            consume(b, prepared)?;
+        }
+        Ok(())
+    })
+}
+
+fn run_text(
+    rt: &runtime::Runtime,
+    model: &Model,
+    inputs: &[Input],
+    todo: &[usize],
+    opts: &RunOptions<'_>,
+    threads: usize,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let tok_path = model
+        .files
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| Error::Invalid(format!("text model `{}` has no tokenizer", model.id)))?;
+    let session = rt.session(&model.files.onnx, opts.device, threads)?;
+    let mut tm = text::TextModel::new(session, tok_path, model, model.max_length)?;
+    let texts: Vec<&str> = todo
+        .iter()
+        .map(|&i| match &inputs[i] {
+            Input::Text(t) => t.as_str(),
+            _ => "",
+        })
+        .collect();
+    let tokens = tm.tokenize(&texts)?;
+    for (j, t) in texts.iter().enumerate() {
+        if t.trim().is_empty() || tokens[j].ids.is_empty() {
+            sink.put(
+                todo[j],
+                Err(EncodeError::new("empty_text", "the text is empty")),
+            )?;
+        }
+    }
+    for batch in text::length_batches(&tokens, opts.batch_size) {
+        let refs: Vec<&text::Tokens> = batch.iter().map(|&j| &tokens[j]).collect();
+        let vecs = tm.run(&refs)?;
+        sink.stats.model_calls += 1;
+        for (j, v) in batch.into_iter().zip(vecs) {
+            sink.put(todo[j], Ok(v))?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_visual(
+    rt: &runtime::Runtime,
+    model: &Model,
+    frames: Option<u32>,
+    inputs: &[Input],
+    todo: &[usize],
+    opts: &RunOptions<'_>,
+    threads: usize,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let session = rt.session(&model.files.onnx, opts.device, threads)?;
+    let mut im = image::ImageModel::new(session, model)?;
+    let prep = im.prep.clone();
+    pipelined(
+        todo,
+        opts.batch_size,
+        |i| prepare_visual(&inputs[i], &prep, frames),
+        |batch, prepared| {
+            // Every frame of every item in the batch goes through the model in one run.
+            let flat: Vec<&[f32]> = prepared
+                .iter()
+                .flatten()
+                .flat_map(|fr| fr.iter().map(Vec::as_slice))
+                .collect();
+            let vecs = if flat.is_empty() {
+                Vec::new()
+            } else {
+                sink.stats.model_calls += 1;
+                im.run_raw(&flat)?
+            };
+            let mut next = vecs.into_iter();
+            for (&i, p) in batch.iter().zip(prepared) {
+                let o = p.map(|fr| {
+                    let v: Vec<Vec<f32>> = next.by_ref().take(fr.len()).collect();
+                    im.finish(mean_pool(&v, model.spec.dim))
+                });
+                sink.put(i, o)?;
+            }
+            Ok(())
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_audio(
+    rt: &runtime::Runtime,
+    model: &Model,
+    max_seconds: u32,
+    inputs: &[Input],
+    todo: &[usize],
+    opts: &RunOptions<'_>,
+    threads: usize,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let fe =
+        model.files.frontend.as_ref().ok_or_else(|| {
+            Error::Invalid(format!("audio model `{}` has no front end", model.id))
+        })?;
+    let mel = rt.session(fe, opts.device, threads)?;
+    let emb = rt.session(&model.files.onnx, opts.device, threads)?;
+    let mut am = audio::AudioModel::new(mel, emb, model)?;
+    pipelined(
+        todo,
+        opts.batch_size,
+        |i| match &inputs[i] {
+            Input::File { path, .. } => fs_err::read(path)
+                .map_err(|e| EncodeError::new("no_media", e.to_string()))
+                .and_then(|b| audio::decode(b, f64::from(max_seconds))),
+            Input::Missing(e) => Err(e.clone()),
+            Input::Text(_) => Err(EncodeError::new("no_media", "not a file")),
+        },
+        |batch, decoded| {
+            for (&i, d) in batch.iter().zip(decoded) {
+                let o = match d {
+                    Ok(pcm) => {
+                        let r = am.encode(&pcm)?;
+                        if r.is_ok() {
+                            sink.stats.model_calls += 1;
+                        }
+                        r
+                    }
+                    Err(e) => Err(e),
+                };
+                sink.put(i, o)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Options of one encode run.
