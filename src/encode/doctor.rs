@@ -91,11 +91,16 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
     if let Device::Cuda(_) = device
         && !cuda_ok
     {
+        // The GPU build's error (a missing CUDA library, no device) says more than the CPU
+        // build's "no CUDA provider".
         let why = runtimes
             .iter()
+            .filter(|r| r["cuda"]["built"] == true)
+            .chain(runtimes.iter())
             .filter_map(|r| r["cuda"]["error"].as_str())
             .next()
             .unwrap_or("no GPU build of ONNX Runtime is installed")
+            .trim()
             .to_string();
         problems.push((
             format!("--device {device}: CUDA does not work: {why}"),
@@ -166,7 +171,7 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
                     if r["cuda"]["ok"] == true {
                         "works".to_string()
                     } else {
-                        format!("no ({})", r["cuda"]["error"].as_str().unwrap_or("?"))
+                        format!("no ({})", r["cuda"]["error"].as_str().unwrap_or("?").trim())
                     }
                 );
             } else {
@@ -182,7 +187,7 @@ pub fn run(device: Device, models: Option<&Path>, as_json: bool) -> Result<u8> {
         );
         for m in &model_rows {
             println!(
-                "  {}{:<28} {:<6} {:>5}-d  {}",
+                "  {}{:<30} {:<6} {:>5}-d  {}",
                 mark(m["ok"] == true),
                 m["id"].as_str().unwrap_or(""),
                 m["task"].as_str().unwrap_or(""),
