@@ -276,10 +276,13 @@ pub fn run(
     let mut status_rows: Vec<(String, u32, String, String)> = Vec::new();
     for (c, model) in cfgs.iter().zip(models) {
         let kind = c.kind();
-        if let Kind::Video { .. } = kind {
+        let work = gather(c, &items, &ids, inputs)?;
+        // ffmpeg is needed only when there is a video to decode.
+        if let Kind::Video { .. } = kind
+            && work.iter().any(|w| matches!(w, Input::File { .. }))
+        {
             encode::video::check_ffmpeg()?;
         }
-        let work = gather(c, &items, &ids, inputs)?;
         let run_opts = encode::RunOptions {
             models_dir: Some(opts.models_dir),
             device: opts.device,
