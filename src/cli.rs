@@ -539,6 +539,33 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                 }
             )?;
         }
+        for (label, key, what) in [
+            ("captions", "captions", "media"),
+            ("embeddings", "encoders", "model"),
+        ] {
+            for c in doc[key].as_array().into_iter().flatten() {
+                let why: Vec<String> = c["missing_by_status"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                writeln!(
+                    out,
+                    "{label:<11} {}: {} of {} items ({:.1}%), {what} {}{}",
+                    c["name"].as_str().unwrap_or("?"),
+                    c["ok"],
+                    c["items"],
+                    c["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+                    c[what].as_str().unwrap_or("?"),
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; missing: {}", why.join(", "))
+                    }
+                )?;
+            }
+        }
         writeln!(out, "\n{:<28} {:>12} {:>14}", "file", "rows", "bytes")?;
         for f in doc["files"].as_array().into_iter().flatten() {
             // serde_json's Display ignores width: format the numbers as strings.
