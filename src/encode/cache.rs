@@ -26,13 +26,23 @@ pub type Outcome = std::result::Result<Vec<f32>, EncodeError>;
 pub struct EmbeddingCache {
     dir: PathBuf,
     dim: usize,
+    flush_items: usize,
     pending: Vec<(Key, Outcome)>,
     last_flush: Instant,
 }
 
-/// Flush after this many new results or this many seconds, whichever comes first.
+/// Flush after this many new results (`RECDATA_ENCODE_FLUSH_ITEMS`, default 2,048) or this
+/// many seconds, whichever comes first: the most work a kill can lose.
 const FLUSH_ITEMS: usize = 2048;
 const FLUSH_SECS: u64 = 20;
+
+fn flush_items() -> usize {
+    std::env::var("RECDATA_ENCODE_FLUSH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(FLUSH_ITEMS)
+}
 
 impl EmbeddingCache {
     /// The cache directory of a (model, preprocessing) pair under `root`.
@@ -46,6 +56,7 @@ impl EmbeddingCache {
         Ok(EmbeddingCache {
             dir,
             dim,
+            flush_items: flush_items(),
             pending: Vec::new(),
             last_flush: Instant::now(),
         })
@@ -130,7 +141,9 @@ impl EmbeddingCache {
 
     pub fn insert(&mut self, key: Key, o: Outcome) -> Result<()> {
         self.pending.push((key, o));
-        if self.pending.len() >= FLUSH_ITEMS || self.last_flush.elapsed().as_secs() >= FLUSH_SECS {
+        if self.pending.len() >= self.flush_items
+            || self.last_flush.elapsed().as_secs() >= FLUSH_SECS
+        {
             self.flush()?;
         }
         Ok(())

@@ -56,14 +56,16 @@ fn py(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Writes a parquet table `{item_id: int64, <col>: string}`.
+/// Writes a parquet table `{item_id: int64, <col>: string}` (the values go through a JSON file:
+/// a long list would not fit in one command-line argument).
 fn table(path: &Path, col: &str, values: &[&str]) {
-    let vals = serde_json::to_string(values).unwrap();
+    let json = path.with_extension("values.json");
+    std::fs::write(&json, serde_json::to_string(values).unwrap()).unwrap();
     py(
         "import sys, json, pyarrow as pa, pyarrow.parquet as pq\n\
-         v = json.loads(sys.argv[3])\n\
+         v = json.load(open(sys.argv[3]))\n\
          pq.write_table(pa.table({'item_id': pa.array(range(len(v)), pa.int64()), sys.argv[2]: pa.array(v, pa.string())}), sys.argv[1])",
-        &[path.to_str().unwrap(), col, &vals],
+        &[path.to_str().unwrap(), col, json.to_str().unwrap()],
     );
 }
 
@@ -1095,4 +1097,113 @@ fn video_frames_and_undecodable_video() {
     let got = read_out(&d.path().join("out.parquet"));
     assert_eq!(got[0].0, "ok");
     assert_eq!(got[1].0, "no_frames");
+}
+
+#[test]
+fn killed_encode_resumes_from_flushed_results() {
+    let d = tempfile::tempdir().unwrap();
+    let texts: Vec<String> = (0..3000)
+        .map(|i| format!("item number {i} in a catalogue of {} things", i * 7 % 101))
+        .collect();
+    let input = d.path().join("t.parquet");
+    table(
+        &input,
+        "text",
+        &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let run = |out: &str| {
+        let mut c = Command::new(crate::util::bin());
+        c.args([
+            "--json",
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "all-minilm-l6-v2",
+            "--column",
+            "text",
+            "--batch-size",
+            "32",
+            "--out",
+            out,
+        ])
+        .current_dir(d.path())
+        .env("RECDATA_MODELS", models_dir())
+        .env("RECDATA_CACHE", d.path().join("cache"))
+        .env("RECDATA_THREADS", "2")
+        .env("RECDATA_ENCODE_FLUSH_ITEMS", "64");
+        c
+    };
+    // Kill it (SIGKILL) as soon as the first results are on disk.
+    let mut child = run("killed.parquet")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let chunks = |root: &Path| -> usize {
+        walk(root)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+            .count()
+    };
+    let t0 = std::time::Instant::now();
+    while chunks(&d.path().join("cache")) == 0 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !d.path().join("killed.parquet").exists(),
+        "the kill came too late to test a resume"
+    );
+    // The re-run encodes only what the killed run had not flushed, and its output equals a
+    // run from nothing.
+    let o = run("resumed.parquet").output().unwrap();
+    let stats: serde_json::Value = serde_json::from_str(ok(&o).lines().last().unwrap()).unwrap();
+    let cached = stats["stats"]["cached"].as_u64().unwrap();
+    assert!(cached >= 64 && cached < 3000, "{stats}");
+    assert_eq!(
+        stats["stats"]["encoded"].as_u64().unwrap() + cached,
+        3000,
+        "{stats}"
+    );
+    let o = Command::new(crate::util::bin())
+        .args([
+            "encode",
+            input.to_str().unwrap(),
+            "--model",
+            "all-minilm-l6-v2",
+            "--column",
+            "text",
+            "--out",
+            "fresh.parquet",
+            "--cache-dir",
+        ])
+        .arg(d.path().join("fresh-cache"))
+        .current_dir(d.path())
+        .env("RECDATA_MODELS", models_dir())
+        .output()
+        .unwrap();
+    ok(&o);
+    let a = read_out(&d.path().join("resumed.parquet"));
+    let b = read_out(&d.path().join("fresh.parquet"));
+    for ((sa, va), (sb, vb)) in a.iter().zip(&b) {
+        assert_eq!(sa, sb);
+        let c = cosine(va.as_ref().unwrap(), vb.as_ref().unwrap());
+        assert!(c > 0.99999, "{c}");
+    }
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
