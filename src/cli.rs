@@ -94,6 +94,45 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// Item semantic ids (residual k-means) from a parquet table of vectors, with collision
+    /// handling and quality metrics.
+    SemanticIds {
+        /// A parquet table with `item_id` and fixed-size-list vector columns.
+        input: PathBuf,
+        /// Vector column(s); several are concatenated per item.
+        #[arg(long = "column", default_value = "embedding")]
+        columns: Vec<String>,
+        /// Levels (used with --codebook-size when --codebooks is not given).
+        #[arg(long, default_value_t = 3)]
+        levels: usize,
+        #[arg(long, default_value_t = 256)]
+        codebook_size: usize,
+        /// Codebook size per level, e.g. 256,256,256 (overrides --levels/--codebook-size).
+        #[arg(long, value_delimiter = ',')]
+        codebooks: Option<Vec<usize>>,
+        #[arg(long, default_value_t = 25)]
+        iters: usize,
+        /// Training rows per level [default: min(N, 256 x codebook size)].
+        #[arg(long)]
+        sample: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// L2-normalise the vectors first.
+        #[arg(long)]
+        l2: bool,
+        /// GRID mode: L2-normalise the residual before each level.
+        #[arg(long)]
+        residual_norm: bool,
+        /// Collision handling: append (TIGER extra level) or none.
+        #[arg(long, default_value = "append")]
+        dedup: String,
+        /// Largest collision group the extra level may number.
+        #[arg(long, default_value_t = 256)]
+        dedup_vocab: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Download and verify a manifest's remote files into the cache, without building.
     Fetch {
         manifest: PathBuf,
@@ -270,6 +309,56 @@ pub fn run(cli: Cli) -> u8 {
 
 fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
     match &cli.command {
+        Command::SemanticIds {
+            input,
+            columns,
+            levels,
+            codebook_size,
+            codebooks,
+            iters,
+            sample,
+            seed,
+            l2,
+            residual_norm,
+            dedup,
+            dedup_vocab,
+            out,
+        } => {
+            let dedup = match dedup.as_str() {
+                "append" => crate::semantic::Dedup::Append,
+                "none" => crate::semantic::Dedup::None,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "--dedup {other}: use `append` (TIGER extra level) or `none`"
+                    )));
+                }
+            };
+            let options = crate::semantic::SidOptions {
+                codebooks: codebooks
+                    .clone()
+                    .unwrap_or_else(|| vec![*codebook_size; *levels]),
+                max_iter: *iters,
+                sample: *sample,
+                seed: *seed,
+                normalize: if *l2 {
+                    crate::semantic::Normalize::L2
+                } else {
+                    crate::semantic::Normalize::None
+                },
+                residual_norm: *residual_norm,
+                dedup,
+                dedup_vocab: *dedup_vocab,
+                ..Default::default()
+            };
+            crate::semantic::standalone::run(&crate::semantic::standalone::Args {
+                input,
+                columns,
+                out,
+                options,
+                json: cli.json,
+                progress: p,
+            })
+        }
         Command::Doctor { enc, probe } => match probe {
             Some(lib) => crate::encode::doctor::probe_main(lib),
             None => crate::encode::doctor::run(enc.device, enc.models.as_deref(), cli.json),

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod io;
 pub mod manifest;
 pub mod progress;
+pub mod semantic;
 pub mod sources;
 pub mod stages;
 pub mod stats;

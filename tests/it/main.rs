@@ -19,3 +19,4 @@ mod movielens;
 mod pyarrow;
 mod qilin;
 mod resume;
+mod semantic;

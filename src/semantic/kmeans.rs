@@ -1,0 +1,251 @@
+//! Deterministic k-means (spec A3.1): a seeded sample, k-means++ initialisation, full-batch
+//! Lloyd iterations with GEMM distances.
+//!
+//! Determinism across thread counts: rows are processed in fixed blocks (the GEMM of a block
+//! does not depend on which thread runs it), centroid sums are f64 partials over fixed chunks
+//! reduced in chunk order, ties go to the lowest index. Bitwise results depend only on the
+//! binary and the CPU's SIMD level (the GEMM kernel), which the output records.
+
+use rayon::prelude::*;
+
+use crate::util::rng::Rng;
+
+/// Rows per GEMM block (fixed: part of the determinism contract).
+pub const BLOCK: usize = 4096;
+/// Rows per partial-sum chunk (fixed: part of the determinism contract).
+const CHUNK: usize = 8192;
+
+/// A row-major matrix of f32.
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub dim: usize,
+}
+
+impl Mat<'_> {
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// `out[i * k + j] = x_i · c_j` for a block of rows.
+pub fn dots(x: &[f32], rows: usize, dim: usize, c: &[f32], k: usize, out: &mut [f32]) {
+    // SAFETY: the slices have the sizes sgemm reads and writes (rows x dim, k x dim, rows x k),
+    // with row-major strides; C is read as its transpose (column stride dim).
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            dim,
+            k,
+            1.0,
+            x.as_ptr(),
+            dim as isize,
+            1,
+            c.as_ptr(),
+            1,
+            dim as isize,
+            0.0,
+            out.as_mut_ptr(),
+            k as isize,
+            1,
+        );
+    }
+}
+
+pub fn sq_norms(c: &[f32], dim: usize) -> Vec<f32> {
+    c.chunks(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
+/// Nearest centroid of every row and its squared distance (`‖x‖² + ‖c‖² − 2x·c`, clamped at
+/// 0). Ties go to the lowest centroid index.
+pub fn assign(x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
+    let cn = sq_norms(c, x.dim);
+    let parts: Vec<(Vec<u32>, Vec<f32>)> = (0..x.rows.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let lo = b * BLOCK;
+            let hi = (lo + BLOCK).min(x.rows);
+            let n = hi - lo;
+            let xs = &x.data[lo * x.dim..hi * x.dim];
+            let mut d = vec![0f32; n * k];
+            dots(xs, n, x.dim, c, k, &mut d);
+            let mut codes = Vec::with_capacity(n);
+            let mut dist = Vec::with_capacity(n);
+            for r in 0..n {
+                let row = &d[r * k..(r + 1) * k];
+                let (mut best, mut bv) = (0usize, f32::INFINITY);
+                for (j, &v) in row.iter().enumerate() {
+                    let s = cn[j] - 2.0 * v;
+                    if s < bv {
+                        bv = s;
+                        best = j;
+                    }
+                }
+                let xn: f32 = xs[r * x.dim..(r + 1) * x.dim].iter().map(|v| v * v).sum();
+                codes.push(best as u32);
+                dist.push((xn + bv).max(0.0));
+            }
+            (codes, dist)
+        })
+        .collect();
+    let mut codes = Vec::with_capacity(x.rows);
+    let mut dist = Vec::with_capacity(x.rows);
+    for (c, d) in parts {
+        codes.extend(c);
+        dist.extend(d);
+    }
+    (codes, dist)
+}
+
+/// Options of one k-means run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KmeansOptions {
+    pub k: usize,
+    pub max_iter: usize,
+    pub tol: f64,
+    /// Training rows (a seeded sample when smaller than the input).
+    pub sample: usize,
+}
+
+/// Indices of a seeded sample of `s` of `n` rows, ascending (partial Fisher–Yates).
+pub fn sample(n: usize, s: usize, rng: &mut Rng) -> Vec<usize> {
+    if s >= n {
+        return (0..n).collect();
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in 0..s {
+        let j = i + rng.below((n - i) as u64) as usize;
+        idx.swap(i, j);
+    }
+    let mut out = idx[..s].to_vec();
+    out.sort_unstable();
+    out
+}
+
+/// k-means++ seeding: the first centre uniform, each next one with probability ∝ D(x)².
+fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
+    let d = x.dim;
+    let mut c = Vec::with_capacity(k * d);
+    let first = rng.below(x.rows as u64) as usize;
+    c.extend_from_slice(x.row(first));
+    let dist2 = |a: &[f32], b: &[f32]| -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| f64::from(p - q) * f64::from(p - q))
+            .sum()
+    };
+    let mut dmin: Vec<f64> = (0..x.rows)
+        .into_par_iter()
+        .map(|i| dist2(x.row(i), x.row(first)))
+        .collect();
+    let mut chosen = vec![first];
+    while chosen.len() < k {
+        let total: f64 = dmin.iter().sum();
+        let next = if total <= 0.0 {
+            // Every row coincides with a centre: take distinct unused rows in order.
+            match (0..x.rows).find(|i| !chosen.contains(i)) {
+                Some(i) => i,
+                None => chosen[chosen.len() % chosen.len().max(1)],
+            }
+        } else {
+            let mut t = rng.next_f64() * total;
+            let mut pick = x.rows - 1;
+            for (i, &v) in dmin.iter().enumerate() {
+                if t < v {
+                    pick = i;
+                    break;
+                }
+                t -= v;
+            }
+            pick
+        };
+        chosen.push(next);
+        let cr = x.row(next).to_vec();
+        c.extend_from_slice(&cr);
+        dmin.par_iter_mut().enumerate().for_each(|(i, m)| {
+            let v = dist2(x.row(i), &cr);
+            if v < *m {
+                *m = v;
+            }
+        });
+    }
+    c
+}
+
+/// The result of training on a sample.
+pub struct Trained {
+    pub centroids: Vec<f32>,
+    pub iterations: usize,
+    pub objective: f64,
+}
+
+/// k-means on `x` (already the training sample).
+pub fn train(x: &Mat<'_>, o: &KmeansOptions, rng: &mut Rng) -> Trained {
+    let (k, d) = (o.k, x.dim);
+    let mut c = kmeanspp(x, k, rng);
+    let mut prev = f64::INFINITY;
+    let mut objective = 0.0;
+    let mut iterations = 0;
+    for it in 0..o.max_iter {
+        iterations = it + 1;
+        let (codes, dist) = assign(x, &c, k);
+        objective = dist.iter().map(|&v| f64::from(v)).sum();
+        // f64 partial sums per fixed chunk, reduced in chunk order.
+        let parts: Vec<(Vec<f64>, Vec<u64>)> = (0..x.rows.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|ch| {
+                let mut s = vec![0f64; k * d];
+                let mut n = vec![0u64; k];
+                let lo = ch * CHUNK;
+                let hi = (lo + CHUNK).min(x.rows);
+                for (i, &a) in codes.iter().enumerate().take(hi).skip(lo) {
+                    let a = a as usize;
+                    n[a] += 1;
+                    for (acc, v) in s[a * d..(a + 1) * d].iter_mut().zip(x.row(i)) {
+                        *acc += f64::from(*v);
+                    }
+                }
+                (s, n)
+            })
+            .collect();
+        let mut sums = vec![0f64; k * d];
+        let mut counts = vec![0u64; k];
+        for (s, n) in parts {
+            sums.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+            counts.iter_mut().zip(&n).for_each(|(a, b)| *a += b);
+        }
+        let mut taken = vec![false; x.rows];
+        for j in 0..k {
+            if counts[j] > 0 {
+                for t in 0..d {
+                    c[j * d + t] = (sums[j * d + t] / counts[j] as f64) as f32;
+                }
+            } else {
+                // An empty cluster takes the row farthest from its centroid (lowest index on
+                // ties), once per iteration.
+                let far =
+                    (0..x.rows)
+                        .filter(|&i| !taken[i])
+                        .fold(None::<(usize, f32)>, |best, i| match best {
+                            Some((_, bv)) if dist[i] <= bv => best,
+                            _ => Some((i, dist[i])),
+                        });
+                if let Some((i, _)) = far {
+                    taken[i] = true;
+                    c[j * d..(j + 1) * d].copy_from_slice(x.row(i));
+                }
+            }
+        }
+        if prev.is_finite() && prev > 0.0 && ((prev - objective).abs() / prev) < o.tol {
+            break;
+        }
+        prev = objective;
+    }
+    Trained {
+        centroids: c,
+        iterations,
+        objective,
+    }
+}

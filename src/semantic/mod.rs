@@ -1,0 +1,222 @@
+//! Item semantic IDs by residual k-means (spec A3.2): level by level, k-means on a seeded
+//! sample of the current residuals, greedy assignment of every item, residual update; then
+//! TIGER-style collision handling (an extra level numbering the items that share a tuple) and
+//! the quality metrics of A4 ([`metrics`]).
+
+pub mod kmeans;
+pub mod metrics;
+pub mod standalone;
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::util::rng::Rng;
+use kmeans::{KmeansOptions, Mat};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    None,
+    L2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedup {
+    /// No extra level; collisions are reported.
+    None,
+    /// TIGER: an extra level 0..g-1 within each group of identical tuples, by item order.
+    Append,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SidOptions {
+    /// Codebook size per level (e.g. `[256, 256, 256]`).
+    pub codebooks: Vec<usize>,
+    pub max_iter: usize,
+    pub tol: f64,
+    /// Training rows per level (default `min(N, 256·K)`).
+    pub sample: Option<usize>,
+    pub seed: u64,
+    pub normalize: Normalize,
+    /// GRID: L2-normalise the residual before each level.
+    pub residual_norm: bool,
+    pub dedup: Dedup,
+    /// Largest collision group the extra level may number.
+    pub dedup_vocab: usize,
+}
+
+impl Default for SidOptions {
+    fn default() -> Self {
+        SidOptions {
+            codebooks: vec![256, 256, 256],
+            max_iter: 25,
+            tol: 1e-5,
+            sample: None,
+            seed: 0,
+            normalize: Normalize::None,
+            residual_norm: false,
+            dedup: Dedup::Append,
+            dedup_vocab: 256,
+        }
+    }
+}
+
+/// Semantic ids of N items.
+pub struct SemanticIds {
+    /// N rows of `levels` (+1 with dedup) codes.
+    pub codes: Vec<Vec<u16>>,
+    /// Per level: `K_l x d` centroids.
+    pub codebooks: Vec<Vec<f32>>,
+    pub dim: usize,
+    pub iterations: Vec<usize>,
+    pub metrics: metrics::Metrics,
+}
+
+fn level_seed(seed: u64, l: usize) -> u64 {
+    let mut z = seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(l as u64 + 1);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Builds semantic ids for the rows of `x` (row-major, `dim` columns).
+pub fn build(x: &[f32], dim: usize, o: &SidOptions) -> Result<SemanticIds> {
+    let n = x.len().checked_div(dim).unwrap_or(0);
+    if dim == 0 || n == 0 {
+        return Err(Error::Invalid(
+            "semantic ids need a non-empty matrix of vectors".into(),
+        ));
+    }
+    if o.codebooks.is_empty() || o.codebooks.iter().any(|k| !(2..=65_536).contains(k)) {
+        return Err(Error::Invalid(
+            "every codebook size must be between 2 and 65,536".into(),
+        ));
+    }
+    if let Some(&k) = o.codebooks.iter().find(|&&k| k > n) {
+        return Err(Error::Invalid(format!(
+            "a codebook of {k} codes needs at least {k} items; there are {n}"
+        )));
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Invalid(
+            "the vectors contain NaN or infinite values".into(),
+        ));
+    }
+    let mut input = x.to_vec();
+    if o.normalize == Normalize::L2 {
+        normalize_rows(&mut input, dim);
+    }
+    let mut r = input.clone();
+    let mut codes: Vec<Vec<u16>> = vec![Vec::with_capacity(o.codebooks.len() + 1); n];
+    let mut codebooks = Vec::new();
+    let mut iterations = Vec::new();
+    let mut residual_norms = Vec::new();
+    let total_norm: f64 = input
+        .iter()
+        .map(|v| f64::from(*v) * f64::from(*v))
+        .sum::<f64>()
+        .sqrt();
+    for (l, &k) in o.codebooks.iter().enumerate() {
+        if o.residual_norm {
+            normalize_rows(&mut r, dim);
+        }
+        let mut rng = Rng::new(level_seed(o.seed, l));
+        let s = o.sample.unwrap_or(256 * k).clamp(k, n);
+        let idx = kmeans::sample(n, s, &mut rng);
+        let train: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| r[i * dim..(i + 1) * dim].iter().copied())
+            .collect();
+        let t = kmeans::train(
+            &Mat {
+                data: &train,
+                rows: idx.len(),
+                dim,
+            },
+            &KmeansOptions {
+                k,
+                max_iter: o.max_iter,
+                tol: o.tol,
+                sample: s,
+            },
+            &mut rng,
+        );
+        let (a, _) = kmeans::assign(
+            &Mat {
+                data: &r,
+                rows: n,
+                dim,
+            },
+            &t.centroids,
+            k,
+        );
+        for (i, &c) in a.iter().enumerate() {
+            codes[i].push(c as u16);
+            let cen = &t.centroids[c as usize * dim..(c as usize + 1) * dim];
+            for (v, cv) in r[i * dim..(i + 1) * dim].iter_mut().zip(cen) {
+                *v -= cv;
+            }
+        }
+        let rn: f64 = r
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt();
+        residual_norms.push(if total_norm > 0.0 {
+            rn / total_norm
+        } else {
+            0.0
+        });
+        codebooks.push(t.centroids);
+        iterations.push(t.iterations);
+    }
+    let levels = o.codebooks.len();
+    let before = metrics::collisions(&codes, levels);
+    if o.dedup == Dedup::Append {
+        if before.max_group > o.dedup_vocab {
+            return Err(Error::Invalid(format!(
+                "{} items share one semantic id, more than the extra level's {} codes\n  hint: raise --dedup-vocab, add a level or use larger codebooks",
+                before.max_group, o.dedup_vocab
+            )));
+        }
+        append_dedup(&mut codes, levels);
+    }
+    let m = metrics::compute(
+        &input,
+        dim,
+        &codes,
+        &codebooks,
+        &o.codebooks,
+        o,
+        &residual_norms,
+        before,
+    );
+    Ok(SemanticIds {
+        codes,
+        codebooks,
+        dim,
+        iterations,
+        metrics: m,
+    })
+}
+
+/// TIGER: within each group of identical tuples, the items in input order get 0, 1, 2, ….
+fn append_dedup(codes: &mut [Vec<u16>], levels: usize) {
+    let mut seen: HashMap<Vec<u16>, u16> = HashMap::new();
+    for c in codes.iter_mut() {
+        let key = c[..levels].to_vec();
+        let e = seen.entry(key).or_insert(0);
+        c.push(*e);
+        *e += 1;
+    }
+}
+
+pub fn normalize_rows(x: &mut [f32], dim: usize) {
+    for r in x.chunks_mut(dim) {
+        let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if n > 0.0 {
+            r.iter_mut().for_each(|v| *v /= n);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! `recdata semantic-ids <embeddings.parquet>`: semantic ids for any parquet table of vectors
+//! (an encoder's output or a user's own), written as `semantic_ids.parquet`,
+//! `codebooks.parquet` and `semantic_ids.json` (options, metrics, fingerprints).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, UInt16Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float16Type, Float32Type};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, UInt16Array, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::file::metadata::KeyValue;
+use serde_json::json;
+
+use super::{SemanticIds, SidOptions};
+use crate::error::{Error, Result};
+use crate::io::parquet::{Level, read_batch, write_batch};
+use crate::progress::Reporter;
+
+/// The vectors of `columns` (fixed-size lists of f32 or f16, or lists), concatenated per row.
+pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f32>, usize)> {
+    let b = read_batch(path)?;
+    let n = b.num_rows();
+    let ids: Vec<u32> = match b.column_by_name("item_id") {
+        Some(c) => match c.as_any().downcast_ref::<UInt32Array>() {
+            Some(a) => a.values().to_vec(),
+            None => (0..n as u32).collect(),
+        },
+        None => (0..n as u32).collect(),
+    };
+    let mut parts: Vec<(Vec<f32>, usize)> = Vec::new();
+    for name in columns {
+        let col = b.column_by_name(name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no column `{name}` (columns: {})",
+                path.display(),
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let (values, dim): (Vec<f32>, usize) = match col.data_type() {
+            DataType::FixedSizeList(_, d) => {
+                let l: &FixedSizeListArray = col.as_fixed_size_list();
+                if l.null_count() > 0 {
+                    return Err(Error::Invalid(format!(
+                        "{}: column `{name}` has {} null vectors; keep only encoded items (status ok)",
+                        path.display(),
+                        l.null_count()
+                    )));
+                }
+                let v = l.values();
+                let vals = match v.data_type() {
+                    DataType::Float32 => v.as_primitive::<Float32Type>().values().to_vec(),
+                    DataType::Float16 => v
+                        .as_primitive::<Float16Type>()
+                        .values()
+                        .iter()
+                        .map(|h| h.to_f32())
+                        .collect(),
+                    t => {
+                        return Err(Error::Invalid(format!(
+                            "{}: column `{name}` holds {t}, not float vectors",
+                            path.display()
+                        )));
+                    }
+                };
+                (vals, *d as usize)
+            }
+            t => {
+                return Err(Error::Invalid(format!(
+                    "{}: column `{name}` is {t}; semantic ids need a fixed-size list of floats (an embeddings column)",
+                    path.display()
+                )));
+            }
+        };
+        parts.push((values, dim));
+    }
+    let dim: usize = parts.iter().map(|p| p.1).sum();
+    let mut x = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        for (v, d) in &parts {
+            x.extend_from_slice(&v[i * d..(i + 1) * d]);
+        }
+    }
+    Ok((ids, x, dim))
+}
+
+/// The code table's sha256 (rows of little-endian u16 codes): the determinism fingerprint.
+pub fn codes_sha256(codes: &[Vec<u16>]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for c in codes {
+        h.update((c.len() as u16).to_le_bytes());
+        for v in c {
+            h.update(v.to_le_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+fn matrix_sha256(x: &[f32]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for v in x {
+        h.update(v.to_le_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The SIMD level the GEMM kernel dispatches on (results are bitwise reproducible per level).
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return "x86_64-avx2-fma";
+        }
+        if std::is_x86_feature_detected!("avx") {
+            return "x86_64-avx";
+        }
+        "x86_64-sse2"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH
+    }
+}
+
+/// Writes the three outputs into `dir`; returns the JSON report.
+pub fn write(
+    dir: &Path,
+    ids: &[u32],
+    sids: &SemanticIds,
+    o: &SidOptions,
+    input: serde_json::Value,
+    x: &[f32],
+) -> Result<serde_json::Value> {
+    fs_err::create_dir_all(dir)?;
+    let mut lb = ListBuilder::new(UInt16Builder::new());
+    for c in &sids.codes {
+        lb.values().append_slice(c);
+        lb.append(true);
+    }
+    let codes_sha = codes_sha256(&sids.codes);
+    let report = json!({
+        "algorithm": "rq-kmeans",
+        "options": o,
+        "input": input,
+        "input_sha256": matrix_sha256(x),
+        "dim": sids.dim,
+        "items": ids.len(),
+        "codes_sha256": codes_sha,
+        "simd": simd_level(),
+        "iterations": sids.iterations,
+        "metrics": sids.metrics,
+        "tool": { "name": "recdata", "version": env!("CARGO_PKG_VERSION") },
+    });
+    crate::io::parquet::write_table(
+        &dir.join("semantic_ids.parquet"),
+        "semantic_ids",
+        "",
+        vec![
+            Arc::new(UInt32Array::from(ids.to_vec())),
+            Arc::new(lb.finish()),
+        ],
+        &[
+            ("recdata.codes_sha256", codes_sha.clone()),
+            ("recdata.semantic_ids", report.to_string()),
+        ],
+        Level::Publish,
+    )?;
+    let mut level = Vec::new();
+    let mut code = Vec::new();
+    let mut cen = Vec::new();
+    for (l, cb) in sids.codebooks.iter().enumerate() {
+        for (k, c) in cb.chunks(sids.dim).enumerate() {
+            level.push(l as u16 + 1);
+            code.push(k as u16);
+            cen.extend_from_slice(c);
+        }
+    }
+    let list = FixedSizeListArray::try_new(
+        Arc::new(Field::new("item", DataType::Float32, false)),
+        sids.dim as i32,
+        Arc::new(Float32Array::from(cen)),
+        None,
+    )?;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt16Array::from(level)),
+        Arc::new(UInt16Array::from(code)),
+        Arc::new(list),
+    ];
+    let schema = Schema::new(vec![
+        Field::new("level", DataType::UInt16, false),
+        Field::new("code", DataType::UInt16, false),
+        Field::new("centroid", cols[2].data_type().clone(), false),
+    ]);
+    write_batch(
+        &dir.join("codebooks.parquet"),
+        RecordBatch::try_new(Arc::new(schema), cols)?,
+        Level::Publish,
+        vec![KeyValue::new(
+            "recdata.table".to_string(),
+            "codebooks".to_string(),
+        )],
+    )?;
+    let mut text = serde_json::to_vec_pretty(&report)?;
+    text.push(b'\n');
+    fs_err::write(dir.join("semantic_ids.json"), text)?;
+    Ok(report)
+}
+
+pub struct Args<'a> {
+    pub input: &'a Path,
+    pub columns: &'a [String],
+    pub out: &'a Path,
+    pub options: SidOptions,
+    pub json: bool,
+    pub progress: &'a Reporter,
+}
+
+pub fn run(a: &Args<'_>) -> Result<u8> {
+    let t = std::time::Instant::now();
+    let (ids, x, dim) = read_vectors(a.input, a.columns)?;
+    a.progress.info(format!(
+        "Building semantic ids for {} vectors of {dim} dimensions ({} levels of {:?} codes)",
+        ids.len(),
+        a.options.codebooks.len(),
+        a.options.codebooks
+    ));
+    let sids = super::build(&x, dim, &a.options)?;
+    let report = write(
+        a.out,
+        &ids,
+        &sids,
+        &a.options,
+        json!({ "file": a.input, "columns": a.columns }),
+        &x,
+    )?;
+    let m = &sids.metrics;
+    if a.json {
+        println!(
+            "{}",
+            json!({ "out": a.out, "seconds": t.elapsed().as_secs_f64(), "report": report })
+        );
+    } else {
+        a.progress.info(format!(
+            "Semantic ids in {:.1}s: collision rate {:.4} before dedup, {:.4} after; reconstruction MSE {}; level usage {}",
+            t.elapsed().as_secs_f64(),
+            m.collisions_before.rate,
+            m.collision_rate_after,
+            m.reconstruction_mse.map_or("n/a".into(), |v| format!("{v:.3e}")),
+            m.levels.iter().map(|l| format!("{:.0}%", l.utilization * 100.0)).collect::<Vec<_>>().join(" / ")
+        ));
+        println!("{}", a.out.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,234 @@
+//! Semantic ids: codes in range and unique after collision handling, deterministic across runs
+//! and thread counts, clusters recovered on synthetic data with known structure, metrics equal
+//! to a direct numpy computation, clear errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::python;
+
+fn py(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `n` vectors of `d` dims around `c` centres (std 0.3, centres 4 apart), a few exact
+/// duplicates; writes `emb.parquet` and the true labels `labels.json`.
+fn mixture(dir: &Path, n: usize, d: usize, c: usize) {
+    py(
+        r#"
+import sys, json, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+out, n, d, c = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.RandomState(11)
+cent = rng.randn(c, d).astype(np.float32) * 4
+lab = rng.randint(0, c, n)
+x = (cent[lab] + rng.randn(n, d).astype(np.float32) * 0.3).astype(np.float32)
+x[n - 3:] = x[0]  # three duplicates of row 0
+lab[n - 3:] = lab[0]
+arr = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel(), pa.float32()), d)
+pq.write_table(pa.table({"item_id": pa.array(np.arange(n) + 100, pa.uint32()), "embedding": arr}), f"{out}/emb.parquet")
+json.dump(lab.tolist(), open(f"{out}/labels.json", "w"))
+"#,
+        &[
+            dir.to_str().unwrap(),
+            &n.to_string(),
+            &d.to_string(),
+            &c.to_string(),
+        ],
+    );
+}
+
+fn sid(dir: &Path, args: &[&str], threads: &str) -> Output {
+    Command::new(crate::util::bin())
+        .args(["semantic-ids", "emb.parquet"])
+        .args(args)
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", threads)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("semantic_ids.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn codes_are_valid_unique_deterministic_and_recover_clusters() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 3000, 16, 8);
+    let o = sid(
+        d.path(),
+        &["--codebooks", "8,16,16", "--out", "a", "--seed", "3"],
+        "1",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sid(
+        d.path(),
+        &["--codebooks", "8,16,16", "--out", "b", "--seed", "3"],
+        "2",
+    );
+    assert!(o.status.success());
+    let (a, b) = (report(&d.path().join("a")), report(&d.path().join("b")));
+    assert_eq!(
+        a["codes_sha256"], b["codes_sha256"],
+        "same codes with 1 and 2 threads"
+    );
+    for f in [
+        "semantic_ids.parquet",
+        "codebooks.parquet",
+        "semantic_ids.json",
+    ] {
+        let sha = |dir: &str| {
+            recdata::util::hash::sha256_file(&d.path().join(dir).join(f))
+                .unwrap()
+                .0
+        };
+        assert_eq!(sha("a"), sha("b"), "{f} differs between 1 and 2 threads");
+    }
+    let o = sid(
+        d.path(),
+        &["--codebooks", "8,16,16", "--out", "c", "--seed", "4"],
+        "2",
+    );
+    assert!(o.status.success());
+    assert_ne!(
+        a["codes_sha256"],
+        report(&d.path().join("c"))["codes_sha256"],
+        "the seed matters"
+    );
+
+    let check = py(
+        r#"
+import sys, json, pyarrow.parquet as pq
+from collections import defaultdict
+d = sys.argv[1]
+t = pq.read_table(f"{d}/a/semantic_ids.parquet").to_pylist()
+lab = json.load(open(f"{d}/labels.json"))
+codes = [r["codes"] for r in t]
+ok_range = all(len(c) == 4 and c[0] < 8 and c[1] < 16 and c[2] < 16 for c in codes)
+unique = len({tuple(c) for c in codes}) == len(codes)
+ids = [r["item_id"] for r in t] == list(range(100, 100 + len(t)))
+# the first level recovers the mixture: every true cluster maps to exactly one code and back
+m = defaultdict(set); r = defaultdict(set)
+for c, l in zip(codes, lab):
+    m[l].add(c[0]); r[c[0]].add(l)
+recovered = all(len(v) == 1 for v in m.values()) and all(len(v) == 1 for v in r.values())
+# the duplicates of row 0 share its tuple; the whole group is numbered 0..g-1 in row order
+dup = [c[3] for c in codes if c[:3] == codes[0][:3]]
+dup = dup == list(range(len(dup))) and len(dup) >= 4
+same = all(codes[i][:3] == codes[0][:3] for i in [len(codes) - 3, len(codes) - 2, len(codes) - 1])
+print(json.dumps({"range": ok_range, "unique": unique, "ids": ids, "recovered": recovered, "dup": dup, "same": same}))
+"#,
+        &[d.path().to_str().unwrap()],
+    );
+    let c: serde_json::Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(c["range"], true, "{c}");
+    assert_eq!(c["unique"], true, "{c}");
+    assert_eq!(c["ids"], true, "{c}");
+    assert_eq!(c["recovered"], true, "{c}");
+    assert_eq!(c["same"], true, "{c}");
+    assert_eq!(c["dup"], true, "{c}");
+    assert_eq!(a["metrics"]["collision_rate_after"], 0.0);
+    assert_eq!(a["metrics"]["levels"][0]["utilization"], 1.0);
+    assert!(
+        a["metrics"]["nn"]["prefix1_agreement"].as_f64().unwrap() > 0.99,
+        "{}",
+        a["metrics"]["nn"]
+    );
+}
+
+#[test]
+fn metrics_match_numpy() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 600, 8, 5);
+    let o = sid(d.path(), &["--codebooks", "4,8", "--out", "m"], "2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = report(&d.path().join("m"));
+    let want = py(
+        r#"
+import sys, json, numpy as np, pyarrow.parquet as pq
+d = sys.argv[1]
+t = pq.read_table(f"{d}/m/semantic_ids.parquet")
+codes = np.array(t.column("codes").to_pylist())
+cb = pq.read_table(f"{d}/m/codebooks.parquet").to_pylist()
+x = np.array(pq.read_table(f"{d}/emb.parquet").column("embedding").to_pylist(), np.float64)
+C = {}
+for r in cb: C[(r["level"], r["code"])] = np.array(r["centroid"], np.float64)
+xh = np.array([C[(1, a)] + C[(2, b)] for a, b in codes[:, :2]])
+n = len(codes)
+tuples = {}
+for c in map(tuple, codes[:, :2]): tuples[c] = tuples.get(c, 0) + 1
+def ent(cnt):
+    p = np.array(list(cnt), float) / n; p = p[p > 0]; return float(-(p * np.log(p)).sum())
+lv = []
+for l, k in [(0, 4), (1, 8)]:
+    cnt = np.bincount(codes[:, l], minlength=k)
+    lv.append({"utilization": float((cnt > 0).mean()), "entropy": ent(cnt), "perplexity": float(np.exp(ent(cnt)))})
+print(json.dumps({"collision_rate": (n - len(tuples)) / n, "mse": float(((x - xh) ** 2).mean()),
+  "rel": float((np.abs(x - xh) / (np.maximum(np.abs(x), np.abs(xh)) + 1e-4)).mean()),
+  "levels": lv, "tuple_entropy": ent(tuples.values())}))
+"#,
+        &[d.path().to_str().unwrap()],
+    );
+    let w: serde_json::Value = serde_json::from_str(&want).unwrap();
+    let m = &got["metrics"];
+    let close = |a: &serde_json::Value, b: &serde_json::Value, what: &str| {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!(
+            (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+            "{what}: recdata {a} vs numpy {b}"
+        );
+    };
+    close(
+        &m["collisions_before"]["rate"],
+        &w["collision_rate"],
+        "collision rate",
+    );
+    close(&m["reconstruction_mse"], &w["mse"], "mse");
+    close(&m["relative_error"], &w["rel"], "relative error");
+    close(&m["tuple_entropy"], &w["tuple_entropy"], "tuple entropy");
+    for l in 0..2 {
+        for k in ["utilization", "entropy", "perplexity"] {
+            close(&m["levels"][l][k], &w["levels"][l][k], k);
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 50, 4, 2);
+    let o = sid(d.path(), &["--codebook-size", "64", "--out", "x"], "1");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs at least 64 items; there are 50"));
+    let o = sid(
+        d.path(),
+        &["--column", "nope", "--codebook-size", "4", "--out", "x"],
+        "1",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no column `nope`"));
+    // 50 items in 2 x 2 codes: groups far larger than an extra level of 4 codes can number.
+    let o = sid(
+        d.path(),
+        &["--codebooks", "2,2", "--dedup-vocab", "4", "--out", "x"],
+        "1",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--dedup-vocab"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
