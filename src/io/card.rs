@@ -121,6 +121,7 @@ pub fn render(doc: &Value) -> String {
 
     render_captions(&mut o, doc);
     render_encoders(&mut o, doc);
+    render_semantic_ids(&mut o, doc);
 
     let _ = writeln!(
         o,
@@ -438,6 +439,60 @@ fn render_encoders(o: &mut String, doc: &Value) {
             o,
             "\nModel licences (the embeddings inherit their terms):\n\n{}",
             licences.join("\n")
+        );
+    }
+}
+
+fn render_semantic_ids(o: &mut String, doc: &Value) {
+    let r = &doc["semantic_ids"];
+    if r.is_null() {
+        return;
+    }
+    let m = &r["metrics"];
+    let f = |v: &Value| v.as_f64().map_or("—".into(), |x| format!("{x:.4}"));
+    let _ = writeln!(
+        o,
+        "\n## Semantic IDs\n\n`semantic_ids.parquet` gives each item a tuple of codes ({} over {}: codebooks {}, {} dims, seed {}), \
+         `codebooks.parquet` the centroids. Codes sha256 `{}…` (SIMD level {}).\n\n\
+         | collisions before → after | max group | extra level | reconstruction MSE | relative error | NN recall@{} (x̂) | neighbours sharing level 1 |\n\
+         | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n\
+         | {} → {} | {} | {} | {} | {} | {} | {} |\n\n\
+         | level | codes | used | perplexity | normalised entropy | mean branching | max/min count |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        s(&r["algorithm"]),
+        r["input"]["embeddings"]
+            .as_array()
+            .map(|a| a.iter().map(s).collect::<Vec<_>>().join(" + "))
+            .unwrap_or_default(),
+        s(&r["options"]["codebooks"]),
+        s(&r["dim"]),
+        s(&r["options"]["seed"]),
+        s(&r["codes_sha256"]).chars().take(12).collect::<String>(),
+        s(&r["simd"]),
+        s(&m["nn"]["k"]),
+        f(&m["collisions_before"]["rate"]),
+        f(&m["collision_rate_after"]),
+        s(&m["collisions_before"]["max_group"]),
+        s(&r["options"]["dedup"]),
+        m["reconstruction_mse"]
+            .as_f64()
+            .map_or("—".into(), |x| format!("{x:.4e}")),
+        f(&m["relative_error"]),
+        f(&m["nn"]["recall_reconstructed"]),
+        f(&m["nn"]["prefix1_agreement"]),
+    );
+    for l in m["levels"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {:.1} | {:.3} | {} | {:.2} |",
+            s(&l["level"]),
+            s(&l["codebook_size"]),
+            s(&l["used"]),
+            l["perplexity"].as_f64().unwrap_or(0.0),
+            l["normalized_entropy"].as_f64().unwrap_or(0.0),
+            l["mean_branching"]
+                .as_f64()
+                .map_or("—".into(), |x| format!("{x:.1}")),
+            l["max_min_ratio"].as_f64().unwrap_or(0.0),
         );
     }
 }

@@ -35,6 +35,8 @@ pub struct Manifest {
     pub caption: Vec<crate::stages::caption::CaptionConfig>,
     /// `[[stages.encode]]`: ONNX encoders over item fields, media and captions.
     pub encode: Vec<crate::stages::encode::EncodeConfig>,
+    /// `[stages.semantic_ids]`: item semantic ids from the encoders' embeddings.
+    pub semantic_ids: Option<crate::stages::semantic_ids::SidConfig>,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
     /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
     pub resolved: serde_json::Value,
@@ -301,6 +303,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
     let mut media = Vec::new();
     let mut caption = Vec::new();
     let mut encode = Vec::new();
+    let mut semantic_ids = None;
     let (filter, split) = match top.table(diags, "stages") {
         Some(mut st) => {
             let filter = match st.table(diags, "filter") {
@@ -336,6 +339,24 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                     encode.push(c);
                 }
                 t.finish(diags);
+            }
+            if let Some(mut t) = st.table(diags, "semantic_ids") {
+                semantic_ids = crate::stages::semantic_ids::SidConfig::read(&mut t, diags);
+                let span = t.span;
+                t.finish(diags);
+                let names: Vec<&String> = encode
+                    .iter()
+                    .map(|e: &crate::stages::encode::EncodeConfig| &e.name)
+                    .collect();
+                for e in semantic_ids.iter().flat_map(|s| &s.embeddings) {
+                    if !names.contains(&e) {
+                        diags.push(Diagnostic::error(
+                            format!("[stages.semantic_ids] uses embeddings `{e}`, but no [[stages.encode]] entry has that name"),
+                            Some(span),
+                            "in this table",
+                        ));
+                    }
+                }
             }
             let media_names: Vec<String> = media
                 .iter()
@@ -381,6 +402,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         media,
         caption,
         encode,
+        semantic_ids,
         resolved: tree::to_json(root),
         warnings: Vec::new(),
     })

@@ -12,6 +12,7 @@ pub mod filter;
 pub mod media;
 pub mod normalize;
 pub mod publish;
+pub mod semantic_ids;
 pub mod source;
 pub mod split;
 
@@ -501,6 +502,36 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         stage_event(p, "encode", fp, cached, t);
     }
 
+    // semantic ids: keyed on the encode stage's output and the options.
+    let fp_sid = match (&m.semantic_ids, &fp_encode) {
+        (Some(c), Some(fe)) => {
+            let mut f = Fingerprint::new("semantic_ids");
+            f.part("tool", TOOL_VERSION.as_bytes())
+                .part("encode", fe.as_bytes())
+                .part("config", serde_json::to_string(c)?.as_bytes());
+            Some(f.finish())
+        }
+        (Some(_), None) => {
+            return Err(crate::error::Error::Invalid(
+                "[stages.semantic_ids] needs embeddings: add [[stages.encode]] entries".into(),
+            ));
+        }
+        _ => None,
+    };
+    let sid_dir = fp_sid
+        .as_ref()
+        .map(|fp| cache.join(format!("semantic_ids-{}", &fp[..16])));
+    if let (Some(dir), Some(fp), Some(c), Some(edir)) =
+        (&sid_dir, &fp_sid, &m.semantic_ids, &encode_dir)
+    {
+        let t = Instant::now();
+        let cached = dir.join(semantic_ids::REPORT).is_file();
+        if !cached {
+            run_stage(dir, |tmp| semantic_ids::run(c, edir, tmp, p))?;
+        }
+        stage_event(p, "semantic_ids", fp, cached, t);
+    }
+
     let fingerprints: Vec<(&str, &str)> = [
         ("normalize", fp_norm.as_str()),
         ("filter", fp_filter.as_str()),
@@ -510,6 +541,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     .chain(fp_media.as_deref().map(|f| ("media", f)))
     .chain(fp_caption.as_deref().map(|f| ("caption", f)))
     .chain(fp_encode.as_deref().map(|f| ("encode", f)))
+    .chain(fp_sid.as_deref().map(|f| ("semantic_ids", f)))
     .collect();
     publish::publish(
         m,
@@ -526,6 +558,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             media: media_dir.as_deref().zip(dl_cache.as_ref()),
             caption_dir: caption_dir.as_deref(),
             encode_dir: encode_dir.as_deref(),
+            sid_dir: sid_dir.as_deref(),
         },
         p,
     )

@@ -265,6 +265,7 @@ pub struct Parts<'a> {
     /// The caption and encode stages' directories.
     pub caption_dir: Option<&'a Path>,
     pub encode_dir: Option<&'a Path>,
+    pub sid_dir: Option<&'a Path>,
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
@@ -450,6 +451,24 @@ pub fn publish(
         )?;
         encoders = Some(reports);
     }
+    let mut semantic = None;
+    if let Some(sdir) = parts.sid_dir {
+        extra_table(
+            &staging,
+            sdir,
+            "semantic_ids.parquet",
+            "semantic_ids",
+            &mut written,
+        )?;
+        extra_table(
+            &staging,
+            sdir,
+            "codebooks.parquet",
+            "codebooks",
+            &mut written,
+        )?;
+        semantic = Some(super::semantic_ids::load_report(sdir)?);
+    }
     written.sort_by(|a, b| a.path.cmp(&b.path));
 
     let acc = normalize::load_accounts(parts.norm_dir)?;
@@ -487,6 +506,7 @@ pub fn publish(
         "media_coverage": coverage,
         "captions": captions,
         "encoders": encoders,
+        "semantic_ids": semantic,
         "files": written,
     });
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;

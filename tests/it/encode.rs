@@ -829,6 +829,11 @@ frames = 3
 name = "cover_caption"
 model = "all-minilm-l6-v2"
 caption = "cover"
+
+[stages.semantic_ids]
+embeddings = ["title", "cover"]
+codebooks = [4, 4]
+normalize = "l2"
 "#,
         url = server.url()
     );
@@ -989,7 +994,24 @@ fn build_with_captions_and_encoders() {
             .iter()
             .any(|r| r["encoder"] == "cover" && r["status"] == "no_media")
     );
+    // Semantic ids for the items with both a title and a cover vector.
+    let sids = crate::util::rows_json(&v, "semantic_ids.parquet");
+    let both = enc("title")["ok"]
+        .as_u64()
+        .unwrap()
+        .min(enc("cover")["ok"].as_u64().unwrap());
+    assert!(
+        sids.len() as u64 <= both && sids.len() as u64 + 2 >= both,
+        "{} of {both}",
+        sids.len()
+    );
+    assert!(
+        sids.iter()
+            .all(|r| r["codes"].as_array().unwrap().len() == 3)
+    );
+    assert_eq!(doc["semantic_ids"]["metrics"]["collision_rate_after"], 0.0);
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
+    assert!(card.contains("## Semantic IDs"), "{card}");
     assert!(
         card.contains("## Embeddings") && card.contains("## Captions") && card.contains("test-vlm"),
         "{card}"
