@@ -60,8 +60,13 @@ pub struct Metrics {
     pub dedup_share: Option<f64>,
 }
 
+/// The most items neighbours are searched among.
+const NN_DATABASE: usize = 50_000;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NnPreservation {
+    /// Items searched among (a seeded sample when the catalogue is larger).
+    pub database: usize,
     pub queries: usize,
     pub k: usize,
     /// Recall@k of the true cosine top-k when searching with reconstructed vectors.
@@ -301,13 +306,28 @@ fn nn_preservation(
     levels: usize,
     seed: u64,
 ) -> NnPreservation {
+    // Neighbours are searched within a seeded sample of at most 50,000 items (all of them in
+    // smaller catalogues), for 1,000 queries drawn from it: the cost stays bounded at any N.
+    let n_all = codes.len();
+    let mut rng = Rng::derive(seed, "nn-preservation");
+    let db = super::kmeans::sample(n_all, NN_DATABASE.min(n_all), &mut rng);
+    let pick = |m: &[f32]| -> Vec<f32> {
+        db.iter()
+            .flat_map(|&i| m[i * dim..(i + 1) * dim].iter().copied())
+            .collect()
+    };
+    let x = &pick(x);
+    let recon_sub = recon.map(pick);
+    let recon = recon_sub.as_deref();
+    let codes: Vec<Vec<u16>> = db.iter().map(|&i| codes[i].clone()).collect();
+    let codes = &codes;
     let n = codes.len();
     let k = 10.min(n.saturating_sub(1));
     let q = 1000.min(n);
-    let mut rng = Rng::derive(seed, "nn-preservation");
     let queries = super::kmeans::sample(n, q, &mut rng);
     if k == 0 {
         return NnPreservation {
+            database: n,
             queries: 0,
             k,
             recall_reconstructed: None,
@@ -341,6 +361,7 @@ fn nn_preservation(
         same as f64 / (truth.len() * k) as f64
     };
     NnPreservation {
+        database: n,
         queries: queries.len(),
         k,
         recall_reconstructed: recall,
