@@ -124,35 +124,46 @@ pub fn sample(n: usize, s: usize, rng: &mut Rng) -> Vec<usize> {
     out
 }
 
-/// k-means++ seeding: the first centre uniform, each next one with probability ∝ D(x)².
+/// Squared distances of every row to one point: `‖x‖² + ‖c‖² − 2x·c` with the dot products
+/// from GEMM in fixed blocks (the same values whatever the thread count), clamped at 0.
+fn dist_to(x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
+    let cn: f32 = c.iter().map(|v| v * v).sum();
+    let parts: Vec<Vec<f32>> = (0..x.rows.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let lo = b * BLOCK;
+            let hi = (lo + BLOCK).min(x.rows);
+            let mut d = vec![0f32; hi - lo];
+            dots(&x.data[lo * x.dim..hi * x.dim], hi - lo, x.dim, c, 1, &mut d);
+            d.iter()
+                .zip(&norms[lo..hi])
+                .map(|(dot, xn)| (xn + cn - 2.0 * dot).max(0.0))
+                .collect()
+        })
+        .collect();
+    parts.concat()
+}
+
+/// k-means++ seeding: the first centre uniform, each next one with probability ∝ D(x)²
+/// (D updated incrementally, one GEMV per new centre).
 fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
     let d = x.dim;
+    let norms = sq_norms(x.data, d);
     let mut c = Vec::with_capacity(k * d);
     let first = rng.below(x.rows as u64) as usize;
     c.extend_from_slice(x.row(first));
-    let dist2 = |a: &[f32], b: &[f32]| -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| f64::from(p - q) * f64::from(p - q))
-            .sum()
-    };
-    let mut dmin: Vec<f64> = (0..x.rows)
-        .into_par_iter()
-        .map(|i| dist2(x.row(i), x.row(first)))
-        .collect();
+    let mut dmin = dist_to(x, &norms, x.row(first));
     let mut chosen = vec![first];
     while chosen.len() < k {
-        let total: f64 = dmin.iter().sum();
+        let total: f64 = dmin.iter().map(|&v| f64::from(v)).sum();
         let next = if total <= 0.0 {
             // Every row coincides with a centre: take distinct unused rows in order.
-            match (0..x.rows).find(|i| !chosen.contains(i)) {
-                Some(i) => i,
-                None => chosen[chosen.len() % chosen.len().max(1)],
-            }
+            (0..x.rows).find(|i| !chosen.contains(i)).unwrap_or(chosen[0])
         } else {
             let mut t = rng.next_f64() * total;
             let mut pick = x.rows - 1;
             for (i, &v) in dmin.iter().enumerate() {
+                let v = f64::from(v);
                 if t < v {
                     pick = i;
                     break;
@@ -162,10 +173,9 @@ fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
             pick
         };
         chosen.push(next);
-        let cr = x.row(next).to_vec();
-        c.extend_from_slice(&cr);
-        dmin.par_iter_mut().enumerate().for_each(|(i, m)| {
-            let v = dist2(x.row(i), &cr);
+        c.extend_from_slice(x.row(next));
+        let dn = dist_to(x, &norms, x.row(next));
+        dmin.iter_mut().zip(dn).for_each(|(m, v)| {
             if v < *m {
                 *m = v;
             }
@@ -184,7 +194,11 @@ pub struct Trained {
 /// k-means on `x` (already the training sample).
 pub fn train(x: &Mat<'_>, o: &KmeansOptions, rng: &mut Rng) -> Trained {
     let (k, d) = (o.k, x.dim);
-    let mut c = kmeanspp(x, k, rng);
+    // k-means++ over a seeded subset of at most 32·K rows: the seeding is O(K²·32·d) instead
+    // of O(K·S·d) memory-bound passes over the whole sample, and Lloyd refines on all of it.
+    let init_rows = sample(x.rows, (32 * k).min(x.rows), rng);
+    let sub: Vec<f32> = init_rows.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
+    let mut c = kmeanspp(&Mat { data: &sub, rows: init_rows.len(), dim: d }, k, rng);
     let mut prev = f64::INFINITY;
     let mut objective = 0.0;
     let mut iterations = 0;

@@ -51,7 +51,7 @@ impl Default for SidOptions {
         SidOptions {
             codebooks: vec![256, 256, 256],
             max_iter: 25,
-            tol: 1e-5,
+            tol: 0.0,
             sample: None,
             seed: 0,
             normalize: Normalize::None,
