@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: build test demo bench bench-encode lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: build test demo bench bench-encode bench-semantic-ids lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -75,6 +75,7 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(PY) bench/microlens.py --bin $(BIN)
 	$(PY) bench/finn.py --bin $(BIN)
 	$(MAKE) --no-print-directory bench-encode
+	$(MAKE) --no-print-directory bench-semantic-ids
 
 # Encoders on CPU, 2 threads each: `recdata encode` vs sentence-transformers (text) and
 # PIL + onnxruntime (images); the baselines run in the export venv (bench/encode.py).
@@ -87,3 +88,8 @@ lint:
 
 clean:
 	rm -rf data/lastfm-1k-synth data/microlens-synth data/raw
+
+# Semantic ids: recdata vs faiss-cpu's ResidualQuantizer on 1M x 384 synthetic embeddings.
+bench-semantic-ids: pydeps build
+	$(PY) -m pip install --quiet faiss-cpu==1.15.1
+	$(PY) bench/semantic_ids.py --bin $(BIN)
