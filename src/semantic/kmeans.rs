@@ -61,37 +61,57 @@ pub fn sq_norms(c: &[f32], dim: usize) -> Vec<f32> {
 /// Nearest centroid of every row and its squared distance (`‖x‖² + ‖c‖² − 2x·c`, clamped at
 /// 0). Ties go to the lowest centroid index.
 pub fn assign(x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
-    let cn = sq_norms(c, x.dim);
-    let parts: Vec<(Vec<u32>, Vec<f32>)> = (0..x.rows.div_ceil(BLOCK))
+    assign_rows(x.rows, x.dim, c, k, |lo, hi, out: &mut [f32]| {
+        out.copy_from_slice(&x.data[lo * x.dim..hi * x.dim]);
+    })
+}
+
+/// [`assign`] for rows produced block by block by `fill(lo, hi, out)` (e.g. residuals
+/// recomputed from the codes, so no N × d residual matrix is ever held).
+pub fn assign_rows(
+    rows: usize,
+    dim: usize,
+    c: &[f32],
+    k: usize,
+    fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+) -> (Vec<u32>, Vec<f32>) {
+    let cn = sq_norms(c, dim);
+    let parts: Vec<(Vec<u32>, Vec<f32>)> = (0..rows.div_ceil(BLOCK))
         .into_par_iter()
-        .map(|b| {
-            let lo = b * BLOCK;
-            let hi = (lo + BLOCK).min(x.rows);
-            let n = hi - lo;
-            let xs = &x.data[lo * x.dim..hi * x.dim];
-            let mut d = vec![0f32; n * k];
-            dots(xs, n, x.dim, c, k, &mut d);
-            let mut codes = Vec::with_capacity(n);
-            let mut dist = Vec::with_capacity(n);
-            for r in 0..n {
-                let row = &d[r * k..(r + 1) * k];
-                let (mut best, mut bv) = (0usize, f32::INFINITY);
-                for (j, &v) in row.iter().enumerate() {
-                    let s = cn[j] - 2.0 * v;
-                    if s < bv {
-                        bv = s;
-                        best = j;
+        // Buffers per worker, reused across blocks (fresh multi-MiB buffers per block cost
+        // more in page faults than the GEMM).
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(xs, d): &mut (Vec<f32>, Vec<f32>), b| {
+                let lo = b * BLOCK;
+                let hi = (lo + BLOCK).min(rows);
+                let n = hi - lo;
+                xs.resize(n * dim, 0.0);
+                fill(lo, hi, &mut xs[..n * dim]);
+                d.resize(n * k, 0.0);
+                dots(&xs[..n * dim], n, dim, c, k, &mut d[..n * k]);
+                let mut codes = Vec::with_capacity(n);
+                let mut dist = Vec::with_capacity(n);
+                for r in 0..n {
+                    let row = &d[r * k..(r + 1) * k];
+                    let (mut best, mut bv) = (0usize, f32::INFINITY);
+                    for (j, &v) in row.iter().enumerate() {
+                        let s = cn[j] - 2.0 * v;
+                        if s < bv {
+                            bv = s;
+                            best = j;
+                        }
                     }
+                    let xn: f32 = xs[r * dim..(r + 1) * dim].iter().map(|v| v * v).sum();
+                    codes.push(best as u32);
+                    dist.push((xn + bv).max(0.0));
                 }
-                let xn: f32 = xs[r * x.dim..(r + 1) * x.dim].iter().map(|v| v * v).sum();
-                codes.push(best as u32);
-                dist.push((xn + bv).max(0.0));
-            }
-            (codes, dist)
-        })
+                (codes, dist)
+            },
+        )
         .collect();
-    let mut codes = Vec::with_capacity(x.rows);
-    let mut dist = Vec::with_capacity(x.rows);
+    let mut codes = Vec::with_capacity(rows);
+    let mut dist = Vec::with_capacity(rows);
     for (c, d) in parts {
         codes.extend(c);
         dist.extend(d);
@@ -134,7 +154,14 @@ fn dist_to(x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
             let lo = b * BLOCK;
             let hi = (lo + BLOCK).min(x.rows);
             let mut d = vec![0f32; hi - lo];
-            dots(&x.data[lo * x.dim..hi * x.dim], hi - lo, x.dim, c, 1, &mut d);
+            dots(
+                &x.data[lo * x.dim..hi * x.dim],
+                hi - lo,
+                x.dim,
+                c,
+                1,
+                &mut d,
+            );
             d.iter()
                 .zip(&norms[lo..hi])
                 .map(|(dot, xn)| (xn + cn - 2.0 * dot).max(0.0))
@@ -158,7 +185,9 @@ fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
         let total: f64 = dmin.iter().map(|&v| f64::from(v)).sum();
         let next = if total <= 0.0 {
             // Every row coincides with a centre: take distinct unused rows in order.
-            (0..x.rows).find(|i| !chosen.contains(i)).unwrap_or(chosen[0])
+            (0..x.rows)
+                .find(|i| !chosen.contains(i))
+                .unwrap_or(chosen[0])
         } else {
             let mut t = rng.next_f64() * total;
             let mut pick = x.rows - 1;
@@ -197,8 +226,19 @@ pub fn train(x: &Mat<'_>, o: &KmeansOptions, rng: &mut Rng) -> Trained {
     // k-means++ over a seeded subset of at most 32·K rows: the seeding is O(K²·32·d) instead
     // of O(K·S·d) memory-bound passes over the whole sample, and Lloyd refines on all of it.
     let init_rows = sample(x.rows, (32 * k).min(x.rows), rng);
-    let sub: Vec<f32> = init_rows.iter().flat_map(|&i| x.row(i).iter().copied()).collect();
-    let mut c = kmeanspp(&Mat { data: &sub, rows: init_rows.len(), dim: d }, k, rng);
+    let sub: Vec<f32> = init_rows
+        .iter()
+        .flat_map(|&i| x.row(i).iter().copied())
+        .collect();
+    let mut c = kmeanspp(
+        &Mat {
+            data: &sub,
+            rows: init_rows.len(),
+            dim: d,
+        },
+        k,
+        rng,
+    );
     let mut prev = f64::INFINITY;
     let mut objective = 0.0;
     let mut iterations = 0;

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub dedup_share: Option<f64>,
 }
 
+/// Writes row `i` of a matrix computed on demand (e.g. a reconstruction) into the buffer.
+type RowFn<'a> = dyn Fn(usize, &mut [f32]) + 'a;
+
 /// The most items neighbours are searched among.
 const NN_DATABASE: usize = 50_000;
 
@@ -195,32 +198,32 @@ pub fn compute(
         *tuples.entry(&c[..levels]).or_default() += 1;
     }
     let tuple_entropy = entropy(tuples.values().copied(), n);
-    // x̂ = Σ_l C_l[c_l] (not defined when residuals were re-normalised between levels).
-    let recon: Option<Vec<f32>> = (!o.residual_norm).then(|| {
-        let mut r = vec![0f32; n * dim];
-        for (i, c) in codes.iter().enumerate() {
-            for l in 0..levels {
-                let cen = &codebooks[l][c[l] as usize * dim..(c[l] as usize + 1) * dim];
-                r[i * dim..(i + 1) * dim]
-                    .iter_mut()
-                    .zip(cen)
-                    .for_each(|(a, b)| *a += b);
-            }
+    // x̂ = Σ_l C_l[c_l] (not defined when residuals were re-normalised between levels),
+    // computed row by row: no N × d reconstruction is held.
+    let recon_row = |i: usize, out: &mut [f32]| {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        for l in 0..levels {
+            let c = codes[i][l] as usize;
+            out.iter_mut()
+                .zip(&codebooks[l][c * dim..(c + 1) * dim])
+                .for_each(|(a, b)| *a += b);
         }
-        r
-    });
-    let (mse, rel) = match &recon {
-        Some(r) => {
-            let mut se = 0f64;
-            let mut re = 0f64;
-            for (a, b) in x.iter().zip(r) {
+    };
+    let (mse, rel) = if o.residual_norm {
+        (None, None)
+    } else {
+        let mut buf = vec![0f32; dim];
+        let mut se = 0f64;
+        let mut re = 0f64;
+        for i in 0..n {
+            recon_row(i, &mut buf);
+            for (a, b) in x[i * dim..(i + 1) * dim].iter().zip(&buf) {
                 let d = f64::from(a - b);
                 se += d * d;
                 re += d.abs() / (f64::from(a.abs().max(b.abs())) + 1e-4);
             }
-            (Some(se / x.len() as f64), Some(re / x.len() as f64))
         }
-        None => (None, None),
+        (Some(se / x.len() as f64), Some(re / x.len() as f64))
     };
     let after = if codes.first().is_some_and(|c| c.len() > levels) {
         let mut all: HashSet<&[u16]> = HashSet::new();
@@ -239,7 +242,14 @@ pub fn compute(
     } else {
         (None, None)
     };
-    let nn = nn_preservation(x, recon.as_deref(), dim, codes, levels, o.seed);
+    let nn = nn_preservation(
+        x,
+        (!o.residual_norm).then_some(&recon_row),
+        dim,
+        codes,
+        levels,
+        o.seed,
+    );
     Metrics {
         items: n,
         collisions_before: before,
@@ -278,16 +288,20 @@ fn topk(db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> 
             &mut scores[..nq * b],
         );
         for (qi, list) in best.iter_mut().enumerate() {
+            // Only candidates at least as good as the current k-th best can enter.
+            let floor = if list.len() >= k {
+                list[k - 1].0
+            } else {
+                f32::NEG_INFINITY
+            };
             for j in 0..b {
-                if lo + j == queries[qi] {
-                    continue;
+                let sc = scores[qi * b + j];
+                if lo + j != queries[qi] && sc >= floor {
+                    list.push((sc, lo + j));
                 }
-                list.push((scores[qi * b + j], lo + j));
             }
-            if list.len() > 4 * k {
-                list.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                list.truncate(k);
-            }
+            list.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            list.truncate(k);
         }
     }
     best.into_iter()
@@ -300,7 +314,7 @@ fn topk(db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> 
 
 fn nn_preservation(
     x: &[f32],
-    recon: Option<&[f32]>,
+    recon: Option<&RowFn<'_>>,
     dim: usize,
     codes: &[Vec<u16>],
     levels: usize,
@@ -317,7 +331,13 @@ fn nn_preservation(
             .collect()
     };
     let x = &pick(x);
-    let recon_sub = recon.map(pick);
+    let recon_sub = recon.map(|f| {
+        let mut r = vec![0f32; db.len() * dim];
+        for (row, &i) in r.chunks_mut(dim).zip(&db) {
+            f(i, row);
+        }
+        r
+    });
     let recon = recon_sub.as_deref();
     let codes: Vec<Vec<u16>> = db.iter().map(|&i| codes[i].clone()).collect();
     let codes = &codes;

@@ -80,8 +80,37 @@ fn level_seed(seed: u64, l: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The residual of row `i` before level `l`, written into `out`: the row, minus the chosen
+/// centroid of every earlier level (re-normalised before each level in GRID mode). Residuals
+/// are recomputed rather than stored, so only the input and the codes are held in memory.
+#[allow(clippy::too_many_arguments)]
+fn residual(
+    x: &[f32],
+    dim: usize,
+    i: usize,
+    l: usize,
+    codes: &[Vec<u32>],
+    codebooks: &[Vec<f32>],
+    grid: bool,
+    out: &mut [f32],
+) {
+    out.copy_from_slice(&x[i * dim..(i + 1) * dim]);
+    for j in 0..=l {
+        if grid {
+            normalize_rows(out, dim);
+        }
+        if j == l {
+            break;
+        }
+        let c = codes[j][i] as usize;
+        out.iter_mut()
+            .zip(&codebooks[j][c * dim..(c + 1) * dim])
+            .for_each(|(v, cv)| *v -= cv);
+    }
+}
+
 /// Builds semantic ids for the rows of `x` (row-major, `dim` columns).
-pub fn build(x: &[f32], dim: usize, o: &SidOptions) -> Result<SemanticIds> {
+pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds> {
     let n = x.len().checked_div(dim).unwrap_or(0);
     if dim == 0 || n == 0 {
         return Err(Error::Invalid(
@@ -103,31 +132,26 @@ pub fn build(x: &[f32], dim: usize, o: &SidOptions) -> Result<SemanticIds> {
             "the vectors contain NaN or infinite values".into(),
         ));
     }
-    let mut input = x.to_vec();
     if o.normalize == Normalize::L2 {
-        normalize_rows(&mut input, dim);
+        normalize_rows(&mut x, dim);
     }
-    let mut r = input.clone();
-    let mut codes: Vec<Vec<u16>> = vec![Vec::with_capacity(o.codebooks.len() + 1); n];
-    let mut codebooks = Vec::new();
-    let mut iterations = Vec::new();
-    let mut residual_norms = Vec::new();
-    let total_norm: f64 = input
+    let total_norm: f64 = x
         .iter()
         .map(|v| f64::from(*v) * f64::from(*v))
         .sum::<f64>()
         .sqrt();
+    let mut level_codes: Vec<Vec<u32>> = Vec::new();
+    let mut codebooks: Vec<Vec<f32>> = Vec::new();
+    let mut iterations = Vec::new();
+    let mut residual_norms = Vec::new();
     for (l, &k) in o.codebooks.iter().enumerate() {
-        if o.residual_norm {
-            normalize_rows(&mut r, dim);
-        }
         let mut rng = Rng::new(level_seed(o.seed, l));
         let s = o.sample.unwrap_or(256 * k).clamp(k, n);
         let idx = kmeans::sample(n, s, &mut rng);
-        let train: Vec<f32> = idx
-            .iter()
-            .flat_map(|&i| r[i * dim..(i + 1) * dim].iter().copied())
-            .collect();
+        let mut train = vec![0f32; idx.len() * dim];
+        for (t, &i) in train.chunks_mut(dim).zip(&idx) {
+            residual(&x, dim, i, l, &level_codes, &codebooks, o.residual_norm, t);
+        }
         let t = kmeans::train(
             &Mat {
                 data: &train,
@@ -142,36 +166,41 @@ pub fn build(x: &[f32], dim: usize, o: &SidOptions) -> Result<SemanticIds> {
             },
             &mut rng,
         );
-        let (a, _) = kmeans::assign(
-            &Mat {
-                data: &r,
-                rows: n,
-                dim,
-            },
-            &t.centroids,
-            k,
-        );
-        for (i, &c) in a.iter().enumerate() {
-            codes[i].push(c as u16);
-            let cen = &t.centroids[c as usize * dim..(c as usize + 1) * dim];
-            for (v, cv) in r[i * dim..(i + 1) * dim].iter_mut().zip(cen) {
-                *v -= cv;
+        drop(train);
+        let (a, dist) = kmeans::assign_rows(n, dim, &t.centroids, k, |lo, hi, out| {
+            for (i, row) in (lo..hi).zip(out.chunks_mut(dim)) {
+                residual(
+                    &x,
+                    dim,
+                    i,
+                    l,
+                    &level_codes,
+                    &codebooks,
+                    o.residual_norm,
+                    row,
+                );
             }
-        }
-        let rn: f64 = r
-            .iter()
-            .map(|v| f64::from(*v) * f64::from(*v))
-            .sum::<f64>()
-            .sqrt();
+        });
+        // The squared distance to the chosen centroid is the next residual's squared norm.
+        let rn: f64 = dist.iter().map(|&v| f64::from(v)).sum::<f64>().sqrt();
         residual_norms.push(if total_norm > 0.0 {
             rn / total_norm
         } else {
             0.0
         });
+        level_codes.push(a);
         codebooks.push(t.centroids);
         iterations.push(t.iterations);
     }
     let levels = o.codebooks.len();
+    let mut codes: Vec<Vec<u16>> = (0..n)
+        .map(|i| {
+            let mut c = Vec::with_capacity(levels + 1);
+            c.extend(level_codes.iter().map(|lc| lc[i] as u16));
+            c
+        })
+        .collect();
+    drop(level_codes);
     let before = metrics::collisions(&codes, levels);
     if o.dedup == Dedup::Append {
         if before.max_group > o.dedup_vocab {
@@ -183,7 +212,7 @@ pub fn build(x: &[f32], dim: usize, o: &SidOptions) -> Result<SemanticIds> {
         append_dedup(&mut codes, levels);
     }
     let m = metrics::compute(
-        &input,
+        &x,
         dim,
         &codes,
         &codebooks,

@@ -17,61 +17,33 @@ use serde_json::json;
 
 use super::{SemanticIds, SidOptions};
 use crate::error::{Error, Result};
-use crate::io::parquet::{Level, read_batch, write_batch};
+use crate::io::parquet::{Level, write_batch};
 use crate::progress::Reporter;
 
-/// The vectors of `columns` (fixed-size lists of f32 or f16, or lists), concatenated per row.
+/// The vectors of `columns` (fixed-size lists of f32 or f16), concatenated per row, and the
+/// `item_id`s (row numbers when there is no such column). Row groups are read one at a time
+/// and appended to the matrix, so the file is never held twice in memory.
 pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f32>, usize)> {
-    let b = read_batch(path)?;
-    let n = b.num_rows();
-    let ids: Vec<u32> = match b.column_by_name("item_id") {
-        Some(c) => match c.as_any().downcast_ref::<UInt32Array>() {
-            Some(a) => a.values().to_vec(),
-            None => (0..n as u32).collect(),
-        },
-        None => (0..n as u32).collect(),
-    };
-    let mut parts: Vec<(Vec<f32>, usize)> = Vec::new();
+    let file = fs_err::File::open(path)?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        file.into_parts().0,
+    )?;
+    let schema = builder.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut dims = Vec::new();
     for name in columns {
-        let col = b.column_by_name(name).ok_or_else(|| {
+        let f = schema.field_with_name(name).map_err(|_| {
             Error::Invalid(format!(
                 "{}: no column `{name}` (columns: {})",
                 path.display(),
-                b.schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names.join(", ")
             ))
         })?;
-        let (values, dim): (Vec<f32>, usize) = match col.data_type() {
-            DataType::FixedSizeList(_, d) => {
-                let l: &FixedSizeListArray = col.as_fixed_size_list();
-                if l.null_count() > 0 {
-                    return Err(Error::Invalid(format!(
-                        "{}: column `{name}` has {} null vectors; keep only encoded items (status ok)",
-                        path.display(),
-                        l.null_count()
-                    )));
-                }
-                let v = l.values();
-                let vals = match v.data_type() {
-                    DataType::Float32 => v.as_primitive::<Float32Type>().values().to_vec(),
-                    DataType::Float16 => v
-                        .as_primitive::<Float16Type>()
-                        .values()
-                        .iter()
-                        .map(|h| h.to_f32())
-                        .collect(),
-                    t => {
-                        return Err(Error::Invalid(format!(
-                            "{}: column `{name}` holds {t}, not float vectors",
-                            path.display()
-                        )));
-                    }
-                };
-                (vals, *d as usize)
+        match f.data_type() {
+            DataType::FixedSizeList(inner, d)
+                if matches!(inner.data_type(), DataType::Float32 | DataType::Float16) =>
+            {
+                dims.push(*d as usize)
             }
             t => {
                 return Err(Error::Invalid(format!(
@@ -79,14 +51,55 @@ pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f3
                     path.display()
                 )));
             }
-        };
-        parts.push((values, dim));
+        }
     }
-    let dim: usize = parts.iter().map(|p| p.1).sum();
-    let mut x = Vec::with_capacity(n * dim);
-    for i in 0..n {
-        for (v, d) in &parts {
-            x.extend_from_slice(&v[i * d..(i + 1) * d]);
+    let dim: usize = dims.iter().sum();
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+    let mut x: Vec<f32> = Vec::with_capacity(rows * dim);
+    let mut ids: Vec<u32> = Vec::with_capacity(rows);
+    let has_ids = schema
+        .field_with_name("item_id")
+        .is_ok_and(|f| *f.data_type() == DataType::UInt32);
+    for batch in builder.with_batch_size(65_536).build()? {
+        let b: RecordBatch = batch?;
+        let n = b.num_rows();
+        if has_ids {
+            let a: &UInt32Array = crate::io::parquet::column(&b, "item_id")?;
+            ids.extend_from_slice(a.values());
+        } else {
+            ids.extend(ids.len() as u32..(ids.len() + n) as u32);
+        }
+        let mut cols: Vec<Vec<f32>> = Vec::new();
+        for name in columns {
+            let col = b
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("column {name} vanished")))?;
+            let l: &FixedSizeListArray = col.as_fixed_size_list();
+            if l.null_count() > 0 {
+                return Err(Error::Invalid(format!(
+                    "{}: column `{name}` has null vectors; keep only encoded items (status ok)",
+                    path.display()
+                )));
+            }
+            let v = l.values();
+            cols.push(match v.data_type() {
+                DataType::Float32 => v.as_primitive::<Float32Type>().values().to_vec(),
+                _ => v
+                    .as_primitive::<Float16Type>()
+                    .values()
+                    .iter()
+                    .map(|h| h.to_f32())
+                    .collect(),
+            });
+        }
+        if cols.len() == 1 {
+            x.extend_from_slice(&cols[0]);
+        } else {
+            for i in 0..n {
+                for (v, d) in cols.iter().zip(&dims) {
+                    x.extend_from_slice(&v[i * d..(i + 1) * d]);
+                }
+            }
         }
     }
     Ok((ids, x, dim))
@@ -105,7 +118,7 @@ pub fn codes_sha256(codes: &[Vec<u16>]) -> String {
     hex::encode(h.finalize())
 }
 
-fn matrix_sha256(x: &[f32]) -> String {
+pub fn matrix_sha256(x: &[f32]) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     for v in x {
@@ -139,7 +152,7 @@ pub fn write(
     sids: &SemanticIds,
     o: &SidOptions,
     input: serde_json::Value,
-    x: &[f32],
+    input_sha256: &str,
 ) -> Result<serde_json::Value> {
     fs_err::create_dir_all(dir)?;
     let mut lb = ListBuilder::new(UInt16Builder::new());
@@ -152,7 +165,7 @@ pub fn write(
         "algorithm": "rq-kmeans",
         "options": o,
         "input": input,
-        "input_sha256": matrix_sha256(x),
+        "input_sha256": input_sha256,
         "dim": sids.dim,
         "items": ids.len(),
         "codes_sha256": codes_sha,
@@ -234,14 +247,15 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
         a.options.codebooks.len(),
         a.options.codebooks
     ));
-    let sids = super::build(&x, dim, &a.options)?;
+    let input_sha = matrix_sha256(&x);
+    let sids = super::build(x, dim, &a.options)?;
     let report = write(
         a.out,
         &ids,
         &sids,
         &a.options,
         json!({ "file": a.input, "columns": a.columns }),
-        &x,
+        &input_sha,
     )?;
     let m = &sids.metrics;
     if a.json {

@@ -123,7 +123,8 @@ pub fn run(c: &SidConfig, encode_dir: &Path, dir: &Path, p: &Reporter) -> Result
         c.embeddings.join(" + "),
         c.options.codebooks
     ));
-    let sids = crate::semantic::build(&x, dim, &c.options).map_err(|e| match e {
+    let input_sha = crate::semantic::standalone::matrix_sha256(&x);
+    let sids = crate::semantic::build(x, dim, &c.options).map_err(|e| match e {
         Error::Invalid(m) => Error::Invalid(format!("[stages.semantic_ids]: {m}")),
         other => other,
     })?;
@@ -134,7 +135,7 @@ pub fn run(c: &SidConfig, encode_dir: &Path, dir: &Path, p: &Reporter) -> Result
         &sids,
         &c.options,
         json!({ "embeddings": c.embeddings, "items_without_all_embeddings": without }),
-        &x,
+        &input_sha,
     )?;
     Ok(())
 }
