@@ -655,6 +655,18 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                 )?;
             }
         }
+        let sid = &doc["semantic_ids"];
+        if !sid.is_null() {
+            writeln!(
+                out,
+                "semantic ids {} items, codebooks {}, collisions {:.4} -> {:.4}, codes sha256 {}",
+                sid["items"],
+                sid["options"]["codebooks"],
+                sid["metrics"]["collisions_before"]["rate"].as_f64().unwrap_or(0.0),
+                sid["metrics"]["collision_rate_after"].as_f64().unwrap_or(0.0),
+                sid["codes_sha256"].as_str().unwrap_or("?").chars().take(16).collect::<String>()
+            )?;
+        }
         writeln!(out, "\n{:<28} {:>12} {:>14}", "file", "rows", "bytes")?;
         for f in doc["files"].as_array().into_iter().flatten() {
             // serde_json's Display ignores width: format the numbers as strings.
