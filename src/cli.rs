@@ -123,7 +123,8 @@ pub enum Command {
         /// GRID mode: L2-normalise the residual before each level.
         #[arg(long)]
         residual_norm: bool,
-        /// Collision handling: append (TIGER extra level) or none.
+        /// Collision handling: append (TIGER extra level), reassign (nearest free last-level
+        /// code, then append for what is left) or none.
         #[arg(long, default_value = "append")]
         dedup: String,
         /// Largest collision group the extra level may number.
@@ -326,10 +327,11 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
         } => {
             let dedup = match dedup.as_str() {
                 "append" => crate::semantic::Dedup::Append,
+                "reassign" => crate::semantic::Dedup::Reassign,
                 "none" => crate::semantic::Dedup::None,
                 other => {
                     return Err(Error::Invalid(format!(
-                        "--dedup {other}: use `append` (TIGER extra level) or `none`"
+                        "--dedup {other}: use `append` (TIGER extra level), `reassign` (nearest free last-level code) or `none`"
                     )));
                 }
             };
@@ -662,9 +664,18 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                 "semantic ids {} items, codebooks {}, collisions {:.4} -> {:.4}, codes sha256 {}",
                 sid["items"],
                 sid["options"]["codebooks"],
-                sid["metrics"]["collisions_before"]["rate"].as_f64().unwrap_or(0.0),
-                sid["metrics"]["collision_rate_after"].as_f64().unwrap_or(0.0),
-                sid["codes_sha256"].as_str().unwrap_or("?").chars().take(16).collect::<String>()
+                sid["metrics"]["collisions_before"]["rate"]
+                    .as_f64()
+                    .unwrap_or(0.0),
+                sid["metrics"]["collision_rate_after"]
+                    .as_f64()
+                    .unwrap_or(0.0),
+                sid["codes_sha256"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .chars()
+                    .take(16)
+                    .collect::<String>()
             )?;
         }
         writeln!(out, "\n{:<28} {:>12} {:>14}", "file", "rows", "bytes")?;

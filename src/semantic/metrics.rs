@@ -21,6 +21,17 @@ pub struct Collisions {
     pub groups_over_one: usize,
 }
 
+/// What collision re-assignment did: items moved to a free last-level code, items that found
+/// none (they get the extra level), and the moved items' mean squared distance to their
+/// last-level centroid before and after (the quantization error the move costs).
+#[derive(Debug, Clone, Serialize)]
+pub struct Reassigned {
+    pub moved: usize,
+    pub unresolved: usize,
+    pub mean_sq_error_before: f64,
+    pub mean_sq_error_after: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Level {
     pub level: usize,
@@ -58,6 +69,8 @@ pub struct Metrics {
     /// Largest extra-level value and the share of items with one > 0.
     pub dedup_max: Option<u16>,
     pub dedup_share: Option<f64>,
+    /// `dedup = "reassign"` only.
+    pub reassigned: Option<Reassigned>,
 }
 
 /// Writes row `i` of a matrix computed on demand (e.g. a reconstruction) into the buffer.
@@ -225,14 +238,10 @@ pub fn compute(
         }
         (Some(se / x.len() as f64), Some(re / x.len() as f64))
     };
-    let after = if codes.first().is_some_and(|c| c.len() > levels) {
-        let mut all: HashSet<&[u16]> = HashSet::new();
-        for c in codes {
-            all.insert(c);
-        }
+    // The final codes (after re-assignment and/or the extra level).
+    let after = {
+        let all: HashSet<&[u16]> = codes.iter().map(Vec::as_slice).collect();
         (n - all.len()) as f64 / n as f64
-    } else {
-        before.rate
     };
     let (dedup_max, dedup_share) = if codes.first().is_some_and(|c| c.len() > levels) {
         (
@@ -261,6 +270,7 @@ pub fn compute(
         nn,
         dedup_max,
         dedup_share,
+        reassigned: None,
     }
 }
 

@@ -27,6 +27,9 @@ pub enum Dedup {
     None,
     /// TIGER: an extra level 0..g-1 within each group of identical tuples, by item order.
     Append,
+    /// Move colliding items to their nearest free code on the last level (the member closest
+    /// to the shared centroid keeps it); what cannot move gets the extra level of `append`.
+    Reassign,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -202,6 +205,15 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
         .collect();
     drop(level_codes);
     let before = metrics::collisions(&codes, levels);
+    let mut reassigned = None;
+    if o.dedup == Dedup::Reassign {
+        let r = reassign(&x, dim, &mut codes, &codebooks, o.residual_norm);
+        let left = metrics::collisions(&codes, levels);
+        reassigned = Some(r);
+        if left.max_group > 1 {
+            append_dedup(&mut codes, levels);
+        }
+    }
     if o.dedup == Dedup::Append {
         if before.max_group > o.dedup_vocab {
             return Err(Error::Invalid(format!(
@@ -211,7 +223,7 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
         }
         append_dedup(&mut codes, levels);
     }
-    let m = metrics::compute(
+    let mut m = metrics::compute(
         &x,
         dim,
         &codes,
@@ -221,6 +233,7 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
         &residual_norms,
         before,
     );
+    m.reassigned = reassigned;
     Ok(SemanticIds {
         codes,
         codebooks,
@@ -228,6 +241,93 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
         iterations,
         metrics: m,
     })
+}
+
+/// Collision re-assignment on the last level. Groups of identical tuples are visited in order
+/// of their first item; the member nearest the shared last-level centroid (lowest index on
+/// ties) keeps the tuple, the others in item order take the nearest last-level code whose full
+/// tuple is still free.
+fn reassign(
+    x: &[f32],
+    dim: usize,
+    codes: &mut [Vec<u16>],
+    codebooks: &[Vec<f32>],
+    grid: bool,
+) -> metrics::Reassigned {
+    let levels = codebooks.len();
+    let last = levels - 1;
+    let mut groups: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
+    for (i, c) in codes.iter().enumerate() {
+        groups.entry(c[..levels].to_vec()).or_default().push(i);
+    }
+    let mut used: std::collections::HashSet<Vec<u16>> = groups.keys().cloned().collect();
+    let mut order: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    order.sort_by_key(|g| g[0]);
+    let level_codes: Vec<Vec<u32>> = (0..levels)
+        .map(|l| codes.iter().map(|c| u32::from(c[l])).collect())
+        .collect();
+    let k = codebooks[last].len() / dim;
+    let cb = &codebooks[last];
+    let mut r = vec![0f32; dim];
+    let (mut moved, mut stuck) = (0usize, 0usize);
+    let (mut err_before, mut err_after) = (0f64, 0f64);
+    let dist = |r: &[f32], c: usize| -> f64 {
+        r.iter()
+            .zip(&cb[c * dim..(c + 1) * dim])
+            .map(|(a, b)| f64::from(a - b) * f64::from(a - b))
+            .sum()
+    };
+    for g in order {
+        // Each member's residual before the last level and its distances to every code.
+        let per: Vec<Vec<f64>> = g
+            .iter()
+            .map(|&i| {
+                residual(x, dim, i, last, &level_codes, codebooks, grid, &mut r);
+                (0..k).map(|c| dist(&r, c)).collect()
+            })
+            .collect();
+        let cur = codes[g[0]][last] as usize;
+        let keeper = (0..g.len())
+            .min_by(|&a, &b| per[a][cur].total_cmp(&per[b][cur]).then(a.cmp(&b)))
+            .unwrap_or(0);
+        for (m, &i) in g.iter().enumerate() {
+            if m == keeper {
+                continue;
+            }
+            let mut cand: Vec<usize> = (0..k).collect();
+            cand.sort_by(|&a, &b| per[m][a].total_cmp(&per[m][b]).then(a.cmp(&b)));
+            let mut tuple = codes[i][..levels].to_vec();
+            let free = cand.into_iter().find(|&c| {
+                tuple[last] = c as u16;
+                !used.contains(&tuple)
+            });
+            match free {
+                Some(c) => {
+                    err_before += per[m][cur];
+                    err_after += per[m][c];
+                    tuple[last] = c as u16;
+                    used.insert(tuple);
+                    codes[i][last] = c as u16;
+                    moved += 1;
+                }
+                None => stuck += 1,
+            }
+        }
+    }
+    metrics::Reassigned {
+        moved,
+        unresolved: stuck,
+        mean_sq_error_before: if moved > 0 {
+            err_before / moved as f64
+        } else {
+            0.0
+        },
+        mean_sq_error_after: if moved > 0 {
+            err_after / moved as f64
+        } else {
+            0.0
+        },
+    }
 }
 
 /// TIGER: within each group of identical tuples, the items in input order get 0, 1, 2, ….

@@ -232,3 +232,40 @@ fn bad_inputs_are_clear_errors() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn reassign_removes_collisions_on_the_last_level() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 800, 8, 4);
+    let o = sid(
+        d.path(),
+        &["--codebooks", "4,256", "--dedup", "reassign", "--out", "r"],
+        "2",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = report(&d.path().join("r"));
+    let m = &r["metrics"];
+    assert!(
+        m["collisions_before"]["rate"].as_f64().unwrap() > 0.0,
+        "{m}"
+    );
+    let re = &m["reassigned"];
+    assert!(re["moved"].as_u64().unwrap() > 0, "{re}");
+    assert!(
+        re["mean_sq_error_after"].as_f64().unwrap() >= re["mean_sq_error_before"].as_f64().unwrap(),
+        "{re}"
+    );
+    assert_eq!(m["collision_rate_after"], 0.0, "{m}");
+    // Unique codes, and the prefix (level 1) never changes: only the last level moves.
+    let check = py(
+        r#"
+import sys, json, pyarrow.parquet as pq
+d = sys.argv[1]
+codes = [tuple(r["codes"]) for r in pq.read_table(f"{d}/r/semantic_ids.parquet").to_pylist()]
+print(json.dumps({"unique": len(set(codes)) == len(codes), "lens": sorted({len(c) for c in codes})}))
+"#,
+        &[d.path().to_str().unwrap()],
+    );
+    let c: serde_json::Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(c["unique"], true, "{c}");
+}
