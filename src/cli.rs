@@ -308,6 +308,21 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// `; missing: reason n, …` from a coverage entry's `missing_by_status` (empty when none).
+fn missing_suffix(c: &serde_json::Value) -> String {
+    let why: Vec<String> = c["missing_by_status"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if why.is_empty() {
+        String::new()
+    } else {
+        format!("; missing: {}", why.join(", "))
+    }
+}
+
 fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
     match &cli.command {
         Command::SemanticIds {
@@ -610,12 +625,6 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
         });
         writeln!(out, "rejected    {rejected} raw rows (see rejects.parquet)")?;
         for c in doc["media_coverage"].as_array().into_iter().flatten() {
-            let why: Vec<String> = c["missing_by_status"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
             writeln!(
                 out,
                 "media       {}: {} of {} items ({:.1}%){}",
@@ -623,11 +632,7 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                 c["ok"],
                 c["items"],
                 c["coverage"].as_f64().unwrap_or(0.0) * 100.0,
-                if why.is_empty() {
-                    String::new()
-                } else {
-                    format!("; missing: {}", why.join(", "))
-                }
+                missing_suffix(c)
             )?;
         }
         for (label, key, what) in [
@@ -635,12 +640,6 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
             ("embeddings", "encoders", "model"),
         ] {
             for c in doc[key].as_array().into_iter().flatten() {
-                let why: Vec<String> = c["missing_by_status"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
                 writeln!(
                     out,
                     "{label:<11} {}: {} of {} items ({:.1}%), {what} {}{}",
@@ -649,11 +648,7 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                     c["items"],
                     c["coverage"].as_f64().unwrap_or(0.0) * 100.0,
                     c[what].as_str().unwrap_or("?"),
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; missing: {}", why.join(", "))
-                    }
+                    missing_suffix(c)
                 )?;
             }
         }

@@ -73,16 +73,7 @@ pub fn render(doc: &Value) -> String {
              | modality | items | with it | coverage | missing, by reason |\n| --- | ---: | ---: | ---: | --- |"
         );
         for c in cov {
-            let why = c["missing_by_status"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .filter(|x| !x.is_empty())
-                .unwrap_or_else(|| "—".into());
+            let why = reasons(&c["missing_by_status"]);
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {:.1}% | {why} |",

@@ -50,24 +50,7 @@ pub struct CaptionConfig {
 
 impl CaptionConfig {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<CaptionConfig> {
-        let name = r.required_str(
-            diags,
-            "name",
-            "the captioner's name (the output is captions/<name>.parquet)",
-        );
-        if let Some(n) = &name
-            && (n.value.is_empty()
-                || !n
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        {
-            diags.push(Diagnostic::error(
-                format!("invalid caption name `{}`", n.value),
-                Some(n.span),
-                "use ASCII letters, digits, `-` and `_`",
-            ));
-        }
+        let name = super::read_output_name(r, diags, "caption", "captions/<name>.parquet");
         let media = r.choice(diags, "media", &["image", "video"]);
         if media.is_none() && !r.has("media") {
             r.missing(diags, "media", "`image` or `video`");

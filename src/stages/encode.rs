@@ -65,24 +65,7 @@ pub struct EncodeConfig {
 
 impl EncodeConfig {
     pub fn read(r: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<EncodeConfig> {
-        let name = r.required_str(
-            diags,
-            "name",
-            "the encoder's name (the output is embeddings/<name>.parquet)",
-        );
-        if let Some(n) = &name
-            && (n.value.is_empty()
-                || !n
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        {
-            diags.push(Diagnostic::error(
-                format!("invalid encoder name `{}`", n.value),
-                Some(n.span),
-                "use ASCII letters, digits, `-` and `_`",
-            ));
-        }
+        let name = super::read_output_name(r, diags, "encoder", "embeddings/<name>.parquet");
         let model = r.required_str(
             diags,
             "model",
@@ -398,10 +381,7 @@ fn gather(
             let b = read_batch(&cdir.join(super::caption::table_path(name)))?;
             let cid: &UInt32Array = column(&b, "item_id")?;
             let cap: &StringArray = column(&b, "caption")?;
-            let st = arrow_cast_str(
-                b.column_by_name("status")
-                    .ok_or_else(|| Error::Internal("captions table has no status".into()))?,
-            );
+            let st = column_texts(&b, "status")?;
             let mut by_item = HashMap::new();
             for (i, status) in st.iter().enumerate() {
                 let input = if cap.is_valid(i) && !cap.value(i).trim().is_empty() {
@@ -426,9 +406,12 @@ fn gather(
     }
 }
 
-/// A string view of a column of strings or dictionary-encoded strings.
-fn arrow_cast_str(a: &ArrayRef) -> Vec<Option<String>> {
-    (0..a.len()).map(|i| cell_text(a.as_ref(), i)).collect()
+/// Every cell of column `name` as text (see [`cell_text`]).
+pub fn column_texts(b: &arrow_array::RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let a = b
+        .column_by_name(name)
+        .ok_or_else(|| Error::Internal(format!("the table has no column `{name}`")))?;
+    Ok((0..a.len()).map(|i| cell_text(a.as_ref(), i)).collect())
 }
 
 /// One cell as text: strings, numbers, booleans, lists (joined with ", "), dictionaries.

@@ -431,15 +431,8 @@ pub fn item_files(
     use crate::encode::EncodeError;
     let b = read_batch(&dir.join(TABLE))?;
     let mid: &UInt32Array = column(&b, "item_id")?;
-    let text = |name: &str| -> Result<Vec<Option<String>>> {
-        let a = b
-            .column_by_name(name)
-            .ok_or_else(|| Error::Internal(format!("media table has no `{name}`")))?;
-        Ok((0..a.len())
-            .map(|i| super::encode::cell_text(a.as_ref(), i))
-            .collect())
-    };
-    let (modalities, statuses) = (text("modality")?, text("status")?);
+    let modalities = super::encode::column_texts(&b, "modality")?;
+    let statuses = super::encode::column_texts(&b, "status")?;
     let shas: &StringArray = column(&b, "sha256")?;
     let mut by_item = std::collections::HashMap::new();
     for i in 0..b.num_rows() {

@@ -564,6 +564,35 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     )
 }
 
+/// The `name` of a `[[stages.caption]]` / `[[stages.encode]]` entry, which names its output
+/// file: required, ASCII letters, digits, `-` and `_`.
+pub(crate) fn read_output_name(
+    r: &mut crate::manifest::reader::TableReader<'_>,
+    diags: &mut Vec<crate::manifest::diagnostic::Diagnostic>,
+    what: &str,
+    output: &str,
+) -> Option<crate::manifest::reader::Spanned<String>> {
+    let name = r.required_str(
+        diags,
+        "name",
+        &format!("the {what}'s name (the output is {output})"),
+    );
+    if let Some(n) = &name
+        && (n.value.is_empty()
+            || !n
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        diags.push(crate::manifest::diagnostic::Diagnostic::error(
+            format!("invalid {what} name `{}`", n.value),
+            Some(n.span),
+            "use ASCII letters, digits, `-` and `_`",
+        ));
+    }
+    name
+}
+
 /// A corpus without event times (FINN.no) cannot be cut by time.
 fn check_time_config(m: &Manifest, timeless: bool) -> Result<()> {
     if !timeless {
