@@ -120,6 +120,21 @@ pub enum Command {
         /// L2-normalise the vectors first.
         #[arg(long)]
         l2: bool,
+        /// Subtract the mean (estimated on a seeded sample of up to 262,144 rows).
+        #[arg(long)]
+        center: bool,
+        /// Project onto the top D principal axes first (written to projection.parquet).
+        #[arg(long, value_name = "D")]
+        pca: Option<usize>,
+        /// Scale the principal axes to unit variance (PCA to the full dimension without --pca).
+        #[arg(long)]
+        whiten: bool,
+        /// Balanced codebooks: sinkhorn (entropic OT with equal capacities, greedy rounding).
+        #[arg(long, default_value = "none", value_parser = ["none", "sinkhorn"])]
+        balance: String,
+        /// Which levels --balance applies to.
+        #[arg(long, default_value = "last", value_parser = ["last", "all"])]
+        balance_levels: String,
         /// GRID mode: L2-normalise the residual before each level.
         #[arg(long)]
         residual_norm: bool,
@@ -335,6 +350,11 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             sample,
             seed,
             l2,
+            center,
+            pca,
+            whiten,
+            balance,
+            balance_levels,
             residual_norm,
             dedup,
             dedup_vocab,
@@ -361,6 +381,19 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                     crate::semantic::Normalize::L2
                 } else {
                     crate::semantic::Normalize::None
+                },
+                center: *center,
+                pca: *pca,
+                whiten: *whiten,
+                balance: if balance == "sinkhorn" {
+                    crate::semantic::Balance::Sinkhorn
+                } else {
+                    crate::semantic::Balance::None
+                },
+                balance_levels: if balance_levels == "all" {
+                    crate::semantic::BalanceLevels::All
+                } else {
+                    crate::semantic::BalanceLevels::Last
                 },
                 residual_norm: *residual_norm,
                 dedup,

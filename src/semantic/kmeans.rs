@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::util::rng::Rng;
 
 /// Rows per GEMM block (fixed: part of the determinism contract).
@@ -61,9 +62,11 @@ pub fn sq_norms(c: &[f32], dim: usize) -> Vec<f32> {
 /// Nearest centroid of every row and its squared distance (`‖x‖² + ‖c‖² − 2x·c`, clamped at
 /// 0). Ties go to the lowest centroid index.
 pub fn assign(x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
-    assign_rows(x.rows, x.dim, c, k, |lo, hi, out: &mut [f32]| {
+    let filled = assign_rows(x.rows, x.dim, c, k, |lo, hi, out: &mut [f32]| {
         out.copy_from_slice(&x.data[lo * x.dim..hi * x.dim]);
-    })
+        Ok(())
+    });
+    filled.unwrap_or_else(|_| unreachable!("copying from memory cannot fail"))
 }
 
 /// [`assign`] for rows produced block by block by `fill(lo, hi, out)` (e.g. residuals
@@ -73,10 +76,49 @@ pub fn assign_rows(
     dim: usize,
     c: &[f32],
     k: usize,
-    fill: impl Fn(usize, usize, &mut [f32]) + Sync,
-) -> (Vec<u32>, Vec<f32>) {
+    fill: impl Fn(usize, usize, &mut [f32]) -> Result<()> + Sync,
+) -> Result<(Vec<u32>, Vec<f32>)> {
     let cn = sq_norms(c, dim);
-    let parts: Vec<(Vec<u32>, Vec<f32>)> = (0..rows.div_ceil(BLOCK))
+    let parts = map_dot_blocks(rows, dim, c, k, fill, |_, xs, d| {
+        let n = xs.len() / dim;
+        let mut codes = Vec::with_capacity(n);
+        let mut dist = Vec::with_capacity(n);
+        for r in 0..n {
+            let row = &d[r * k..(r + 1) * k];
+            let (mut best, mut bv) = (0usize, f32::INFINITY);
+            for (j, &v) in row.iter().enumerate() {
+                let s = cn[j] - 2.0 * v;
+                if s < bv {
+                    bv = s;
+                    best = j;
+                }
+            }
+            let xn: f32 = xs[r * dim..(r + 1) * dim].iter().map(|v| v * v).sum();
+            codes.push(best as u32);
+            dist.push((xn + bv).max(0.0));
+        }
+        (codes, dist)
+    })?;
+    let mut codes = Vec::with_capacity(rows);
+    let mut dist = Vec::with_capacity(rows);
+    for (c, d) in parts {
+        codes.extend(c);
+        dist.extend(d);
+    }
+    Ok((codes, dist))
+}
+
+/// For every fixed block of [`BLOCK`] rows (filled by `fill(lo, hi, out)`), the dot products
+/// with the `k` rows of `c` by GEMM, handed to `f(lo, rows, dots)`; results in block order.
+pub fn map_dot_blocks<T: Send>(
+    rows: usize,
+    dim: usize,
+    c: &[f32],
+    k: usize,
+    fill: impl Fn(usize, usize, &mut [f32]) -> Result<()> + Sync,
+    f: impl Fn(usize, &[f32], &[f32]) -> T + Sync,
+) -> Result<Vec<T>> {
+    (0..rows.div_ceil(BLOCK))
         .into_par_iter()
         // Buffers per worker, reused across blocks (fresh multi-MiB buffers per block cost
         // more in page faults than the GEMM).
@@ -87,36 +129,13 @@ pub fn assign_rows(
                 let hi = (lo + BLOCK).min(rows);
                 let n = hi - lo;
                 xs.resize(n * dim, 0.0);
-                fill(lo, hi, &mut xs[..n * dim]);
+                fill(lo, hi, &mut xs[..n * dim])?;
                 d.resize(n * k, 0.0);
                 dots(&xs[..n * dim], n, dim, c, k, &mut d[..n * k]);
-                let mut codes = Vec::with_capacity(n);
-                let mut dist = Vec::with_capacity(n);
-                for r in 0..n {
-                    let row = &d[r * k..(r + 1) * k];
-                    let (mut best, mut bv) = (0usize, f32::INFINITY);
-                    for (j, &v) in row.iter().enumerate() {
-                        let s = cn[j] - 2.0 * v;
-                        if s < bv {
-                            bv = s;
-                            best = j;
-                        }
-                    }
-                    let xn: f32 = xs[r * dim..(r + 1) * dim].iter().map(|v| v * v).sum();
-                    codes.push(best as u32);
-                    dist.push((xn + bv).max(0.0));
-                }
-                (codes, dist)
+                Ok(f(lo, &xs[..n * dim], &d[..n * k]))
             },
         )
-        .collect();
-    let mut codes = Vec::with_capacity(rows);
-    let mut dist = Vec::with_capacity(rows);
-    for (c, d) in parts {
-        codes.extend(c);
-        dist.extend(d);
-    }
-    (codes, dist)
+        .collect()
 }
 
 /// Options of one k-means run.

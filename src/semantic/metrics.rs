@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::SidOptions;
 use super::kmeans::{BLOCK, dots};
+use super::vectors::Vectors;
+use crate::error::Result;
 use crate::util::rng::Rng;
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +73,8 @@ pub struct Metrics {
     pub dedup_share: Option<f64>,
     /// `dedup = "reassign"` only.
     pub reassigned: Option<Reassigned>,
+    /// The balanced levels (`balance = "sinkhorn"`), empty otherwise.
+    pub balance: Vec<super::balance::LevelBalance>,
 }
 
 /// Writes row `i` of a matrix computed on demand (e.g. a reconstruction) into the buffer.
@@ -144,15 +148,15 @@ fn gini(counts: &[usize]) -> f64 {
 
 #[allow(clippy::too_many_arguments)]
 pub fn compute(
-    x: &[f32],
-    dim: usize,
+    x: &Vectors,
     codes: &[Vec<u16>],
     codebooks: &[Vec<f32>],
     ks: &[usize],
     o: &SidOptions,
     residual_norms: &[f64],
     before: Collisions,
-) -> Metrics {
+) -> Result<Metrics> {
+    let dim = x.dim;
     let n = codes.len();
     let levels = ks.len();
     let mut out_levels = Vec::new();
@@ -228,15 +232,18 @@ pub fn compute(
         let mut buf = vec![0f32; dim];
         let mut se = 0f64;
         let mut re = 0f64;
-        for i in 0..n {
-            recon_row(i, &mut buf);
-            for (a, b) in x[i * dim..(i + 1) * dim].iter().zip(&buf) {
-                let d = f64::from(a - b);
-                se += d * d;
-                re += d.abs() / (f64::from(a.abs().max(b.abs())) + 1e-4);
+        x.for_each_block(|lo, rows| {
+            for (i, row) in (lo..).zip(rows.chunks(dim)) {
+                recon_row(i, &mut buf);
+                for (a, b) in row.iter().zip(&buf) {
+                    let d = f64::from(a - b);
+                    se += d * d;
+                    re += d.abs() / (f64::from(a.abs().max(b.abs())) + 1e-4);
+                }
             }
-        }
-        (Some(se / x.len() as f64), Some(re / x.len() as f64))
+        })?;
+        let cells = (n * dim) as f64;
+        (Some(se / cells), Some(re / cells))
     };
     // The final codes (after re-assignment and/or the extra level).
     let after = {
@@ -254,12 +261,11 @@ pub fn compute(
     let nn = nn_preservation(
         x,
         (!o.residual_norm).then_some(&recon_row),
-        dim,
         codes,
         levels,
         o.seed,
-    );
-    Metrics {
+    )?;
+    Ok(Metrics {
         items: n,
         collisions_before: before,
         collision_rate_after: after,
@@ -271,7 +277,8 @@ pub fn compute(
         dedup_max,
         dedup_share,
         reassigned: None,
-    }
+        balance: Vec::new(),
+    })
 }
 
 /// Cosine top-k of `queries` among all rows of `db` (the query row itself excluded).
@@ -323,24 +330,19 @@ fn topk(db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> 
 }
 
 fn nn_preservation(
-    x: &[f32],
+    x: &Vectors,
     recon: Option<&RowFn<'_>>,
-    dim: usize,
     codes: &[Vec<u16>],
     levels: usize,
     seed: u64,
-) -> NnPreservation {
+) -> Result<NnPreservation> {
+    let dim = x.dim;
     // Neighbours are searched within a seeded sample of at most 50,000 items (all of them in
     // smaller catalogues), for 1,000 queries drawn from it: the cost stays bounded at any N.
     let n_all = codes.len();
     let mut rng = Rng::derive(seed, "nn-preservation");
     let db = super::kmeans::sample(n_all, NN_DATABASE.min(n_all), &mut rng);
-    let pick = |m: &[f32]| -> Vec<f32> {
-        db.iter()
-            .flat_map(|&i| m[i * dim..(i + 1) * dim].iter().copied())
-            .collect()
-    };
-    let x = &pick(x);
+    let x = &x.gather(&db)?;
     let recon_sub = recon.map(|f| {
         let mut r = vec![0f32; db.len() * dim];
         for (row, &i) in r.chunks_mut(dim).zip(&db) {
@@ -356,14 +358,14 @@ fn nn_preservation(
     let q = 1000.min(n);
     let queries = super::kmeans::sample(n, q, &mut rng);
     if k == 0 {
-        return NnPreservation {
+        return Ok(NnPreservation {
             database: n,
             queries: 0,
             k,
             recall_reconstructed: None,
             prefix1_agreement: 0.0,
             prefix2_agreement: None,
-        };
+        });
     }
     let truth = topk(x, dim, &queries, k);
     let recall = recon.map(|r| {
@@ -390,12 +392,12 @@ fn nn_preservation(
             .sum();
         same as f64 / (truth.len() * k) as f64
     };
-    NnPreservation {
+    Ok(NnPreservation {
         database: n,
         queries: queries.len(),
         k,
         recall_reconstructed: recall,
         prefix1_agreement: share(1),
         prefix2_agreement: (levels >= 2).then(|| share(2)),
-    }
+    })
 }

@@ -3,15 +3,19 @@
 //! TIGER-style collision handling (an extra level numbering the items that share a tuple) and
 //! the quality metrics of A4 ([`metrics`]).
 
+pub mod balance;
 pub mod kmeans;
 pub mod metrics;
+pub mod pca;
 pub mod standalone;
+pub mod vectors;
 
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::util::rng::Rng;
 use kmeans::{KmeansOptions, Mat};
+use vectors::Vectors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +36,23 @@ pub enum Dedup {
     Reassign,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    None,
+    /// Entropic OT with exact capacities, then greedy rounding ([`balance`]).
+    Sinkhorn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceLevels {
+    /// The last level only (LC-Rec): the coarse levels stay nearest-centroid.
+    Last,
+    /// Every level (OneRec).
+    All,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SidOptions {
     /// Codebook size per level (e.g. `[256, 256, 256]`).
@@ -42,6 +63,15 @@ pub struct SidOptions {
     pub sample: Option<usize>,
     pub seed: u64,
     pub normalize: Normalize,
+    /// Subtract the mean (estimated on a seeded sample) before quantising.
+    pub center: bool,
+    /// Project onto the top principal axes (centres too).
+    pub pca: Option<usize>,
+    /// Scale the principal axes to unit variance (PCA to the input's dimension when `pca` is
+    /// not set).
+    pub whiten: bool,
+    pub balance: Balance,
+    pub balance_levels: BalanceLevels,
     /// GRID: L2-normalise the residual before each level.
     pub residual_norm: bool,
     pub dedup: Dedup,
@@ -58,6 +88,11 @@ impl Default for SidOptions {
             sample: None,
             seed: 0,
             normalize: Normalize::None,
+            center: false,
+            pca: None,
+            whiten: false,
+            balance: Balance::None,
+            balance_levels: BalanceLevels::Last,
             residual_norm: false,
             dedup: Dedup::Append,
             dedup_vocab: 256,
@@ -74,6 +109,8 @@ pub struct SemanticIds {
     pub dim: usize,
     pub iterations: Vec<usize>,
     pub metrics: metrics::Metrics,
+    /// The preprocessing projection the codebooks live behind, when one was fitted.
+    pub projection: Option<pca::Projection>,
 }
 
 fn level_seed(seed: u64, l: usize) -> u64 {
@@ -83,21 +120,18 @@ fn level_seed(seed: u64, l: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The residual of row `i` before level `l`, written into `out`: the row, minus the chosen
+/// Turns row `i` (already in `out`) into its residual before level `l`: minus the chosen
 /// centroid of every earlier level (re-normalised before each level in GRID mode). Residuals
-/// are recomputed rather than stored, so only the input and the codes are held in memory.
-#[allow(clippy::too_many_arguments)]
-fn residual(
-    x: &[f32],
-    dim: usize,
+/// are recomputed rather than stored, so only the codes are held in memory.
+fn to_residual(
+    out: &mut [f32],
     i: usize,
     l: usize,
     codes: &[Vec<u32>],
     codebooks: &[Vec<f32>],
     grid: bool,
-    out: &mut [f32],
 ) {
-    out.copy_from_slice(&x[i * dim..(i + 1) * dim]);
+    let dim = out.len();
     for j in 0..=l {
         if grid {
             normalize_rows(out, dim);
@@ -112,9 +146,35 @@ fn residual(
     }
 }
 
-/// Builds semantic ids for the rows of `x` (row-major, `dim` columns).
-pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds> {
-    let n = x.len().checked_div(dim).unwrap_or(0);
+/// Rows `lo..hi` of `x` as residuals before level `l`.
+#[allow(clippy::too_many_arguments)]
+fn residual_rows(
+    x: &Vectors,
+    lo: usize,
+    hi: usize,
+    l: usize,
+    codes: &[Vec<u32>],
+    codebooks: &[Vec<f32>],
+    grid: bool,
+    out: &mut [f32],
+) -> Result<()> {
+    x.read_rows(lo, hi, out)?;
+    for (i, row) in (lo..hi).zip(out.chunks_mut(x.dim)) {
+        to_residual(row, i, l, codes, codebooks, grid);
+    }
+    Ok(())
+}
+
+/// [`build_from`] for a matrix in memory (no preprocessing spill directory needed unless the
+/// options ask for a projection of a matrix over the memory budget).
+pub fn build(x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds> {
+    build_from(Vectors::from_vec(x, dim), o, &std::env::temp_dir())
+}
+
+/// Builds semantic ids for the rows of `x`; a projection, if asked for, is written beside
+/// the input's spill (`spill_dir`) when the matrix is over the memory budget.
+pub fn build_from(x: Vectors, o: &SidOptions, spill_dir: &std::path::Path) -> Result<SemanticIds> {
+    let (n, dim) = (x.rows, x.dim);
     if dim == 0 || n == 0 {
         return Err(Error::Invalid(
             "semantic ids need a non-empty matrix of vectors".into(),
@@ -130,19 +190,30 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
             "a codebook of {k} codes needs at least {k} items; there are {n}"
         )));
     }
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Invalid(
-            "the vectors contain NaN or infinite values".into(),
-        ));
+    let mut bad = None;
+    x.for_each_block(|lo, rows| {
+        if bad.is_none()
+            && let Some(p) = rows.iter().position(|v| !v.is_finite())
+        {
+            bad = Some(lo + p / dim);
+        }
+    })?;
+    if let Some(row) = bad {
+        return Err(Error::Invalid(format!(
+            "the vectors contain NaN or infinite values (first in row {row})"
+        )));
     }
-    if o.normalize == Normalize::L2 {
-        normalize_rows(&mut x, dim);
-    }
-    let total_norm: f64 = x
-        .iter()
-        .map(|v| f64::from(*v) * f64::from(*v))
-        .sum::<f64>()
-        .sqrt();
+    let (x, projection) = pca::preprocess(x, o, spill_dir)?;
+    let dim = x.dim;
+    let mut sq = 0f64;
+    x.for_each_block(|_, rows| {
+        sq += rows
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>();
+    })?;
+    let total_norm = sq.sqrt();
+    let mut balanced = Vec::new();
     let mut level_codes: Vec<Vec<u32>> = Vec::new();
     let mut codebooks: Vec<Vec<f32>> = Vec::new();
     let mut iterations = Vec::new();
@@ -151,9 +222,9 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
         let mut rng = Rng::new(level_seed(o.seed, l));
         let s = o.sample.unwrap_or(256 * k).clamp(k, n);
         let idx = kmeans::sample(n, s, &mut rng);
-        let mut train = vec![0f32; idx.len() * dim];
+        let mut train = x.gather(&idx)?;
         for (t, &i) in train.chunks_mut(dim).zip(&idx) {
-            residual(&x, dim, i, l, &level_codes, &codebooks, o.residual_norm, t);
+            to_residual(t, i, l, &level_codes, &codebooks, o.residual_norm);
         }
         let t = kmeans::train(
             &Mat {
@@ -170,20 +241,28 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
             &mut rng,
         );
         drop(train);
-        let (a, dist) = kmeans::assign_rows(n, dim, &t.centroids, k, |lo, hi, out| {
-            for (i, row) in (lo..hi).zip(out.chunks_mut(dim)) {
-                residual(
-                    &x,
-                    dim,
-                    i,
-                    l,
-                    &level_codes,
-                    &codebooks,
-                    o.residual_norm,
-                    row,
-                );
-            }
-        });
+        let fill = |lo: usize, hi: usize, out: &mut [f32]| {
+            residual_rows(
+                &x,
+                lo,
+                hi,
+                l,
+                &level_codes,
+                &codebooks,
+                o.residual_norm,
+                out,
+            )
+        };
+        let balance_here = o.balance == Balance::Sinkhorn
+            && (o.balance_levels == BalanceLevels::All || l + 1 == o.codebooks.len());
+        let (a, dist) = if balance_here {
+            let (a, dist, report) =
+                balance::sinkhorn_assign(n, dim, &t.centroids, k, l, &fill, &mut rng)?;
+            balanced.push(report);
+            (a, dist)
+        } else {
+            kmeans::assign_rows(n, dim, &t.centroids, k, fill)?
+        };
         // The squared distance to the chosen centroid is the next residual's squared norm.
         let rn: f64 = dist.iter().map(|&v| f64::from(v)).sum::<f64>().sqrt();
         residual_norms.push(if total_norm > 0.0 {
@@ -207,7 +286,7 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
     let before = metrics::collisions(&codes, levels);
     let mut reassigned = None;
     if o.dedup == Dedup::Reassign {
-        let r = reassign(&x, dim, &mut codes, &codebooks, o.residual_norm);
+        let r = reassign(&x, &mut codes, &codebooks, o.residual_norm)?;
         let left = metrics::collisions(&codes, levels);
         reassigned = Some(r);
         if left.max_group > 1 {
@@ -225,21 +304,22 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
     }
     let mut m = metrics::compute(
         &x,
-        dim,
         &codes,
         &codebooks,
         &o.codebooks,
         o,
         &residual_norms,
         before,
-    );
+    )?;
     m.reassigned = reassigned;
+    m.balance = balanced;
     Ok(SemanticIds {
         codes,
         codebooks,
         dim,
         iterations,
         metrics: m,
+        projection,
     })
 }
 
@@ -248,12 +328,12 @@ pub fn build(mut x: Vec<f32>, dim: usize, o: &SidOptions) -> Result<SemanticIds>
 /// ties) keeps the tuple, the others in item order take the nearest last-level code whose full
 /// tuple is still free.
 fn reassign(
-    x: &[f32],
-    dim: usize,
+    x: &Vectors,
     codes: &mut [Vec<u16>],
     codebooks: &[Vec<f32>],
     grid: bool,
-) -> metrics::Reassigned {
+) -> Result<metrics::Reassigned> {
+    let dim = x.dim;
     let levels = codebooks.len();
     let last = levels - 1;
     let mut groups: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
@@ -279,13 +359,12 @@ fn reassign(
     };
     for g in order {
         // Each member's residual before the last level and its distances to every code.
-        let per: Vec<Vec<f64>> = g
-            .iter()
-            .map(|&i| {
-                residual(x, dim, i, last, &level_codes, codebooks, grid, &mut r);
-                (0..k).map(|c| dist(&r, c)).collect()
-            })
-            .collect();
+        let mut per: Vec<Vec<f64>> = Vec::with_capacity(g.len());
+        for &i in &g {
+            x.read_row(i, &mut r)?;
+            to_residual(&mut r, i, last, &level_codes, codebooks, grid);
+            per.push((0..k).map(|c| dist(&r, c)).collect());
+        }
         let cur = codes[g[0]][last] as usize;
         let keeper = (0..g.len())
             .min_by(|&a, &b| per[a][cur].total_cmp(&per[b][cur]).then(a.cmp(&b)))
@@ -314,7 +393,7 @@ fn reassign(
             }
         }
     }
-    metrics::Reassigned {
+    Ok(metrics::Reassigned {
         moved,
         unresolved: stuck,
         mean_sq_error_before: if moved > 0 {
@@ -327,7 +406,7 @@ fn reassign(
         } else {
             0.0
         },
-    }
+    })
 }
 
 /// TIGER: within each group of identical tuples, the items in input order get 0, 1, 2, ….

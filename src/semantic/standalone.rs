@@ -15,15 +15,20 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::file::metadata::KeyValue;
 use serde_json::json;
 
+use super::vectors::{VectorWriter, Vectors};
 use super::{SemanticIds, SidOptions};
 use crate::error::{Error, Result};
 use crate::io::parquet::{Level, write_batch};
 use crate::progress::Reporter;
 
-/// The vectors of `columns` (fixed-size lists of f32 or f16), concatenated per row, and the
-/// `item_id`s (row numbers when there is no such column). Row groups are read one at a time
-/// and appended to the matrix, so the file is never held twice in memory.
-pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f32>, usize)> {
+/// The vectors of `columns` (fixed-size lists of f32 or f16), concatenated per row, the
+/// `item_id`s (row numbers when there is no such column) and the sha256 of the values. Batches
+/// are streamed into a [`Vectors`] that spills to `spill_dir` beyond the memory budget.
+pub fn read_vectors(
+    path: &Path,
+    columns: &[String],
+    spill_dir: &Path,
+) -> Result<(Vec<u32>, Vectors, String)> {
     let file = fs_err::File::open(path)?;
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         file.into_parts().0,
@@ -55,7 +60,7 @@ pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f3
     }
     let dim: usize = dims.iter().sum();
     let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
-    let mut x: Vec<f32> = Vec::with_capacity(rows * dim);
+    let mut x = VectorWriter::new(dim, spill_dir, false, true);
     let mut ids: Vec<u32> = Vec::with_capacity(rows);
     let has_ids = schema
         .field_with_name("item_id")
@@ -93,16 +98,19 @@ pub fn read_vectors(path: &Path, columns: &[String]) -> Result<(Vec<u32>, Vec<f3
             });
         }
         if cols.len() == 1 {
-            x.extend_from_slice(&cols[0]);
+            x.push(&cols[0])?;
         } else {
+            let mut joined = Vec::with_capacity(n * dim);
             for i in 0..n {
                 for (v, d) in cols.iter().zip(&dims) {
-                    x.extend_from_slice(&v[i * d..(i + 1) * d]);
+                    joined.extend_from_slice(&v[i * d..(i + 1) * d]);
                 }
             }
+            x.push(&joined)?;
         }
     }
-    Ok((ids, x, dim))
+    let (x, sha) = x.finish()?;
+    Ok((ids, x, sha))
 }
 
 /// The code table's sha256 (rows of little-endian u16 codes): the determinism fingerprint.
@@ -114,15 +122,6 @@ pub fn codes_sha256(codes: &[Vec<u16>]) -> String {
         for v in c {
             h.update(v.to_le_bytes());
         }
-    }
-    hex::encode(h.finalize())
-}
-
-pub fn matrix_sha256(x: &[f32]) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for v in x {
-        h.update(v.to_le_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -171,6 +170,17 @@ pub fn write(
         "codes_sha256": codes_sha,
         "simd": simd_level(),
         "iterations": sids.iterations,
+        "preprocessing": sids.projection.as_ref().map(|p| json!({
+            "input_dim": p.in_dim,
+            "output_dim": p.out_dim(),
+            "centered": p.mean.is_some(),
+            "pca": p.components.is_some(),
+            "whiten": p.whiten,
+            "explained_variance": p.explained_variance,
+            "fit_rows": p.fit_rows,
+            "file": "projection.parquet",
+            "note": "codebooks and the reconstruction metrics live in the projected space",
+        })),
         "metrics": sids.metrics,
         "tool": { "name": "recdata", "version": env!("CARGO_PKG_VERSION") },
     });
@@ -223,10 +233,65 @@ pub fn write(
             "codebooks".to_string(),
         )],
     )?;
+    if let Some(p) = &sids.projection {
+        write_projection(&dir.join("projection.parquet"), p)?;
+    }
     let mut text = serde_json::to_vec_pretty(&report)?;
     text.push(b'\n');
     fs_err::write(dir.join("semantic_ids.json"), text)?;
     Ok(report)
+}
+
+/// `projection.parquet`: the mean (row `kind = "mean"`) and the principal axes (`"axis"`, by
+/// decreasing variance, with their eigenvalues): `y = (x − mean) · axesᵀ`, divided by
+/// sqrt(eigenvalue) when `whiten` is recorded in the file's metadata.
+fn write_projection(path: &Path, p: &super::pca::Projection) -> Result<()> {
+    let mut kind = Vec::new();
+    let mut index = Vec::new();
+    let mut eig: Vec<Option<f64>> = Vec::new();
+    let mut values = Vec::new();
+    if let Some(m) = &p.mean {
+        kind.push("mean");
+        index.push(0u16);
+        eig.push(None);
+        values.extend_from_slice(m);
+    }
+    if let Some(c) = &p.components {
+        for (j, axis) in c.chunks(p.in_dim).enumerate() {
+            kind.push("axis");
+            index.push(j as u16);
+            eig.push(Some(p.eigenvalues[j]));
+            values.extend_from_slice(axis);
+        }
+    }
+    let list = FixedSizeListArray::try_new(
+        Arc::new(Field::new("item", DataType::Float32, false)),
+        p.in_dim as i32,
+        Arc::new(Float32Array::from(values)),
+        None,
+    )?;
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(arrow_array::StringArray::from(kind)),
+        Arc::new(UInt16Array::from(index)),
+        Arc::new(arrow_array::Float64Array::from(eig)),
+        Arc::new(list),
+    ];
+    let schema = Schema::new(vec![
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("index", DataType::UInt16, false),
+        Field::new("eigenvalue", DataType::Float64, true),
+        Field::new("vector", cols[3].data_type().clone(), false),
+    ]);
+    write_batch(
+        path,
+        RecordBatch::try_new(Arc::new(schema), cols)?,
+        Level::Publish,
+        vec![
+            KeyValue::new("recdata.table".to_string(), "projection".to_string()),
+            KeyValue::new("recdata.whiten".to_string(), p.whiten.to_string()),
+        ],
+    )?;
+    Ok(())
 }
 
 pub struct Args<'a> {
@@ -240,15 +305,22 @@ pub struct Args<'a> {
 
 pub fn run(a: &Args<'_>) -> Result<u8> {
     let t = std::time::Instant::now();
-    let (ids, x, dim) = read_vectors(a.input, a.columns)?;
+    let (ids, x, input_sha) = read_vectors(a.input, a.columns, a.out)?;
+    let dim = x.dim;
     a.progress.info(format!(
         "Building semantic ids for {} vectors of {dim} dimensions ({} levels of {:?} codes)",
         ids.len(),
         a.options.codebooks.len(),
         a.options.codebooks
     ));
-    let input_sha = matrix_sha256(&x);
-    let sids = super::build(x, dim, &a.options)?;
+    if x.is_spilled() {
+        a.progress.info(format!(
+            "The vectors are over RECDATA_SID_MEMORY_MB ({} MiB); streaming them from a spill file in {}",
+            super::vectors::memory_budget_bytes() >> 20,
+            a.out.display()
+        ));
+    }
+    let sids = super::build_from(x, &a.options, a.out)?;
     let report = write(
         a.out,
         &ids,

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
-use crate::semantic::{Dedup, Normalize, SidOptions};
+use crate::semantic::standalone::read_vectors;
+use crate::semantic::vectors::{VectorWriter, Vectors};
+use crate::semantic::{Balance, BalanceLevels, Dedup, Normalize, SidOptions};
 
 pub const REPORT: &str = "semantic_ids.json";
 
@@ -68,11 +70,34 @@ impl SidConfig {
         if let Some(v) = r.bool(diags, "residual_norm") {
             o.residual_norm = v.value;
         }
-        if let Some(v) = r.choice(diags, "dedup", &["append", "none"]) {
-            o.dedup = if v.value == "append" {
-                Dedup::Append
+        if let Some(v) = r.bool(diags, "center") {
+            o.center = v.value;
+        }
+        if let Some(v) = r.int(diags, "pca", 1, 65_536) {
+            o.pca = Some(v.value as usize);
+        }
+        if let Some(v) = r.bool(diags, "whiten") {
+            o.whiten = v.value;
+        }
+        if let Some(v) = r.choice(diags, "balance", &["none", "sinkhorn"]) {
+            o.balance = if v.value == "sinkhorn" {
+                Balance::Sinkhorn
             } else {
-                Dedup::None
+                Balance::None
+            };
+        }
+        if let Some(v) = r.choice(diags, "balance_levels", &["last", "all"]) {
+            o.balance_levels = if v.value == "all" {
+                BalanceLevels::All
+            } else {
+                BalanceLevels::Last
+            };
+        }
+        if let Some(v) = r.choice(diags, "dedup", &["append", "reassign", "none"]) {
+            o.dedup = match &*v.value {
+                "append" => Dedup::Append,
+                "reassign" => Dedup::Reassign,
+                _ => Dedup::None,
             };
         }
         if let Some(v) = r.int(diags, "dedup_vocab", 1, 65_536) {
@@ -87,8 +112,13 @@ impl SidConfig {
 
 /// Builds semantic ids from the encode stage's embeddings into `dir`.
 pub fn run(c: &SidConfig, encode_dir: &Path, dir: &Path, p: &Reporter) -> Result<()> {
-    // Items with every listed embedding, in item order, vectors concatenated.
-    let mut per: Vec<(HashMap<u32, usize>, Vec<f32>, usize)> = Vec::new();
+    let stage_err = |e: Error| match e {
+        Error::Invalid(m) => Error::Invalid(format!("[stages.semantic_ids]: {m}")),
+        other => other,
+    };
+    fs_err::create_dir_all(dir)?;
+    // Each encoder's vectors (spilled beside the output when over the memory budget).
+    let mut per: Vec<(Vec<u32>, Vectors, String)> = Vec::new();
     for name in &c.embeddings {
         let path = encode_dir.join(format!("embeddings/{name}.parquet"));
         if !path.is_file() {
@@ -96,39 +126,49 @@ pub fn run(c: &SidConfig, encode_dir: &Path, dir: &Path, p: &Reporter) -> Result
                 "[stages.semantic_ids] embeddings = [\"{name}\"]: no [[stages.encode]] entry is named `{name}`"
             )));
         }
-        let (ids, x, dim) =
-            crate::semantic::standalone::read_vectors(&path, &["embedding".to_string()])?;
-        let index = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        per.push((index, x, dim));
+        let (ids, x, sha) = read_vectors(&path, &["embedding".to_string()], dir)?;
+        per.push((ids, x, sha));
     }
-    let mut ids: Vec<u32> = per[0]
-        .0
-        .keys()
-        .copied()
-        .filter(|id| per.iter().all(|(m, _, _)| m.contains_key(id)))
-        .collect();
-    ids.sort_unstable();
-    let dim: usize = per.iter().map(|p| p.2).sum();
-    let mut x = Vec::with_capacity(ids.len() * dim);
-    for id in &ids {
-        for (m, v, d) in &per {
-            let i = m[id];
-            x.extend_from_slice(&v[i * d..(i + 1) * d]);
+    let first_items = per[0].0.len();
+    // The fingerprint is of the matrix quantised (the concatenation for several encoders).
+    let (ids, x, input_sha) = if per.len() == 1 {
+        per.pop().expect("one embedding")
+    } else {
+        // Items with every listed embedding, in item order, vectors concatenated.
+        let index: Vec<HashMap<u32, usize>> = per
+            .iter()
+            .map(|(ids, _, _)| ids.iter().enumerate().map(|(i, id)| (*id, i)).collect())
+            .collect();
+        let mut ids: Vec<u32> = per[0]
+            .0
+            .iter()
+            .copied()
+            .filter(|id| index.iter().all(|m| m.contains_key(id)))
+            .collect();
+        ids.sort_unstable();
+        let dim: usize = per.iter().map(|(_, v, _)| v.dim).sum();
+        let mut w = VectorWriter::new(dim, dir, false, true);
+        let mut row = vec![0f32; dim];
+        for id in &ids {
+            let mut at = 0;
+            for ((_, v, _), m) in per.iter().zip(&index) {
+                v.read_row(m[id], &mut row[at..at + v.dim])?;
+                at += v.dim;
+            }
+            w.push(&row)?;
         }
-    }
+        let (x, sha) = w.finish()?;
+        (ids, x, sha)
+    };
+    let without = first_items.max(ids.len()) - ids.len();
     p.info(format!(
         "Building semantic ids for {} items ({} dims from {}), codebooks {:?}",
         ids.len(),
-        dim,
+        x.dim,
         c.embeddings.join(" + "),
         c.options.codebooks
     ));
-    let input_sha = crate::semantic::standalone::matrix_sha256(&x);
-    let sids = crate::semantic::build(x, dim, &c.options).map_err(|e| match e {
-        Error::Invalid(m) => Error::Invalid(format!("[stages.semantic_ids]: {m}")),
-        other => other,
-    })?;
-    let without = per[0].0.len().max(ids.len()) - ids.len();
+    let sids = crate::semantic::build_from(x, &c.options, dir).map_err(stage_err)?;
     crate::semantic::standalone::write(
         dir,
         &ids,

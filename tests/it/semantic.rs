@@ -269,3 +269,205 @@ print(json.dumps({"unique": len(set(codes)) == len(codes), "lens": sorted({len(c
     let c: serde_json::Value = serde_json::from_str(&check).unwrap();
     assert_eq!(c["unique"], true, "{c}");
 }
+
+/// The same build streamed from a spill file (a memory budget of 0) gives the same codes and
+/// metrics as the in-memory build, and leaves no spill file behind.
+#[test]
+fn spilled_vectors_give_the_same_codes_as_in_memory() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 5000, 12, 6);
+    let args = [
+        "--codebooks",
+        "8,8",
+        "--pca",
+        "10",
+        "--l2",
+        "--dedup",
+        "reassign",
+    ];
+    let mem = sid(d.path(), &[&args[..], &["--out", "mem"]].concat(), "2");
+    assert!(
+        mem.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mem.stderr)
+    );
+    let spill = Command::new(crate::util::bin())
+        .args(["semantic-ids", "emb.parquet"])
+        .args(args)
+        .args(["--out", "spill"])
+        .current_dir(d.path())
+        .env("RECDATA_SID_MEMORY_MB", "0")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        spill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spill.stderr)
+    );
+    let err = String::from_utf8_lossy(&spill.stderr);
+    assert!(err.contains("streaming them from a spill file"), "{err}");
+    let (a, b) = (
+        report(&d.path().join("mem")),
+        report(&d.path().join("spill")),
+    );
+    assert_eq!(a["codes_sha256"], b["codes_sha256"]);
+    assert_eq!(a["input_sha256"], b["input_sha256"]);
+    assert_eq!(a["metrics"], b["metrics"]);
+    let left: Vec<_> = std::fs::read_dir(d.path().join("spill"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "spill files left: {left:?}");
+}
+
+/// Sinkhorn balancing fills every last-level code to its capacity (⌊N/K⌋ or ⌈N/K⌉) exactly
+/// on skewed data where plain k-means does not, and records the method.
+#[test]
+fn sinkhorn_balancing_meets_the_capacities_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    // 1003 items, 4 centres: capacities of 16 codes are 62 or 63.
+    mixture(d.path(), 1003, 8, 4);
+    let plain = sid(d.path(), &["--codebooks", "4,16", "--out", "plain"], "2");
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let o = sid(
+        d.path(),
+        &[
+            "--codebooks",
+            "4,16",
+            "--balance",
+            "sinkhorn",
+            "--balance-levels",
+            "all",
+            "--out",
+            "bal",
+        ],
+        "1",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = sid(
+        d.path(),
+        &[
+            "--codebooks",
+            "4,16",
+            "--balance",
+            "sinkhorn",
+            "--balance-levels",
+            "all",
+            "--out",
+            "bal2",
+        ],
+        "2",
+    );
+    assert!(again.status.success());
+    let r = report(&d.path().join("bal"));
+    assert_eq!(
+        r["codes_sha256"],
+        report(&d.path().join("bal2"))["codes_sha256"]
+    );
+    let b = &r["metrics"]["balance"];
+    assert_eq!(b.as_array().unwrap().len(), 2, "{b}");
+    assert_eq!(b[1]["method"], "sinkhorn");
+    assert_eq!(b[1]["capacity_min"], 62);
+    assert_eq!(b[1]["capacity_max"], 63);
+    assert!(b[1]["tau"].as_f64().unwrap() > 0.0);
+    let counts = py(
+        r#"
+import sys, json, collections, pyarrow.parquet as pq
+d = sys.argv[1]
+out = {}
+for run in ["plain", "bal"]:
+    codes = [r["codes"] for r in pq.read_table(f"{d}/{run}/semantic_ids.parquet").to_pylist()]
+    out[run] = [sorted(collections.Counter(c[l] for c in codes).values()) for l in range(2)]
+print(json.dumps(out))
+"#,
+        &[d.path().to_str().unwrap()],
+    );
+    let c: serde_json::Value = serde_json::from_str(&counts).unwrap();
+    let level2: Vec<u64> = c["bal"][1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(level2.len(), 16, "{c}");
+    assert!(level2.iter().all(|&n| n == 62 || n == 63), "{c}");
+    assert_eq!(level2.iter().sum::<u64>(), 1003);
+    let level1: Vec<u64> = c["bal"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(level1.iter().all(|&n| n == 250 || n == 251), "{c}");
+    // Plain k-means on 4 unequal clusters is not balanced at level 1.
+    let plain1: Vec<u64> = c["plain"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(
+        plain1.iter().max().unwrap() - plain1.iter().min().unwrap() > 10,
+        "{c}"
+    );
+    assert!(r["metrics"]["levels"][1]["cv"].as_f64().unwrap() < 0.01);
+}
+
+/// PCA: the kept variance and the axes match numpy's eigendecomposition of the covariance,
+/// projection.parquet holds what new items need, whitening gives unit variance.
+#[test]
+fn pca_projection_matches_numpy() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 2000, 12, 5);
+    let o = sid(
+        d.path(),
+        &["--codebooks", "8,8", "--pca", "6", "--whiten", "--out", "p"],
+        "2",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = report(&d.path().join("p"));
+    assert_eq!(r["preprocessing"]["output_dim"], 6, "{r}");
+    assert_eq!(r["dim"], 6);
+    let check = py(
+        r#"
+import sys, json, numpy as np, pyarrow.parquet as pq
+d = sys.argv[1]
+x = np.stack(pq.read_table(f"{d}/emb.parquet")["embedding"].to_numpy(zero_copy_only=False)).astype(np.float64)
+p = pq.read_table(f"{d}/p/projection.parquet").to_pylist()
+mean = np.array(p[0]["vector"]); axes = np.array([r["vector"] for r in p[1:]]); eig = np.array([r["eigenvalue"] for r in p[1:]])
+w, v = np.linalg.eigh(np.cov(x, rowvar=False))
+order = np.argsort(-w)
+w, v = w[order][:6], v[:, order][:, :6]
+rep = json.load(open(f"{d}/p/semantic_ids.json"))
+y = ((x - mean) @ axes.T) / np.sqrt(eig)
+print(json.dumps({
+  "kinds": [r["kind"] for r in p][:2],
+  "mean_err": float(np.abs(mean - x.mean(0)).max()),
+  "eig_rel_err": float(np.max(np.abs(eig - w) / w)),
+  "axis_cos_min": float(np.min(np.abs(np.sum(axes * v.T, axis=1)))),
+  "explained": float(w.sum() / np.linalg.eigvalsh(np.cov(x, rowvar=False)).sum()),
+  "reported_explained": rep["preprocessing"]["explained_variance"],
+  "whitened_var": np.var(y, axis=0, ddof=1).tolist(),
+}))
+"#,
+        &[d.path().to_str().unwrap()],
+    );
+    let c: serde_json::Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(c["kinds"], serde_json::json!(["mean", "axis"]));
+    assert!(c["mean_err"].as_f64().unwrap() < 1e-4, "{c}");
+    assert!(c["eig_rel_err"].as_f64().unwrap() < 1e-4, "{c}");
+    assert!(c["axis_cos_min"].as_f64().unwrap() > 0.9999, "{c}");
+    assert!(
+        (c["explained"].as_f64().unwrap() - c["reported_explained"].as_f64().unwrap()).abs() < 1e-5,
+        "{c}"
+    );
+    for v in c["whitened_var"].as_array().unwrap() {
+        assert!((v.as_f64().unwrap() - 1.0).abs() < 1e-3, "{c}");
+    }
+}
