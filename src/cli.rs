@@ -94,6 +94,27 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// Statistics, split-leakage audit, shortcut diagnostics (the transition-graph heuristic
+    /// against baselines, full ranking) and an HTML report for a published dataset.
+    Diagnose {
+        /// A published dataset version directory (with splits/).
+        dir: PathBuf,
+        /// Output directory for diagnostics.json and report.html [default: ./<name>-<version>-diagnostics].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Encoder whose embeddings score items (default: the first embeddings/*.parquet).
+        #[arg(long)]
+        embedding: Option<String>,
+        /// Exit 1 when error-level leakage findings count more than this.
+        #[arg(long)]
+        max_leakage: Option<u64>,
+        /// Exit 1 when the heuristic's NDCG@10 is above this.
+        #[arg(long)]
+        fail_if_heuristic_ndcg10_above: Option<f64>,
+        /// Exit 1 when the dataset is shortcut-solvable.
+        #[arg(long)]
+        fail_if_shortcut_solvable: bool,
+    },
     /// Item semantic ids (residual k-means) from a parquet table of vectors, with collision
     /// handling and quality metrics.
     SemanticIds {
@@ -473,7 +494,56 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             if !cli.json {
                 println!("{}", out.dir.display());
             }
+            if !out.check_failures.is_empty() {
+                for f in &out.check_failures {
+                    p.warn(format!("check failed: {f}"));
+                }
+                p.event("checks_failed", json!({ "failures": out.check_failures }));
+                return Ok(1);
+            }
             Ok(0)
+        }
+        Command::Diagnose {
+            dir,
+            out,
+            embedding,
+            max_leakage,
+            fail_if_heuristic_ndcg10_above,
+            fail_if_shortcut_solvable,
+        } => {
+            let doc = crate::diagnose::compute(
+                dir,
+                &crate::diagnose::Options {
+                    embedding: embedding.clone(),
+                },
+                p,
+            )?;
+            let out = out.clone().unwrap_or_else(|| {
+                let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
+                let version = doc["dataset"]["version"].as_str().unwrap_or("");
+                PathBuf::from(format!("{name}-{version}-diagnostics"))
+            });
+            crate::diagnose::write(&out, &doc)?;
+            let failures = crate::diagnose::check(
+                &doc,
+                &crate::diagnose::Thresholds {
+                    max_leakage: *max_leakage,
+                    fail_if_heuristic_ndcg10_above: *fail_if_heuristic_ndcg10_above,
+                    fail_if_shortcut_solvable: *fail_if_shortcut_solvable,
+                },
+            );
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "out": out, "verdict": doc["verdict"], "failures": failures })
+                );
+            } else {
+                println!("{}", out.join(crate::diagnose::HTML).display());
+            }
+            for f in &failures {
+                p.warn(format!("check failed: {f}"));
+            }
+            Ok(if failures.is_empty() { 0 } else { 1 })
         }
         Command::Validate { manifest } => {
             let m = crate::manifest::load(manifest)?;

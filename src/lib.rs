@@ -7,6 +7,7 @@
 //! Corpus adapters live in [`sources`], one file per corpus.
 
 pub mod cli;
+pub mod diagnose;
 pub mod encode;
 pub mod error;
 pub mod fetch;

@@ -37,6 +37,8 @@ pub struct Manifest {
     pub encode: Vec<crate::stages::encode::EncodeConfig>,
     /// `[stages.semantic_ids]`: item semantic ids from the encoders' embeddings.
     pub semantic_ids: Option<crate::stages::semantic_ids::SidConfig>,
+    /// `[stages.diagnostics]`: statistics, leakage audit, shortcut diagnostics and the report.
+    pub diagnostics: Option<crate::stages::diagnostics::DiagnosticsConfig>,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
     /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
     pub resolved: serde_json::Value,
@@ -304,6 +306,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
     let mut caption = Vec::new();
     let mut encode = Vec::new();
     let mut semantic_ids = None;
+    let mut diagnostics = None;
     let (filter, split) = match top.table(diags, "stages") {
         Some(mut st) => {
             let filter = match st.table(diags, "filter") {
@@ -339,6 +342,18 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
                     encode.push(c);
                 }
                 t.finish(diags);
+            }
+            if let Some(mut t) = st.table(diags, "diagnostics") {
+                diagnostics = crate::stages::diagnostics::DiagnosticsConfig::read(&mut t, diags);
+                let span = t.span;
+                t.finish(diags);
+                if !st.has("split") && diagnostics.is_some() {
+                    diags.push(Diagnostic::error(
+                        "[stages.diagnostics] evaluates on the dataset's splits: add [stages.split]",
+                        Some(span),
+                        "in this table",
+                    ));
+                }
             }
             if let Some(mut t) = st.table(diags, "semantic_ids") {
                 semantic_ids = crate::stages::semantic_ids::SidConfig::read(&mut t, diags);
@@ -403,6 +418,7 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         caption,
         encode,
         semantic_ids,
+        diagnostics,
         resolved: tree::to_json(root),
         warnings: Vec::new(),
     })

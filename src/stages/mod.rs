@@ -7,6 +7,7 @@
 //! a build killed at any point resumes from the last finished stage with identical results.
 
 pub mod caption;
+pub mod diagnostics;
 pub mod encode;
 pub mod filter;
 pub mod media;
@@ -71,6 +72,8 @@ pub struct BuildOutcome {
     pub dir: PathBuf,
     pub status: PublishStatus,
     pub dataset_json: serde_json::Value,
+    /// Diagnostics thresholds the dataset fails (the build exits 1 with these reasons).
+    pub check_failures: Vec<String>,
 }
 
 /// `.cache/inputs.json`: each input's sha256 by canonical path, valid while its size and

@@ -509,6 +509,30 @@ pub fn publish(
         "semantic_ids": semantic,
         "files": written,
     });
+    // Diagnostics run on the staged tables, with this document as the dataset's metadata.
+    let mut check_failures = Vec::new();
+    let mut doc = doc;
+    if let Some(dc) = &m.diagnostics {
+        let t = std::time::Instant::now();
+        let diag = crate::diagnose::compute_with_meta(&staging, Some(doc.clone()), &dc.options, p)?;
+        crate::diagnose::write(&staging, &diag)?;
+        check_failures = crate::diagnose::check(&diag, &dc.thresholds);
+        let (sha256, bytes) = sha256_file(&staging.join(crate::diagnose::JSON))?;
+        doc["diagnostics"] = json!({
+            "file": crate::diagnose::JSON,
+            "report": crate::diagnose::HTML,
+            "sha256": sha256,
+            "bytes": bytes,
+            "verdict": diag["verdict"],
+            "leakage": diag["leakage"].as_array().into_iter().flatten()
+                .filter(|f| f["count"].as_u64().unwrap_or(0) > 0 && f["applicable"] == true)
+                .map(|f| json!({ "id": f["id"], "severity": f["severity"], "count": f["count"] }))
+                .collect::<Vec<_>>(),
+            "thresholds": dc.thresholds,
+            "failures": check_failures,
+        });
+        p.info(format!("Diagnostics in {:.1}s", t.elapsed().as_secs_f64()));
+    }
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;
     dataset_json.push(b'\n');
     fs_err::write(staging.join("dataset.json"), &dataset_json)?;
@@ -549,5 +573,6 @@ pub fn publish(
         dir: final_dir,
         status,
         dataset_json: doc,
+        check_failures,
     })
 }
