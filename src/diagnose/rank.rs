@@ -464,3 +464,76 @@ pub fn evaluate(ds: &Dataset, g: &Graph, pop: &Popularity, r: &Ranked, qs: &[Que
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::data::{Dataset, Split};
+
+    fn split(per_user: &[&[u32]]) -> Split {
+        let mut s = Split::default();
+        s.off.push(0);
+        for seq in per_user {
+            s.item.extend_from_slice(seq);
+            s.ts.extend(std::iter::repeat_n(None, seq.len()));
+            s.off.push(s.item.len());
+        }
+        s
+    }
+
+    /// The hand-worked case of docs/diagnostics.md's tests: edges 0→1 ×2, 0→2, 1→0, 2→0 ×2,
+    /// 1→3, 3→4; user 3's history is [2, 0] and the target 3.
+    #[test]
+    fn rankings_worked_by_hand() {
+        let ds = Dataset {
+            dir: std::path::PathBuf::new(),
+            n_users: 4,
+            n_items: 8,
+            train: split(&[&[0, 1, 0, 2, 0, 1], &[1, 3, 4], &[5], &[2, 0]]),
+            valid: split(&[&[], &[], &[], &[]]),
+            test: split(&[&[], &[], &[], &[3]]),
+            embeddings: None,
+            meta: serde_json::Value::Null,
+        };
+        let g = Graph::build(&ds.train, ds.n_users, ds.n_items);
+        assert_eq!(g.edges(), 6);
+        assert_eq!(g.count(0, 1), 2);
+        assert_eq!(g.count(2, 0), 2);
+        assert_eq!(g.nodes, vec![0, 1, 2, 3, 4]);
+        let (qs, skipped) = queries(&ds);
+        assert_eq!((qs.len(), skipped), (1, 0));
+        assert_eq!((qs[0].src, qs[0].src3, qs[0].target), (0, 2, 3));
+        let pop = Popularity::new(&ds);
+        assert_eq!(&pop.order[..6], &[0, 1, 2, 3, 4, 5]);
+        let inc = Incidence::new(&ds);
+        let r = per_source_pass(&ds, &g, &pop, &inc, &qs);
+        let ps = &r.per_source[r.source_index[0] as usize];
+        // Rings around 0: {1, 2} (1 first: EW 1 vs ln2/ln3), {3}, {4}.
+        assert_eq!(ps.rings_id.top, vec![vec![1, 2], vec![3], vec![4]]);
+        assert_eq!(r.target[0].ring, 2);
+        // TGH-1: 1, 2, 3, 4, then the only node left (0) as padding.
+        assert_eq!(tgh::tgh1(&ps.rings_id, &g.nodes, 3, 8), vec![1, 2, 3, 4, 0]);
+        // TGH-2: 1, 2, 3 around 0, padded to 6 with 0 and 4 (random order); nothing new
+        // around 2 (its rings {0}, {1} are already listed).
+        let p3 = &r.per_source[r.source_index[2] as usize];
+        let l2 = tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), &g.nodes, 3, 8);
+        assert_eq!(&l2[..3], &[1, 2, 3]);
+        let mut rest = l2[3..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, vec![0, 4]);
+        // Markov: ring 1 by count (1, 2), then popularity without ring 1.
+        assert_eq!(&ps.markov, &[1, 2, 0, 3, 4, 5, 6, 7]);
+        // Item-kNN: sim(0, 2) = 2/√(2·2) = 1, sim(0, 1) = 1/√(2·2) = 0.5, then popularity.
+        assert_eq!(&ps.knn, &[2, 1, 0, 3, 4, 5, 6, 7]);
+        let h = evaluate(&ds, &g, &pop, &r, &qs);
+        // tgh1: target at rank 3 → R@1 0, R@5 1, NDCG@5 = 1/log2(4) = 0.5.
+        let t1 = h[4].json(1);
+        assert_eq!(t1["recall@1"], 0.0);
+        assert_eq!(t1["recall@5"], 1.0);
+        assert!((t1["ndcg@10"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+        // mostpop and markov: rank 4 → NDCG = 1/log2(5).
+        let want = 1.0 / 5f64.log2();
+        assert!((h[0].json(1)["ndcg@10"].as_f64().unwrap() - want).abs() < 1e-12);
+        assert!((h[1].json(1)["ndcg@10"].as_f64().unwrap() - want).abs() < 1e-12);
+    }
+}

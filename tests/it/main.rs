@@ -8,6 +8,7 @@ mod agrosense;
 mod amazon;
 mod build;
 mod deezer_sessions;
+mod diagnose;
 mod encode;
 mod fetch;
 mod filter_props;
