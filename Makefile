@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: build test demo bench bench-encode bench-semantic-ids lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: browser build test demo bench bench-encode bench-semantic-ids lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -46,7 +46,12 @@ models:
 tiny-models: pydeps
 	$(PY) models/tiny/make_tiny.py models/tiny
 
-test: pydeps runtime models tiny-models
+# Headless Chromium from Debian renders report.html in the tests (screenshot, DOM, console).
+browser:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core)
+
+test: pydeps runtime models tiny-models browser
 	RECDATA_PYTHON=$(abspath $(PY)) cargo test --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format

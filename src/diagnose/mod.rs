@@ -441,21 +441,18 @@ pub fn compute_with_meta(
     Ok(doc)
 }
 
-/// Media and embedding coverage from `dataset.json` (what the build recorded).
+/// Media and embedding coverage from `dataset.json` (what the build recorded), and the
+/// vectors the diagnostics used.
 fn modality_coverage(ds: &Dataset) -> Value {
     let mut rows = Vec::new();
-    if let Some(m) = ds.meta["media"].as_object() {
-        for (modality, v) in m {
-            rows.push(json!({ "what": format!("media: {modality}"), "ok": v["ok"], "total": v["items"], "detail": v["statuses"] }));
-        }
+    for c in ds.meta["media_coverage"].as_array().into_iter().flatten() {
+        rows.push(json!({ "what": format!("media: {}", c["modality"].as_str().unwrap_or("?")), "ok": c["ok"], "total": c["items"], "detail": c["missing_by_status"] }));
     }
-    if let Some(enc) = ds.meta["encoders"].as_object() {
-        for (name, v) in enc {
-            rows.push(json!({ "what": format!("embedding: {name}"), "ok": v["coverage"]["ok"], "total": v["coverage"]["items"], "detail": v["model"]["name"] }));
-        }
+    for e in ds.meta["encoders"].as_array().into_iter().flatten() {
+        rows.push(json!({ "what": format!("embedding: {} ({})", e["name"].as_str().unwrap_or("?"), e["model"].as_str().unwrap_or("?")), "ok": e["ok"], "total": e["items"], "detail": e["missing_by_status"] }));
     }
     if let Some(e) = &ds.embeddings {
-        rows.push(json!({ "what": format!("vectors used: {}", e.name), "ok": e.present, "total": ds.n_items, "detail": null }));
+        rows.push(json!({ "what": format!("vectors used by the diagnostics: {}", e.name), "ok": e.present, "total": ds.n_items, "detail": null }));
     }
     Value::Array(rows)
 }

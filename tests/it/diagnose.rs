@@ -116,6 +116,25 @@ fn planted_leaks_are_found_and_a_clean_split_has_none() {
         }
     }
     assert_eq!(doc["format_version"], 1);
+    // The document has what schemas/diagnostics.json requires.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/diagnostics.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    for k in schema["required"].as_array().unwrap() {
+        assert!(!doc[k.as_str().unwrap()].is_null(), "missing {k}");
+    }
+    let ids = &schema["properties"]["leakage"]["items"]["properties"]["id"]["enum"];
+    for f in doc["leakage"].as_array().unwrap() {
+        assert!(ids.as_array().unwrap().contains(&f["id"]), "{f}");
+        for k in schema["properties"]["leakage"]["items"]["required"]
+            .as_array()
+            .unwrap()
+        {
+            assert!(!f[k.as_str().unwrap()].is_null(), "finding lacks {k}: {f}");
+        }
+    }
 
     let leaky = tempfile::tempdir().unwrap();
     fixture(leaky.path(), true);
