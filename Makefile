@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: browser build test demo bench bench-encode bench-semantic-ids lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: browser build test demo bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -81,6 +81,7 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(PY) bench/finn.py --bin $(BIN)
 	$(MAKE) --no-print-directory bench-encode
 	$(MAKE) --no-print-directory bench-semantic-ids
+	$(MAKE) --no-print-directory bench-diagnostics
 
 # Encoders on CPU, 2 threads each: `recdata encode` vs sentence-transformers (text) and
 # PIL + onnxruntime (images); the baselines run in the export venv (bench/encode.py).
@@ -95,6 +96,11 @@ clean:
 	rm -rf data/lastfm-1k-synth data/microlens-synth data/raw
 
 # Semantic ids: recdata vs faiss-cpu's ResidualQuantizer on 1M x 384 synthetic embeddings.
+# Diagnostics on a synthetic 1M-user / 100k-item / 20M-row dataset: recdata diagnose vs the
+# numpy/pandas implementation in bench/diagnostics.py (on a seeded sample of users, extrapolated).
+bench-diagnostics: pydeps build
+	$(PY) bench/diagnostics.py compare --bin $(BIN)
+
 bench-semantic-ids: pydeps build
 	$(PY) -m pip install --quiet faiss-cpu==1.15.1
 	$(PY) bench/semantic_ids.py --bin $(BIN)

@@ -43,6 +43,8 @@ Choices the docs leave open are fixed here and marked "DEFINITION" (the Rust sid
   only `rules_original` is.
 """
 import argparse
+import os
+import sys
 import json
 import math
 import resource
@@ -1054,6 +1056,47 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def compare(a):
+    """`make bench-diagnostics`: recdata diagnose vs this file's `time`, side by side."""
+    import subprocess, tempfile
+    ds = Path(a.dataset)
+    if not (ds / "splits" / "train.parquet").exists():
+        print(f"generating {a.users:,} users / {a.items:,} items / {a.interactions:,} rows in {ds}", file=sys.stderr)
+        generate(str(ds), a.users, a.items, a.interactions, 0, 64)
+    env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2")
+
+    def timed(cmd):
+        t = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env, capture_output=True, text=True)
+        if p.returncode not in (0, 1):
+            sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
+        return time.perf_counter() - t, int(p.stderr.strip().splitlines()[-1]) / 1024, p.stdout
+
+    out = Path(tempfile.mkdtemp(prefix="diag-bench-"))
+    rd_wall, rd_rss, _ = timed([a.bin, "--quiet", "diagnose", str(ds), "--out", str(out)])
+    rd = json.loads((out / "diagnostics.json").read_text())
+    cmd = [sys.executable, __file__, "time", str(ds)] + (["--max-users", str(a.max_users)] if a.max_users else [])
+    py_wall, py_rss, py_out = timed(cmd)
+    py = json.loads(py_out.strip().splitlines()[-1])
+    py_full = py.get("extrapolated_full_s") or py["wall_s"]
+    rows = [
+        ("**recdata diagnose** (stats, leakage audit, TGH-1 + TGH-2 with both tie-breaks, MostPop, Markov, item-kNN, embedding-NN, D1–D3, report)",
+         rd_wall, rd_rss, rd["test_users"], rd_wall),
+        (f"numpy/pandas (bench/diagnostics.py: stats, TGH-2, the four baselines, D1){' on ' + format(py['evaluated_users'], ',') + ' sampled users, extrapolated' if py.get('subset') else ''}",
+         py_wall, py_rss, py["evaluated_users"], py_full),
+    ]
+    print("| implementation | wall (measured) | peak RSS | users evaluated | full-dataset time | ÷ recdata |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, w, r, n, full in rows:
+        print(f"| {name} | {w:.1f} s | {r:,.0f} MiB | {n:,} | {full:,.0f} s | {full / rd_wall:.1f} |")
+    check = {k: (rd["rankers"][k]["ndcg@10"], py["rankers"][k]["ndcg@10"]) for k in ("mostpop", "markov", "itemknn", "embnn", "tgh2") if k in py.get("rankers", {})}
+    print(f"\nNDCG@10 recdata vs python ({'python on its sample' if py.get('subset') else 'all users'}): " +
+          ", ".join(f"{k} {x:.4f} / {y:.4f}" for k, (x, y) in check.items()))
+    Path(a.results).write_text(json.dumps({"dataset": str(ds), "recdata": {"wall_s": rd_wall, "rss_mib": rd_rss, "test_users": rd["test_users"]},
+                                           "python": py, "python_wall_s": py_wall, "python_rss_mib": py_rss,
+                                           "ratio": py_full / rd_wall}, indent=1) + "\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1075,10 +1118,20 @@ def main(argv=None):
     p.add_argument("--embedding")
     p.add_argument("--all", action="store_true", help="everything `reference` computes")
     sub.add_parser("selftest")
+    p = sub.add_parser("compare", help="recdata diagnose vs the Python implementation (make bench-diagnostics)")
+    p.add_argument("--bin", required=True)
+    p.add_argument("--dataset", default=str(Path(__file__).parent / "work" / "diagnostics" / "synthetic-1m"))
+    p.add_argument("--users", type=int, default=1_000_000)
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--interactions", type=int, default=20_000_000)
+    p.add_argument("--max-users", type=int, default=5000)
+    p.add_argument("--results", default=str(Path(__file__).parent / "results-diagnostics.json"))
     a = ap.parse_args(argv)
 
     if a.cmd == "selftest":
         selftest()
+    elif a.cmd == "compare":
+        compare(a)
     elif a.cmd == "generate":
         t0 = time.perf_counter()
         info = generate(a.dir, a.users, a.items, a.interactions, a.seed, a.dim)

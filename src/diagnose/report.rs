@@ -207,7 +207,7 @@ main{max-width:1180px;margin:0 auto;padding:24px}h1{font-size:22px;margin:0 0 4p
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #eceef2;padding:5px 8px;text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .sev-error{color:#b3261e;font-weight:600}.sev-warning{color:#a15c00;font-weight:600}.sev-info{color:#375a9e}.clean{color:#2e7d32}\
 .plot .t{font-size:13px;font-weight:600;fill:#1d2330}.plot .l{font-size:11px;fill:#5b6475}.plot .v{font-size:11px;fill:#1d2330}.plot .bar{fill:#7a9cc6}.plot .bar.hi{fill:#d9822b}.plot .axis{stroke:#9aa3b2}.plot .line{fill:none;stroke:#3b6db3;stroke-width:2}\
-code{background:#eef0f3;padding:1px 4px;border-radius:3px}#leakage td:nth-child(5){min-width:340px}#leakage td:nth-child(6){font-size:12px;word-break:break-all}";
+code{background:#eef0f3;padding:1px 4px;border-radius:3px}#leakage td:nth-child(5){min-width:300px}#leakage td:nth-child(6){font-size:12px;min-width:260px;word-break:break-all}";
 
 pub fn render(doc: &Value) -> String {
     let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
