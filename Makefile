@@ -7,14 +7,15 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: browser build test demo bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
 
 # Python is a test oracle (pyarrow reads our parquet back, onnxruntime/tokenizers check the
 # encoders), the bench baseline, and the tool that writes the tiny test models (onnx).
-PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow
+# duckdb, datasets (Hugging Face) and mlcroissant: the loaders users read a dataset with (tests/it/interop.rs).
+PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow duckdb datasets mlcroissant
 # The stamp's name carries a checksum of the list, so a .venv made for an older list is completed.
 PYDEPS_OK := $(VENV)/.ok-$(shell echo '$(PYDEPS)' | cksum | cut -d' ' -f1)
 $(PYDEPS_OK):
@@ -51,8 +52,22 @@ browser:
 	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core)
 
-test: pydeps runtime models tiny-models browser
-	RECDATA_PYTHON=$(abspath $(PY)) cargo test --all-targets
+# RecBole (and the torch it imports) loads `recdata export --format recbole` in the tests. Its own
+# venv outside the clone, kept between runs: RecBole 1.2.1 needs numpy < 2 and pandas < 3, and
+# imports tensorboard, but not ray (left out: create_dataset never imports it).
+RECBOLE_VENV ?= $(HOME)/.cache/recdata-recbole-venv
+RECBOLE_PKGS := torch==2.15.0 numpy==1.26.4 pandas==2.3.3 scipy==1.13.1 scikit-learn==1.9.1 tqdm pyyaml \
+  colorlog==4.7.2 colorama==0.4.4 tensorboard thop tabulate plotly texttable psutil
+$(RECBOLE_VENV)/.ok:
+	$(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/pip install --quiet $(RECBOLE_PKGS)
+	$(RECBOLE_VENV)/bin/pip install --quiet --no-deps recbole==1.2.1
+	touch $@
+
+recbole: $(RECBOLE_VENV)/.ok
+
+test: pydeps runtime models tiny-models browser recbole
+	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format
 # corpus with real JPEG covers (and real MP4 videos when ffmpeg, a Debian package, is present).
@@ -65,6 +80,27 @@ demo: runtime models
 	$(BIN) build manifests/microlens-synth.toml
 	$(BIN) inspect data/lastfm-1k-synth/latest
 	$(BIN) inspect data/microlens-synth/latest
+	$(BIN) verify data/microlens-synth/latest
+
+# The multimodal demo as a 4-shard Slurm job array plus its merge job, on a single-node cluster
+# started on this machine (Debian's slurm-wlm and munge; tests/slurm/cluster.sh). The merged
+# dataset is the one `make demo` builds, byte for byte. Not one of the two set-up commands.
+SLURM_CONF_FILE := $(or $(RECDATA_SLURM_DIR),/tmp/recdata-slurm)/slurm.conf
+demo-slurm: runtime models
+	cargo build --release
+	tests/slurm/cluster.sh up
+	$(BIN) synth microlens --users 300 --seed 7 --out data/raw/microlens-synth
+	ids=$$(SLURM_CONF=$(SLURM_CONF_FILE) $(BIN) slurm manifests/microlens-synth.toml --shards 4 --submit) && \
+	  echo "array and merge jobs: $$ids" && \
+	  SLURM_CONF=$(SLURM_CONF_FILE) tests/slurm/wait-job.sh $${ids##* } 3600
+	$(BIN) verify data/microlens-synth/latest
+	$(BIN) inspect data/microlens-synth/latest
+
+slurm-up:
+	tests/slurm/cluster.sh up
+
+slurm-down:
+	tests/slurm/cluster.sh down
 
 # The media benchmark's baseline (img2dataset) lives in its own venv: it pins old numpy/pyarrow.
 I2D_VENV := bench/.venv-img2dataset
@@ -82,6 +118,7 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(MAKE) --no-print-directory bench-encode
 	$(MAKE) --no-print-directory bench-semantic-ids
 	$(MAKE) --no-print-directory bench-diagnostics
+	$(MAKE) --no-print-directory bench-slurm
 
 # Encoders on CPU, 2 threads each: `recdata encode` vs sentence-transformers (text) and
 # PIL + onnxruntime (images); the baselines run in the export venv (bench/encode.py).
@@ -95,12 +132,17 @@ lint:
 clean:
 	rm -rf data/lastfm-1k-synth data/microlens-synth data/raw
 
-# Semantic ids: recdata vs faiss-cpu's ResidualQuantizer on 1M x 384 synthetic embeddings.
 # Diagnostics on a synthetic 1M-user / 100k-item / 20M-row dataset: recdata diagnose vs the
 # numpy/pandas implementation in bench/diagnostics.py (on a seeded sample of users, extrapolated).
 bench-diagnostics: pydeps build
 	$(PY) bench/diagnostics.py compare --bin $(BIN)
 
+# A 4-shard Slurm build (job array + merge) vs the single-process build of the demo manifest,
+# on the single-node cluster of tests/slurm/cluster.sh.
+bench-slurm: pydeps build models
+	$(PY) bench/slurm.py --bin $(BIN)
+
+# Semantic ids: recdata vs faiss-cpu's ResidualQuantizer on 1M x 384 synthetic embeddings.
 bench-semantic-ids: pydeps build
 	$(PY) -m pip install --quiet faiss-cpu==1.15.1
 	$(PY) bench/semantic_ids.py --bin $(BIN)

@@ -51,8 +51,55 @@ pub enum Command {
         /// Media fetch and captions: redo the items whose earlier attempt failed (ok items are kept).
         #[arg(long)]
         retry_failed: bool,
+        /// Build only shard K of N (K from 0): the media, captions and embeddings of the items
+        /// whose raw id hashes to K; `recdata merge` publishes once every shard is done.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<crate::stages::shard::Shard>,
         #[command(flatten)]
         enc: EncodeArgs,
+    },
+    /// Check that every shard of a sharded build finished, assemble them, run the global stages
+    /// and publish (the same dataset, byte for byte, as a single-process build).
+    Merge {
+        manifest: PathBuf,
+        /// N, when the manifest was sharded several ways [default: the one split on disk].
+        #[arg(long)]
+        shards: Option<u32>,
+        #[arg(long, env = "RECDATA_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        cache: CacheArg,
+        #[arg(long)]
+        retry_failed: bool,
+        #[command(flatten)]
+        enc: EncodeArgs,
+    },
+    /// Write a Slurm job array (one task per shard) and the merge job that depends on it, with
+    /// resources from the manifest's [slurm] table; `--submit` also submits them.
+    Slurm {
+        manifest: PathBuf,
+        /// Number of shards (array tasks).
+        #[arg(long)]
+        shards: u32,
+        /// Where the scripts and logs go [default: <data-dir>/<dataset>/.slurm].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, env = "RECDATA_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        cache: CacheArg,
+        /// The model registry the tasks use [default: $RECDATA_MODELS, else the nearest models/].
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Submit with sbatch (prints the array and merge job ids).
+        #[arg(long)]
+        submit: bool,
+    },
+    /// Check a dataset version against its dataset.json: every file's size and sha256, row
+    /// counts and schemas, media files, the regenerated card; exits 1 with the differences.
+    Verify {
+        /// A published dataset version directory (or a copy of one).
+        dir: PathBuf,
     },
     /// Report the ONNX Runtime, the execution providers that really work, the models and
     /// ffmpeg; says what is missing and the command that fixes it.
@@ -214,6 +261,16 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArg,
     },
+    /// Write a published version in another tool's native format (RecBole atomic files).
+    Export {
+        /// A published dataset version directory.
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Output directory; RecBole files go to <out>/<dataset name>/ (RecBole's data_path layout).
+        #[arg(long, default_value = "recbole")]
+        out: PathBuf,
+    },
     /// Check a manifest (and that its local inputs exist) without running anything.
     Validate { manifest: PathBuf },
     /// Summarize a published dataset version and verify its files' checksums.
@@ -245,6 +302,12 @@ pub struct EncodeArgs {
     /// The model registry directory (models.toml) [default: $RECDATA_MODELS, else the nearest models/].
     #[arg(long)]
     pub models: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// RecBole atomic files (.inter, .item, .user) and a config.
+    Recbole,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -473,36 +536,60 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             data_dir,
             cache,
             retry_failed,
+            shard,
             enc,
         } => {
-            let m = crate::manifest::load(manifest)?;
-            for w in &m.warnings {
-                p.warn(w.message.clone());
-            }
-            let out = crate::stages::build(
-                &m,
-                &crate::stages::BuildOptions {
-                    data_dir: data_dir.clone(),
-                    cache_dir: cache.root(),
-                    retry_failed: *retry_failed,
-                    progress: p.clone(),
-                    device: enc.device,
-                    batch_size: enc.batch_size,
-                    models_dir: enc.models.clone(),
-                },
-            )?;
-            if !cli.json {
-                println!("{}", out.dir.display());
-            }
-            if !out.check_failures.is_empty() {
-                for f in &out.check_failures {
-                    p.warn(format!("check failed: {f}"));
-                }
-                p.event("checks_failed", json!({ "failures": out.check_failures }));
-                return Ok(1);
-            }
-            Ok(0)
+            let sharding = match shard {
+                Some(s) => crate::stages::Sharding::Shard(*s),
+                None => crate::stages::Sharding::Whole,
+            };
+            build_cmd(
+                cli,
+                p,
+                manifest,
+                data_dir,
+                cache,
+                *retry_failed,
+                enc,
+                sharding,
+            )
         }
+        Command::Merge {
+            manifest,
+            shards,
+            data_dir,
+            cache,
+            retry_failed,
+            enc,
+        } => build_cmd(
+            cli,
+            p,
+            manifest,
+            data_dir,
+            cache,
+            *retry_failed,
+            enc,
+            crate::stages::Sharding::Merge { shards: *shards },
+        ),
+        Command::Slurm {
+            manifest,
+            shards,
+            out,
+            data_dir,
+            cache,
+            models,
+            submit,
+        } => slurm_cmd(
+            cli,
+            p,
+            manifest,
+            *shards,
+            out.as_deref(),
+            data_dir,
+            cache,
+            models.as_deref(),
+            *submit,
+        ),
         Command::Diagnose {
             dir,
             out,
@@ -566,6 +653,48 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             Ok(0)
         }
         Command::Inspect { dir } => inspect(dir, cli.json),
+        Command::Verify { dir } => {
+            let r = crate::verify::verify(dir, p)?;
+            crate::verify::print(&r, cli.json)?;
+            if r.findings.is_empty() {
+                p.info(format!(
+                    "OK {} {}: {} file(s), {} verified",
+                    r.dataset,
+                    r.version,
+                    r.files_checked,
+                    crate::fetch::http::human_bytes(r.bytes_checked)
+                ));
+                Ok(0)
+            } else {
+                p.warn(format!(
+                    "{} {}: {} difference(s) from dataset.json",
+                    r.dataset,
+                    r.version,
+                    r.findings.len()
+                ));
+                Ok(1)
+            }
+        }
+        Command::Export { dir, format, out } => {
+            let ExportFormat::Recbole = format;
+            let e = crate::export::recbole::export(dir, out)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "type": "export", "format": "recbole", "export": e })
+                );
+            } else {
+                for (f, rows) in &e.files {
+                    if f.ends_with(".yaml") {
+                        p.info(format!("Wrote {f} (config)"));
+                    } else {
+                        p.info(format!("Wrote {f} ({rows} rows)"));
+                    }
+                }
+                println!("{}", e.dir.display());
+            }
+            Ok(0)
+        }
         Command::Fetch { manifest, cache } => {
             let m = crate::manifest::load(manifest)?;
             if m.source.files.is_empty() {
@@ -958,6 +1087,155 @@ fn cache_cmd(action: &CacheAction, root: &Path, json_out: bool, p: &Reporter) ->
                     rep.kept
                 ));
             }
+        }
+    }
+    Ok(0)
+}
+
+/// `build`, `build --shard K/N` and `merge`.
+#[allow(clippy::too_many_arguments)]
+fn build_cmd(
+    cli: &Cli,
+    p: &Reporter,
+    manifest: &Path,
+    data_dir: &Path,
+    cache: &CacheArg,
+    retry_failed: bool,
+    enc: &EncodeArgs,
+    sharding: crate::stages::Sharding,
+) -> Result<u8> {
+    let m = crate::manifest::load(manifest)?;
+    for w in &m.warnings {
+        p.warn(w.message.clone());
+    }
+    let out = crate::stages::build(
+        &m,
+        &crate::stages::BuildOptions {
+            data_dir: data_dir.to_path_buf(),
+            cache_dir: cache.root(),
+            retry_failed,
+            progress: p.clone(),
+            device: enc.device,
+            batch_size: enc.batch_size,
+            models_dir: enc.models.clone(),
+            sharding,
+        },
+    )?;
+    if cli.json {
+        if matches!(out.status, crate::stages::PublishStatus::ShardComplete) {
+            println!(
+                "{}",
+                json!({ "type": "shard", "dir": out.dir, "done": out.dataset_json })
+            );
+        }
+    } else {
+        println!("{}", out.dir.display());
+    }
+    if !out.check_failures.is_empty() {
+        for f in &out.check_failures {
+            p.warn(format!("check failed: {f}"));
+        }
+        p.event("checks_failed", json!({ "failures": out.check_failures }));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `recdata slurm`: writes the job scripts (and submits them with `--submit`).
+#[allow(clippy::too_many_arguments)]
+fn slurm_cmd(
+    cli: &Cli,
+    p: &Reporter,
+    manifest: &Path,
+    shards: u32,
+    out: Option<&Path>,
+    data_dir: &Path,
+    cache: &CacheArg,
+    models: Option<&Path>,
+    submit: bool,
+) -> Result<u8> {
+    if shards == 0 {
+        return Err(Error::Invalid("--shards must be at least 1".into()));
+    }
+    let m = crate::manifest::load(manifest)?;
+    let abs = |p: &Path| -> Result<PathBuf> {
+        Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(p)
+        })
+    };
+    let data_dir = abs(data_dir)?;
+    let models = match models {
+        Some(d) => Some(abs(d)?),
+        None => crate::encode::registry::locate(None, m.path.parent())
+            .map(|d| abs(&d))
+            .transpose()?,
+    };
+    let out = match out {
+        Some(o) => abs(o)?,
+        None => data_dir.join(&m.dataset.name).join(".slurm"),
+    };
+    let scripts = crate::slurm::write(&crate::slurm::ScriptArgs {
+        manifest: &fs_err::canonicalize(manifest)?,
+        dataset: &m.dataset.name,
+        shards,
+        config: &m.slurm,
+        exe: &std::env::current_exe()?,
+        data_dir: &data_dir,
+        cache_dir: &abs(&cache.root())?,
+        models: models.as_deref(),
+        workdir: &std::env::current_dir()?,
+        out: &out,
+    })?;
+    p.info(format!(
+        "Wrote {} ({shards} array task(s)) and {}",
+        scripts.shards.display(),
+        scripts.merge.display()
+    ));
+    let mut ids = None;
+    if submit {
+        let o = std::process::Command::new("bash")
+            .arg(&scripts.submit)
+            .output()
+            .map_err(|e| {
+                Error::Unsupported(format!(
+                    "running {}: {e} (is Slurm's sbatch on PATH?)",
+                    scripts.submit.display()
+                ))
+            })?;
+        if !o.status.success() {
+            return Err(Error::Unsupported(format!(
+                "sbatch failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        let (array, merge) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+        p.info(format!(
+            "Submitted job array {array} and merge job {merge}; logs in {}",
+            scripts.logs.display()
+        ));
+        ids = Some((array.to_owned(), merge.to_owned()));
+    }
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "type": "slurm",
+                "shards_script": scripts.shards,
+                "merge_script": scripts.merge,
+                "submit_script": scripts.submit,
+                "logs": scripts.logs,
+                "array_job": ids.as_ref().map(|i| &i.0),
+                "merge_job": ids.as_ref().map(|i| &i.1),
+            })
+        );
+    } else {
+        match &ids {
+            Some((a, mj)) => println!("{a} {mj}"),
+            None => println!("{}", scripts.submit.display()),
         }
     }
     Ok(0)

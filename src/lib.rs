@@ -10,15 +10,18 @@ pub mod cli;
 pub mod diagnose;
 pub mod encode;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod io;
 pub mod manifest;
 pub mod progress;
 pub mod semantic;
+pub mod slurm;
 pub mod sources;
 pub mod stages;
 pub mod stats;
 pub mod synth;
 pub mod util;
+pub mod verify;
 
 pub use error::{Error, Result};

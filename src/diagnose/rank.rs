@@ -207,7 +207,8 @@ pub fn per_source_pass(
         ranked_q[i] = true;
     }
     let emb = ds.embeddings.as_ref();
-    let chunks: Vec<(Vec<PerSource>, Vec<(u32, TargetInfo)>)> = sources
+    type Chunk = (Vec<PerSource>, Vec<(u32, TargetInfo)>);
+    let chunks: Vec<Chunk> = sources
         .par_chunks(CHUNK)
         .map_init(
             || (Rings::new(n), vec![0u32; n], Vec::<u32>::new()),

@@ -37,7 +37,7 @@ fn group(i: i64) -> String {
     let s = i.abs().to_string();
     let mut out = String::new();
     for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k) % 3 == 0 {
+        if k > 0 && (s.len() - k).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -539,9 +539,9 @@ pub fn render(doc: &Value) -> String {
         num(&doc["graph"]["edges"]),
         num(&doc["graph"]["transitions"])
     );
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<p class=\"muted\">Definitions: docs/diagnostics.md. Protocol: {}.</p></main></body></html>\n",
+        "<p class=\"muted\">Definitions: docs/diagnostics.md. Protocol: {}.</p></main></body></html>",
         esc(&doc["protocol"].to_string())
     );
     s

@@ -30,6 +30,12 @@ pub fn render(doc: &Value) -> String {
         s(&doc["source"]["corpus"])
     );
     let _ = writeln!(o, "## License and source\n\n{}\n", s(&ds["license"]));
+    if let Some(h) = ds["homepage"].as_str() {
+        let _ = writeln!(o, "Corpus home page: <{h}>\n");
+    }
+    if let Some(c) = ds["citation"].as_str() {
+        let _ = writeln!(o, "Cite the corpus as: {c}\n");
+    }
     let _ = writeln!(o, "| raw file | bytes | sha256 |\n| --- | ---: | --- |");
     for f in doc["source"]["files"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -312,12 +318,7 @@ pub fn render(doc: &Value) -> String {
         let _ = writeln!(o);
     }
 
-    let _ = writeln!(
-        o,
-        "## How to load\n\n```python\nimport polars as pl\ntrain = pl.read_parquet(\"splits/train.parquet\")\nitems = pl.read_parquet(\"items.parquet\")\n\n\
-         import pyarrow.parquet as pq\ntable = pq.read_table(\"interactions.parquet\")\n\n\
-         from datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={{\"train\": \"splits/train.parquet\", \"validation\": \"splits/valid.parquet\", \"test\": \"splits/test.parquet\"}})\n```\n"
-    );
+    render_loading(&mut o, doc);
     let _ = writeln!(
         o,
         "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n"
@@ -326,6 +327,37 @@ pub fn render(doc: &Value) -> String {
         let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
     }
     o
+}
+
+/// Three-line snippets for the readers users already have; each is run by the tests
+/// (tests/it/interop.rs) against a built dataset.
+fn render_loading(o: &mut String, doc: &Value) {
+    let has_splits = doc["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["table"] == "splits");
+    let (train, tables) = if has_splits {
+        ("splits/train.parquet", "splits/*.parquet")
+    } else {
+        ("interactions.parquet", "interactions.parquet")
+    };
+    let hf_files = if has_splits {
+        "{\"train\": \"splits/train.parquet\", \"validation\": \"splits/valid.parquet\", \"test\": \"splits/test.parquet\"}"
+    } else {
+        "{\"train\": \"interactions.parquet\"}"
+    };
+    let first_rs = if has_splits { "splits" } else { "interactions" };
+    let _ = writeln!(
+        o,
+        "## How to load\n\nRun these in this directory. Copied it elsewhere? Run `recdata verify .` first: it re-hashes every file against `dataset.json` and checks row counts and schemas (exit 1 on any difference).\n\n\
+         polars:\n\n```python\nimport polars as pl\ntrain = pl.read_parquet(\"{train}\")\nitems = pl.read_parquet(\"items.parquet\")\n```\n\n\
+         pyarrow:\n\n```python\nimport pyarrow.parquet as pq\ntrain = pq.read_table(\"{train}\")\nitems = pq.read_table(\"items.parquet\")\n```\n\n\
+         Hugging Face datasets:\n\n```python\nfrom datasets import load_dataset\nds = load_dataset(\"parquet\", data_files={hf_files})\ntrain = ds[\"train\"]\n```\n\n\
+         DuckDB:\n\n```python\nimport duckdb\ncon = duckdb.connect()\ncon.sql(\"SELECT item_id, count(*) AS n FROM '{tables}' GROUP BY item_id ORDER BY n DESC LIMIT 10\").show()\n```\n\n\
+         Croissant (`croissant.json`, validated with `mlcroissant validate`):\n\n```python\nimport mlcroissant as mlc\nds = mlc.Dataset(\"croissant.json\")\nrecords = ds.records(\"{first_rs}\")\n```\n\n\
+         RecBole: `recdata export --format recbole . --out recbole/` writes the atomic files (`.inter`, `.item`, `.user`).\n"
+    );
 }
 
 fn reasons(v: &Value) -> String {

@@ -1,6 +1,7 @@
 //! On-disk formats: canonical schemas, parquet, the versioned store, the dataset card.
 
 pub mod card;
+pub mod croissant;
 pub mod lines;
 pub mod npy;
 pub mod parquet;

@@ -37,6 +37,31 @@ impl DatasetLock {
         }
         Ok(DatasetLock { _file: file })
     }
+
+    /// Waits for the lock (shards of one build share the cheap stages one at a time).
+    pub fn wait(dataset_dir: &Path) -> Result<Self> {
+        fs_err::create_dir_all(dataset_dir)?;
+        let path = dataset_dir.join(".lock");
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        loop {
+            // SAFETY: flock on a valid, owned file descriptor.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(DatasetLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("locking {}: {e}", path.display()),
+                )));
+            }
+        }
+    }
 }
 
 /// Removes leftovers of killed builds. Call with the lock held.

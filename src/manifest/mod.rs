@@ -39,6 +39,8 @@ pub struct Manifest {
     pub semantic_ids: Option<crate::stages::semantic_ids::SidConfig>,
     /// `[stages.diagnostics]`: statistics, leakage audit, shortcut diagnostics and the report.
     pub diagnostics: Option<crate::stages::diagnostics::DiagnosticsConfig>,
+    /// `[slurm]`: resources of the job array `recdata slurm` writes (no effect on the data).
+    pub slurm: crate::slurm::SlurmConfig,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
     /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
     pub resolved: serde_json::Value,
@@ -406,9 +408,18 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         }
         None => (Some(FilterConfig::default()), Some(None)),
     };
+    let slurm = match top.table(diags, "slurm") {
+        Some(mut t) => {
+            let c = crate::slurm::SlurmConfig::read(&mut t, diags);
+            t.finish(diags);
+            c.unwrap_or_default()
+        }
+        None => Default::default(),
+    };
     top.finish(diags);
 
     Some(Manifest {
+        slurm,
         path: path.to_path_buf(),
         dataset: dataset?,
         source: source?,
@@ -419,7 +430,14 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         encode,
         semantic_ids,
         diagnostics,
-        resolved: tree::to_json(root),
+        resolved: {
+            // `[slurm]` says where a build runs, not what it makes: not part of the record.
+            let mut j = tree::to_json(root);
+            if let Some(o) = j.as_object_mut() {
+                o.remove("slurm");
+            }
+            j
+        },
         warnings: Vec::new(),
     })
 }

@@ -40,6 +40,8 @@ pub struct LevelBalance {
     pub moved_from_nearest: usize,
 }
 
+/// Fills rows `lo..hi` of the vectors into the buffer.
+type FillRows<'a> = dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync + 'a;
 /// Balanced codes of `rows` residuals (`fill(lo, hi, out)`) against centroids `c` (`k × dim`).
 /// Returns the codes, each item's squared distance to its code, and the report.
 pub fn sinkhorn_assign(
@@ -48,7 +50,7 @@ pub fn sinkhorn_assign(
     c: &[f32],
     k: usize,
     level: usize,
-    fill: &(dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync),
+    fill: &FillRows<'_>,
     rng: &mut Rng,
 ) -> Result<(Vec<u32>, Vec<f32>, LevelBalance)> {
     let m = CANDIDATES.min(k);

@@ -92,6 +92,9 @@ pub const LICENSE: &str = "AgroSense repository (github.com/Vishal-sys-code/Agro
     copies (crop-recommendation-dataset, crop-recommender-dataset-with-soil-nutrients, soil-image-dataset, soil-types) \
     carry their own licenses, which are unconfirmed; check them before redistribution. Cite Pandey, Das, Biswas, \
     arXiv 2509.01344.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://github.com/Vishal-sys-code/AgroSense";
+pub const CITATION: &str = "Pandey, Das, Biswas. AgroSense: An Integrated Deep Learning System for Crop Recommendation via Soil Image Analysis and Nutrient Profiling. arXiv:2509.01344, 2025.";
 pub const DESCRIPTION: &str = "AgroSense inputs: 2,200 soil-nutrient and weather profiles (N, P, K, temperature, \
     humidity, pH, rainfall) each labelled with one of 22 crops, optional further crop tables, and soil photographs \
     in class folders (4 classes Train/test, 5 classes 'Soil types'). Samples are not paired with images upstream.";

@@ -51,6 +51,9 @@ pub const NAME: &str = "amazon-reviews-2023";
 pub const REVIEWS_TABLE: &str = "amazon_reviews";
 pub const LICENSE: &str = "Amazon Reviews 2023 (McAuley Lab, UCSD) for research use; cite Hou et al., \
     Bridging Language and Items for Retrieval and Recommendation, arXiv 2403.03952, 2024.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://amazon-reviews-2023.github.io/";
+pub const CITATION: &str = "Hou, Li, He, Yan, Chen, McAuley. Bridging Language and Items for Retrieval and Recommendation. arXiv:2403.03952, 2024.";
 pub const DESCRIPTION: &str = "Amazon product reviews (1-5 star ratings with text, millisecond timestamps) and item \
     metadata (titles, categories, prices, features, images) for one category of Amazon Reviews 2023.";
 

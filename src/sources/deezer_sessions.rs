@@ -72,6 +72,9 @@ pub const SESSION_COLUMNS: [&str; 4] = ["user_id", "session_id", "ts", "product_
 pub const LICENSE: &str = "Deezer listening sessions released with PISA (Tran et al., RecSys 2024; Zenodo record \
     13890194). The PISA repository is licensed CC BY-NC 4.0 (non-commercial); the Zenodo record's own license is \
     unconfirmed: check it before use. Cite arXiv 2408.16578.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://zenodo.org/records/13890194";
+pub const CITATION: &str = "Tran, Salha-Galvan, Sguerra, Hennequin. Transformers Meet ACT-R: Repeat-Aware and Sequential Listening Session Recommendation. RecSys 2024, arXiv:2408.16578.";
 pub const DESCRIPTION: &str = "Time-stamped music listening events of anonymised Deezer users grouped into \
     sessions (March-August 2022), with pre-trained SVD track embeddings, as released with PISA.";
 

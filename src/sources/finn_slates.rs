@@ -84,6 +84,9 @@ pub const IND2VAL_FILE: &str = "ind2val.json";
 pub const ITEMATTR_FILE: &str = "itemattr.npz";
 pub const LICENSE: &str = "Apache-2.0 (finn-no/recsys_slates_dataset). Cite Eide, Leslie, Frigessi: \
     \"Dynamic Slate Recommendation with Gated Recurrent Units and Thompson Sampling\", Data Min Knowl Disc 2022.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://github.com/finn-no/recsys_slates_dataset";
+pub const CITATION: &str = "Eide, Leslie, Frigessi. Dynamic Slate Recommendation with Gated Recurrent Units and Thompson Sampling. Data Mining and Knowledge Discovery, 2022, arXiv:2104.15046.";
 pub const DESCRIPTION: &str = "Slates shown to 2.3M FINN.no marketplace users over 30 days (search results \
     and recommendations, up to 25 items) and the item clicked at each of up to 20 steps.";
 

@@ -52,6 +52,10 @@ pub const PROFILE_FILE: &str = "userid-profile.tsv";
 pub const ARCHIVE_DIR: &str = "lastfm-dataset-1K";
 pub const LICENSE: &str = "Last.fm-1K is distributed with permission of Last.fm for non-commercial use only \
     (README of lastfm-dataset-1K, Òscar Celma, 2010). Reference the Last.fm webpage when using it.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "http://ocelma.net/MusicRecommendationDataset/lastfm-1K.html";
+pub const CITATION: &str =
+    "Celma. Music Recommendation and Discovery in the Long Tail. Springer, 2010.";
 pub const DESCRIPTION: &str = "Listening histories (user, timestamp, artist, track) of 992 Last.fm users \
     collected by Òscar Celma up to May 2009, with user profiles (gender, age, country, sign-up date).";
 

@@ -56,6 +56,9 @@ use crate::progress::Reporter;
 pub const NAME: &str = "microlens";
 pub const LICENSE: &str = "MicroLens publishes no license; its README forbids privately modifying the dataset and \
     offering secondary downloads. Cite: Ni et al., A Content-Driven Micro-Video Recommendation Dataset at Scale, arXiv 2309.15379.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://github.com/westlake-repl/MicroLens";
+pub const CITATION: &str = "Ni, Li, Chen, Yuan, et al. A Content-Driven Micro-Video Recommendation Dataset at Scale. arXiv:2309.15379, 2023.";
 pub const DESCRIPTION: &str = "MicroLens micro-video recommendation data: user-video interactions derived from public \
     comments (millisecond timestamps), video titles, categories, like/view counts, comments, and cover/video media.";
 pub const COMMENTS_TABLE: &str = "microlens_comments";

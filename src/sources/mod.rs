@@ -76,6 +76,32 @@ impl CorpusConfig {
         }
     }
 
+    pub fn homepage(&self) -> &'static str {
+        match self {
+            CorpusConfig::Lastfm1k(_) => lastfm_1k::HOMEPAGE,
+            CorpusConfig::Microlens(_) => microlens::HOMEPAGE,
+            CorpusConfig::Movielens(_) => movielens::HOMEPAGE,
+            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::HOMEPAGE,
+            CorpusConfig::Agrosense(_) => agrosense::HOMEPAGE,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::HOMEPAGE,
+            CorpusConfig::Qilin(_) => qilin::HOMEPAGE,
+            CorpusConfig::FinnSlates(_) => finn_slates::HOMEPAGE,
+        }
+    }
+
+    pub fn citation(&self) -> &'static str {
+        match self {
+            CorpusConfig::Lastfm1k(_) => lastfm_1k::CITATION,
+            CorpusConfig::Microlens(_) => microlens::CITATION,
+            CorpusConfig::Movielens(_) => movielens::CITATION,
+            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::CITATION,
+            CorpusConfig::Agrosense(_) => agrosense::CITATION,
+            CorpusConfig::DeezerSessions(_) => deezer_sessions::CITATION,
+            CorpusConfig::Qilin(_) => qilin::CITATION,
+            CorpusConfig::FinnSlates(_) => finn_slates::CITATION,
+        }
+    }
+
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,

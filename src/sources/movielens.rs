@@ -44,6 +44,9 @@ use crate::progress::Reporter;
 pub const NAME: &str = "movielens";
 pub const LICENSE: &str = "GroupLens research license: research use only, no redistribution without permission, \
     no commercial use; cite F. Maxwell Harper and Joseph A. Konstan, The MovieLens Datasets: History and Context, ACM TiiS 5(4), 2015.";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://grouplens.org/datasets/movielens/";
+pub const CITATION: &str = "Harper, Konstan. The MovieLens Datasets: History and Context. ACM Transactions on Interactive Intelligent Systems 5(4), 2015.";
 pub const DESCRIPTION: &str = "MovieLens explicit 1-5 star movie ratings with timestamps, movie titles, years and genres, \
     and user demographics (GroupLens).";
 

@@ -97,6 +97,9 @@ pub const NAME: &str = "qilin";
 pub const LICENSE: &str = "Qilin (THUIR/Qilin on Hugging Face) is released under the Apache License 2.0 \
     (dataset card). Cite: Chen et al., \"Qilin: A Multimodal Information Retrieval Dataset with \
     APP-level User Sessions\", SIGIR 2025 (arXiv 2503.00501).";
+/// The corpus' home page and the paper to cite (dataset.json, the card, croissant.json).
+pub const HOMEPAGE: &str = "https://huggingface.co/datasets/THUIR/Qilin";
+pub const CITATION: &str = "Chen et al. Qilin: A Multimodal Information Retrieval Dataset with APP-level User Sessions. SIGIR 2025, arXiv:2503.00501.";
 pub const DESCRIPTION: &str = "Xiaohongshu search and recommendation logs with APP-level sessions \
     (Qilin, THUIR 2025): notes with text, image references and statistics, user features, search \
     requests with result lists and clicks, recommendation exposures, DQA answers and test qrels.";

@@ -169,6 +169,10 @@ struct ItemInput {
 
 pub struct StageOptions<'a> {
     pub cache_root: PathBuf,
+    /// Appends new answers to `<key>.<tag>.jsonl` instead of `<key>.jsonl`: each shard of a
+    /// sharded build writes its own file (appends from several hosts to one file on a shared
+    /// filesystem can interleave); every file of the key is read.
+    pub cache_tag: Option<String>,
     pub progress: &'a Reporter,
 }
 
@@ -286,13 +290,31 @@ fn caption_one(
     let fp = fp.finish();
     let cache_dir = opts.cache_root.join("captions");
     fs_err::create_dir_all(&cache_dir)?;
-    let cache_file = cache_dir.join(format!("{}.jsonl", &fp[..24]));
+    let key = &fp[..24];
+    let cache_file = cache_dir.join(match &opts.cache_tag {
+        Some(tag) => format!("{key}.{tag}.jsonl"),
+        None => format!("{key}.jsonl"),
+    });
     let mut cached: HashMap<String, CachedAnswer> = HashMap::new();
-    if let Ok(text) = fs_err::read_to_string(&cache_file) {
+    // `<key>.jsonl` and every shard's `<key>.<tag>.jsonl`, in name order.
+    let mut files: Vec<PathBuf> = fs_err::read_dir(&cache_dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(key) && n.ends_with(".jsonl"))
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        let Ok(text) = fs_err::read_to_string(&f) else {
+            continue;
+        };
         // A line cut off by a kill does not parse and is simply asked again.
         for line in text.lines() {
             if let Ok(a) = serde_json::from_str::<CachedAnswer>(line) {
-                cached.insert(a.key.clone(), a);
+                cached.entry(a.key.clone()).or_insert(a);
             }
         }
     }
@@ -383,7 +405,8 @@ fn caption_one(
                         prompt_tokens: a.prompt_tokens,
                         completion_tokens: a.completion_tokens,
                     })?;
-                    writeln!(log, "{line}")?;
+                    // One write per line: appends never interleave within a line.
+                    log.write_all(format!("{line}\n").as_bytes())?;
                     log.flush()?;
                 }
             }

@@ -14,6 +14,7 @@ pub mod media;
 pub mod normalize;
 pub mod publish;
 pub mod semantic_ids;
+pub mod shard;
 pub mod source;
 pub mod split;
 
@@ -50,6 +51,21 @@ pub struct BuildOptions {
     pub batch_size: Option<usize>,
     /// `--models`: the model registry directory (else found from the manifest / cwd).
     pub models_dir: Option<PathBuf>,
+    /// A shard of a sharded build, or its merge (`build --shard K/N`, `merge`).
+    pub sharding: Sharding,
+}
+
+/// How this run takes part in a sharded build (see [`shard`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Sharding {
+    /// The whole build in this process.
+    #[default]
+    Whole,
+    /// Only the per-item stages, for the items of this shard; nothing is published.
+    Shard(shard::Shard),
+    /// Checks every shard finished, takes over their work and publishes (`shards`: N, when
+    /// several splits of the same plan exist).
+    Merge { shards: Option<u32> },
 }
 
 /// A raw input file as recorded in `dataset.json`.
@@ -65,6 +81,8 @@ pub struct InputFile {
 pub enum PublishStatus {
     Published,
     Unchanged,
+    /// A shard finished its items (`build --shard`); `merge` publishes.
+    ShardComplete,
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +224,12 @@ pub fn dict_array(value: &str, n: usize) -> Result<ArrayRef> {
 pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let p = &opts.progress;
     let ds_dir = opts.data_dir.join(&m.dataset.name);
-    let _lock = DatasetLock::acquire(&ds_dir)?;
+    // Shards wait for each other over the shared stages (the first does them, the rest find
+    // them cached) and let go of the dataset before their own expensive work.
+    let mut lock = Some(match opts.sharding {
+        Sharding::Shard(_) => DatasetLock::wait(&ds_dir)?,
+        _ => DatasetLock::acquire(&ds_dir)?,
+    });
     store::clean_partial(&ds_dir)?;
     let cache = ds_dir.join(".cache");
     let corpus = &m.source.corpus;
@@ -335,9 +358,17 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let filter_stats: filter::FilterStats =
         serde_json::from_slice(&fs_err::read(filter_dir.join(publish::FILTER_STATS))?)?;
 
+    let shard = match opts.sharding {
+        Sharding::Shard(s) => {
+            lock.take();
+            Some(s)
+        }
+        _ => None,
+    };
+
     // split
     let mut split_stats = None;
-    if let (Some(cfg), Some(dir), Some(fp)) = (&m.split, &split_dir, &fp_split) {
+    if let (Some(cfg), Some(dir), Some(fp), None) = (&m.split, &split_dir, &fp_split, shard) {
         let t = Instant::now();
         let cached = dir.exists();
         if !cached {
@@ -370,7 +401,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         )?)?);
     }
 
-    // media
+    // The per-item stages' fingerprints, all known before any of them runs (a shard plan is
+    // keyed on them together).
     let dl_cache = if m.media.is_empty() {
         None
     } else {
@@ -387,21 +419,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         f.finish()
     };
     let fp_media = (!m.media.is_empty()).then(|| media::fingerprint(&m.media, &fp_items));
-    let media_dir = fp_media
-        .as_ref()
-        .map(|fp| cache.join(format!("media-{}", &fp[..16])));
-    if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
-        let t = Instant::now();
-        let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
-        if !cached {
-            media::run(&m.media, &src, &filter_dir, dir, dc, opts.retry_failed, p)?;
-        }
-        stage_event(p, "media", fp, cached, t);
-    }
-
     // caption: keyed on the item set, the media and each captioner's identity (model,
     // prompt, generation settings); the endpoint is where answers come from, not what they are.
-    let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
     let fp_caption = (!m.caption.is_empty()).then(|| {
         let mut f = Fingerprint::new("caption");
         f.part("tool", TOOL_VERSION.as_bytes())
@@ -413,32 +432,6 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         }
         f.finish()
     });
-    let caption_dir = fp_caption
-        .as_ref()
-        .map(|fp| cache.join(format!("caption-{}", &fp[..16])));
-    if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
-        let t = Instant::now();
-        let cached = dir.join(caption::REPORT).is_file() && !opts.retry_failed;
-        if !cached {
-            if dir.exists() {
-                fs_err::remove_dir_all(dir)?;
-            }
-            run_stage(dir, |tmp| {
-                caption::run(
-                    &m.caption,
-                    &filter_dir,
-                    media_parts,
-                    tmp,
-                    &caption::StageOptions {
-                        cache_root: opts.cache_dir.clone(),
-                        progress: p,
-                    },
-                )
-            })?;
-        }
-        stage_event(p, "caption", fp, cached, t);
-    }
-
     // encode: keyed on the items, their media and captions, each encoder's configuration and
     // the sha256 of every model file it uses.
     let mut models_dir = None;
@@ -474,9 +467,110 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         fp_encode = Some(f.finish());
         models_dir = Some(dir);
     }
-    let encode_dir = fp_encode
-        .as_ref()
-        .map(|fp| cache.join(format!("encode-{}", &fp[..16])));
+    let fp_plan = {
+        let mut f = Fingerprint::new("shard-plan");
+        f.part("tool", TOOL_VERSION.as_bytes())
+            .part("items", fp_items.as_bytes())
+            .part("media", fp_media.as_deref().unwrap_or("").as_bytes())
+            .part("caption", fp_caption.as_deref().unwrap_or("").as_bytes())
+            .part("encode", fp_encode.as_deref().unwrap_or("").as_bytes());
+        f.finish()
+    };
+
+    // Where the per-item stages read their items and write: the dataset's stage cache, or a
+    // shard's work directory (its items only).
+    let mut workspace = None;
+    let (items_dir, media_dir, caption_dir, encode_dir) = match opts.sharding {
+        Sharding::Shard(s) => {
+            let plan = shard::Plan::new(&cache, &fp_plan, s.count);
+            let Some(ws) = shard::claim(&plan, s, &filter_dir)? else {
+                p.info(format!(
+                    "Shard {s} is already complete ({}): nothing to do",
+                    plan.dir(s.index).display()
+                ));
+                return shard_outcome(&plan, s);
+            };
+            p.info(format!(
+                "Shard {s}: {} item(s) in {}",
+                ws.items,
+                ws.dir.display()
+            ));
+            let d = ws.dir.clone();
+            workspace = Some((plan, s, ws));
+            (
+                d.clone(),
+                fp_media.as_ref().map(|_| d.join("media")),
+                fp_caption.as_ref().map(|_| d.join("caption")),
+                fp_encode.as_ref().map(|_| d.join("encode")),
+            )
+        }
+        _ => (
+            filter_dir.clone(),
+            fp_media
+                .as_ref()
+                .map(|fp| cache.join(format!("media-{}", &fp[..16]))),
+            fp_caption
+                .as_ref()
+                .map(|fp| cache.join(format!("caption-{}", &fp[..16]))),
+            fp_encode
+                .as_ref()
+                .map(|fp| cache.join(format!("encode-{}", &fp[..16]))),
+        ),
+    };
+    if let Sharding::Merge { shards } = opts.sharding {
+        let plan = shard::Plan::find(&cache, &fp_plan, shards)?;
+        let done = plan.check_complete()?;
+        let items: u64 = done.iter().filter_map(|d| d["items"].as_u64()).sum();
+        p.info(format!(
+            "Merging {} shard(s) of {items} item(s) from {}",
+            plan.count,
+            plan.root.display()
+        ));
+        if let Some(md) = &media_dir
+            && !md.join(media::TABLE).is_file()
+        {
+            plan.fold_media_journals(md)?;
+        }
+    }
+
+    // media
+    if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
+        let t = Instant::now();
+        let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
+        if !cached {
+            media::run(&m.media, &src, &items_dir, dir, dc, opts.retry_failed, p)?;
+        }
+        stage_event(p, "media", fp, cached, t);
+    }
+
+    // caption
+    let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
+    if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
+        let t = Instant::now();
+        let cached = dir.join(caption::REPORT).is_file() && !opts.retry_failed;
+        if !cached {
+            if dir.exists() {
+                fs_err::remove_dir_all(dir)?;
+            }
+            run_stage(dir, |tmp| {
+                caption::run(
+                    &m.caption,
+                    &items_dir,
+                    media_parts,
+                    tmp,
+                    &caption::StageOptions {
+                        cache_root: opts.cache_dir.clone(),
+                        // Shards append to their own cache files (no two writers share one).
+                        cache_tag: shard.map(|s| format!("shard-{}-of-{}", s.index, s.count)),
+                        progress: p,
+                    },
+                )
+            })?;
+        }
+        stage_event(p, "caption", fp, cached, t);
+    }
+
+    // encode
     if let (Some(dir), Some(fp), Some(mdir)) = (&encode_dir, &fp_encode, &models_dir) {
         let t = Instant::now();
         let cached = dir.join(encode::REPORT).is_file();
@@ -486,7 +580,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                     &m.encode,
                     &models,
                     &encode::StageInputs {
-                        filter_dir: &filter_dir,
+                        filter_dir: &items_dir,
                         media_dir: media_dir.as_deref(),
                         media_cache: dl_cache.as_ref(),
                         caption_dir: caption_dir.as_deref(),
@@ -503,6 +597,23 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             })?;
         }
         stage_event(p, "encode", fp, cached, t);
+    }
+
+    if let Some((plan, s, ws)) = workspace {
+        let stages: serde_json::Map<String, serde_json::Value> = [
+            ("media", &fp_media),
+            ("caption", &fp_caption),
+            ("encode", &fp_encode),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), json!(v))))
+        .collect();
+        ws.finish(&plan, s, serde_json::Value::Object(stages))?;
+        p.info(format!(
+            "Shard {s} complete; run `recdata merge {}` once every shard is",
+            m.path.display()
+        ));
+        return shard_outcome(&plan, s);
     }
 
     // semantic ids: keyed on the encode stage's output and the options.
@@ -565,6 +676,18 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         },
         p,
     )
+}
+
+/// The outcome of a finished shard: its `done.json`.
+fn shard_outcome(plan: &shard::Plan, s: shard::Shard) -> Result<BuildOutcome> {
+    let dir = plan.dir(s.index);
+    let done = serde_json::from_slice(&fs_err::read(dir.join(shard::DONE))?)?;
+    Ok(BuildOutcome {
+        dir,
+        status: PublishStatus::ShardComplete,
+        dataset_json: done,
+        check_failures: Vec::new(),
+    })
 }
 
 /// The `name` of a `[[stages.caption]]` / `[[stages.encode]]` entry, which names its output

@@ -488,6 +488,8 @@ pub fn publish(
             "title": m.dataset.title,
             "description": m.dataset.description.clone().unwrap_or_else(|| m.source.corpus.description().to_owned()),
             "license": m.dataset.license.clone().unwrap_or_else(|| m.source.corpus.license().to_owned()),
+            "homepage": m.source.corpus.homepage(),
+            "citation": m.source.corpus.citation(),
         },
         "tool": { "name": "recdata", "version": TOOL_VERSION },
         "manifest": m.resolved,
@@ -537,6 +539,10 @@ pub fn publish(
     dataset_json.push(b'\n');
     fs_err::write(staging.join("dataset.json"), &dataset_json)?;
     fs_err::write(staging.join("README.md"), crate::io::card::render(&doc))?;
+    fs_err::write(
+        staging.join(crate::io::croissant::FILE),
+        crate::io::croissant::render(&staging, &doc)?,
+    )?;
 
     let final_dir = ds_dir.join(version);
     let status = if final_dir.exists() {
@@ -567,6 +573,7 @@ pub fn publish(
             "Unchanged {} {version} is already published with identical content",
             m.dataset.name
         )),
+        PublishStatus::ShardComplete => {}
     }
     p.event("published", json!({ "dataset": m.dataset.name, "version": version, "dir": final_dir, "status": status, "latest": latest }));
     Ok(BuildOutcome {

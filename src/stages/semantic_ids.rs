@@ -94,7 +94,7 @@ impl SidConfig {
             };
         }
         if let Some(v) = r.choice(diags, "dedup", &["append", "reassign", "none"]) {
-            o.dedup = match &*v.value {
+            o.dedup = match v.value {
                 "append" => Dedup::Append,
                 "reassign" => Dedup::Reassign,
                 _ => Dedup::None,
