@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: fuzz recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -46,6 +46,22 @@ models:
 # Tiny deterministic ONNX models and a tokenizer for the tests (models/tiny/).
 tiny-models: pydeps
 	$(PY) models/tiny/make_tiny.py models/tiny
+
+# Coverage-guided fuzzing of every parser of untrusted input (libFuzzer through cargo-fuzz; see
+# fuzz/README.md): FUZZ_SECONDS per target, from generated seeds plus the corpus grown by earlier
+# runs (fuzz/corpus/, kept). A crash stops the run, saved in fuzz/artifacts/<target>/; replay it
+# with `recdata fuzz run <target> <file>` and add it to fuzz/regressions/<target>/, which `make
+# test` replays. cargo-fuzz passes -Z flags: RUSTC_BOOTSTRAP lets the stable toolchain take them.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= manifest npy npz archive media chat_response lastfm movielens microlens amazon agrosense
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t regressions/$$t && \
+	  RECDATA_FUZZ_SEEDS=seeds RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t seeds/$$t regressions/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 || exit 1; \
+	done
 
 # Headless Chromium from Debian renders report.html in the tests (screenshot, DOM, console).
 browser:

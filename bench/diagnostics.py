@@ -1077,7 +1077,7 @@ def compare(a):
     rd = json.loads((out / "diagnostics.json").read_text())
     cmd = [sys.executable, __file__, "time", str(ds)] + (["--max-users", str(a.max_users)] if a.max_users else [])
     py_wall, py_rss, py_out = timed(cmd)
-    py = json.loads(py_out.strip().splitlines()[-1])
+    py = json.loads(py_out[py_out.index("{"):])  # `time` prints one indented JSON document
     py_full = py.get("extrapolated_full_s") or py["wall_s"]
     rows = [
         ("**recdata diagnose** (stats, leakage audit, TGH-1 + TGH-2 with both tie-breaks, MostPop, Markov, item-kNN, embedding-NN, D1–D3, report)",

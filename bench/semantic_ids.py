@@ -47,6 +47,7 @@ def make_data(path: Path, n: int, d: int, seed: int = 0):
     """A mixture of 2,000 anisotropic Gaussian clusters, L2-normalised (like text embeddings)."""
     if path.exists():
         return
+    partial = path.with_name(path.name + ".partial")   # renamed when complete: a killed run leaves no short file
     rng = np.random.RandomState(seed)
     centres = rng.randn(2000, d).astype(np.float32)
     scales = rng.uniform(0.3, 1.2, (2000, d)).astype(np.float32)
@@ -60,9 +61,10 @@ def make_data(path: Path, n: int, d: int, seed: int = 0):
         t = pa.table({"item_id": pa.array(np.arange(lo, lo + m), pa.uint32()),
                       "embedding": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel(), pa.float32()), d)})
         if writer is None:
-            writer = pq.ParquetWriter(path, t.schema, compression="zstd")
+            writer = pq.ParquetWriter(partial, t.schema, compression="zstd")
         writer.write_table(t)
     writer.close()
+    partial.rename(path)
 
 
 def timed(cmd, env):

@@ -101,6 +101,13 @@ pub enum Command {
         /// A published dataset version directory (or a copy of one).
         dir: PathBuf,
     },
+    /// Developers: write the fuzz targets' seed inputs, or replay inputs (a crash libFuzzer
+    /// saved, a regression) through a target without the fuzzing toolchain. See fuzz/README.md.
+    #[command(hide = true)]
+    Fuzz {
+        #[command(subcommand)]
+        action: FuzzAction,
+    },
     /// Report the ONNX Runtime, the execution providers that really work, the models and
     /// ffmpeg; says what is missing and the command that fixes it.
     Doctor {
@@ -370,6 +377,71 @@ fn color_enabled(choice: ColorChoice) -> bool {
 }
 
 /// Runs the CLI; returns the process exit code.
+#[derive(Debug, Clone, Subcommand)]
+pub enum FuzzAction {
+    /// Write each target's seed inputs to <DIR>/<target>/seed-<n>.
+    Seeds { dir: PathBuf },
+    /// Run <TARGET>'s body on each file (or every file in each directory); a bug panics.
+    Run {
+        target: String,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+fn fuzz_cmd(action: FuzzAction, p: &Reporter) -> Result<u8> {
+    use crate::fuzzing;
+    match action {
+        FuzzAction::Seeds { dir } => {
+            for t in fuzzing::TARGETS {
+                let d = dir.join(t.name);
+                fs_err::create_dir_all(&d)?;
+                let seeds = fuzzing::seeds(t.name);
+                for (i, s) in seeds.iter().enumerate() {
+                    fs_err::write(d.join(format!("seed-{i}")), s)?;
+                }
+                p.info(format!(
+                    "{}: {} seed(s) in {}",
+                    t.name,
+                    seeds.len(),
+                    d.display()
+                ));
+            }
+            Ok(0)
+        }
+        FuzzAction::Run { target, inputs } => {
+            let t = fuzzing::target(&target).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "no fuzz target `{target}`; the targets: {}",
+                    fuzzing::TARGETS
+                        .iter()
+                        .map(|t| t.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let mut files = Vec::new();
+            for i in inputs {
+                if i.is_dir() {
+                    let mut v: Vec<PathBuf> = fs_err::read_dir(&i)?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file())
+                        .collect();
+                    v.sort();
+                    files.extend(v);
+                } else {
+                    files.push(i);
+                }
+            }
+            for f in &files {
+                (t.run)(&fs_err::read(f)?);
+            }
+            p.info(format!("{target}: {} input(s), no failure", files.len()));
+            Ok(0)
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> u8 {
     let color = color_enabled(cli.color);
     let reporter = Reporter::new(cli.json, cli.quiet, color);
@@ -653,6 +725,7 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             Ok(0)
         }
         Command::Inspect { dir } => inspect(dir, cli.json),
+        Command::Fuzz { action } => fuzz_cmd(action.clone(), p),
         Command::Verify { dir } => {
             let r = crate::verify::verify(dir, p)?;
             crate::verify::print(&r, cli.json)?;

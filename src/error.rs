@@ -41,7 +41,7 @@ pub enum Error {
 
     /// Another build holds the dataset's lock.
     #[error(
-        "{path} is locked by another recdata build; wait for it or remove a stale lock after checking no build runs"
+        "{path} is held by another recdata build of this dataset; wait for it to finish (the lock is an flock: it is released the moment that process ends, so it is never stale)"
     )]
     Locked { path: PathBuf },
 

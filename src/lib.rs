@@ -11,7 +11,10 @@ pub mod diagnose;
 pub mod encode;
 pub mod error;
 pub mod export;
+pub mod fault;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod manifest;
 pub mod progress;

@@ -218,14 +218,43 @@ fn compare_regenerated(dir: &Path, rel: &str, want: &[u8], fs: &mut Findings) ->
     let path = dir.join(rel);
     match fs_err::read(&path) {
         Ok(have) if have == want => {}
-        Ok(_) => fs.add(
+        Ok(have) => fs.add(
             "regenerated",
             rel,
-            "differs from what dataset.json describes (edited or damaged)".into(),
+            format!(
+                "differs from what dataset.json describes (edited or damaged): {}",
+                first_difference(&have, want)
+            ),
         ),
         Err(_) => fs.add("missing", rel, "part of every published version".into()),
     }
     Ok(())
+}
+
+/// Where two texts first differ: the line and column, and both texts around that place.
+fn first_difference(have: &[u8], want: &[u8]) -> String {
+    let at = have
+        .iter()
+        .zip(want)
+        .position(|(x, y)| x != y)
+        .unwrap_or(have.len().min(want.len()));
+    let line = 1 + have[..at].iter().filter(|&&c| c == b'\n').count();
+    let col = at
+        - have[..at]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    let around = |t: &[u8]| {
+        let lo = at.saturating_sub(40);
+        let hi = (at + 40).min(t.len());
+        String::from_utf8_lossy(&t[lo.min(hi)..hi]).replace('\n', "\\n")
+    };
+    format!(
+        "at line {line}, column {col}: `…{}…`, expected `…{}…`",
+        around(have),
+        around(want)
+    )
 }
 
 /// Row count, table tag and canonical columns of one parquet file.

@@ -229,6 +229,8 @@ pub fn encode(
             store: &mut store,
             bar: &bar,
             stats: &mut stats,
+            done: 0,
+            total: todo.len(),
         };
         let threads = runtime::threads();
         match kind {
@@ -288,6 +290,9 @@ struct Sink<'a> {
     store: &'a mut cache::EmbeddingCache,
     bar: &'a indicatif::ProgressBar,
     stats: &'a mut RunStats,
+    /// Inputs put so far, of `total` (the fault-injection `mid` point).
+    done: usize,
+    total: usize,
 }
 
 impl Sink<'_> {
@@ -300,7 +305,8 @@ impl Sink<'_> {
         }
         self.out[i] = Some(o);
         self.bar.inc(1);
-        Ok(())
+        self.done += 1;
+        crate::fault::progress("encode", self.done, self.total)
     }
 }
 

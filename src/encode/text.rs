@@ -192,14 +192,21 @@ pub fn ort_err(e: impl std::fmt::Display) -> Error {
     Error::Unsupported(format!("ONNX Runtime: {e}"))
 }
 
-/// Batches of at most `batch` indices with similar token counts (longest first), so padding
-/// wastes little compute. Empty inputs are left out.
+/// Batches of at most `batch` indices with the same token count (longest first). Empty inputs
+/// are left out.
 pub fn length_batches(tokens: &[Tokens], batch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..tokens.len())
         .filter(|&i| !tokens[i].ids.is_empty())
         .collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(tokens[i].ids.len()), i));
-    order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
+    // Only texts of one token length share a batch: nothing is padded, so a text's vector does
+    // not depend on which other texts are encoded with it. (With padding, the attention
+    // reductions change length with the batch and the last bits of a vector with it, and a
+    // build resumed from a partly filled embedding cache would differ from an undisturbed one.)
+    order
+        .chunk_by(|&a, &b| tokens[a].ids.len() == tokens[b].ids.len())
+        .flat_map(|run| run.chunks(batch.max(1)).map(<[usize]>::to_vec))
+        .collect()
 }
 
 /// Renders an item's text from a template (`{column}` placeholders) or from `key: value`
@@ -232,4 +239,22 @@ pub fn render(
         })
         .collect();
     Ok(parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_one_token_length() {
+        let t = |n: usize| Tokens {
+            ids: vec![1; n],
+            type_ids: vec![0; n],
+        };
+        let tokens = vec![t(3), t(5), t(3), t(0), t(3), t(5), t(4)];
+        assert_eq!(
+            length_batches(&tokens, 2),
+            vec![vec![1, 5], vec![6], vec![0, 2], vec![4]]
+        );
+    }
 }

@@ -73,7 +73,7 @@ fn body(o: &ChatOptions, r: &ChatRequest) -> serde_json::Value {
 }
 
 /// Reads an answer; `Err` is (status, detail) of a response that is not a usable answer.
-fn parse(v: &serde_json::Value) -> std::result::Result<ChatAnswer, (String, String)> {
+pub(crate) fn parse(v: &serde_json::Value) -> std::result::Result<ChatAnswer, (String, String)> {
     let msg = &v["choices"][0]["message"]["content"];
     let text = match msg {
         serde_json::Value::String(s) => s.clone(),

@@ -394,6 +394,7 @@ impl MediaFetcher {
             let mut out = Vec::new();
             // Bounded in-flight tasks: the semaphores already cap requests, this caps memory.
             let cap = me.opts.http.concurrency * 2;
+            let (total, finished) = (todo.len(), Arc::new(std::sync::atomic::AtomicUsize::new(0)));
             for i in todo {
                 while set.len() >= cap {
                     if let Some(r) = set.join_next().await {
@@ -404,9 +405,13 @@ impl MediaFetcher {
                 let items = items.clone();
                 let journal = journal.clone();
                 let bar = bar.clone();
+                let finished = finished.clone();
                 set.spawn(async move {
                     let r = me.fetch_one(&items[i]).await;
-                    let j = journal.append(&r);
+                    let j = journal.append(&r).and_then(|_| {
+                        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        crate::fault::progress("media", n, total)
+                    });
                     bar.inc(1);
                     j.map(|_| (i, r))
                 });

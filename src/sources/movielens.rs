@@ -301,7 +301,11 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                     ),
                 );
             };
-            let Some(secs) = parse_uint(t) else {
+            // Milliseconds must fit an i64: a 19-digit "timestamp" is a broken line, not a date.
+            let Some(ms) = parse_uint(t)
+                .and_then(|s| i64::try_from(s).ok())
+                .and_then(|s| s.checked_mul(1000))
+            else {
                 return Line::Reject(
                     "bad_timestamp",
                     format!(
@@ -312,7 +316,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
             };
             inter.user.push(users.intern(u, || latin1(u)).0);
             inter.item.push(items.intern(i, || latin1(i)).0);
-            inter.ts.push(secs as i64 * 1000);
+            inter.ts.push(ms);
             inter.order.push(line_no);
             values.push(rating);
             Line::Row

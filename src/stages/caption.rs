@@ -391,6 +391,7 @@ fn caption_one(
                 }
             }
         });
+        let (mut answered, total) = (0usize, todo.len());
         crate::fetch::chat::ask_all(chat, reqs, |i, a| {
             requests_sent += u64::from(a.attempts);
             bar.inc(1);
@@ -411,7 +412,8 @@ fn caption_one(
                 }
             }
             answers[i] = Some(a);
-            Ok(())
+            answered += 1;
+            crate::fault::progress("caption", answered, total)
         })?;
     }
     bar.finish_and_clear();

@@ -208,6 +208,7 @@ pub fn run(
     retry_failed: bool,
     p: &Reporter,
 ) -> Result<()> {
+    crate::fault::at("media", crate::fault::When::Start)?;
     fs_err::create_dir_all(dir)?;
     let items = read_batch(&filter_dir.join("items.parquet"))?;
     let ids: &UInt32Array = column(&items, "item_id")?;
@@ -332,7 +333,7 @@ pub fn run(
     let tmp = dir.join(format!("{COVERAGE}.tmp-{}", std::process::id()));
     fs_err::write(&tmp, serde_json::to_vec_pretty(&coverage)?)?;
     fs_err::rename(&tmp, dir.join(COVERAGE))?;
-    Ok(())
+    crate::fault::at("media", crate::fault::When::End)
 }
 
 /// Percent-encodes what cannot appear raw in a URL path segment.

@@ -29,6 +29,7 @@ use arrow_array::{
 use serde_json::json;
 
 use crate::error::Result;
+use crate::fault::{self, When};
 use crate::io::parquet::{column, read_batch};
 use crate::io::store::{self, DatasetLock};
 use crate::manifest::Manifest;
@@ -193,10 +194,15 @@ fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
 }
 
 /// Runs `work` into a fresh temporary directory and commits it as `dir`.
-fn run_stage(dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+/// Runs `work` into a temporary directory and commits it to `dir` by rename, with the stage's
+/// fault-injection points ([`crate::fault`]) before, between and after.
+fn run_stage(stage: &str, dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    fault::at(stage, When::Start)?;
     let tmp = store::temp_dir_for(dir)?;
     work(&tmp)?;
-    store::commit_dir(&tmp, dir)
+    fault::at(stage, When::Mid)?;
+    store::commit_dir(&tmp, dir)?;
+    fault::at(stage, When::End)
 }
 
 fn stage_event(p: &Reporter, stage: &str, fp: &str, cached: bool, started: Instant) {
@@ -312,7 +318,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
         check_time_config(m, n.timeless)?;
         let f = filter::run(&m.filter, n, p)?;
-        run_stage(&filter_dir, |tmp| {
+        run_stage("filter", &filter_dir, |tmp| {
             publish::write_filtered(tmp, corpus.name(), n, &f, &meta)
         })?;
         Ok(f)
@@ -332,7 +338,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         stage_event(p, "normalize", &fp_norm, false, t_norm);
         let t = Instant::now();
         std::thread::scope(|sc| -> Result<()> {
-            let saver = sc.spawn(|| run_stage(&norm_dir, |tmp| normalize::save(tmp, &n)));
+            let saver =
+                sc.spawn(|| run_stage("normalize", &norm_dir, |tmp| normalize::save(tmp, &n)));
             if !filter_cached {
                 filtered = Some(run_filter(&n)?);
             }
@@ -383,7 +390,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                 None => read_interactions(&filter_dir.join("interactions.parquet"))?,
             };
             let a = split::run(cfg, &rows.user, &rows.ts);
-            run_stage(dir, |tmp| {
+            run_stage("split", dir, |tmp| {
                 publish::write_splits(
                     tmp,
                     &rows,
@@ -552,7 +559,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             if dir.exists() {
                 fs_err::remove_dir_all(dir)?;
             }
-            run_stage(dir, |tmp| {
+            run_stage("caption", dir, |tmp| {
                 caption::run(
                     &m.caption,
                     &items_dir,
@@ -575,7 +582,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         let t = Instant::now();
         let cached = dir.join(encode::REPORT).is_file();
         if !cached {
-            run_stage(dir, |tmp| {
+            run_stage("encode", dir, |tmp| {
                 encode::run(
                     &m.encode,
                     &models,
@@ -641,7 +648,9 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         let t = Instant::now();
         let cached = dir.join(semantic_ids::REPORT).is_file();
         if !cached {
-            run_stage(dir, |tmp| semantic_ids::run(c, edir, tmp, p))?;
+            run_stage("semantic_ids", dir, |tmp| {
+                semantic_ids::run(c, edir, tmp, p)
+            })?;
         }
         stage_event(p, "semantic_ids", fp, cached, t);
     }

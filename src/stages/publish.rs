@@ -376,7 +376,9 @@ pub fn publish(
     parts: &Parts<'_>,
     p: &Reporter,
 ) -> Result<BuildOutcome> {
+    use crate::fault::When;
     let version = &m.dataset.version;
+    crate::fault::at("publish", When::Start)?;
     let staging = ds_dir.join(format!(".staging-{version}-{}", std::process::id()));
     if staging.exists() {
         fs_err::remove_dir_all(&staging)?;
@@ -516,8 +518,11 @@ pub fn publish(
     let mut doc = doc;
     if let Some(dc) = &m.diagnostics {
         let t = std::time::Instant::now();
+        crate::fault::at("diagnostics", When::Start)?;
         let diag = crate::diagnose::compute_with_meta(&staging, Some(doc.clone()), &dc.options, p)?;
+        crate::fault::at("diagnostics", When::Mid)?;
         crate::diagnose::write(&staging, &diag)?;
+        crate::fault::at("diagnostics", When::End)?;
         check_failures = crate::diagnose::check(&diag, &dc.thresholds);
         let (sha256, bytes) = sha256_file(&staging.join(crate::diagnose::JSON))?;
         doc["diagnostics"] = json!({
@@ -544,6 +549,7 @@ pub fn publish(
         crate::io::croissant::render(&staging, &doc)?,
     )?;
 
+    crate::fault::at("publish", When::Mid)?;
     let final_dir = ds_dir.join(version);
     let status = if final_dir.exists() {
         let existing = fs_err::read(final_dir.join("dataset.json")).unwrap_or_default();
@@ -562,6 +568,7 @@ pub fn publish(
         fs_err::rename(&staging, &final_dir)?;
         PublishStatus::Published
     };
+    crate::fault::at("publish", When::End)?;
     let latest = store::update_latest(ds_dir)?;
     match status {
         PublishStatus::Published => p.info(format!(

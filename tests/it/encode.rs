@@ -429,6 +429,47 @@ fn openwakeword_matches_python_and_audio_statuses() {
     }
 }
 
+/// A text's vector does not depend on the texts encoded with it: a sharded, resumed or
+/// re-batched build gives the same bits (ONNX Runtime's CPU reductions over a batch do not,
+/// which is why the registry's MiniLM pools `last_hidden_state` itself).
+#[test]
+fn text_vectors_do_not_depend_on_the_batch() {
+    let texts: Vec<String> = (0..40)
+        .map(|i| {
+            let words = [
+                "red", "vintage", "bicycle", "with", "a", "basket", "for", "city", "rides",
+            ];
+            (0..(2 + i % 7))
+                .map(|k| words[(i * 3 + k * 5) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+                + &format!(" no. {i}")
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut outs = Vec::new();
+    for bs in ["1", "3", "32"] {
+        let d = tempfile::tempdir().unwrap();
+        let input = d.path().join("t.parquet");
+        table(&input, "text", &refs);
+        encode_cmd(
+            d.path(),
+            &input,
+            "all-minilm-l6-v2",
+            "text",
+            "text",
+            &["--batch-size", bs],
+        );
+        outs.push((bs, std::fs::read(d.path().join("out.parquet")).unwrap()));
+    }
+    for (bs, o) in &outs[1..] {
+        assert!(
+            *o == outs[0].1,
+            "batch size {bs} gives other vectors than batch size 1"
+        );
+    }
+}
+
 #[test]
 fn cache_hits_on_rerun_and_only_changes_are_encoded() {
     let d = tempfile::tempdir().unwrap();

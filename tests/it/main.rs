@@ -4,15 +4,18 @@ mod mllm;
 mod server;
 mod util;
 
+mod accounting;
 mod agrosense;
 mod amazon;
 mod build;
 mod deezer_sessions;
 mod diagnose;
 mod encode;
+mod faults;
 mod fetch;
 mod filter_props;
 mod finn_slates;
+mod fuzz;
 mod interop;
 mod manifest_errors;
 mod media;

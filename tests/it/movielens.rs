@@ -47,7 +47,7 @@ fn ratings_are_values_titles_are_latin1_and_bad_rows_are_rejected() {
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(
         d.join("ratings.dat"),
-        b"1::2::5::978300760\n1::1::3::978302109\n2::2::4.5::978301968\n2::1::9::978301968\n2::3::1\nx::1::3::978300000\n",
+        b"1::2::5::978300760\n1::1::3::978302109\n2::2::4.5::978301968\n2::1::9::978301968\n2::3::1\nx::1::3::978300000\n3::1::4::9999999999999999999\n",
     )
     .unwrap();
     std::fs::write(
@@ -121,6 +121,8 @@ fn ratings_are_values_titles_are_latin1_and_bad_rows_are_rejected() {
             ("ratings.dat".to_owned(), 4, "bad_rating".to_owned()),
             ("ratings.dat".to_owned(), 5, "field_count".to_owned()),
             ("ratings.dat".to_owned(), 6, "bad_id".to_owned()),
+            // Found by the `movielens` fuzz target: seconds whose milliseconds overflow i64.
+            ("ratings.dat".to_owned(), 7, "bad_timestamp".to_owned()),
             ("users.dat".to_owned(), 3, "bad_age".to_owned()),
         ]
     );

@@ -15,7 +15,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn rd(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn rd(args: &[&str], cwd: &Path) -> Output {
     Command::new(crate::util::bin())
         .args(args)
         .current_dir(cwd)
@@ -27,7 +27,7 @@ fn rd(args: &[&str], cwd: &Path) -> Output {
         .expect("run recdata")
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert!(
         o.status.success(),
         "failed ({:?}):\n{}{}",
@@ -40,15 +40,15 @@ fn ok(o: &Output) -> String {
 
 /// Raw MicroLens files in `raw/` of a fresh directory, with covers served over HTTP and a
 /// manifest that fetches, captions and encodes them.
-struct Fixture {
-    raw: tempfile::TempDir,
-    covers: Server,
-    mllm: crate::mllm::MllmServer,
-    items: usize,
+pub(crate) struct Fixture {
+    pub(crate) raw: tempfile::TempDir,
+    pub(crate) covers: Server,
+    pub(crate) mllm: crate::mllm::MllmServer,
+    pub(crate) items: usize,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let raw = tempfile::tempdir().unwrap();
         crate::util::synth_cli(
             &raw.path().join("raw"),
@@ -72,7 +72,7 @@ impl Fixture {
     }
 
     /// A working directory with the raw files linked in and the manifest written.
-    fn workdir(&self) -> tempfile::TempDir {
+    pub(crate) fn workdir(&self) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(self.raw.path().join("raw"), d.path().join("raw")).unwrap();
         let m = format!(
@@ -144,7 +144,7 @@ cpus_per_task = 1
     }
 }
 
-fn version(d: &Path) -> PathBuf {
+pub(crate) fn version(d: &Path) -> PathBuf {
     d.join("data/ml-shards/1.0.0")
 }
 
@@ -152,6 +152,33 @@ fn version(d: &Path) -> PathBuf {
 /// a rebuilt dataset is byte-identical, so the whole tree compares).
 fn published(d: &Path) -> Vec<(String, Vec<u8>)> {
     tree(&version(d))
+}
+
+/// Every file of two published trees (same names) is byte-identical; otherwise names them all,
+/// with the first differing line of each text file.
+fn same_trees(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
+    let differ: Vec<String> = a
+        .iter()
+        .zip(b)
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((name, x), (_, y))| {
+            let (x, y) = (String::from_utf8_lossy(x), String::from_utf8_lossy(y));
+            match x.lines().zip(y.lines()).position(|(l, r)| l != r) {
+                Some(i) if !name.ends_with(".parquet") => format!(
+                    "{name} (line {}: {:?} vs {:?})",
+                    i + 1,
+                    x.lines().nth(i).unwrap_or(""),
+                    y.lines().nth(i).unwrap_or("")
+                ),
+                _ => name.clone(),
+            }
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "differ between the whole and the {what} build:\n{}",
+        differ.join("\n")
+    );
 }
 
 #[test]
@@ -246,12 +273,7 @@ fn shards_then_merge_give_the_single_process_build_byte_for_byte() {
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
         b.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(
-            x == y,
-            "{name} differs between the whole and the merged build"
-        );
-    }
+    same_trees(&a, &b, "merged");
 }
 
 #[test]
@@ -500,10 +522,5 @@ fn slurm_job_array_with_a_killed_and_requeued_task_gives_the_same_dataset() {
         a.iter().map(|f| &f.0).collect::<Vec<_>>(),
         b.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(
-            x == y,
-            "{name} differs between the whole and the Slurm build"
-        );
-    }
+    same_trees(&a, &b, "Slurm");
 }
