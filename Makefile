@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: fuzz recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: fuzz recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -56,10 +56,10 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= manifest npy npz archive media chat_response lastfm movielens microlens amazon agrosense
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none
+	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/fuzz/target RUSTC_BOOTSTRAP=1 cargo fuzz build --dev --sanitizer none
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  mkdir -p corpus/$$t regressions/$$t && \
-	  RECDATA_FUZZ_SEEDS=seeds RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t seeds/$$t regressions/$$t -- \
+	  CARGO_TARGET_DIR=$(CURDIR)/fuzz/target RECDATA_FUZZ_SEEDS=seeds RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none $$t corpus/$$t seeds/$$t regressions/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30 -print_final_stats=1 || exit 1; \
 	done
 
@@ -152,6 +152,10 @@ clean:
 # numpy/pandas implementation in bench/diagnostics.py (on a seeded sample of users, extrapolated).
 bench-diagnostics: pydeps build
 	$(PY) bench/diagnostics.py compare --bin $(BIN)
+
+# Peak resident memory per stage at each corpus' largest synthetic size (bench/README.md).
+bench-memory: pydeps build
+	$(PY) bench/stage_memory.py --bin $(BIN)
 
 # A 4-shard Slurm build (job array + merge) vs the single-process build of the demo manifest,
 # on the single-node cluster of tests/slurm/cluster.sh.

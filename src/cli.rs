@@ -411,7 +411,7 @@ fn fuzz_cmd(action: FuzzAction, p: &Reporter) -> Result<u8> {
         }
         FuzzAction::Run { target, inputs } => {
             let t = fuzzing::target(&target).ok_or_else(|| {
-                Error::Invalid(format!(
+                Error::Unsupported(format!(
                     "no fuzz target `{target}`; the targets: {}",
                     fuzzing::TARGETS
                         .iter()

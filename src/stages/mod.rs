@@ -205,16 +205,30 @@ fn run_stage(stage: &str, dir: &Path, work: impl FnOnce(&Path) -> Result<()>) ->
     fault::at(stage, When::End)
 }
 
-fn stage_event(p: &Reporter, stage: &str, fp: &str, cached: bool, started: Instant) {
-    let secs = started.elapsed().as_secs_f64();
+/// A stage's wall clock and peak resident memory (the process-wide mark, reset at its start).
+pub(crate) struct StageClock(Instant);
+
+impl StageClock {
+    pub(crate) fn start() -> Self {
+        crate::util::rss::reset_peak();
+        StageClock(Instant::now())
+    }
+}
+
+pub(crate) fn stage_event(p: &Reporter, stage: &str, fp: &str, cached: bool, clock: StageClock) {
+    let secs = clock.0.elapsed().as_secs_f64();
+    let peak = crate::util::rss::peak_bytes();
     if cached {
         p.info(format!("Cached {stage} ({})", &fp[..12]));
     } else {
-        p.info(format!("Finished {stage} in {secs:.1}s"));
+        let mem = peak.map_or(String::new(), |b| {
+            format!(", peak {}", crate::fetch::http::human_bytes(b))
+        });
+        p.info(format!("Finished {stage} in {secs:.1}s{mem}"));
     }
     p.event(
         "stage",
-        json!({ "stage": stage, "fingerprint": fp, "cached": cached, "seconds": secs }),
+        json!({ "stage": stage, "fingerprint": fp, "cached": cached, "seconds": secs, "peak_rss_bytes": peak }),
     );
 }
 
@@ -249,7 +263,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         }
     };
     let input_paths = corpus.input_files(&src)?;
-    let t_norm = Instant::now();
+    let t_norm = StageClock::start();
     // Cold inputs (not hashed before): hash them while the adapter already parses them; the
     // fingerprint decides afterwards whether the parse is used or a cached one is.
     let (inputs, mut speculative) = if inputs_memoized(&cache, &input_paths) {
@@ -311,7 +325,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
 
     // normalize, then filter. When normalize runs, its cache is written on a second thread
     // while filter works on the in-memory result (the two outputs are independent).
-    let t = Instant::now();
+    let t = StageClock::start();
     let mut filtered: Option<filter::Filtered> = None;
     let norm_cached = norm_dir.exists();
     let filter_cached = filter_dir.exists();
@@ -336,7 +350,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             }
         };
         stage_event(p, "normalize", &fp_norm, false, t_norm);
-        let t = Instant::now();
+        let t = StageClock::start();
         std::thread::scope(|sc| -> Result<()> {
             let saver =
                 sc.spawn(|| run_stage("normalize", &norm_dir, |tmp| normalize::save(tmp, &n)));
@@ -350,7 +364,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         stage_event(p, "filter", &fp_filter, filter_cached, t);
     } else {
         stage_event(p, "normalize", &fp_norm, true, t);
-        let t = Instant::now();
+        let t = StageClock::start();
         if !filter_cached {
             let n = match speculative.take() {
                 Some(n) => n,
@@ -376,7 +390,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // split
     let mut split_stats = None;
     if let (Some(cfg), Some(dir), Some(fp), None) = (&m.split, &split_dir, &fp_split, shard) {
-        let t = Instant::now();
+        let t = StageClock::start();
         let cached = dir.exists();
         if !cached {
             let rows = match filtered.take() {
@@ -542,7 +556,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
 
     // media
     if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
-        let t = Instant::now();
+        let t = StageClock::start();
         let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
         if !cached {
             media::run(&m.media, &src, &items_dir, dir, dc, opts.retry_failed, p)?;
@@ -553,7 +567,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // caption
     let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
     if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
-        let t = Instant::now();
+        let t = StageClock::start();
         let cached = dir.join(caption::REPORT).is_file() && !opts.retry_failed;
         if !cached {
             if dir.exists() {
@@ -579,7 +593,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
 
     // encode
     if let (Some(dir), Some(fp), Some(mdir)) = (&encode_dir, &fp_encode, &models_dir) {
-        let t = Instant::now();
+        let t = StageClock::start();
         let cached = dir.join(encode::REPORT).is_file();
         if !cached {
             run_stage("encode", dir, |tmp| {
@@ -645,7 +659,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     if let (Some(dir), Some(fp), Some(c), Some(edir)) =
         (&sid_dir, &fp_sid, &m.semantic_ids, &encode_dir)
     {
-        let t = Instant::now();
+        let t = StageClock::start();
         let cached = dir.join(semantic_ids::REPORT).is_file();
         if !cached {
             run_stage("semantic_ids", dir, |tmp| {
@@ -666,7 +680,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     .chain(fp_encode.as_deref().map(|f| ("encode", f)))
     .chain(fp_sid.as_deref().map(|f| ("semantic_ids", f)))
     .collect();
-    publish::publish(
+    let clock = StageClock::start();
+    let outcome = publish::publish(
         m,
         &ds_dir,
         &publish::Parts {
@@ -684,7 +699,9 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             sid_dir: sid_dir.as_deref(),
         },
         p,
-    )
+    )?;
+    stage_event(p, "publish", "", false, clock);
+    Ok(outcome)
 }
 
 /// The outcome of a finished shard: its `done.json`.

@@ -518,11 +518,15 @@ pub fn publish(
     let mut doc = doc;
     if let Some(dc) = &m.diagnostics {
         let t = std::time::Instant::now();
+        let clock = super::StageClock::start();
         crate::fault::at("diagnostics", When::Start)?;
         let diag = crate::diagnose::compute_with_meta(&staging, Some(doc.clone()), &dc.options, p)?;
         crate::fault::at("diagnostics", When::Mid)?;
         crate::diagnose::write(&staging, &diag)?;
         crate::fault::at("diagnostics", When::End)?;
+        super::stage_event(p, "diagnostics", "", false, clock);
+        // The publish stage's own peak starts again here.
+        crate::util::rss::reset_peak();
         check_failures = crate::diagnose::check(&diag, &dc.thresholds);
         let (sha256, bytes) = sha256_file(&staging.join(crate::diagnose::JSON))?;
         doc["diagnostics"] = json!({

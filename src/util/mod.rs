@@ -3,4 +3,5 @@
 pub mod hash;
 pub mod lock;
 pub mod rng;
+pub mod rss;
 pub mod time;

@@ -121,3 +121,25 @@ targets!(
     amazon,
     agrosense
 );
+
+/// `recdata fuzz run` replays saved inputs with the normal binary; `fuzz seeds` writes every
+/// target's seeds.
+#[test]
+fn the_cli_replays_regressions_and_writes_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = crate::util::recdata(
+        &["fuzz", "run", "movielens", "fuzz/regressions/movielens"],
+        root,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no failure"));
+    let o = crate::util::recdata(&["fuzz", "run", "nope", "x"], root);
+    assert_eq!(o.status.code(), Some(2), "a usage error: could not run");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no fuzz target `nope`"));
+    let d = tempfile::tempdir().unwrap();
+    let o = crate::util::recdata(&["fuzz", "seeds", d.path().to_str().unwrap()], root);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for t in TARGETS {
+        assert!(d.path().join(t.name).join("seed-0").is_file(), "{}", t.name);
+    }
+}
