@@ -394,17 +394,11 @@ fn fuzz_cmd(action: FuzzAction, p: &Reporter) -> Result<u8> {
     match action {
         FuzzAction::Seeds { dir } => {
             for t in fuzzing::TARGETS {
-                let d = dir.join(t.name);
-                fs_err::create_dir_all(&d)?;
-                let seeds = fuzzing::seeds(t.name);
-                for (i, s) in seeds.iter().enumerate() {
-                    fs_err::write(d.join(format!("seed-{i}")), s)?;
-                }
+                let n = fuzzing::write_seeds_to(&dir, t.name)?;
                 p.info(format!(
-                    "{}: {} seed(s) in {}",
+                    "{}: {n} seed(s) in {}",
                     t.name,
-                    seeds.len(),
-                    d.display()
+                    dir.join(t.name).display()
                 ));
             }
             Ok(0)

@@ -342,7 +342,7 @@ fn corpus(corpus: &str, data: &[u8]) -> bool {
     };
     let mut problems = Vec::new();
     for a in &n.accounts {
-        if a.lines != a.header + a.skipped + a.rows + a.rejected {
+        if !a.balanced() {
             problems.push(format!("{a:?}"));
         }
         // A folder's entry (`Soil Image Dataset/`) holds the rejects of the files inside it.
@@ -454,14 +454,20 @@ pub fn agrosense(data: &[u8]) -> bool {
 /// Writes `target`'s seeds to `$RECDATA_FUZZ_SEEDS/<target>/seed-<n>` when that variable is
 /// set (the libFuzzer binaries call this at start-up, before they read their corpus folders).
 pub fn write_seeds(target: &str) {
-    let Some(root) = std::env::var_os("RECDATA_FUZZ_SEEDS") else {
-        return;
-    };
-    let dir = Path::new(&root).join(target);
-    std::fs::create_dir_all(&dir).expect("cannot create the seed folder");
-    for (i, s) in seeds(target).iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i}")), s).expect("cannot write a seed");
+    if let Some(root) = std::env::var_os("RECDATA_FUZZ_SEEDS") {
+        write_seeds_to(Path::new(&root), target).expect("cannot write the seeds");
     }
+}
+
+/// Writes `target`'s seeds to `<root>/<target>/seed-<n>`; returns how many.
+pub fn write_seeds_to(root: &Path, target: &str) -> std::io::Result<usize> {
+    let dir = root.join(target);
+    fs_err::create_dir_all(&dir)?;
+    let seeds = seeds(target);
+    for (i, s) in seeds.iter().enumerate() {
+        fs_err::write(dir.join(format!("seed-{i}")), s)?;
+    }
+    Ok(seeds.len())
 }
 
 /// Seed inputs for `target`: the files of a generated corpus, the repository's manifests, real

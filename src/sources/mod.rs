@@ -362,6 +362,13 @@ pub struct FileAccount {
     pub repaired: u64,
 }
 
+impl FileAccount {
+    /// Every record is a header, skipped, a row or rejected: nothing is lost.
+    pub fn balanced(&self) -> bool {
+        self.lines == self.header + self.skipped + self.rows + self.rejected
+    }
+}
+
 /// What an adapter produces.
 #[derive(Debug, Default, Clone)]
 pub struct Normalized {

@@ -277,7 +277,7 @@ fn reconcile(
 ) -> Result<()> {
     let mut problems = Vec::new();
     for a in &acc.files {
-        if a.lines != a.header + a.skipped + a.rows + a.rejected {
+        if !a.balanced() {
             problems.push(format!(
                 "{}: {} lines != {} header + {} skipped + {} rows + {} rejected",
                 a.file, a.lines, a.header, a.skipped, a.rows, a.rejected

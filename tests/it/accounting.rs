@@ -4,9 +4,7 @@
 //! `rejects.parquet` holds exactly the rejected rows, by file and by reason; the filter and split
 //! counts add up, and match the published tables' row counts; the card shows the same numbers.
 
-use std::process::Command;
-
-use crate::util::{build_ok, corpus_manifest, dataset_json, python, synth_cli};
+use crate::util::{build_ok, corpus_manifest, dataset_json, py, synth_cli};
 
 /// What pyarrow and plain Python see in the raw files and the published version.
 const FACTS: &str = r#"
@@ -84,21 +82,11 @@ fn check(corpus: &str, synth_args: &[&str], source_keys: &str, stages: &str) {
     let v = d.join("data").join(&name).join("1");
     let doc = dataset_json(&v);
     let acc = &doc["accounting"];
-    let out = Command::new(python())
-        .args([
-            "-c",
-            FACTS,
-            d.join("raw").to_str().unwrap(),
-            v.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts: serde_json::Value = serde_json::from_str(&py(
+        FACTS,
+        &[d.join("raw").to_str().unwrap(), v.to_str().unwrap()],
+    ))
+    .unwrap();
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
 
     let raw = acc["raw"].as_object().unwrap();

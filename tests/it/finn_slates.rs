@@ -3,11 +3,11 @@
 //! against hand-written expectations for the fixed quirk steps.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use recdata::synth::finn_slates::{Layout, Options, Summary, write};
 
-use crate::util::{python, recdata};
+use crate::util::{py, recdata};
 
 fn synth(dir: &Path, users: u32, seed: u64, layout: Layout) -> Summary {
     let mut o = Options::new(users, seed);
@@ -41,21 +41,6 @@ fn built(cwd: &Path, m: &Path, data: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn py(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 with numpy and pyarrow (make test installs them)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Exposures and interactions of a published version in raw ids, as JSON:

@@ -5,22 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::python;
-
-fn py(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::util::py;
 
 /// `n` vectors of `d` dims around `c` centres (std 0.3, centres 4 apart), a few exact
 /// duplicates; writes `emb.parquet` and the true labels `labels.json`.

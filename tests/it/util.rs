@@ -62,6 +62,23 @@ pub fn python() -> String {
     std::env::var("RECDATA_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// Runs a Python script in the test venv (pyarrow, numpy, onnxruntime, pillow, tokenizers) and
+/// returns its stdout; panics with its stderr when it fails.
+pub fn py(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python (make test installs the venv)");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Builds `manifest` (a path relative to `dir`) into `dir/data`; panics with stderr on failure.
 pub fn build_ok(dir: &Path, manifest: &str) -> Output {
     let out = recdata(&["build", manifest, "--data-dir", "data"], dir);
