@@ -186,11 +186,23 @@ fn synth_fixture_quirks_are_accounted() {
         serde_json::from_slice(&std::fs::read(tmp.path().join("data/q2/1/dataset.json")).unwrap())
             .unwrap();
     assert_eq!(doc["accounting"]["rejected"]["invalid_utf8"], 1);
-    // --json: one JSON object per stdout line
+    // --json: one JSON object per stdout line; every stage that ran reports its peak memory.
+    let mut stages = Vec::new();
     for l in String::from_utf8(out.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert!(v["type"].is_string());
+        if v["type"] == "stage" && v["cached"] == false {
+            assert!(
+                v["peak_rss_bytes"].as_u64().is_some_and(|b| b > 1 << 20),
+                "{v}"
+            );
+            stages.push(v["stage"].as_str().unwrap().to_owned());
+        }
     }
+    assert!(
+        stages.contains(&"filter".to_owned()) && stages.contains(&"publish".to_owned()),
+        "{stages:?}"
+    );
 }
 
 #[test]
