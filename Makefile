@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: fuzz recbole browser build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: fuzz recbole browser qemu build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models
 
 build:
 	cargo build --release
@@ -68,6 +68,12 @@ browser:
 	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core)
 
+# qemu-user (Debian) runs the binary on an emulated CPU without AVX/FMA: the tests check that the
+# portable semantic-id kernel writes the same bytes there.
+qemu:
+	command -v qemu-x86_64 >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-user)
+
 # RecBole (and the torch it imports) loads `recdata export --format recbole` in the tests. Its own
 # venv outside the clone, kept between runs: RecBole 1.2.1 needs numpy < 2 and pandas < 3, and
 # imports tensorboard, but not ray (left out: create_dataset never imports it).
@@ -82,7 +88,7 @@ $(RECBOLE_VENV)/.ok:
 
 recbole: $(RECBOLE_VENV)/.ok
 
-test: pydeps runtime models tiny-models browser recbole
+test: pydeps runtime models tiny-models browser qemu recbole
 	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format

@@ -2,13 +2,14 @@
 """Dataset diagnostics (docs/diagnostics.md) in plain numpy/pandas/pyarrow: the tests' reference
 for `recdata diagnose` and the benchmark's Python side.
 
-    python bench/diagnostics.py reference <dataset_dir> --out ref.json [--embedding NAME | --no-embedding]
+    python bench/diagnostics.py reference <dataset_dir> --out ref.json [--embedding NAME | --no-embedding] [--tgh JSON]
     python bench/diagnostics.py generate <dir> --users 1000000 --items 100000 --interactions 20000000 --seed 0
     python bench/diagnostics.py time <dataset_dir> [--max-users N] [--embedding NAME] [--all]
     python bench/diagnostics.py selftest
 
 `reference` writes the numbers the Rust implementation is compared with (see `reference_json`
-for the keys). `generate` writes a synthetic dataset in the published layout (splits/*.parquet,
+for the keys); `--tgh` takes the heuristic's parameters as a JSON object with the keys of
+diagnostics.json's `protocol.tgh` (missing keys: the defaults of `Params`). `generate` writes a synthetic dataset in the published layout (splits/*.parquet,
 items.parquet, embeddings/text.parquet, dataset.json), streamed in chunks of users. `time` runs
 stats + TGH-2 + MostPop/Markov/Item-kNN/Embedding-NN + D1 (`--all`: everything `reference`
 computes) and prints wall time and peak RSS as JSON; `--max-users N` evaluates a seeded subset of
@@ -23,8 +24,9 @@ Choices the docs leave open are fixed here and marked "DEFINITION" (the Rust sid
   (barring a double-rounding case, probability ~1e-8 per dot product). TGH scores are
   float64(cos) + 0.5 * EW with EW in float64.
 * Item-kNN sim(i, j) = c / sqrt(float64(|U_i| * |U_j|)) with the product taken in integers.
-* TGH padding: every padding call (TGH-1 to 10; TGH-2 source 2 to 6, final to 10) starts a fresh
-  Rng(42 + user_id), as tgh.py re-creates random.Random(seed + uid) per call. When the pool has
+* TGH padding: every padding call (TGH-1 to total_k; TGH-2 source 2 to sum(src2 hops), final to
+  total_k) starts a fresh Rng(seed + user_id), as tgh.py re-creates random.Random(seed + uid)
+  per call. When the pool has
   fewer candidates than the deficit, all of them are drawn and the list stays short. (tgh.py pads
   source 3 to 4 itself; with a fresh generator, the same candidates and the same deficit that is
   the same draw as the final padding here.)
@@ -37,10 +39,16 @@ Choices the docs leave open are fixed here and marked "DEFINITION" (the Rust sid
 * top-p share: the k = ceil(p * n_items) items with the most interactions (zeros included).
 * C_inf: the target lies in no ring at any depth (so target == src without a self-loop counts as
   unreachable: rings never contain the source again).
-* Shuffle test: rule a->b when count(a,b) >= 5 and 10 * count(a,b) >= (pairs starting with a).
-  The shuffled sequences come from numpy's default_rng(42) (a permutation of all training rows
-  used as sort keys within each user), so the shuffled count is NOT bit-comparable with Rust;
-  only `rules_original` is.
+* Shuffle test: 2-gram rule a->b when count(a,b) >= 5 and 10 * count(a,b) >= (pairs starting
+  with a); 3-gram rule (a,b)->c when count(a,b,c) >= 5 and 10 * count(a,b,c) >= (consecutive
+  triples starting with (a,b)). Each user's training sequence is shuffled by Fisher-Yates
+  (i from len-1 down to 1, j = below(i + 1)) with Rng(splitmix64(seed ^ user_id)), exactly as
+  Rust does, so all four counts are comparable.
+* D3 order-sufficiency curve: test users sampled as the last_n_sample smallest
+  (splitmix64(seed ^ user_id), user_id) (all when there are fewer); for each last_n entry n (0:
+  the whole history), TGH-1 around src with the cosine anchor = float32(s / |s|), s = the float64
+  sum of the last n normalised history rows (zero when s = 0); the edge bonus, rings, id
+  tie-break and padding are TGH-1's. Not computed without embeddings.
 """
 import argparse
 import os
@@ -57,9 +65,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SEED = 42
-ALPHA = 0.5
 KS = (1, 5, 10)
+
+
+class Params:
+    """The heuristic's parameters (diagnostics.json `protocol.tgh`; defaults as tgh.py)."""
+
+    def __init__(self, alpha=0.5, total_k=10, tgh1_hops=(7, 2, 1), tgh2_src2_hops=(5, 1),
+                 tgh2_src3_hops=(3, 1), seed=42, last_n=(3, 5, 0), last_n_sample=10_000, **_):
+        self.alpha = float(alpha)
+        self.total_k = int(total_k)
+        self.h1 = tuple(int(x) for x in tgh1_hops)
+        self.s2 = tuple(int(x) for x in tgh2_src2_hops)
+        self.s3 = tuple(int(x) for x in tgh2_src3_hops)
+        self.seed = int(seed)
+        self.last_n = tuple(0 if x == "all" else int(x) for x in last_n)
+        self.last_n_sample = int(last_n_sample)
+        self.b2, self.b3 = sum(self.s2), sum(self.s3)
+        self.ring_top = max(self.total_k, self.b2 + self.b3)
+
+
+DEFAULT = Params()
 M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 SPLITS = ("train", "valid", "test")
@@ -226,13 +252,15 @@ def load_dataset(d, embedding=None, use_embedding=True):
     return ds
 
 
-def cos_rows(emb, anchor, rows):
-    """float64(float32 cosine) of anchor vs rows (DEFINITION in the module docstring)."""
+def cos_rows(emb, anchor, rows, vec=None):
+    """float64(float32 cosine) of item `anchor` (or the vector `vec`) vs rows (DEFINITION in the
+    module docstring)."""
     if emb is None:
         return np.zeros(len(rows))
+    a = emb[anchor] if vec is None else vec
     # (the float64 sum is rounded to float32 once, so the value does not depend on how the
     # product is evaluated: emb[rows] @ a and (emb @ a)[rows] agree)
-    return (emb[rows] @ emb[anchor]).astype(np.float32).astype(np.float64)
+    return (emb[rows] @ a).astype(np.float32).astype(np.float64)
 
 
 # ─────────────────────────────── statistics ───────────────────────────────
@@ -332,24 +360,70 @@ class Graph:
         return self.dst[self.indptr[s]:self.indptr[s + 1]]
 
 
-def shuffle_rules(user, item, n, graph):
-    """2-gram rules (support >= 5, confidence >= 0.1) on the training sequences vs shuffled."""
-    def count(key, cnt, a_of_key, n_pairs_by_a):
-        ok = (cnt >= 5) & (10 * cnt >= n_pairs_by_a[a_of_key])
-        return int(ok.sum())
+def rules2(src, cnt, n):
+    """2-gram rules of a graph's (src, count) edge arrays."""
+    total = np.bincount(src, weights=cnt, minlength=n)
+    return int(((cnt >= 5) & (10 * cnt >= total[src])).sum())
 
-    orig = count(graph.key, graph.cnt, graph.src, np.bincount(graph.src, weights=graph.cnt, minlength=n))
-    rng = np.random.default_rng(SEED)
-    order = np.lexsort((rng.permutation(len(user)), user))
-    it = item[order]
-    same = user[1:] == user[:-1]        # user is sorted, so the boundaries are unchanged
-    a, b = it[:-1][same], it[1:][same]
-    key, cnt = np.unique(a * n + b, return_counts=True)
-    src = key // n
-    shuf = count(key, cnt, src, np.bincount(src, weights=cnt, minlength=n))
-    return {"rules_original": orig, "rules_shuffled": shuf,
-            "relative_change": (shuf - orig) / orig if orig else None,
-            "shuffled_comparable": False}
+
+def rules3(user, item, n):
+    """3-gram rules (a,b)->c over consecutive triples of each user's rows (sorted by user)."""
+    if len(user) < 3:
+        return 0
+    same = user[2:] == user[:-2]
+    ab = item[:-2][same] * n + item[1:-1][same]
+    c = item[2:][same]
+    if len(c) == 0:
+        return 0
+    o = np.lexsort((c, ab))
+    ab, c = ab[o], c[o]
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (ab[1:] != ab[:-1]) | (c[1:] != c[:-1])
+    start = np.flatnonzero(new)
+    cnt = np.diff(np.append(start, len(c)))
+    g_ab = ab[start]
+    keys, first = np.unique(ab, return_index=True)
+    totals = np.diff(np.append(first, len(ab)))
+    total_of = totals[np.searchsorted(keys, g_ab)]
+    return int(((cnt >= 5) & (10 * cnt >= total_of)).sum())
+
+
+def shuffled_items(user, item, seed):
+    """Each user's rows shuffled by Fisher-Yates with Rng(splitmix64(seed ^ user)) (rows sorted
+    by user)."""
+    out = item.copy()
+    if len(user) == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    ends = np.r_[starts[1:], len(user)]
+    keys = splitmix64(np.uint64(seed) ^ user[starts].astype(np.uint64))
+    for st, en, k in zip(starts, ends, keys):
+        if en - st < 2:
+            continue
+        seg = out[st:en].tolist()
+        rng = Rng(int(k))
+        for i in range(len(seg) - 1, 0, -1):
+            j = rng.below(i + 1)
+            seg[i], seg[j] = seg[j], seg[i]
+        out[st:en] = seg
+    return out
+
+
+def shuffle_rules(user, item, n, graph, seed):
+    """2-gram and 3-gram rules (support >= 5, confidence >= 0.1) on the training sequences vs
+    the same sequences shuffled per user."""
+    def change(o, s):
+        return (s / o - 1.0) if o else None
+
+    o2 = rules2(graph.src, graph.cnt, n)
+    o3 = rules3(user, item, n)
+    it = shuffled_items(user, item, seed)
+    same = user[1:] == user[:-1]
+    key, cnt = np.unique(it[:-1][same] * n + it[1:][same], return_counts=True)
+    s2 = rules2(key // n, cnt, n)
+    s3 = rules3(user, it, n)
+    return {"rules_2gram": {"original": o2, "shuffled": s2, "change": change(o2, s2)},
+            "rules_3gram": {"original": o3, "shuffled": s3, "change": change(o3, s3)}}
 
 
 def build_queries(ds):
@@ -405,6 +479,9 @@ def build_queries(ds):
         "src": h_item[end[users] - 1],
         "src3": h_item[end[users] - 2],
         "skipped": int((~ok).sum()),
+        "h_item": h_item,     # every user's history, concatenated
+        "h_end": end,         # user u's history is h_item[h_end[u] - hlen[u]:h_end[u]]
+        "hlen": hlen,
     }
 
 
@@ -551,17 +628,18 @@ class RingCache:
             self.mark[t] = False
         self.touched = []
 
-    def tops(self, s, rings, keys, k=10):
+    def tops(self, s, rings, keys, k=10, alpha=0.5, vec=None):
+        """`vec`: the cosine anchor when it is not s's own row (D3's last-n anchors)."""
         g = self.g
         out = {name: [] for name in keys}
         # big rings: one product with the whole table is cheaper than gathering the rows
         full = None
         if self.emb is not None and sum(len(r) for r in rings) > g.n // 8:
-            full = cos_rows(self.emb, s, slice(None))
+            full = cos_rows(self.emb, s, slice(None), vec)
         for h, ring in enumerate(rings):
-            sc = cos_rows(self.emb, s, ring) if full is None else full[ring]
+            sc = cos_rows(self.emb, s, ring, vec) if full is None else full[ring]
             if h == 0:
-                sc = sc + ALPHA * g.ew[g.indptr[s]:g.indptr[s + 1]]
+                sc = sc + alpha * g.ew[g.indptr[s]:g.indptr[s + 1]]
             for name, key in keys.items():
                 m, v = ring, sc
                 if len(m) > k:
@@ -591,16 +669,16 @@ def assemble(picks, hop_k, total_k):
     return result[:total_k]
 
 
-def random_pad(lst, total_k, pool, user_id):
+def random_pad(lst, total_k, pool, user_id, seed=DEFAULT.seed):
     """Append total_k - len(lst) items of (pool minus lst, ascending) drawn by a partial
-    Fisher-Yates with xoshiro256** seeded by 42 + user_id."""
+    Fisher-Yates with xoshiro256** seeded by seed + user_id."""
     deficit = total_k - len(lst)
     if deficit <= 0:
         return lst
     used = np.asarray(lst, dtype=np.int64)
     cand = pool[~np.isin(pool, used)] if len(used) else pool
     deficit = min(deficit, len(cand))
-    rng = Rng(SEED + int(user_id))
+    rng = Rng(seed + int(user_id))
     swaps = {}
     drawn = []
     m = len(cand)
@@ -612,10 +690,11 @@ def random_pad(lst, total_k, pool, user_id):
     return list(lst) + drawn
 
 
-def tgh_lists_for_users(q, sel, tops_of, pool, variant):
-    """Final 10-item lists for users `sel` (indices into q) given per-anchor ring tops."""
+def tgh_lists_for_users(q, sel, tops_of, pool, variant, P=DEFAULT):
+    """Final total_k-item lists for users `sel` (indices into q) given per-anchor ring tops."""
     src, src3, users = q["src"], q["src3"], q["users"]
-    out = np.full((len(sel), 10), -1, dtype=np.int64)
+    K = P.total_k
+    out = np.full((len(sel), K), -1, dtype=np.int64)
     base_cache = {}
     pair_cache = {}
     for r, ix in enumerate(sel):
@@ -623,32 +702,71 @@ def tgh_lists_for_users(q, sel, tops_of, pool, variant):
         if variant == 1:
             base = base_cache.get(s)
             if base is None:
-                t = tops_of[s]
-                base = base_cache[s] = assemble([t[0][:10], t[1][:10], t[2][:10]], (7, 2, 1), 10)
-            lst = base if len(base) == 10 else random_pad(base, 10, pool, uid)
+                base = base_cache[s] = tgh1_base(tops_of[s], P)
+            lst = base if len(base) == K else random_pad(base, K, pool, uid, P.seed)
         else:
             s3 = int(src3[ix])
             base2 = base_cache.get(s)
             if base2 is None:
                 t = tops_of[s]
-                base2 = base_cache[s] = assemble([t[0][:6], t[1][:6]], (5, 1), 6)
-            if len(base2) == 6:
+                base2 = base_cache[s] = assemble([t[h][:P.b2] for h in range(len(P.s2))], P.s2, P.b2)
+            if len(base2) == P.b2:
                 lst = pair_cache.get((s, s3))
                 if lst is None:
-                    lst = pair_cache[(s, s3)] = base2 + src3_part(tops_of[s3], base2)
+                    lst = pair_cache[(s, s3)] = base2 + src3_part(tops_of[s3], base2, P)
             else:
-                two = random_pad(base2, 6, pool, uid)
-                lst = two + src3_part(tops_of[s3], two)
-            if len(lst) < 10:
-                lst = random_pad(lst, 10, pool, uid)
+                two = random_pad(base2, P.b2, pool, uid, P.seed)
+                lst = two + src3_part(tops_of[s3], two, P)
+            if len(lst) < K:
+                lst = random_pad(lst, K, pool, uid, P.seed)
+            lst = lst[:K]
         out[r, : len(lst)] = lst
     return out
 
 
-def src3_part(t, excluded):
+def tgh1_base(t, P):
+    """TGH-1's assembly (before padding) from one anchor's ring tops."""
+    return assemble([t[h][:P.total_k] for h in range(len(P.h1))], P.h1, P.total_k)
+
+
+def src3_part(t, excluded, P=DEFAULT):
     ex = set(excluded)
-    picks = [[x for x in ring if x not in ex][:4] for ring in t[:2]]
-    return assemble(picks, (3, 1), 4)
+    picks = [[x for x in t[h] if x not in ex][:P.b3] for h in range(len(P.s3))]
+    return assemble(picks, P.s3, P.b3)
+
+
+def curve_sample(users, k, seed):
+    """Indices (ascending) of the test users the D3 curve is evaluated on."""
+    if len(users) <= k:
+        return np.arange(len(users))
+    h = splitmix64(np.uint64(seed) ^ users.astype(np.uint64))
+    o = np.lexsort((users, h))
+    return np.sort(o[:k])
+
+
+def last_n_ranks(ds, q, g, P, sel):
+    """D3: per last_n entry, the target's rank (1-based, 0: absent) in TGH-1 with the cosine
+    anchor = the normalised mean of the last n history rows, for the users `sel`."""
+    emb = ds["emb"]
+    out = {n: np.zeros(len(sel), dtype=np.int64) for n in P.last_n}
+    cache = RingCache(g, emb)
+    ids = {"id": np.arange(g.n, dtype=np.uint64)}
+    for r, ix in enumerate(sel):
+        u, s, tgt = int(q["users"][ix]), int(q["src"][ix]), int(q["target"][ix])
+        end, ln = int(q["h_end"][u]), int(q["hlen"][u])
+        hist = q["h_item"][end - ln:end]
+        rings = cache.rings(s, len(P.h1))
+        for n in P.last_n:
+            items = hist if n == 0 else hist[-n:]
+            sm = emb[items].sum(0)
+            norm = math.sqrt(float((sm * sm).sum()))
+            vec = (sm / norm).astype(np.float32).astype(np.float64) if norm > 0 else np.zeros(emb.shape[1])
+            t = cache.tops(s, rings, ids, P.ring_top, P.alpha, vec)["id"]
+            base = tgh1_base(t, P)
+            lst = base if len(base) == P.total_k else random_pad(base, P.total_k, g.pool, u, P.seed)
+            out[n][r] = lst.index(tgt) + 1 if tgt in lst else 0
+        cache.clear()
+    return out
 
 
 # ─────────────────────────────── the run ───────────────────────────────
@@ -656,7 +774,8 @@ def src3_part(t, excluded):
 ALL_RANKERS = ("mostpop", "markov", "itemknn", "embnn", "tgh1", "tgh2", "tgh1_hash", "tgh2_hash")
 
 
-def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_users=None, timings=None):
+def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_users=None, timings=None,
+            P=DEFAULT, d3=True):
     timings = {} if timings is None else timings
     tick = [time.perf_counter()]
 
@@ -720,8 +839,10 @@ def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_user
         if "tgh1" in tgh or "tgh2" in tgh:
             keys["id"] = ids
         if "tgh1_hash" in tgh or "tgh2_hash" in tgh:
-            keys["hash"] = splitmix64(np.uint64(SEED) ^ ids)
-        need3 = ("tgh1" in tgh or "tgh1_hash" in tgh or d1)
+            keys["hash"] = splitmix64(np.uint64(P.seed) ^ ids)
+        want1 = "tgh1" in tgh or "tgh1_hash" in tgh
+        L1 = len(P.h1) if want1 else 0
+        L2 = max(len(P.s2), len(P.s3)) if want2 else 0
         anchors = np.unique(np.concatenate([src, src3])) if want2 else usrc
         is_src = np.zeros(n, dtype=bool)
         is_src[usrc] = True
@@ -734,11 +855,11 @@ def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_user
         d1_s = 0.0
         for a in anchors:
             a = int(a)
-            depth = 3 if (is_src[a] and need3) else 2
+            # rings the lists read (TGH-1: around sources only), and 3 for D1
+            depth = max(L2, L1 if is_src[a] else 0, 3 if (d1 and is_src[a]) else 0, 1)
             rings = cache.rings(a, depth)
             if keys:
-                t = cache.tops(a, rings if (is_src[a] and depth == 3 and ("tgh1" in tgh or "tgh1_hash" in tgh))
-                               else rings[:2], keys)
+                t = cache.tops(a, rings[:max(L1, L2)], keys, P.ring_top, P.alpha)
                 for name in keys:
                     tops[name][a] = t[name]
             if d1 and is_src[a]:
@@ -765,12 +886,33 @@ def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_user
         lap("rings")
         timings["rings"] -= d1_s      # D1's membership tests and deeper BFS are D1's
         timings["d1"] = timings.get("d1", 0.0) + d1_s
+        tgh_ranks = {}
         for name in tgh:
             variant = 1 if name.startswith("tgh1") else 2
             kname = "hash" if name.endswith("_hash") else "id"
-            lists = tgh_lists_for_users(q, sel, tops[kname], g.pool, variant)
-            rk[name] = metrics_from_ranks(ranks_in_lists(lists, np.arange(len(sel)), target))
+            lists = tgh_lists_for_users(q, sel, tops[kname], g.pool, variant, P)
+            tgh_ranks[name] = ranks_in_lists(lists, np.arange(len(sel)), target)
+            rk[name] = metrics_from_ranks(tgh_ranks[name])
             lap(name)
+        if d3 and "tgh1" in tgh_ranks and "tgh2" in tgh_ranks:
+            cs = curve_sample(q["users"][sel], P.last_n_sample, P.seed)
+            pts = [("last 1", "tgh1", 1, tgh_ranks["tgh1"][cs]),
+                   ("last 2", "tgh2", 2, tgh_ranks["tgh2"][cs])]
+            if ds["emb"] is not None and P.last_n:
+                lr = last_n_ranks(ds, q, g, P, sel[cs])
+                for n_ in P.last_n:
+                    pts.append(("full history", "tgh1_anchor_all", "all", lr[n_]) if n_ == 0 else
+                               (f"last {n_}", f"tgh1_anchor_last{n_}", n_, lr[n_]))
+            curve = []
+            for hist, ranker, ln, r in pts:
+                m = metrics_from_ranks(r)
+                curve.append({"history": hist, "ranker": ranker, "last_n": ln,
+                              "ndcg@10": m["ndcg@10"], "recall@10": m["recall@10"]})
+            longer = max([c["ndcg@10"] for c in curve[1:]] + [0.0])
+            res["d3"] = {"curve": curve, "curve_users": int(len(cs)),
+                         "curve_sampled": bool(len(cs) < len(q["users"])),
+                         "order_sufficiency": curve[0]["ndcg@10"] / longer if longer > 0 else None}
+            lap("d3")
         if d1:
             deg = g.deg[src]
             m = len(sel)
@@ -785,14 +927,14 @@ def compute(ds, rankers=ALL_RANKERS, d1=True, shuffle=True, stats=True, max_user
             lap("d1")
     res["rankers"] = rk
     if shuffle:
-        res["shuffle_test"] = shuffle_rules(tr["user"], tr["item"], n, g)
+        res["shuffle_test"] = shuffle_rules(tr["user"], tr["item"], n, g, P.seed)
         lap("shuffle_test")
     return res
 
 
 def reference_json(res):
     keys = ["embedding", "graph", "test_users", "skipped_short_history", "rankers", "stats", "d1",
-            "shuffle_test"]
+            "d3", "shuffle_test"]
     return {"format": "recdata-diagnostics-reference", "version": 1,
             **{k: res[k] for k in keys if k in res}}
 
@@ -932,6 +1074,34 @@ def selftest():
     assert assemble([[1, 2], [3, 4, 5, 6], [7]], (7, 2, 1), 10) == [1, 2, 3, 4, 7, 5, 6]
     assert assemble([[], [3, 4], [7, 8]], (3, 1), 4) == [3, 4]      # 2 rings only, no padding
 
+    # rules (as src/diagnose/recency.rs's test): 0->1 six times, then 1->2 five times and 1->3
+    # once; 0->4 once. 2-grams 0->1 (6 of 7) and 1->2 (5 of 6); 3-gram (0,1)->2 (5 of 6).
+    seqs = [[0, 1, 2]] * 5 + [[0, 1, 3], [0, 4]]
+    su = np.repeat(np.arange(len(seqs)), [len(x) for x in seqs])
+    si = np.concatenate([np.array(x) for x in seqs])
+    gr = Graph(su, si, 5)
+    assert rules2(gr.src, gr.cnt, 5) == 2 and rules3(su, si, 5) == 1
+    # confidence 5 of 50 is a rule, 5 of 51 is not
+    for extra, want in ((45, 2), (46, 1)):
+        seqs = [[0, 1]] * 5 + [[0, 2]] * extra
+        su = np.repeat(np.arange(len(seqs)), 2)
+        gr = Graph(su, np.concatenate([np.array(x) for x in seqs]), 3)
+        assert rules2(gr.src, gr.cnt, 3) == want
+    # the per-user shuffle: Fisher-Yates with Rng(splitmix64(seed ^ user))
+    su, si = np.array([0, 0, 0, 1, 1, 1, 1]), np.array([0, 1, 2, 3, 4, 5, 6])
+    sh = shuffled_items(su, si, 42)
+    want = [3, 4, 5, 6]
+    rng = Rng(int(splitmix64(np.array([42 ^ 1], dtype=np.uint64))[0]))
+    for i in range(3, 0, -1):
+        j = rng.below(i + 1)
+        want[i], want[j] = want[j], want[i]
+    assert sh[3:].tolist() == want and sorted(sh[:3].tolist()) == [0, 1, 2]
+    # the D3 sample: the k users with the smallest splitmix64(seed ^ user)
+    us = np.arange(0, 150, 3)
+    cs = curve_sample(us, 10, 42)
+    keys = sorted((int(splitmix64(np.array([42 ^ int(u)], dtype=np.uint64))[0]), int(u)) for u in us)
+    assert sorted(us[cs].tolist()) == sorted(u for _, u in keys[:10])
+
     # a 5-user dataset, 12 items (0..11); items 8..11 never appear
     T, V, E = "train", "valid", "test"
     rows = []
@@ -1037,7 +1207,7 @@ def selftest():
             tops[a] = cache.tops(a, cache.rings(a, 2), {"id": np.arange(6, dtype=np.uint64)})["id"]
             cache.clear()
         lst = tgh_lists_for_users(q, [2], tops, g2.pool, 2)[0]
-        rng = Rng(SEED + 2)
+        rng = Rng(DEFAULT.seed + 2)
         c = [0, 1, 4]
         for i in range(3):
             j = i + rng.below(3 - i)
@@ -1105,6 +1275,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--embedding")
     p.add_argument("--no-embedding", action="store_true")
+    p.add_argument("--tgh", default="{}", help="the heuristic's parameters as JSON (protocol.tgh keys)")
     p = sub.add_parser("generate")
     p.add_argument("dir")
     p.add_argument("--users", type=int, default=1_000_000)
@@ -1139,7 +1310,7 @@ def main(argv=None):
                           "peak_rss_mib": round(peak_rss_mib(), 1)}))
     elif a.cmd == "reference":
         ds = load_dataset(a.dataset, a.embedding, not a.no_embedding)
-        res = compute(ds)
+        res = compute(ds, P=Params(**json.loads(a.tgh)))
         Path(a.out).write_text(json.dumps(reference_json(res), indent=1) + "\n")
     elif a.cmd == "time":
         t0 = time.perf_counter()
@@ -1151,7 +1322,7 @@ def main(argv=None):
         else:
             rankers, shuffle = ("mostpop", "markov", "itemknn", "embnn", "tgh2"), False
         res = compute(ds, rankers=rankers, d1=True, shuffle=shuffle, max_users=a.max_users,
-                      timings=timings)
+                      timings=timings, d3=shuffle)
         wall = time.perf_counter() - t0
         n_all, n_eval = res["test_users"], res["evaluated_users"]
         # extrapolation to all test users: per-source work (rings, item-kNN, embedding-NN, D1)

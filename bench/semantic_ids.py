@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--k", type=int, default=256)
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--iters", type=int, default=25)
+    ap.add_argument("--no-portable", action="store_true", help="skip the run with --kernel portable")
     ap.add_argument("--recdata-only", action="store_true",
                     help="skip faiss (the 10M-row scale test: faiss needs the whole matrix in memory)")
     a = ap.parse_args()
@@ -106,6 +107,14 @@ def main():
         (WORK / f"results-{a.n}.json").write_text(json.dumps({"n": a.n, "dim": a.dim, "wall": rd_wall, "rss_mib": rd_rss,
                                                                "spilled": spilled, "recdata_report": rep["metrics"]}, indent=1))
         return
+    if not a.no_portable:
+        # The same run with the fixed-order kernel (the same codes on every CPU).
+        pw, pr, pout = timed([a.bin, "--json", "semantic-ids", str(data), "--codebooks", ",".join([str(a.k)] * a.levels),
+                              "--iters", str(a.iters), "--sample", str(sample), "--dedup", "none", "--kernel", "portable",
+                              "--out", str(WORK / "out-portable")], env)
+        prep = json.loads(pout.strip().splitlines()[-1])["report"]
+        rows.append(("recdata semantic-ids `--kernel portable` (the same codes on every CPU)", pw, pr,
+                     prep["metrics"]["reconstruction_mse"], None))
     fver = __import__("faiss").__version__
     fa_all = {}
     for tt, label in [(0, "plain residual k-means (Train_default)"), (1, "progressive-dim k-means (faiss default)")]:

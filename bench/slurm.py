@@ -7,12 +7,12 @@ Starts the single-node cluster (tests/slurm/cluster.sh), synthesizes the MicroLe
 corpus, then, each in a fresh directory with a fresh cache (nothing shared between the two):
 
 * `recdata build manifests/microlens-synth.toml` — wall time;
-* `recdata slurm ... --shards N --submit`, waiting for the merge job — wall time from submit to
-  the merge job's end, each task's own run time (from Slurm's Start/End), and the scheduler's
-  share: the time tasks spent waiting although a CPU was free is not separable on 2 cores, so
-  the overhead reported is (a) the merge job's start delay after the last shard ended and
-  (b) per task, Slurm's elapsed time minus the recdata process's own wall time (job launch,
-  prolog, epilog).
+* `recdata slurm ... --shards N --submit --exe <wrapper>`, waiting for the merge job — wall time
+  from submit to the merge job's end. The wrapper logs the wall clock (ns) when each task's
+  recdata process starts and ends and then execs the real binary, so per task we have its own
+  run time and, against the moment sbatch returned, its launch latency (queueing for a free CPU
+  included: 4 tasks on 2 CPUs run in two waves); the merge job's latency is its recdata start
+  minus the last shard's end. Slurm's own Start/End (1 s resolution) are kept for reference.
 
 Checks the two published versions are byte-identical and writes bench/results-slurm.json.
 """
@@ -64,6 +64,16 @@ def main():
         'path = "../data/raw/microlens-synth"', f'path = "{raw}"').replace(
         '"../pipelines/seqrec-loo.toml"', f'"{REPO}/pipelines/seqrec-loo.toml"')
 
+    # Logs the wall clock around each task's recdata process (a child: Slurm signals every process of a job).
+    times = WORK / "times.log"
+    wrapper = WORK / "recdata-timed"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f'echo "start $(date +%s.%N) ${{SLURM_ARRAY_TASK_ID:-merge}} $$" >> {times}\n'
+        f'trap \'echo "end $(date +%s.%N) ${{SLURM_ARRAY_TASK_ID:-merge}} $$" >> {times}\' EXIT\n'
+        f'"{exe}" "$@"\n')
+    wrapper.chmod(0o755)
+
     results = {}
     for mode in ["whole", "slurm"]:
         d = WORK / mode
@@ -78,7 +88,9 @@ def main():
             results["whole_seconds"] = time.time() - t0
             continue
         out = subprocess.run([exe, "--json", "slurm", "m.toml", "--shards", str(a.shards), "--data-dir", "data",
-                              "--submit"], cwd=d, env=env, check=True, capture_output=True, text=True).stdout
+                              "--submit", "--exe", str(wrapper)], cwd=d, env=env, check=True, capture_output=True,
+                             text=True).stdout
+        submitted = time.time()
         ids = json.loads(out.strip().splitlines()[-1])
         array, merge = ids["array_job"], ids["merge_job"]
         while True:
@@ -90,16 +102,24 @@ def main():
                 sys.exit(f"merge job {state}; logs in {d}/data/microlens-synth/.slurm/logs")
             time.sleep(0.2)
         results["slurm_seconds"] = time.time() - t0
+        results["submit_seconds"] = submitted - t0
+        marks = {}
+        for line in times.read_text().splitlines():
+            what, at, task, _pid = line.split()
+            marks.setdefault(task, {})[what] = float(at)
         tasks = scontrol(array, conf)
         per_task = []
-        for t in tasks:
+        for t in sorted(tasks, key=lambda t: int(t.get("ArrayTaskId", 0))):
             k = t.get("ArrayTaskId")
-            elapsed = ts(t["EndTime"]) - ts(t["StartTime"])
-            per_task.append({"task": k, "slurm_elapsed_s": elapsed, "start_delay_s": ts(t["StartTime"]) - ts(t["SubmitTime"])})
-        mj = m[0]
-        last_end = max(ts(t["EndTime"]) for t in tasks)
-        results["merge_start_delay_s"] = ts(mj["StartTime"]) - last_end
-        results["merge_elapsed_s"] = ts(mj["EndTime"]) - ts(mj["StartTime"])
+            mk = marks[k]
+            per_task.append({"task": k, "own_s": mk["end"] - mk["start"],
+                             "launch_after_submit_s": mk["start"] - submitted,
+                             "slurm_elapsed_s": ts(t["EndTime"]) - ts(t["StartTime"]),
+                             "slurm_start_delay_s": ts(t["StartTime"]) - ts(t["SubmitTime"])})
+        last_end = max(marks[t["task"]]["end"] for t in per_task)
+        results["merge_launch_after_last_shard_s"] = marks["merge"]["start"] - last_end
+        results["merge_own_s"] = marks["merge"]["end"] - marks["merge"]["start"]
+        results["merge_end_to_seen_s"] = (t0 + results["slurm_seconds"]) - marks["merge"]["end"]
         results["tasks"] = per_task
     a_tree = tree_digest(WORK / "whole/data/microlens-synth/1.0.0")
     b_tree = tree_digest(WORK / "slurm/data/microlens-synth/1.0.0")
@@ -112,11 +132,12 @@ def main():
     print(f"| build | wall | ÷ single process |\n| --- | ---: | ---: |\n"
           f"| single process (`recdata build`) | {w:.1f} s | 1.00 |\n"
           f"| Slurm: {a.shards} shard tasks + merge job (`recdata slurm --submit`) | {s:.1f} s | {s / w:.2f} |")
-    print(f"\nmerge job started {results['merge_start_delay_s']:.0f} s after the last shard ended "
-          f"(Slurm timestamps have 1 s resolution); merge job ran {results['merge_elapsed_s']:.0f} s; "
-          f"per task (elapsed, start delay after submit): "
-          + ", ".join(f"{t['task']}: {t['slurm_elapsed_s']:.0f} s / {t['start_delay_s']:.0f} s" for t in per_task)
-          + f"; byte-identical: {results['byte_identical']}")
+    print("\n| task | recdata's own run | launched after submit |\n| --- | ---: | ---: |")
+    for t in results["tasks"]:
+        print(f"| shard {t['task']} | {t['own_s']:.2f} s | {t['launch_after_submit_s']:.2f} s |")
+    print(f"| merge | {results['merge_own_s']:.2f} s | {results['merge_launch_after_last_shard_s']:.2f} s after the last shard ended |")
+    print(f"\nsubmission (recdata slurm --submit) took {results['submit_seconds']:.2f} s; "
+          f"byte-identical: {results['byte_identical']} ({results['files']} files)")
 
 
 if __name__ == "__main__":

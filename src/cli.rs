@@ -94,6 +94,10 @@ pub enum Command {
         /// Submit with sbatch (prints the array and merge job ids).
         #[arg(long)]
         submit: bool,
+        /// The recdata the tasks run, when the compute nodes see it elsewhere (a shared
+        /// install, a module path, a wrapper) [default: this executable].
+        #[arg(long)]
+        exe: Option<PathBuf>,
     },
     /// Check a dataset version against its dataset.json: every file's size and sha256, row
     /// counts and schemas, media files, the regenerated card; exits 1 with the differences.
@@ -168,6 +172,10 @@ pub enum Command {
         /// Exit 1 when the dataset is shortcut-solvable.
         #[arg(long)]
         fail_if_shortcut_solvable: bool,
+        /// A `[stages.diagnostics]` key with a TOML value, e.g. `--set alpha=0.3 --set
+        /// 'tgh1_hops=[5, 3, 2]'` (repeatable; docs/manifest.md lists the keys).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Item semantic ids (residual k-means) from a parquet table of vectors, with collision
     /// handling and quality metrics.
@@ -220,6 +228,10 @@ pub enum Command {
         /// Largest collision group the extra level may number.
         #[arg(long, default_value_t = 256)]
         dedup_vocab: usize,
+        /// Dot-product kernel: gemm (fastest; the codes' last-bit ties depend on the CPU's SIMD
+        /// level) or portable (a fixed summation order: the same codes on every CPU, slower).
+        #[arg(long, default_value = "gemm", value_parser = ["gemm", "portable"])]
+        kernel: String,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -277,6 +289,10 @@ pub enum Command {
         /// Output directory; RecBole files go to <out>/<dataset name>/ (RecBole's data_path layout).
         #[arg(long, default_value = "recbole")]
         out: PathBuf,
+        /// Also export these encoders' vectors as pre-trained item embeddings (RecBole's
+        /// `preload_weight`), e.g. `--embeddings title` or `--embeddings all`.
+        #[arg(long, value_delimiter = ',')]
+        embeddings: Vec<String>,
     },
     /// Check a manifest (and that its local inputs exist) without running anything.
     Validate { manifest: PathBuf },
@@ -508,6 +524,7 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             residual_norm,
             dedup,
             dedup_vocab,
+            kernel,
             out,
         } => {
             let dedup = match dedup.as_str() {
@@ -548,6 +565,11 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                 residual_norm: *residual_norm,
                 dedup,
                 dedup_vocab: *dedup_vocab,
+                kernel: if kernel == "portable" {
+                    crate::semantic::kmeans::Kernel::Portable
+                } else {
+                    crate::semantic::kmeans::Kernel::Gemm
+                },
                 ..Default::default()
             };
             crate::semantic::standalone::run(&crate::semantic::standalone::Args {
@@ -645,12 +667,14 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             cache,
             models,
             submit,
+            exe,
         } => slurm_cmd(
             cli,
             p,
             manifest,
             *shards,
             out.as_deref(),
+            exe.as_deref(),
             data_dir,
             cache,
             models.as_deref(),
@@ -663,14 +687,12 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             max_leakage,
             fail_if_heuristic_ndcg10_above,
             fail_if_shortcut_solvable,
+            set,
         } => {
-            let doc = crate::diagnose::compute(
-                dir,
-                &crate::diagnose::Options {
-                    embedding: embedding.clone(),
-                },
-                p,
-            )?;
+            let cfg = crate::stages::diagnostics::DiagnosticsConfig::from_overrides(set)?;
+            let mut options = cfg.options;
+            options.embedding = embedding.clone().or(options.embedding);
+            let doc = crate::diagnose::compute(dir, &options, p)?;
             let out = out.clone().unwrap_or_else(|| {
                 let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
                 let version = doc["dataset"]["version"].as_str().unwrap_or("");
@@ -680,9 +702,11 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             let failures = crate::diagnose::check(
                 &doc,
                 &crate::diagnose::Thresholds {
-                    max_leakage: *max_leakage,
-                    fail_if_heuristic_ndcg10_above: *fail_if_heuristic_ndcg10_above,
-                    fail_if_shortcut_solvable: *fail_if_shortcut_solvable,
+                    max_leakage: max_leakage.or(cfg.thresholds.max_leakage),
+                    fail_if_heuristic_ndcg10_above: fail_if_heuristic_ndcg10_above
+                        .or(cfg.thresholds.fail_if_heuristic_ndcg10_above),
+                    fail_if_shortcut_solvable: *fail_if_shortcut_solvable
+                        || cfg.thresholds.fail_if_shortcut_solvable,
                 },
             );
             if cli.json {
@@ -742,9 +766,14 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
                 Ok(1)
             }
         }
-        Command::Export { dir, format, out } => {
+        Command::Export {
+            dir,
+            format,
+            out,
+            embeddings,
+        } => {
             let ExportFormat::Recbole = format;
-            let e = crate::export::recbole::export(dir, out)?;
+            let e = crate::export::recbole::export(dir, out, embeddings)?;
             if cli.json {
                 println!(
                     "{}",
@@ -1216,6 +1245,7 @@ fn slurm_cmd(
     manifest: &Path,
     shards: u32,
     out: Option<&Path>,
+    exe: Option<&Path>,
     data_dir: &Path,
     cache: &CacheArg,
     models: Option<&Path>,
@@ -1248,7 +1278,10 @@ fn slurm_cmd(
         dataset: &m.dataset.name,
         shards,
         config: &m.slurm,
-        exe: &std::env::current_exe()?,
+        exe: &match exe {
+            Some(e) => abs(e)?,
+            None => std::env::current_exe()?,
+        },
         data_dir: &data_dir,
         cache_dir: &abs(&cache.root())?,
         models: models.as_deref(),

@@ -235,30 +235,52 @@ pub fn audit(ds: &Dataset, split_method: &str) -> Vec<Finding> {
     out.push(dup);
     out.push(rep);
 
-    // 6. Ties across the boundary: the history's last event and the target share a time.
+    // 6. Ties across a boundary: the train/valid and the history/test boundary of a user fall
+    // on one timestamp, so the order across the split is arbitrary.
     let mut ties = finding(
         "boundary_ties",
         Severity::Warning,
-        "users whose last history event and first test event have the same timestamp (their order across the split is arbitrary)",
+        "users whose last train event and first valid event, or whose last history event and first test event, have the same timestamp (their order across the split is arbitrary)",
     );
     if timed {
-        let mut users = 0u64;
-        let mut test_users = 0u64;
+        let (mut users, mut at_valid, mut at_test, mut with_boundary) = (0u64, 0u64, 0u64, 0u64);
         for u in 0..ds.n_users {
-            let Some(t) = first_test_ts(ds, u) else {
-                continue;
+            let (tr, va) = (ds.train.user_rows(u), ds.valid.user_rows(u));
+            let has_valid_boundary = !tr.is_empty() && !va.is_empty();
+            let valid_tie = if has_valid_boundary {
+                let last_train = ds.train.ts[tr.clone()].iter().flatten().max().copied();
+                let first_valid = ds.valid.ts[va.clone()].iter().flatten().min().copied();
+                last_train.filter(|t| Some(*t) == first_valid)
+            } else {
+                None
             };
-            test_users += 1;
-            let (_, times) = ds.history(u);
-            if times.last().copied().flatten() == Some(t) {
+            let first_test = first_test_ts(ds, u);
+            let has_test_boundary = first_test.is_some() && !(tr.is_empty() && va.is_empty());
+            let test_tie = first_test.filter(|_| has_test_boundary).and_then(|t| {
+                let (_, times) = ds.history(u);
+                (times.last().copied().flatten() == Some(t)).then_some(t)
+            });
+            with_boundary += u64::from(has_valid_boundary || has_test_boundary);
+            at_valid += u64::from(valid_tie.is_some());
+            at_test += u64::from(test_tie.is_some());
+            if valid_tie.is_some() || test_tie.is_some() {
                 users += 1;
-                if ties.examples.len() < EXAMPLES {
-                    ties.examples.push(json!({ "user_id": u, "ts": t }));
+            }
+            for (boundary, t) in [("train/valid", valid_tie), ("history/test", test_tie)] {
+                if let Some(t) = t
+                    && ties.examples.len() < EXAMPLES
+                {
+                    ties.examples
+                        .push(json!({ "user_id": u, "ts": t, "boundary": boundary }));
                 }
             }
         }
         ties.count = users;
-        ties.share = users as f64 / test_users.max(1) as f64;
+        ties.share = users as f64 / with_boundary.max(1) as f64;
+        ties.description = format!(
+            "{} ({at_valid} at train/valid, {at_test} at history/test)",
+            ties.description
+        );
     } else {
         ties = not_applicable(ties, "no timestamps");
     }
@@ -329,7 +351,7 @@ fn near_duplicates(ds: &Dataset, e: &super::data::Embeddings, f: &mut Finding) {
     targets.dedup();
     targets.retain(|&t| e.row(t).iter().any(|&v| v != 0.0));
     let mut rng = crate::util::rng::Rng::derive(0, "near-duplicates");
-    let pick = crate::semantic::kmeans::sample(
+    let pick = super::linalg::sample(
         targets.len(),
         NEAR_DUPLICATE_SAMPLE.min(targets.len()),
         &mut rng,
@@ -348,14 +370,7 @@ fn near_duplicates(ds: &Dataset, e: &super::data::Embeddings, f: &mut Finding) {
                 .collect();
             let mut s = vec![0f32; chunk.len() * train_items.len()];
             if !train_items.is_empty() {
-                crate::semantic::kmeans::dots(
-                    &q,
-                    chunk.len(),
-                    e.dim,
-                    &db,
-                    train_items.len(),
-                    &mut s,
-                );
+                super::linalg::dots(&q, chunk.len(), e.dim, &db, train_items.len(), &mut s);
             }
             let n = train_items.len();
             chunk

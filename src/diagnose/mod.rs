@@ -5,14 +5,15 @@
 pub mod data;
 pub mod graph;
 pub mod leakage;
+pub mod linalg;
 pub mod rank;
+pub mod recency;
 pub mod report;
 pub mod stats;
 pub mod tgh;
 
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::error::Result;
@@ -21,7 +22,9 @@ use crate::util::rng::Rng;
 use data::Dataset;
 use graph::Graph;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: TGH parameters from the manifest (`protocol.tgh`), D3's order-sufficiency curve with the
+/// last-n anchors and the shuffle test on 2- and 3-gram rules, boundary ties at both splits.
+pub const FORMAT_VERSION: u32 = 2;
 pub const JSON: &str = "diagnostics.json";
 pub const HTML: &str = "report.html";
 
@@ -32,6 +35,8 @@ pub const SHORTCUT_GAP: f64 = -0.05;
 pub struct Options {
     /// The encoder whose embeddings score items (default: the first by name).
     pub embedding: Option<String>,
+    /// The transition-graph heuristic's parameters.
+    pub tgh: tgh::Params,
 }
 
 /// Manifest thresholds that turn findings into a failed build (exit 1).
@@ -103,43 +108,9 @@ fn quantile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// 2-gram rules with support ≥ 5 and confidence ≥ 0.1 in a graph's counts.
-fn rules(g: &Graph) -> u64 {
-    (0..g.n_items as u32)
-        .map(|a| {
-            let (_, c) = g.out(a);
-            let total: u64 = c.iter().map(|&x| u64::from(x)).sum();
-            c.iter()
-                .filter(|&&x| x >= 5 && x as f64 / total as f64 >= 0.1)
-                .count() as u64
-        })
-        .sum()
-}
-
-/// The training sequences shuffled per user (seeded per user).
-fn shuffled_train(ds: &Dataset) -> data::Split {
-    let mut s = data::Split {
-        item: ds.train.item.clone(),
-        ts: Vec::new(),
-        off: ds.train.off.clone(),
-    };
-    let off = s.off.clone();
-    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(ds.n_users);
-    let mut rest: &mut [u32] = &mut s.item;
-    for u in 0..ds.n_users {
-        let (a, b) = rest.split_at_mut(off[u + 1] - off[u]);
-        slices.push(a);
-        rest = b;
-    }
-    slices.into_par_iter().enumerate().for_each(|(u, sl)| {
-        Rng::new(tgh::splitmix64(tgh::SEED ^ u as u64)).shuffle(sl);
-    });
-    s
-}
-
 /// Mean cosine of training transitions (a ≠ b) vs random pairs, and the AUC of a transition's
 /// cosine against a random item from the same source.
-fn feature_smoothness(ds: &Dataset, g: &Graph) -> Value {
+fn feature_smoothness(ds: &Dataset, g: &Graph, seed: u64) -> Value {
     let Some(e) = &ds.embeddings else {
         return Value::Null;
     };
@@ -156,7 +127,7 @@ fn feature_smoothness(ds: &Dataset, g: &Graph) -> Value {
     if with.len() < 2 {
         return Value::Null;
     }
-    let mut rng = Rng::derive(tgh::SEED, "feature-smoothness");
+    let mut rng = Rng::derive(seed, "feature-smoothness");
     // Up to 1,000,000 transitions (edges weighted by count), sampled by position.
     let pairs: Vec<(u32, u32)> = (0..g.n_items as u32)
         .flat_map(|a| {
@@ -171,7 +142,7 @@ fn feature_smoothness(ds: &Dataset, g: &Graph) -> Value {
     if pairs.is_empty() {
         return Value::Null;
     }
-    let take = crate::semantic::kmeans::sample(pairs.len(), pairs.len().min(1_000_000), &mut rng);
+    let take = linalg::sample(pairs.len(), pairs.len().min(1_000_000), &mut rng);
     let (mut trans, mut rand, mut wins) = (0f64, 0f64, 0f64);
     for &k in &take {
         let (a, b) = pairs[k];
@@ -212,6 +183,7 @@ pub fn compute_with_meta(
     p: &Reporter,
 ) -> Result<Value> {
     let t0 = std::time::Instant::now();
+    let tp = &o.tgh;
     let mut ds = Dataset::load(dir, o.embedding.as_deref())?;
     if let Some(m) = meta {
         ds.meta = m;
@@ -241,8 +213,8 @@ pub fn compute_with_meta(
     let (qs, skipped) = rank::queries(&ds);
     let pop = rank::Popularity::new(&ds);
     let inc = rank::Incidence::new(&ds);
-    let ranked = rank::per_source_pass(&ds, &g, &pop, &inc, &qs);
-    let hits = rank::evaluate(&ds, &g, &pop, &ranked, &qs);
+    let ranked = rank::per_source_pass(&ds, &g, &pop, &inc, &qs, tp);
+    let hits = rank::evaluate(&ds, &g, &pop, &ranked, &qs, tp);
     let nq = qs.len();
     let mut rankers = serde_json::Map::new();
     for (name, h) in rank::RANKERS.iter().zip(&hits) {
@@ -299,24 +271,71 @@ pub fn compute_with_meta(
         .filter_map(|t| t.semantic_rank.map(f64::from))
         .collect();
     let d2 = json!({
-        "smoothness": feature_smoothness(&ds, &g),
+        "smoothness": feature_smoothness(&ds, &g, tp.seed),
         "embnn_ndcg10": ds.embeddings.as_ref().map(|_| nd("embnn")),
         "semantic_rank_median": (!sem.is_empty()).then(|| quantile(&mut sem, 0.5)),
         "semantic_rank_sample": sem.len(),
     });
-    // D3: recency.
-    let rules_orig = rules(&g);
-    let shuffled = Graph::build(&shuffled_train(&ds), ds.n_users, ds.n_items);
-    let rules_shuf = rules(&shuffled);
-    let repeat_share = qs.iter().filter(|q| q.target_in_history).count() as f64 / nq.max(1) as f64;
+    // D3: recency — the order-sufficiency curve on one set of users, and the shuffle test.
     let (t1, t2) = (nd("tgh1"), nd("tgh2"));
+    let sample = recency::curve_sample(&qs, tp.last_n_sample, tp.seed);
+    let cu = sample.len();
+    let sampled = cu < nq;
+    let (h1, h2) = if sampled {
+        rank::tgh_hits_on(&ds, &g, &ranked, &qs, &sample, tp)
+    } else {
+        (hits[4], hits[5])
+    };
+    let last_n = recency::last_n_hits(&ds, &g, &qs, &sample, tp);
+    let point = |history: String, ranker: String, n: Value, h: &rank::Hits| json!({ "history": history, "ranker": ranker, "last_n": n, "ndcg@10": h.ndcg10(cu), "recall@10": h.recall10(cu) });
+    let mut curve = vec![
+        point("last 1".into(), "tgh1".into(), json!(1), &h1),
+        point("last 2".into(), "tgh2".into(), json!(2), &h2),
+    ];
+    for (&n, h) in tp.last_n.iter().zip(&last_n) {
+        let (history, ranker) = if n == 0 {
+            ("full history".to_string(), "tgh1_anchor_all".to_string())
+        } else {
+            (format!("last {n}"), format!("tgh1_anchor_last{n}"))
+        };
+        curve.push(point(history, ranker, tgh::Params::last_n_label(n), h));
+    }
+    let (l1, longer) = (
+        h1.ndcg10(cu),
+        curve[1..]
+            .iter()
+            .filter_map(|c| c["ndcg@10"].as_f64())
+            .fold(0.0, f64::max),
+    );
+    let sufficiency = (longer > 0.0).then(|| l1 / longer);
+    let full_history = tp
+        .last_n
+        .iter()
+        .zip(&last_n)
+        .find(|(n, _)| **n == 0)
+        .map(|(_, h)| h.ndcg10(cu));
+    let st = recency::shuffle_test(&ds, &g, tp.seed);
+    let change = |orig: u64, shuf: u64| (orig > 0).then(|| shuf as f64 / orig as f64 - 1.0);
+    let repeat_share = qs.iter().filter(|q| q.target_in_history).count() as f64 / nq.max(1) as f64;
     let d3 = json!({
         "tgh1_ndcg10": t1,
         "tgh2_ndcg10": t2,
-        "order_sufficiency": if t2 > 0.0 { t1 / t2 } else { 0.0 },
-        "rules_2gram": rules_orig,
-        "rules_2gram_shuffled": rules_shuf,
-        "rules_change": if rules_orig > 0 { rules_shuf as f64 / rules_orig as f64 - 1.0 } else { 0.0 },
+        "curve": curve,
+        "curve_users": cu,
+        "curve_sampled": sampled,
+        "curve_note": if ds.embeddings.is_none() {
+            "no embeddings: a last-n anchor changes no score (every cosine is 0), so only last 1 and last 2 are reported"
+        } else {
+            "TGH-1 around the last item with the cosine anchor = the normalised mean of the last n history embeddings"
+        },
+        "full_history_ndcg10": full_history,
+        "order_sufficiency": sufficiency,
+        "shuffle_test": {
+            "min_support": recency::MIN_SUPPORT,
+            "min_confidence": recency::MIN_CONFIDENCE,
+            "rules_2gram": { "original": st.rules2, "shuffled": st.rules2_shuffled, "change": change(st.rules2, st.rules2_shuffled) },
+            "rules_3gram": { "original": st.rules3, "shuffled": st.rules3_shuffled, "change": change(st.rules3, st.rules3_shuffled) },
+        },
         "target_repeat_share": repeat_share,
     });
 
@@ -373,11 +392,31 @@ pub fn compute_with_meta(
     {
         flags.push(json!({ "id": "feature_smooth", "value": auc, "threshold": 0.8, "statistic": "AUC of cos(a, next) over cos(a, random)" }));
     }
-    let suff = d3["order_sufficiency"].as_f64().unwrap_or(0.0);
-    if suff > 0.95 {
-        flags.push(json!({ "id": "short_history", "value": suff, "threshold": 0.95, "statistic": "NDCG@10 of TGH-1 (last item) / TGH-2 (last two)" }));
+    // A flat or falling curve: the last item alone does (almost) as well as any longer context
+    // (also when no longer context scores at all).
+    if sufficiency.map_or(l1 > 0.0, |r| r > 0.95) {
+        flags.push(json!({ "id": "short_history", "value": sufficiency, "threshold": 0.95, "statistic": "order sufficiency: NDCG@10 of TGH-1 (last item) / the best of TGH-2 (last two) and TGH-1 anchored on the last n items (up to the full history)" }));
     }
     let solvable = gap >= SHORTCUT_GAP && best_h.1 > 0.0;
+    // D3 in words: last 1 vs last 2 vs the full history (or the longest last-n anchor).
+    let longest = d3["curve"].as_array().and_then(|c| {
+        c.iter()
+            .skip(2)
+            .find(|x| x["last_n"] == "all")
+            .or(c.get(2..).and_then(|r| r.last()))
+    });
+    let recency_text = format!(
+        "NDCG@10 by history used ({cu}{} users): last 1 {:.4}, last 2 {:.4}{}; order sufficiency {}",
+        if sampled { " sampled" } else { "" },
+        l1,
+        h2.ndcg10(cu),
+        longest.map_or(String::new(), |x| format!(
+            ", {} {:.4}",
+            x["history"].as_str().unwrap_or("?"),
+            x["ndcg@10"].as_f64().unwrap_or(0.0)
+        )),
+        sufficiency.map_or("undefined".to_string(), |r| format!("{r:.3}"))
+    );
     let verdict = json!({
         "best_heuristic": best_h.0,
         "best_heuristic_ndcg10": best_h.1,
@@ -386,11 +425,11 @@ pub fn compute_with_meta(
         "shortcut_gap": gap_json,
         "shortcut_solvable": solvable,
         "flags": flags,
-        "summary": if solvable {
+        "summary": format!("{}; {recency_text}", if solvable {
             format!("shortcut-solvable: {} reaches NDCG@10 {:.4} vs {:.4} for the best baseline ({})", best_h.0, best_h.1, best_b.1, best_b.0)
         } else {
             format!("not shortcut-solvable by the heuristic: {} NDCG@10 {:.4} vs {:.4} for {}", best_h.0, best_h.1, best_b.1, best_b.0)
-        },
+        }),
         "note": "thresholds are recdata's (the 2026 paper's exact statistics are not public); statistics are named by formula in docs/diagnostics.md",
     });
 
@@ -418,8 +457,8 @@ pub fn compute_with_meta(
             "mask_history": false,
             "ranking": "full (no sampled negatives)",
             "ks": rank::KS,
-            "tiebreak": "score desc, then item id (tgh*) or splitmix64(42 ^ id) (tgh*_hash); baselines: popularity desc, then id",
-            "tgh": { "alpha": tgh::ALPHA, "tgh1_hops": tgh::TGH1_HOPS, "tgh2_src2_hops": tgh::TGH2_SRC2_HOPS, "tgh2_src3_hops": tgh::TGH2_SRC3_HOPS, "seed": tgh::SEED, "padding": "xoshiro256** seeded with 42 + user id (not Python's random)" },
+            "tiebreak": "score desc, then item id (tgh*) or splitmix64(seed ^ id) (tgh*_hash); baselines: popularity desc, then id",
+            "tgh": tp.json(),
             "embedding": ds.embeddings.as_ref().map(|e| json!({ "name": e.name, "dim": e.dim, "items_with_vector": e.present })),
         },
         "test_users": nq,

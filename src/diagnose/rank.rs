@@ -10,10 +10,13 @@ use rayon::prelude::*;
 
 use super::data::Dataset;
 use super::graph::{Graph, Rings};
-use super::tgh::{self, SourceRings, TieBreak, TopK};
+use super::linalg;
+use super::tgh::{self, Params, SourceRings, TieBreak, TopK};
 use crate::util::rng::Rng;
 
 pub const KS: [usize; 3] = [1, 5, 10];
+/// Items materialised per baseline ranking (every metric is @K ≤ 10).
+const TOP: usize = 10;
 /// Sources per GEMM chunk.
 const CHUNK: usize = 64;
 /// Users whose target's full semantic rank is computed (a seeded sample).
@@ -175,8 +178,11 @@ pub struct Ranked {
     pub target: Vec<TargetInfo>,
 }
 
-/// Ring depth of TGH-1 (`max(max_hops = 2, len(hop_k))`).
-const DEPTH: usize = 3;
+/// Rings computed per source: D1's ring coverage needs 3, the heuristic's hop lists their
+/// length.
+pub fn depth(p: &Params) -> usize {
+    p.depth().max(3)
+}
 
 pub fn per_source_pass(
     ds: &Dataset,
@@ -184,8 +190,10 @@ pub fn per_source_pass(
     pop: &Popularity,
     inc: &Incidence,
     qs: &[Query],
+    p: &Params,
 ) -> Ranked {
     let n = ds.n_items;
+    let depth = depth(p);
     let mut is_src = vec![false; n];
     for q in qs {
         is_src[q.src as usize] = true;
@@ -201,9 +209,9 @@ pub fn per_source_pass(
     for (qi, q) in qs.iter().enumerate() {
         by_src[source_index[q.src as usize] as usize].push(qi as u32);
     }
-    let mut rng = Rng::derive(tgh::SEED, "semantic-rank-sample");
+    let mut rng = Rng::derive(p.seed, "semantic-rank-sample");
     let mut ranked_q = vec![false; qs.len()];
-    for i in crate::semantic::kmeans::sample(qs.len(), RANK_SAMPLE.min(qs.len()), &mut rng) {
+    for i in linalg::sample(qs.len(), RANK_SAMPLE.min(qs.len()), &mut rng) {
         ranked_q[i] = true;
     }
     let emb = ds.embeddings.as_ref();
@@ -221,7 +229,7 @@ pub fn per_source_pass(
                             .flat_map(|&s| e.row(s).iter().copied())
                             .collect();
                         let mut out = vec![0f32; chunk.len() * n];
-                        crate::semantic::kmeans::dots(&a, chunk.len(), e.dim, &e.data, n, &mut out);
+                        linalg::dots(&a, chunk.len(), e.dim, &e.data, n, &mut out);
                         out
                     }
                     None => Vec::new(),
@@ -236,42 +244,19 @@ pub fn per_source_pass(
                             f64::from(scores[c * n + i as usize])
                         }
                     };
-                    rings.compute(g, s, DEPTH);
+                    rings.compute(g, s, depth);
                     let (succ, counts) = g.out(s);
                     // TGH ring tops, both tie-breaks.
-                    let tops = |tb: TieBreak| -> SourceRings {
-                        let top = (1..=DEPTH)
-                            .map(|h| {
-                                let mut t = TopK::new(tgh::TOTAL_K);
-                                if h == 1 {
-                                    for (&b, &cnt) in succ.iter().zip(counts) {
-                                        t.push(
-                                            cos(b) + tgh::ALPHA * g.edge_weight(s, cnt),
-                                            tb.key(b),
-                                            b,
-                                        );
-                                    }
-                                } else {
-                                    for &b in rings.ring(h) {
-                                        t.push(cos(b), tb.key(b), b);
-                                    }
-                                }
-                                t.ids()
-                            })
-                            .collect();
-                        SourceRings { top }
-                    };
-                    let rings_id = tops(TieBreak::Id);
-                    let rings_hash = tops(TieBreak::Hash);
+                    let rings_id = tgh::ring_tops(g, rings, s, p.depth(), p, TieBreak::Id, cos);
+                    let rings_hash =
+                        tgh::ring_tops(g, rings, s, p.depth(), p, TieBreak::Hash(p.seed), cos);
                     // Markov: ring 1 by (count desc, popularity), then popularity.
-                    let mut t = TopK::new(tgh::TOTAL_K);
+                    let mut t = TopK::new(TOP);
                     for (&b, &cnt) in succ.iter().zip(counts) {
                         t.push(f64::from(cnt), u64::from(pop.rank[b as usize]), b);
                     }
                     let mut markov = t.ids();
-                    pop.fill(&mut markov, tgh::TOTAL_K, |i| {
-                        succ.binary_search(&i).is_ok()
-                    });
+                    pop.fill(&mut markov, TOP, |i| succ.binary_search(&i).is_ok());
                     // Item-kNN: cosine of binary co-occurrence with the source.
                     touched.clear();
                     for &u in inc.users_of(s) {
@@ -283,7 +268,7 @@ pub fn per_source_pass(
                         }
                     }
                     let ns = inc.users_of(s).len() as f64;
-                    let mut t = TopK::new(tgh::TOTAL_K);
+                    let mut t = TopK::new(TOP);
                     for &j in touched.iter() {
                         if j != s {
                             let nj = inc.users_of(j).len() as f64;
@@ -292,7 +277,7 @@ pub fn per_source_pass(
                         }
                     }
                     let mut knn = t.ids();
-                    pop.fill(&mut knn, tgh::TOTAL_K, |i| i != s && co[i as usize] > 0);
+                    pop.fill(&mut knn, TOP, |i| i != s && co[i as usize] > 0);
                     for &j in touched.iter() {
                         co[j as usize] = 0;
                     }
@@ -300,7 +285,7 @@ pub fn per_source_pass(
                     let embnn = if scores.is_empty() {
                         Vec::new()
                     } else {
-                        let mut t = TopK::new(tgh::TOTAL_K);
+                        let mut t = TopK::new(TOP);
                         for i in 0..n as u32 {
                             if i != s {
                                 t.push(cos(i), u64::from(pop.rank[i as usize]), i);
@@ -375,8 +360,12 @@ pub struct Hits {
 
 impl Hits {
     pub fn add_list(&mut self, list: &[u32], target: u32) {
-        if let Some(p) = list.iter().position(|&i| i == target) {
-            let rank = p + 1;
+        self.add_rank(list.iter().position(|&i| i == target).map(|p| p + 1));
+    }
+
+    /// Adds one user whose target is at 1-based `rank` (None: not in the list).
+    pub fn add_rank(&mut self, rank: Option<usize>) {
+        if let Some(rank) = rank {
             for (k, &cut) in KS.iter().enumerate() {
                 if rank <= cut {
                     self.recall[k] += 1.0;
@@ -412,6 +401,35 @@ impl Hits {
     pub fn ndcg10(&self, users: usize) -> f64 {
         self.ndcg[2] / users.max(1) as f64
     }
+
+    pub fn recall10(&self, users: usize) -> f64 {
+        self.recall[2] / users.max(1) as f64
+    }
+}
+
+/// TGH-1 and TGH-2 (id tie-break) hits on the queries `sel` (indices into `qs`), summed in
+/// that order.
+pub fn tgh_hits_on(
+    ds: &Dataset,
+    g: &Graph,
+    r: &Ranked,
+    qs: &[Query],
+    sel: &[usize],
+    p: &Params,
+) -> (Hits, Hits) {
+    let (mut h1, mut h2) = (Hits::default(), Hits::default());
+    for &k in sel {
+        let q = &qs[k];
+        let ps = &r.per_source[r.source_index[q.src as usize] as usize];
+        let p3 = &r.per_source[r.source_index[q.src3 as usize] as usize];
+        let n = ds.n_items;
+        h1.add_list(&tgh::tgh1(&ps.rings_id, p, &g.nodes, q.user, n), q.target);
+        h2.add_list(
+            &tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), p, &g.nodes, q.user, n),
+            q.target,
+        );
+    }
+    (h1, h2)
 }
 
 pub const RANKERS: [&str; 8] = [
@@ -426,8 +444,15 @@ pub const RANKERS: [&str; 8] = [
 ];
 
 /// Hits of every ranker over all queries (parallel over users, reduced in a fixed order).
-pub fn evaluate(ds: &Dataset, g: &Graph, pop: &Popularity, r: &Ranked, qs: &[Query]) -> Vec<Hits> {
-    let mostpop: Vec<u32> = pop.order.iter().take(tgh::TOTAL_K).copied().collect();
+pub fn evaluate(
+    ds: &Dataset,
+    g: &Graph,
+    pop: &Popularity,
+    r: &Ranked,
+    qs: &[Query],
+    p: &Params,
+) -> Vec<Hits> {
+    let mostpop: Vec<u32> = pop.order.iter().take(TOP).copied().collect();
     let has_emb = ds.embeddings.is_some();
     let parts: Vec<Vec<Hits>> = qs
         .par_chunks(4096)
@@ -443,14 +468,14 @@ pub fn evaluate(ds: &Dataset, g: &Graph, pop: &Popularity, r: &Ranked, qs: &[Que
                     h[3].add_list(&ps.embnn, q.target);
                 }
                 let n = ds.n_items;
-                h[4].add_list(&tgh::tgh1(&ps.rings_id, &g.nodes, q.user, n), q.target);
+                h[4].add_list(&tgh::tgh1(&ps.rings_id, p, &g.nodes, q.user, n), q.target);
                 h[5].add_list(
-                    &tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), &g.nodes, q.user, n),
+                    &tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), p, &g.nodes, q.user, n),
                     q.target,
                 );
-                h[6].add_list(&tgh::tgh1(&ps.rings_hash, &g.nodes, q.user, n), q.target);
+                h[6].add_list(&tgh::tgh1(&ps.rings_hash, p, &g.nodes, q.user, n), q.target);
                 h[7].add_list(
-                    &tgh::tgh2(&ps.rings_hash, Some(&p3.rings_hash), &g.nodes, q.user, n),
+                    &tgh::tgh2(&ps.rings_hash, Some(&p3.rings_hash), p, &g.nodes, q.user, n),
                     q.target,
                 );
             }
@@ -507,17 +532,21 @@ mod tests {
         let pop = Popularity::new(&ds);
         assert_eq!(&pop.order[..6], &[0, 1, 2, 3, 4, 5]);
         let inc = Incidence::new(&ds);
-        let r = per_source_pass(&ds, &g, &pop, &inc, &qs);
+        let p = Params::default();
+        let r = per_source_pass(&ds, &g, &pop, &inc, &qs, &p);
         let ps = &r.per_source[r.source_index[0] as usize];
         // Rings around 0: {1, 2} (1 first: EW 1 vs ln2/ln3), {3}, {4}.
         assert_eq!(ps.rings_id.top, vec![vec![1, 2], vec![3], vec![4]]);
         assert_eq!(r.target[0].ring, 2);
         // TGH-1: 1, 2, 3, 4, then the only node left (0) as padding.
-        assert_eq!(tgh::tgh1(&ps.rings_id, &g.nodes, 3, 8), vec![1, 2, 3, 4, 0]);
+        assert_eq!(
+            tgh::tgh1(&ps.rings_id, &p, &g.nodes, 3, 8),
+            vec![1, 2, 3, 4, 0]
+        );
         // TGH-2: 1, 2, 3 around 0, padded to 6 with 0 and 4 (random order); nothing new
         // around 2 (its rings {0}, {1} are already listed).
         let p3 = &r.per_source[r.source_index[2] as usize];
-        let l2 = tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), &g.nodes, 3, 8);
+        let l2 = tgh::tgh2(&ps.rings_id, Some(&p3.rings_id), &p, &g.nodes, 3, 8);
         assert_eq!(&l2[..3], &[1, 2, 3]);
         let mut rest = l2[3..].to_vec();
         rest.sort_unstable();
@@ -526,7 +555,7 @@ mod tests {
         assert_eq!(&ps.markov, &[1, 2, 0, 3, 4, 5, 6, 7]);
         // Item-kNN: sim(0, 2) = 2/√(2·2) = 1, sim(0, 1) = 1/√(2·2) = 0.5, then popularity.
         assert_eq!(&ps.knn, &[2, 1, 0, 3, 4, 5, 6, 7]);
-        let h = evaluate(&ds, &g, &pop, &r, &qs);
+        let h = evaluate(&ds, &g, &pop, &r, &qs, &p);
         // tgh1: target at rank 3 → R@1 0, R@5 1, NDCG@5 = 1/log2(4) = 0.5.
         let t1 = h[4].json(1);
         assert_eq!(t1["recall@1"], 0.0);

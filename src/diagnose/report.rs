@@ -176,6 +176,37 @@ fn long_tail(points: &[(f64, f64)]) -> String {
     s
 }
 
+/// `YYYY-MM-DD` (UTC) of a time in ms since the epoch (proleptic Gregorian calendar).
+fn date(ms: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// "first – last (N days)" of a split's event times; "—" without times.
+fn time_span(min: &Value, max: &Value) -> String {
+    match (min.as_i64(), max.as_i64()) {
+        (Some(a), Some(b)) => {
+            let days = (b - a) as f64 / 86_400_000.0;
+            let span = if days >= 1.0 {
+                format!("{} days", group(days.round() as i64))
+            } else {
+                format!("{:.1} h", days * 24.0)
+            };
+            format!("{} – {} ({span})", date(a), date(b))
+        }
+        _ => "—".into(),
+    }
+}
+
 fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::from("<table><thead><tr>");
     for h in head {
@@ -207,7 +238,7 @@ main{max-width:1180px;margin:0 auto;padding:24px}h1{font-size:22px;margin:0 0 4p
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #eceef2;padding:5px 8px;text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .sev-error{color:#b3261e;font-weight:600}.sev-warning{color:#a15c00;font-weight:600}.sev-info{color:#375a9e}.clean{color:#2e7d32}\
 .plot .t{font-size:13px;font-weight:600;fill:#1d2330}.plot .l{font-size:11px;fill:#5b6475}.plot .v{font-size:11px;fill:#1d2330}.plot .bar{fill:#7a9cc6}.plot .bar.hi{fill:#d9822b}.plot .axis{stroke:#9aa3b2}.plot .line{fill:none;stroke:#3b6db3;stroke-width:2}\
-code{background:#eef0f3;padding:1px 4px;border-radius:3px}#leakage td:nth-child(5){min-width:300px}#leakage td:nth-child(6){font-size:12px;min-width:260px;word-break:break-all}";
+code{background:#eef0f3;padding:1px 4px;border-radius:3px}#leakage td:nth-child(5){min-width:300px}#leakage td:nth-child(6){font-size:12px;min-width:260px;word-break:break-all}#statistics td:nth-child(11){white-space:nowrap}";
 
 pub fn render(doc: &Value) -> String {
     let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
@@ -308,9 +339,21 @@ pub fn render(doc: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let recency: Vec<(String, f64, bool)> = doc["shortcuts"]["d3"]["curve"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["history"].as_str().unwrap_or("?").to_string(),
+                c["ndcg@10"].as_f64().unwrap_or(0.0),
+                c["last_n"] == 1,
+            )
+        })
+        .collect();
     let _ = write!(
         s,
-        "<section id=\"distributions\"><h2>Distributions</h2><div class=\"grid\"><div class=\"card\" id=\"popularity\">{}</div><div class=\"card\" id=\"history\">{}</div><div class=\"card\" id=\"branching\">{}</div></div></section>",
+        "<section id=\"distributions\"><h2>Distributions</h2><div class=\"grid\"><div class=\"card\" id=\"popularity\">{}</div><div class=\"card\" id=\"history\">{}</div><div class=\"card\" id=\"branching\">{}</div><div class=\"card\" id=\"recency\">{}</div></div></section>",
         long_tail(&curve),
         histogram(
             "History length of test users",
@@ -321,6 +364,10 @@ pub fn render(doc: &Value) -> String {
             "Transition branching at the query source",
             "out-degree of the last history item in the training graph (log2 buckets)",
             &buckets(&doc["shortcuts"]["d1"]["out_degree_distribution"])
+        ),
+        hbars(
+            "NDCG@10 of the heuristic by the history used (D3)",
+            &recency
         )
     );
 
@@ -389,22 +436,58 @@ pub fn render(doc: &Value) -> String {
         ],
         vec![
             "D3 recency".into(),
-            "NDCG@10 TGH-1 (last item) / TGH-2 (last two) = order sufficiency".into(),
             format!(
-                "{} / {} = {}",
-                num(&d3["tgh1_ndcg10"]),
-                num(&d3["tgh2_ndcg10"]),
-                num(&d3["order_sufficiency"])
+                "NDCG@10 by the history used ({} test users{}): {}",
+                num(&d3["curve_users"]),
+                if d3["curve_sampled"] == true {
+                    ", a seeded sample"
+                } else {
+                    ""
+                },
+                d3["curve"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| format!(
+                        "{} (<code>{}</code>)",
+                        num(&c["history"]),
+                        num(&c["ranker"])
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
             ),
+            d3["curve"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| num(&c["ndcg@10"]))
+                .collect::<Vec<_>>()
+                .join(" / "),
+        ],
+        vec![
+            "".into(),
+            "order sufficiency: last 1 / best longer context (&gt; 0.95: flat or falling curve)"
+                .into(),
+            num(&d3["order_sufficiency"]),
         ],
         vec![
             "".into(),
             "2-gram rules (support ≥ 5, confidence ≥ 0.1): original → shuffled per user".into(),
             format!(
                 "{} → {} ({})",
-                num(&d3["rules_2gram"]),
-                num(&d3["rules_2gram_shuffled"]),
-                num(&d3["rules_change"])
+                num(&d3["shuffle_test"]["rules_2gram"]["original"]),
+                num(&d3["shuffle_test"]["rules_2gram"]["shuffled"]),
+                num(&d3["shuffle_test"]["rules_2gram"]["change"])
+            ),
+        ],
+        vec![
+            "".into(),
+            "3-gram rules (support ≥ 5, confidence ≥ 0.1): original → shuffled per user".into(),
+            format!(
+                "{} → {} ({})",
+                num(&d3["shuffle_test"]["rules_3gram"]["original"]),
+                num(&d3["shuffle_test"]["rules_3gram"]["shuffled"]),
+                num(&d3["shuffle_test"]["rules_3gram"]["change"])
             ),
         ],
         vec![
@@ -510,6 +593,7 @@ pub fn render(doc: &Value) -> String {
                 num(&p["user_degree"]["max"])
             ),
             num(&p["repeat_ratio"]),
+            time_span(&p["ts_min"], &p["ts_max"]),
         ]);
     }
     let cs = &st["cold_start"];
@@ -527,7 +611,8 @@ pub fn render(doc: &Value) -> String {
                 "top 1%",
                 "top 20%",
                 "user degree mean / median / max",
-                "repeat ratio"
+                "repeat ratio",
+                "time span (UTC)"
             ],
             &srows
         ),
@@ -545,4 +630,53 @@ pub fn render(doc: &Value) -> String {
         esc(&doc["protocol"].to_string())
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_and_time_spans() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date(1_577_836_800_000), "2020-01-01");
+        assert_eq!(date(-86_400_000), "1969-12-31");
+        assert_eq!(
+            time_span(&json!(1_577_836_800_000i64), &json!(1_609_459_200_000i64)),
+            "2020-01-01 – 2021-01-01 (366 days)"
+        );
+        assert_eq!(
+            time_span(&json!(0), &json!(7_200_000)),
+            "1970-01-01 – 1970-01-01 (2.0 h)"
+        );
+        assert_eq!(time_span(&Value::Null, &json!(5)), "—");
+    }
+
+    #[test]
+    fn report_shows_the_time_span_and_the_recency_curve() {
+        let split = json!({ "users": 2, "items": 3, "interactions": 4, "ts_min": 1_577_836_800_000i64, "ts_max": 1_609_459_200_000i64 });
+        let doc = json!({
+            "dataset": { "name": "d", "version": "1" },
+            "stats": { "all": split, "train": split, "valid": { "ts_min": null, "ts_max": null }, "test": split },
+            "shortcuts": { "d3": {
+                "curve": [
+                    { "history": "last 1", "ranker": "tgh1", "last_n": 1, "ndcg@10": 0.25 },
+                    { "history": "last 2", "ranker": "tgh2", "last_n": 2, "ndcg@10": 0.125 },
+                    { "history": "full history", "ranker": "tgh1_anchor_all", "last_n": "all", "ndcg@10": 0.0625 }
+                ],
+                "curve_users": 7, "curve_sampled": false, "order_sufficiency": 2.0,
+                "shuffle_test": { "rules_2gram": { "original": 9, "shuffled": 3, "change": -0.5 }, "rules_3gram": { "original": 4, "shuffled": 1, "change": -0.75 } }
+            } },
+        });
+        let html = render(&doc);
+        assert!(html.contains("<th>time span (UTC)</th>"));
+        assert!(html.contains("2020-01-01 – 2021-01-01 (366 days)"));
+        assert!(html.contains("id=\"recency\""));
+        assert!(html.contains("full history (<code>tgh1_anchor_all</code>)"));
+        assert!(html.contains("0.2500 / 0.1250 / 0.0625"));
+        assert!(html.contains("3-gram rules") && html.contains("4 → 1 (-0.7500)"));
+        assert!(html.contains("9 → 3 (-0.5000)"));
+    }
 }

@@ -16,6 +16,12 @@
 //! - strings: `token_seq` (whitespace-separated words) when any value holds whitespace, else
 //!   `token`; lists of strings or integers: `token_seq`; lists of floats: `float_seq`.
 //!
+//! Item embeddings (`--embeddings`) go the way RecBole documents for pre-trained embeddings:
+//! one extra atomic file per encoder, `<name>.itememb_<encoder>` with `<encoder>_iid:token` and
+//! `<encoder>_emb:float_seq`, loaded through `additional_feat_suffix`, mapped onto the item ids
+//! by `alias_of_item_id` and handed to models as `preload_weight`
+//! (`dataset.get_preload_weight("<encoder>_iid")`).
+//!
 //! Tabs and newlines inside values become spaces (they would break the format); nulls are empty
 //! cells. Every table is streamed batch by batch, so memory does not grow with the corpus.
 
@@ -354,8 +360,80 @@ fn entity_columns(path: &Path, id: &str) -> Result<Vec<Column>> {
     Ok(cols)
 }
 
-/// Exports the version in `dir` to `<out>/<name>/`.
-pub fn export(dir: &Path, out: &Path) -> Result<Export> {
+/// The encoders whose vectors to export: `all` is every `embeddings/*.parquet` of the version.
+fn embedding_names(dir: &Path, asked: &[String]) -> Result<Vec<String>> {
+    let emb_dir = dir.join("embeddings");
+    let mut have: Vec<String> = if emb_dir.is_dir() {
+        fs_err::read_dir(&emb_dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".parquet").map(str::to_owned)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    have.sort();
+    if asked.iter().any(|a| a == "all") {
+        return Ok(have);
+    }
+    for a in asked {
+        if !have.contains(a) {
+            return Err(Error::BadInput {
+                path: emb_dir.join(format!("{a}.parquet")),
+                message: format!(
+                    "no embeddings named `{a}` in this version (it has: {})",
+                    if have.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        have.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(asked.to_vec())
+}
+
+/// The `item_id` and vector columns of an embeddings file, as the two RecBole fields.
+fn embedding_columns(path: &Path, encoder: &str) -> Result<Vec<Column>> {
+    let schema = reader(path)?.schema().clone();
+    let id = schema.index_of("item_id").map_err(|_| Error::BadInput {
+        path: path.to_owned(),
+        message: "no `item_id` column".into(),
+    })?;
+    let vector = schema
+        .fields()
+        .iter()
+        .position(|f| {
+            matches!(
+                f.data_type(),
+                DataType::FixedSizeList(..) | DataType::List(_)
+            )
+        })
+        .ok_or_else(|| Error::BadInput {
+            path: path.to_owned(),
+            message: "no vector (list) column".into(),
+        })?;
+    let field = encoder.replace('-', "_");
+    Ok(vec![
+        Column {
+            index: id,
+            header: format!("{field}_iid"),
+            kind: Kind::Token,
+        },
+        Column {
+            index: vector,
+            header: format!("{field}_emb"),
+            kind: Kind::FloatSeq,
+        },
+    ])
+}
+
+/// Exports the version in `dir` to `<out>/<name>/`, with the vectors of the encoders named in
+/// `embeddings` (`all` for every one) as RecBole pre-trained item embeddings.
+pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
     let doc_path = dir.join("dataset.json");
     let doc: Value =
         serde_json::from_slice(&fs_err::read(&doc_path)?).map_err(|e| Error::BadInput {
@@ -427,6 +505,17 @@ pub fn export(dir: &Path, out: &Path) -> Result<Export> {
         files.push((f, n));
     }
 
+    let mut emb_files = Vec::new();
+    for e in embedding_names(dir, embeddings)? {
+        let p = dir.join(format!("embeddings/{e}.parquet"));
+        let cols = embedding_columns(&p, &e)?;
+        let suffix = format!("itememb_{}", e.replace('-', "_"));
+        let f = format!("{name}.{suffix}");
+        let n = write_atomic(&p, &target.join(&f), &cols)?;
+        files.push((f, n));
+        emb_files.push((suffix, cols[0].header.clone(), cols[1].header.clone()));
+    }
+
     // The RecBole config that loads exactly these files.
     let mut y = String::new();
     y.push_str(&format!(
@@ -456,6 +545,22 @@ pub fn export(dir: &Path, out: &Path) -> Result<Export> {
     y.push_str("]\n");
     for (suffix, headers) in &entity_headers {
         y.push_str(&format!("  {suffix}: [{}]\n", headers.join(", ")));
+    }
+    for (suffix, iid, emb) in &emb_files {
+        y.push_str(&format!("  {suffix}: [{iid}, {emb}]\n"));
+    }
+    if !emb_files.is_empty() {
+        let list = |f: &dyn Fn(&(String, String, String)) -> String| {
+            emb_files.iter().map(f).collect::<Vec<_>>().join(", ")
+        };
+        y.push_str(&format!(
+            "additional_feat_suffix: [{}]\nalias_of_item_id: [{}]\npreload_weight:\n",
+            list(&|e| e.0.clone()),
+            list(&|e| e.1.clone())
+        ));
+        for (_, iid, emb) in &emb_files {
+            y.push_str(&format!("  {iid}: {emb}\n"));
+        }
     }
     // recdata already filtered; RecBole must not filter again (its defaults drop nothing, but
     // say so), and must keep the published split rather than re-split.

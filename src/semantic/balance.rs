@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::kmeans::{map_dot_blocks, sq_norms};
+use super::kmeans::{Kernel, map_dot_blocks, sq_norm, sq_norms};
 use crate::error::Result;
 use crate::util::rng::Rng;
 
@@ -44,7 +44,9 @@ pub struct LevelBalance {
 type FillRows<'a> = dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync + 'a;
 /// Balanced codes of `rows` residuals (`fill(lo, hi, out)`) against centroids `c` (`k × dim`).
 /// Returns the codes, each item's squared distance to its code, and the report.
+#[allow(clippy::too_many_arguments)]
 pub fn sinkhorn_assign(
+    kernel: Kernel,
     rows: usize,
     dim: usize,
     c: &[f32],
@@ -54,20 +56,20 @@ pub fn sinkhorn_assign(
     rng: &mut Rng,
 ) -> Result<(Vec<u32>, Vec<f32>, LevelBalance)> {
     let m = CANDIDATES.min(k);
-    let cn = sq_norms(c, dim);
+    let cn = sq_norms(kernel, c, dim);
     let tau_rows = super::kmeans::sample(rows, TAU_SAMPLE.min(rows), rng);
     let mut in_tau = vec![false; rows];
     tau_rows.iter().for_each(|&i| in_tau[i] = true);
     // One GEMM pass: each item's m nearest codes (by (distance, code)) and, for the sampled
     // items, the 90th percentile of its distance gaps.
-    let blocks = map_dot_blocks(rows, dim, c, k, fill, |lo, xs, dots| {
+    let blocks = map_dot_blocks(kernel, rows, dim, c, k, fill, |lo, xs, dots| {
         let n = xs.len() / dim;
         let mut codes = Vec::with_capacity(n * m);
         let mut dist = Vec::with_capacity(n * m);
         let mut p90 = Vec::new();
         let mut row: Vec<(f32, u32)> = Vec::with_capacity(k);
         for r in 0..n {
-            let xn: f32 = xs[r * dim..(r + 1) * dim].iter().map(|v| v * v).sum();
+            let xn = sq_norm(kernel, &xs[r * dim..(r + 1) * dim]);
             row.clear();
             row.extend(
                 dots[r * k..(r + 1) * k]

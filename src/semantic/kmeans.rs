@@ -3,8 +3,9 @@
 //!
 //! Determinism across thread counts: rows are processed in fixed blocks (the GEMM of a block
 //! does not depend on which thread runs it), centroid sums are f64 partials over fixed chunks
-//! reduced in chunk order, ties go to the lowest index. Bitwise results depend only on the
-//! binary and the CPU's SIMD level (the GEMM kernel), which the output records.
+//! reduced in chunk order, ties go to the lowest index. With [`Kernel::Gemm`] bitwise results
+//! depend on the binary and the CPU's SIMD level (the GEMM kernel), which the output records;
+//! [`Kernel::Portable`] gives the same bits on every CPU ([`super::portable`]).
 
 use rayon::prelude::*;
 
@@ -29,8 +30,40 @@ impl Mat<'_> {
     }
 }
 
+/// How the dot products behind every distance are computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernel {
+    /// matrixmultiply's GEMM, the fastest; its last bits depend on the CPU's SIMD level.
+    #[default]
+    Gemm,
+    /// The fixed-order kernel of [`super::portable`]: the same bits on every CPU, slower.
+    Portable,
+}
+
+impl Kernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Gemm => "gemm",
+            Kernel::Portable => "portable",
+        }
+    }
+}
+
 /// `out[i * k + j] = x_i · c_j` for a block of rows.
-pub fn dots(x: &[f32], rows: usize, dim: usize, c: &[f32], k: usize, out: &mut [f32]) {
+pub fn dots(
+    kernel: Kernel,
+    x: &[f32],
+    rows: usize,
+    dim: usize,
+    c: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    if kernel == Kernel::Portable {
+        super::portable::dots(x, rows, dim, c, k, out);
+        return;
+    }
     // SAFETY: the slices have the sizes sgemm reads and writes (rows x dim, k x dim, rows x k),
     // with row-major strides; C is read as its transpose (column stride dim).
     unsafe {
@@ -53,16 +86,29 @@ pub fn dots(x: &[f32], rows: usize, dim: usize, c: &[f32], k: usize, out: &mut [
     }
 }
 
-pub fn sq_norms(c: &[f32], dim: usize) -> Vec<f32> {
-    c.chunks(dim)
-        .map(|r| r.iter().map(|v| v * v).sum())
-        .collect()
+/// Squared norms of the rows of `c` (sequential sums; the portable kernel's order for it).
+pub fn sq_norms(kernel: Kernel, c: &[f32], dim: usize) -> Vec<f32> {
+    match kernel {
+        Kernel::Gemm => c
+            .chunks(dim)
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect(),
+        Kernel::Portable => super::portable::sq_norms(c, dim),
+    }
+}
+
+/// The squared norm of one row, in the kernel's order.
+pub fn sq_norm(kernel: Kernel, r: &[f32]) -> f32 {
+    match kernel {
+        Kernel::Gemm => r.iter().map(|v| v * v).sum(),
+        Kernel::Portable => super::portable::dot_reference(r, r),
+    }
 }
 
 /// Nearest centroid of every row and its squared distance (`‖x‖² + ‖c‖² − 2x·c`, clamped at
 /// 0). Ties go to the lowest centroid index.
-pub fn assign(x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
-    let filled = assign_rows(x.rows, x.dim, c, k, |lo, hi, out: &mut [f32]| {
+pub fn assign(kernel: Kernel, x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
+    let filled = assign_rows(kernel, x.rows, x.dim, c, k, |lo, hi, out: &mut [f32]| {
         out.copy_from_slice(&x.data[lo * x.dim..hi * x.dim]);
         Ok(())
     });
@@ -72,14 +118,15 @@ pub fn assign(x: &Mat<'_>, c: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
 /// [`assign`] for rows produced block by block by `fill(lo, hi, out)` (e.g. residuals
 /// recomputed from the codes, so no N × d residual matrix is ever held).
 pub fn assign_rows(
+    kernel: Kernel,
     rows: usize,
     dim: usize,
     c: &[f32],
     k: usize,
     fill: impl Fn(usize, usize, &mut [f32]) -> Result<()> + Sync,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
-    let cn = sq_norms(c, dim);
-    let parts = map_dot_blocks(rows, dim, c, k, fill, |_, xs, d| {
+    let cn = sq_norms(kernel, c, dim);
+    let parts = map_dot_blocks(kernel, rows, dim, c, k, fill, |_, xs, d| {
         let n = xs.len() / dim;
         let mut codes = Vec::with_capacity(n);
         let mut dist = Vec::with_capacity(n);
@@ -93,7 +140,7 @@ pub fn assign_rows(
                     best = j;
                 }
             }
-            let xn: f32 = xs[r * dim..(r + 1) * dim].iter().map(|v| v * v).sum();
+            let xn = sq_norm(kernel, &xs[r * dim..(r + 1) * dim]);
             codes.push(best as u32);
             dist.push((xn + bv).max(0.0));
         }
@@ -111,6 +158,7 @@ pub fn assign_rows(
 /// For every fixed block of [`BLOCK`] rows (filled by `fill(lo, hi, out)`), the dot products
 /// with the `k` rows of `c` by GEMM, handed to `f(lo, rows, dots)`; results in block order.
 pub fn map_dot_blocks<T: Send>(
+    kernel: Kernel,
     rows: usize,
     dim: usize,
     c: &[f32],
@@ -131,7 +179,7 @@ pub fn map_dot_blocks<T: Send>(
                 xs.resize(n * dim, 0.0);
                 fill(lo, hi, &mut xs[..n * dim])?;
                 d.resize(n * k, 0.0);
-                dots(&xs[..n * dim], n, dim, c, k, &mut d[..n * k]);
+                dots(kernel, &xs[..n * dim], n, dim, c, k, &mut d[..n * k]);
                 Ok(f(lo, &xs[..n * dim], &d[..n * k]))
             },
         )
@@ -146,6 +194,7 @@ pub struct KmeansOptions {
     pub tol: f64,
     /// Training rows (a seeded sample when smaller than the input).
     pub sample: usize,
+    pub kernel: Kernel,
 }
 
 /// Indices of a seeded sample of `s` of `n` rows, ascending (partial Fisher–Yates).
@@ -165,8 +214,8 @@ pub fn sample(n: usize, s: usize, rng: &mut Rng) -> Vec<usize> {
 
 /// Squared distances of every row to one point: `‖x‖² + ‖c‖² − 2x·c` with the dot products
 /// from GEMM in fixed blocks (the same values whatever the thread count), clamped at 0.
-fn dist_to(x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
-    let cn: f32 = c.iter().map(|v| v * v).sum();
+fn dist_to(kernel: Kernel, x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
+    let cn = sq_norm(kernel, c);
     let parts: Vec<Vec<f32>> = (0..x.rows.div_ceil(BLOCK))
         .into_par_iter()
         .map(|b| {
@@ -174,6 +223,7 @@ fn dist_to(x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
             let hi = (lo + BLOCK).min(x.rows);
             let mut d = vec![0f32; hi - lo];
             dots(
+                kernel,
                 &x.data[lo * x.dim..hi * x.dim],
                 hi - lo,
                 x.dim,
@@ -192,13 +242,13 @@ fn dist_to(x: &Mat<'_>, norms: &[f32], c: &[f32]) -> Vec<f32> {
 
 /// k-means++ seeding: the first centre uniform, each next one with probability ∝ D(x)²
 /// (D updated incrementally, one GEMV per new centre).
-fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
+fn kmeanspp(kernel: Kernel, x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
     let d = x.dim;
-    let norms = sq_norms(x.data, d);
+    let norms = sq_norms(kernel, x.data, d);
     let mut c = Vec::with_capacity(k * d);
     let first = rng.below(x.rows as u64) as usize;
     c.extend_from_slice(x.row(first));
-    let mut dmin = dist_to(x, &norms, x.row(first));
+    let mut dmin = dist_to(kernel, x, &norms, x.row(first));
     let mut chosen = vec![first];
     while chosen.len() < k {
         let total: f64 = dmin.iter().map(|&v| f64::from(v)).sum();
@@ -222,7 +272,7 @@ fn kmeanspp(x: &Mat<'_>, k: usize, rng: &mut Rng) -> Vec<f32> {
         };
         chosen.push(next);
         c.extend_from_slice(x.row(next));
-        let dn = dist_to(x, &norms, x.row(next));
+        let dn = dist_to(kernel, x, &norms, x.row(next));
         dmin.iter_mut().zip(dn).for_each(|(m, v)| {
             if v < *m {
                 *m = v;
@@ -250,6 +300,7 @@ pub fn train(x: &Mat<'_>, o: &KmeansOptions, rng: &mut Rng) -> Trained {
         .flat_map(|&i| x.row(i).iter().copied())
         .collect();
     let mut c = kmeanspp(
+        o.kernel,
         &Mat {
             data: &sub,
             rows: init_rows.len(),
@@ -263,7 +314,7 @@ pub fn train(x: &Mat<'_>, o: &KmeansOptions, rng: &mut Rng) -> Trained {
     let mut iterations = 0;
     for it in 0..o.max_iter {
         iterations = it + 1;
-        let (codes, dist) = assign(x, &c, k);
+        let (codes, dist) = assign(o.kernel, x, &c, k);
         objective = dist.iter().map(|&v| f64::from(v)).sum();
         // f64 partial sums per fixed chunk, reduced in chunk order.
         let parts: Vec<(Vec<f64>, Vec<u64>)> = (0..x.rows.div_ceil(CHUNK))

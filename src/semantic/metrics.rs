@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use super::SidOptions;
-use super::kmeans::{BLOCK, dots};
+use super::kmeans::{BLOCK, Kernel, dots};
 use super::vectors::Vectors;
 use crate::error::Result;
 use crate::util::rng::Rng;
@@ -264,6 +264,7 @@ pub fn compute(
         codes,
         levels,
         o.seed,
+        o.kernel,
     )?;
     Ok(Metrics {
         items: n,
@@ -282,7 +283,7 @@ pub fn compute(
 }
 
 /// Cosine top-k of `queries` among all rows of `db` (the query row itself excluded).
-fn topk(db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> {
+fn topk(kernel: Kernel, db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> {
     let n = db.len() / dim;
     let mut unit = db.to_vec();
     super::normalize_rows(&mut unit, dim);
@@ -297,6 +298,7 @@ fn topk(db: &[f32], dim: usize, queries: &[usize], k: usize) -> Vec<Vec<usize>> 
         let hi = (lo + BLOCK).min(n);
         let b = hi - lo;
         dots(
+            kernel,
             &q,
             nq,
             dim,
@@ -335,6 +337,7 @@ fn nn_preservation(
     codes: &[Vec<u16>],
     levels: usize,
     seed: u64,
+    kernel: Kernel,
 ) -> Result<NnPreservation> {
     let dim = x.dim;
     // Neighbours are searched within a seeded sample of at most 50,000 items (all of them in
@@ -367,9 +370,9 @@ fn nn_preservation(
             prefix2_agreement: None,
         });
     }
-    let truth = topk(x, dim, &queries, k);
+    let truth = topk(kernel, x, dim, &queries, k);
     let recall = recon.map(|r| {
-        let got = topk(r, dim, &queries, k);
+        let got = topk(kernel, r, dim, &queries, k);
         let hit: usize = truth
             .iter()
             .zip(&got)

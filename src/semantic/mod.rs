@@ -7,6 +7,7 @@ pub mod balance;
 pub mod kmeans;
 pub mod metrics;
 pub mod pca;
+pub mod portable;
 pub mod standalone;
 pub mod vectors;
 
@@ -77,6 +78,9 @@ pub struct SidOptions {
     pub dedup: Dedup,
     /// Largest collision group the extra level may number.
     pub dedup_vocab: usize,
+    /// The dot-product kernel behind every distance (GEMM, or portable: the same codes on
+    /// every CPU).
+    pub kernel: kmeans::Kernel,
 }
 
 impl Default for SidOptions {
@@ -96,6 +100,7 @@ impl Default for SidOptions {
             residual_norm: false,
             dedup: Dedup::Append,
             dedup_vocab: 256,
+            kernel: kmeans::Kernel::Gemm,
         }
     }
 }
@@ -237,6 +242,7 @@ pub fn build_from(x: Vectors, o: &SidOptions, spill_dir: &std::path::Path) -> Re
                 max_iter: o.max_iter,
                 tol: o.tol,
                 sample: s,
+                kernel: o.kernel,
             },
             &mut rng,
         );
@@ -257,11 +263,11 @@ pub fn build_from(x: Vectors, o: &SidOptions, spill_dir: &std::path::Path) -> Re
             && (o.balance_levels == BalanceLevels::All || l + 1 == o.codebooks.len());
         let (a, dist) = if balance_here {
             let (a, dist, report) =
-                balance::sinkhorn_assign(n, dim, &t.centroids, k, l, &fill, &mut rng)?;
+                balance::sinkhorn_assign(o.kernel, n, dim, &t.centroids, k, l, &fill, &mut rng)?;
             balanced.push(report);
             (a, dist)
         } else {
-            kmeans::assign_rows(n, dim, &t.centroids, k, fill)?
+            kmeans::assign_rows(o.kernel, n, dim, &t.centroids, k, fill)?
         };
         // The squared distance to the chosen centroid is the next residual's squared norm.
         let rn: f64 = dist.iter().map(|&v| f64::from(v)).sum::<f64>().sqrt();

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::kmeans::{BLOCK, sample};
+use super::kmeans::{BLOCK, Kernel, sample};
 use super::vectors::Vectors;
 use super::{Normalize, SidOptions, normalize_rows};
 use crate::error::{Error, Result};
@@ -39,7 +39,7 @@ impl Projection {
     }
 
     /// Applies the projection to a block of (already normalised) rows.
-    pub fn apply(&self, rows: &mut [f32], out: &mut [f32]) {
+    pub fn apply(&self, kernel: Kernel, rows: &mut [f32], out: &mut [f32]) {
         let d = self.in_dim;
         if let Some(m) = &self.mean {
             for r in rows.chunks_mut(d) {
@@ -50,7 +50,7 @@ impl Projection {
             None => out.copy_from_slice(rows),
             Some(c) => {
                 let k = c.len() / d;
-                super::kmeans::dots(rows, rows.len() / d, d, c, k, out);
+                super::kmeans::dots(kernel, rows, rows.len() / d, d, c, k, out);
                 if self.whiten {
                     let s: Vec<f32> = self
                         .eigenvalues
@@ -91,7 +91,7 @@ pub fn preprocess(
             normalize_rows(&mut r, d);
         }
         match &projection {
-            Some(p) => p.apply(&mut r, out),
+            Some(p) => p.apply(o.kernel, &mut r, out),
             None => out.copy_from_slice(&r),
         }
     })?;
@@ -140,6 +140,20 @@ fn fit(x: &Vectors, o: &SidOptions) -> Result<Projection> {
     let mut part = vec![0f32; d * d];
     for blk in s.chunks(BLOCK * d) {
         let rows = blk.len() / d;
+        if o.kernel == Kernel::Portable {
+            // XᵀX as dot products of the block's columns, in the portable order.
+            let mut t = vec![0f32; d * rows];
+            for (r, row) in blk.chunks(d).enumerate() {
+                for (a, v) in row.iter().enumerate() {
+                    t[a * rows + r] = *v;
+                }
+            }
+            super::portable::dots(&t, d, rows, &t, d, &mut part);
+            cov.iter_mut()
+                .zip(&part)
+                .for_each(|(c, p)| *c += f64::from(*p));
+            continue;
+        }
         // SAFETY: blk is rows × d row-major, read as its transpose (d × rows) for the left
         // operand; part is d × d.
         unsafe {

@@ -15,6 +15,7 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::file::metadata::KeyValue;
 use serde_json::json;
 
+use super::kmeans::Kernel;
 use super::vectors::{VectorWriter, Vectors};
 use super::{SemanticIds, SidOptions};
 use crate::error::{Error, Result};
@@ -126,7 +127,16 @@ pub fn codes_sha256(codes: &[Vec<u16>]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The SIMD level the GEMM kernel dispatches on (results are bitwise reproducible per level).
+/// What the codes' bits depend on: the SIMD level the GEMM kernel dispatches on (results are
+/// bitwise reproducible per level), or nothing CPU-specific with the portable kernel.
+pub fn simd_label(kernel: Kernel) -> &'static str {
+    match kernel {
+        Kernel::Gemm => simd_level(),
+        Kernel::Portable => "any",
+    }
+}
+
+/// The SIMD level the GEMM kernel dispatches on.
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
@@ -168,7 +178,8 @@ pub fn write(
         "dim": sids.dim,
         "items": ids.len(),
         "codes_sha256": codes_sha,
-        "simd": simd_level(),
+        "kernel": o.kernel.name(),
+        "simd": simd_label(o.kernel),
         "iterations": sids.iterations,
         "preprocessing": sids.projection.as_ref().map(|p| json!({
             "input_dim": p.in_dim,

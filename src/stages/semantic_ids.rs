@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::manifest::diagnostic::Diagnostic;
 use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
+use crate::semantic::kmeans::Kernel;
 use crate::semantic::standalone::read_vectors;
 use crate::semantic::vectors::{VectorWriter, Vectors};
 use crate::semantic::{Balance, BalanceLevels, Dedup, Normalize, SidOptions};
@@ -102,6 +103,13 @@ impl SidConfig {
         }
         if let Some(v) = r.int(diags, "dedup_vocab", 1, 65_536) {
             o.dedup_vocab = v.value as usize;
+        }
+        if let Some(v) = r.choice(diags, "kernel", &["gemm", "portable"]) {
+            o.kernel = if v.value == "portable" {
+                Kernel::Portable
+            } else {
+                Kernel::Gemm
+            };
         }
         Some(SidConfig {
             embeddings: embeddings?.into_iter().map(|s| s.value).collect(),

@@ -33,7 +33,8 @@ if leaky:
     rows["valid"] = [(u, i, 7000 if u == 1 else t) for u, i, t in rows["valid"]]  # valid after test
     u2 = [r for r in rows["train"] if r[0] == 2][0]
     rows["test"] = [(u, u2[1], u2[2]) if u == 2 else (u, i, t) for u, i, t in rows["test"]]  # same event
-    rows["valid"] = [(u, i, 6003) if u == 3 else (u, i, t) for u, i, t in rows["valid"]]     # boundary tie
+    rows["valid"] = [(u, i, 6003) if u == 3 else (u, i, t) for u, i, t in rows["valid"]]     # history/test tie
+    rows["valid"] = [(u, i, 1062) if u == 6 else (u, i, t) for u, i, t in rows["valid"]]     # train/valid tie
     # Item ids in order of first appearance (ids follow time).
     first = {}
     for s in ["train", "valid", "test"]:
@@ -89,6 +90,53 @@ fn diagnose(dir: &Path, extra: &[&str]) -> (std::process::Output, serde_json::Va
     (o, doc)
 }
 
+/// Every `required` key of `schema` (recursively through `properties`, array `items` and
+/// `#/$defs/` references) is present and non-null in `doc`, unless the schema allows null.
+fn check_required(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    doc: &serde_json::Value,
+    at: &str,
+) {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &root["$defs"][r.trim_start_matches("#/$defs/")],
+        None => schema,
+    };
+    for k in schema["required"].as_array().into_iter().flatten() {
+        let k = k.as_str().unwrap();
+        let nullable = schema["properties"][k]["type"]
+            .as_array()
+            .is_some_and(|t| t.contains(&serde_json::json!("null")));
+        assert!(
+            doc.get(k).is_some() && (nullable || !doc[k].is_null()),
+            "{at}.{k} missing"
+        );
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        for (k, sub) in props {
+            if let Some(v) = doc.get(k) {
+                check_required(root, sub, v, &format!("{at}.{k}"));
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), doc.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            check_required(root, items, v, &format!("{at}[{i}]"));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        assert_eq!(doc, c, "{at}");
+    }
+}
+
+fn schema() -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/diagnostics.json"))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 fn finding<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     doc["leakage"]
         .as_array()
@@ -115,16 +163,10 @@ fn planted_leaks_are_found_and_a_clean_split_has_none() {
             assert_eq!(f["count"], 0, "clean split flagged: {f}");
         }
     }
-    assert_eq!(doc["format_version"], 1);
-    // The document has what schemas/diagnostics.json requires.
-    let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/diagnostics.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    for k in schema["required"].as_array().unwrap() {
-        assert!(!doc[k.as_str().unwrap()].is_null(), "missing {k}");
-    }
+    assert_eq!(doc["format_version"], 2);
+    // The document has what schemas/diagnostics.json requires (nested objects included).
+    let schema = schema();
+    check_required(&schema, &schema, &doc, "$");
     let ids = &schema["properties"]["leakage"]["items"]["properties"]["id"]["enum"];
     for f in doc["leakage"].as_array().unwrap() {
         assert!(ids.as_array().unwrap().contains(&f["id"]), "{f}");
@@ -161,7 +203,30 @@ fn planted_leaks_are_found_and_a_clean_split_has_none() {
     // User 1's valid row is after its test row, and so is user 2's (whose test row is an old
     // train event).
     assert_eq!(finding(&doc, "valid_after_test")["count"], 2);
-    assert_eq!(finding(&doc, "boundary_ties")["count"], 1);
+    // User 3's last history event and test event tie; so do user 6's last train and first
+    // valid events.
+    let ties = finding(&doc, "boundary_ties");
+    assert_eq!(ties["count"], 2, "{ties}");
+    let boundaries: Vec<(u64, &str)> = ties["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["user_id"].as_u64().unwrap(),
+                e["boundary"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(boundaries, vec![(3, "history/test"), (6, "train/valid")]);
+    assert!(
+        ties["description"]
+            .as_str()
+            .unwrap()
+            .contains("(1 at train/valid, 1 at history/test)"),
+        "{ties}"
+    );
+    check_required(&schema, &schema, &doc, "$");
     assert_eq!(finding(&doc, "duplicate_events_across_splits")["count"], 1);
     assert_eq!(finding(&doc, "near_duplicate_items")["count"], 1);
     assert_eq!(
@@ -172,23 +237,27 @@ fn planted_leaks_are_found_and_a_clean_split_has_none() {
     );
 }
 
-/// The same numbers as the plain numpy/pandas implementation of docs/diagnostics.md.
-#[test]
-fn rankings_and_statistics_match_the_python_reference() {
-    let d = tempfile::tempdir().unwrap();
-    let ds = d.path().join("ds");
+/// A synthetic dataset from bench/diagnostics.py's generator.
+fn generated(
+    dir: &Path,
+    users: &str,
+    items: &str,
+    interactions: &str,
+    seed: &str,
+) -> std::path::PathBuf {
+    let ds = dir.join("ds");
     let generated = Command::new(python())
         .args(["bench/diagnostics.py", "generate"])
         .arg(&ds)
         .args([
             "--users",
-            "400",
+            users,
             "--items",
-            "150",
+            items,
             "--interactions",
-            "6000",
+            interactions,
             "--seed",
-            "5",
+            seed,
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -198,19 +267,31 @@ fn rankings_and_statistics_match_the_python_reference() {
         "{}",
         String::from_utf8_lossy(&generated.stderr)
     );
-    let reference = d.path().join("ref.json");
+    ds
+}
+
+/// Runs bench/diagnostics.py's reference with the heuristic's parameters `tgh` (JSON) and
+/// `recdata diagnose --set …` with the same parameters, and checks that every number the
+/// reference computes is the same. Returns recdata's document.
+fn matches_the_reference(ds: &Path, tgh: &str, set: &[&str]) -> serde_json::Value {
+    let reference = ds.with_file_name("ref.json");
     let r = Command::new(python())
         .args(["bench/diagnostics.py", "reference"])
-        .arg(&ds)
+        .arg(ds)
         .arg("--out")
         .arg(&reference)
+        .args(["--tgh", tgh])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let want: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&reference).unwrap()).unwrap();
-    let (o, got) = diagnose(&ds, &[]);
+    let mut args = Vec::new();
+    for kv in set {
+        args.extend(["--set", *kv]);
+    }
+    let (o, got) = diagnose(ds, &args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(got["graph"]["edges"], want["graph"]["edges"]);
     assert_eq!(got["test_users"], want["test_users"]);
@@ -279,11 +360,154 @@ fn rankings_and_statistics_match_the_python_reference() {
         &want["d1"]["outdegree"]["mean"],
         "out-degree mean",
     );
-    close(
-        &got["shortcuts"]["d3"]["rules_2gram"],
-        &want["shuffle_test"]["rules_original"],
-        "2-gram rules",
+    // D3: the order-sufficiency curve point by point, and the shuffle test's four counts (the
+    // per-user shuffle is the same generator on both sides).
+    let d3 = &got["shortcuts"]["d3"];
+    let (curve, want_curve) = (
+        d3["curve"].as_array().unwrap(),
+        want["d3"]["curve"].as_array().unwrap(),
     );
+    assert_eq!(curve.len(), want_curve.len(), "{}", d3["curve"]);
+    for (c, w) in curve.iter().zip(want_curve) {
+        for k in ["history", "ranker", "last_n"] {
+            assert_eq!(c[k], w[k], "curve {k}");
+        }
+        for k in ["ndcg@10", "recall@10"] {
+            close(&c[k], &w[k], &format!("curve {} {k}", c["history"]));
+        }
+    }
+    assert_eq!(d3["curve_users"], want["d3"]["curve_users"]);
+    assert_eq!(d3["curve_sampled"], want["d3"]["curve_sampled"]);
+    close(
+        &d3["order_sufficiency"],
+        &want["d3"]["order_sufficiency"],
+        "order sufficiency",
+    );
+    for g in ["rules_2gram", "rules_3gram"] {
+        for k in ["original", "shuffled"] {
+            assert_eq!(
+                d3["shuffle_test"][g][k], want["shuffle_test"][g][k],
+                "{g} {k}"
+            );
+        }
+        close(
+            &d3["shuffle_test"][g]["change"],
+            &want["shuffle_test"][g]["change"],
+            &format!("{g} change"),
+        );
+    }
+    got
+}
+
+/// The same numbers as the plain numpy/pandas implementation of docs/diagnostics.md.
+#[test]
+fn rankings_and_statistics_match_the_python_reference() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = generated(d.path(), "400", "150", "6000", "5");
+    let got = matches_the_reference(&ds, "{}", &[]);
+    // The defaults are tgh.py's and are recorded.
+    let t = &got["protocol"]["tgh"];
+    assert_eq!(t["alpha"], 0.5);
+    assert_eq!(t["total_k"], 10);
+    assert_eq!(t["tgh1_hops"], serde_json::json!([7, 2, 1]));
+    assert_eq!(t["tgh2_src2_hops"], serde_json::json!([5, 1]));
+    assert_eq!(t["tgh2_src3_hops"], serde_json::json!([3, 1]));
+    assert_eq!(t["seed"], 42);
+    assert_eq!(t["last_n"], serde_json::json!([3, 5, "all"]));
+    assert_eq!(t["semantic_pad"], false);
+    // last 1 vs last 2 vs the full history, all test users (fewer than last_n_sample).
+    let d3 = &got["shortcuts"]["d3"];
+    let hist: Vec<&str> = d3["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["history"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hist,
+        ["last 1", "last 2", "last 3", "last 5", "full history"]
+    );
+    assert_eq!(d3["curve_users"], got["test_users"]);
+    assert_eq!(d3["curve_sampled"], false);
+    assert_eq!(d3["curve"][0]["ndcg@10"], got["rankers"]["tgh1"]["ndcg@10"]);
+    assert_eq!(d3["curve"][1]["ndcg@10"], got["rankers"]["tgh2"]["ndcg@10"]);
+    assert_eq!(d3["full_history_ndcg10"], d3["curve"][4]["ndcg@10"]);
+    // The generator's sequences are first-order (each item drawn from its predecessor's
+    // successors): shuffling destroys most rules of both orders.
+    for g in ["rules_2gram", "rules_3gram"] {
+        let r = &d3["shuffle_test"][g];
+        assert!(r["original"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["change"].as_f64().unwrap() < -0.5, "{r}");
+    }
+    let summary = got["verdict"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("last 1 ")
+            && summary.contains("last 2 ")
+            && summary.contains("full history "),
+        "{summary}"
+    );
+}
+
+/// Non-default heuristic parameters through `recdata diagnose --set` change the rankings and
+/// still equal the reference run with the same parameters; the D3 curve on a seeded sample of
+/// users.
+#[test]
+fn tgh_parameters_are_applied_and_match_the_python_reference() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = generated(d.path(), "300", "120", "4500", "9");
+    let default = matches_the_reference(&ds, "{}", &[]);
+    let tgh = r#"{"alpha": 0.2, "total_k": 12, "tgh1_hops": [5, 4, 2, 1], "tgh2_src2_hops": [6, 2], "tgh2_src3_hops": [4], "seed": 7, "last_n": [0, 4], "last_n_sample": 120}"#;
+    let got = matches_the_reference(
+        &ds,
+        tgh,
+        &[
+            "alpha=0.2",
+            "total_k=12",
+            "tgh1_hops=[5, 4, 2, 1]",
+            "tgh2_src2_hops=[6, 2]",
+            "tgh2_src3_hops=[4]",
+            "seed=7",
+            "last_n=[0, 4]",
+            "last_n_sample=120",
+        ],
+    );
+    let t = &got["protocol"]["tgh"];
+    assert_eq!(t["alpha"], 0.2);
+    assert_eq!(t["total_k"], 12);
+    assert_eq!(t["tgh1_hops"], serde_json::json!([5, 4, 2, 1]));
+    assert_eq!(t["tgh2_src2_hops"], serde_json::json!([6, 2]));
+    assert_eq!(t["tgh2_src3_hops"], serde_json::json!([4]));
+    assert_eq!(t["seed"], 7);
+    assert_eq!(t["last_n"], serde_json::json!(["all", 4]));
+    assert_eq!(t["last_n_sample"], 120);
+    for r in ["tgh1", "tgh2", "tgh1_hash", "tgh2_hash"] {
+        assert_ne!(
+            got["rankers"][r], default["rankers"][r],
+            "{r} did not change with the parameters"
+        );
+    }
+    // Baselines do not depend on the heuristic's parameters.
+    assert_eq!(got["rankers"]["markov"], default["rankers"]["markov"]);
+    let d3 = &got["shortcuts"]["d3"];
+    assert_eq!(d3["curve_users"], 120);
+    assert_eq!(d3["curve_sampled"], true);
+    let hist: Vec<&str> = d3["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["history"].as_str().unwrap())
+        .collect();
+    assert_eq!(hist, ["last 1", "last 2", "full history", "last 4"]);
+
+    // Wrong values fail before any work, naming the key.
+    let (o, _) = diagnose(&ds, &["--set", "tgh1_hops=[7, -2, 1]", "--set", "alpa=1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`stages.diagnostics.tgh1_hops` must be 1 to 8 integers"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `alpha`?"), "{err}");
 }
 
 /// report.html in headless Chromium: a screenshot with content, the expected sections in the
@@ -357,6 +581,7 @@ fn report_renders_in_headless_chromium() {
         "leakage",
         "coverage",
         "statistics",
+        "recency",
     ] {
         assert!(
             dom.contains(&format!("id=\"{id}\"")),
@@ -365,6 +590,8 @@ fn report_renders_in_headless_chromium() {
     }
     assert!(dom.contains("<svg"), "no plots");
     assert!(dom.contains("near_duplicate_items"));
+    assert!(dom.contains("time span (UTC)") && dom.contains("1970-01-01"));
+    assert!(dom.contains("3-gram rules"));
 }
 
 /// `[stages.diagnostics]` in a build: diagnostics.json and report.html are in the version, the
@@ -378,7 +605,7 @@ fn build_thresholds_fail_with_the_reason() {
         "diag",
         "1.0.0",
         "raw",
-        "[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\nfail_if_heuristic_ndcg10_above = 0.0\n",
+        "[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\nfail_if_heuristic_ndcg10_above = 0.0\nalpha = 0.25\ntgh1_hops = [6, 3, 1]\nlast_n = [0]\n",
     );
     let o = recdata(
         &["build", m.to_str().unwrap(), "--data-dir", "data"],
@@ -399,6 +626,14 @@ fn build_thresholds_fail_with_the_reason() {
     assert!(v.join("diagnostics.json").is_file() && v.join("report.html").is_file());
     let ds = crate::util::dataset_json(&v);
     assert_eq!(ds["diagnostics"]["failures"].as_array().unwrap().len(), 1);
+    // The manifest's heuristic parameters are applied and recorded.
+    let diag: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("diagnostics.json")).unwrap()).unwrap();
+    let t = &diag["protocol"]["tgh"];
+    assert_eq!(t["alpha"], 0.25);
+    assert_eq!(t["tgh1_hops"], serde_json::json!([6, 3, 1]));
+    assert_eq!(t["last_n"], serde_json::json!(["all"]));
+    assert_eq!(t["total_k"], 10);
     assert!(ds["diagnostics"]["verdict"]["shortcut_solvable"].is_boolean());
     // Rebuilding is byte-identical (and still fails the check).
     let before = std::fs::read(v.join("diagnostics.json")).unwrap();
@@ -408,4 +643,25 @@ fn build_thresholds_fail_with_the_reason() {
     );
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(std::fs::read(v.join("diagnostics.json")).unwrap(), before);
+
+    // A wrong parameter is a manifest error naming the key, with the default as help.
+    let bad = crate::util::manifest(
+        d.path(),
+        "diagbad",
+        "1.0.0",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\ntgh2_src2_hops = [5.5, 1]\nlast_n = [3, \"all\"]\n",
+    );
+    let o = recdata(&["validate", bad.to_str().unwrap()], d.path());
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`stages.diagnostics.tgh2_src2_hops` must be 1 to 8 integers in 0 ..= 1000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the default is `tgh2_src2_hops = [5, 1]`"),
+        "{err}"
+    );
+    assert!(err.contains("write the full history as 0"), "{err}");
 }

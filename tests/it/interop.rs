@@ -144,10 +144,19 @@ for rs in ds.metadata.record_sets:
 rows = {f["path"]: f["rows"] for f in doc["files"]}
 splits = sum(rows[f"splits/{s}.parquet"] for s in ["train", "valid", "test"])
 assert counts["splits"] == splits, (counts, splits)
-assert counts["items"] == rows["items.parquet"], counts
-assert counts["semantic_ids"] == rows["semantic_ids.parquet"], counts
+# Every other table is a record set with exactly its file's rows (interactions, users, items,
+# media, embeddings, semantic ids, ...), and no table is left without one.
+# A table's record set is named after the table, or after the file when the table has several.
+tables = [f for f in doc["files"] if f["path"].endswith(".parquet") and f["table"] != "splits"]
+for f in tables:
+    several = sum(g["table"] == f["table"] for g in tables) > 1
+    name = f["path"][:-len(".parquet")].replace("/", "_") if several else f["table"]
+    assert name in counts, (f["path"], name, sorted(counts))
+    assert counts[name] == f["rows"], (name, counts[name], f["rows"])
+assert len(counts) == len(tables) + 1 + ("split_names" in counts), sorted(counts)
+for t in ["interactions", "users", "items", "semantic_ids"]:
+    assert t in counts, (t, sorted(counts))
 emb = [k for k in counts if k.startswith("embeddings")]
-assert emb and counts[emb[0]] == rows[[p for p in rows if p.startswith("embeddings/")][0]], counts
 # Split names come from the file names; array columns come back as arrays.
 recs = records["splits"]
 assert {r["splits/split"] for r in recs} == {b"train", b"valid", b"test"}, {r["splits/split"] for r in recs}
@@ -231,6 +240,8 @@ fn recbole_export_is_loaded_by_recbole_create_dataset() {
             "recbole",
             "--out",
             out.path().to_str().unwrap(),
+            "--embeddings",
+            "all",
         ],
         built(),
     );
@@ -269,6 +280,62 @@ fn recbole_export_is_loaded_by_recbole_create_dataset() {
         "{header}"
     );
     assert_eq!(item.lines().count() as u64 - 1, rows("items.parquet"));
+    // The title vectors as RecBole pre-trained embeddings: float_seq, one line per vector, the
+    // values as written (shortest round-trip decimals of the parquet's f32).
+    let emb = std::fs::read_to_string(dir.join("ml-interop.itememb_title")).unwrap();
+    let mut emb_lines = emb.lines();
+    assert_eq!(
+        emb_lines.next().unwrap(),
+        "title_iid:token\ttitle_emb:float_seq"
+    );
+    assert_eq!(
+        emb.lines().count() as u64 - 1,
+        rows("embeddings/title.parquet")
+    );
+    let first: Vec<f32> = emb_lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let want = crate::util::py(
+        "import sys, json, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nprint(json.dumps(t.column('embedding')[0].as_py()))",
+        &[v.join("embeddings/title.parquet").to_str().unwrap()],
+    );
+    let want: Vec<f32> = serde_json::from_str(want.trim()).unwrap();
+    assert_eq!(first, want, "float_seq values round-trip exactly");
+    let yaml = std::fs::read_to_string(dir.join("ml-interop.yaml")).unwrap();
+    assert!(
+        yaml.contains("additional_feat_suffix: [itememb_title]"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("preload_weight:\n  title_iid: title_emb"),
+        "{yaml}"
+    );
+    // An encoder the version does not have is an error naming the ones it has.
+    let bad = rd(
+        &[
+            "export",
+            v.to_str().unwrap(),
+            "--format",
+            "recbole",
+            "--out",
+            out.path().join("bad").to_str().unwrap(),
+            "--embeddings",
+            "cover",
+        ],
+        built(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("no embeddings named `cover`") && err.contains("it has: title"),
+        "{err}"
+    );
     // A second export is byte-identical (no timestamps, no ordering from hash maps).
     let out2 = tempfile::tempdir().unwrap();
     ok(&rd(
@@ -279,6 +346,8 @@ fn recbole_export_is_loaded_by_recbole_create_dataset() {
             "recbole",
             "--out",
             out2.path().to_str().unwrap(),
+            "--embeddings",
+            "all",
         ],
         built(),
     ));
@@ -286,6 +355,7 @@ fn recbole_export_is_loaded_by_recbole_create_dataset() {
         "ml-interop.inter",
         "ml-interop.item",
         "ml-interop.test.inter",
+        "ml-interop.itememb_title",
     ] {
         assert_eq!(
             std::fs::read(dir.join(f)).unwrap(),
@@ -302,6 +372,15 @@ fn recbole_export_is_loaded_by_recbole_create_dataset() {
         eprintln!("skipping RecBole's own loader: RECDATA_RECBOLE_PYTHON not set (make recbole)");
         return;
     };
+    // The title vectors as rows, for the RecBole side to compare with its preload matrix.
+    let vectors = out.path().join("title-vectors.json");
+    crate::util::py(
+        "import sys, json, pyarrow.parquet as pq\njson.dump(pq.read_table(sys.argv[1]).to_pylist(), open(sys.argv[2], 'w'))",
+        &[
+            v.join("embeddings/title.parquet").to_str().unwrap(),
+            vectors.to_str().unwrap(),
+        ],
+    );
     let script = r#"
 import sys, json, logging
 logging.disable(logging.WARNING)
@@ -312,13 +391,22 @@ config = Config(model="Pop", dataset=name, config_file_list=[f"{root}/{name}/{na
                 config_dict={"data_path": root, "show_progress": False, "save_dataset": False,
                              "checkpoint_dir": f"{root}/ckpt", "log_wandb": False})
 ds = create_dataset(config)
+w = ds.get_preload_weight("title_iid")
+tok = ds.field2token_id["item_id"]
+t = json.load(open(sys.argv[3]))  # the parquet's rows (RecBole's venv has no pyarrow)
+same = all(abs(float(a) - b) < 1e-6 for r in t for a, b in zip(w[tok[str(r["item_id"])]], r["embedding"]))
 print(json.dumps({"inter": ds.inter_num, "users": ds.user_num - 1, "items": ds.item_num - 1,
-                  "item_fields": sorted(ds.item_feat.columns) if ds.item_feat is not None else []}))
+                  "item_fields": sorted(ds.item_feat.columns) if ds.item_feat is not None else [],
+                  "preload": list(w.shape), "preload_rows_match": same, "vectors": len(t)}))
 "#;
     let o = py(
         &rb,
         script,
-        &[out.path().to_str().unwrap(), "ml-interop"],
+        &[
+            out.path().to_str().unwrap(),
+            "ml-interop",
+            vectors.to_str().unwrap(),
+        ],
         out.path(),
     );
     let got: serde_json::Value = serde_json::from_str(o.lines().last().unwrap()).unwrap();
@@ -329,6 +417,16 @@ print(json.dumps({"inter": ds.inter_num, "users": ds.user_num - 1, "items": ds.i
     assert_eq!(got["inter"].as_u64().unwrap(), splits, "{o}");
     assert_eq!(got["items"].as_u64().unwrap(), rows("items.parquet"), "{o}");
     assert_eq!(got["users"].as_u64().unwrap(), rows("users.parquet"), "{o}");
+    // RecBole's preload_weight: one row per item id (+ the padding row 0), every vector in
+    // the row of its item.
+    assert_eq!(
+        got["preload"][0].as_u64().unwrap(),
+        rows("items.parquet") + 1,
+        "{o}"
+    );
+    assert_eq!(got["preload"][1].as_u64().unwrap(), 384, "{o}");
+    assert_eq!(got["preload_rows_match"], true, "{o}");
+    assert!(got["vectors"].as_u64().unwrap() > 0, "{o}");
     assert!(
         got["item_fields"]
             .as_array()

@@ -456,3 +456,152 @@ print(json.dumps({
         assert!((v.as_f64().unwrap() - 1.0).abs() < 1e-3, "{c}");
     }
 }
+
+/// `qemu-x86_64` (Debian's qemu-user), which runs this machine's binary on an emulated CPU.
+fn qemu() -> Option<&'static str> {
+    let found = Command::new("qemu-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-x86_64 is missing: CI installs qemu-user (.ci/run, make test)"
+        );
+        eprintln!("skipping: qemu-x86_64 not installed (apt-get install qemu-user)");
+    }
+    found.then_some("qemu-x86_64")
+}
+
+/// The portable kernel's promise, checked on a second CPU: the same binary run natively (AVX
+/// and, on most machines, FMA GEMM kernels) and on an emulated Nehalem (SSE4.2, no AVX, no
+/// FMA: the baseline kernels and glibc's non-FMA exp/log) writes byte-identical outputs, with
+/// PCA, whitening, Sinkhorn balancing and reassignment exercising every kernel call.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn portable_kernel_gives_the_same_bytes_on_a_cpu_without_avx() {
+    let Some(qemu) = qemu() else { return };
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 1500, 24, 6);
+    let configs: [&[&str]; 2] = [
+        &["--codebooks", "8,16,16", "--l2"],
+        &[
+            "--codebooks",
+            "8,16,16",
+            "--pca",
+            "12",
+            "--whiten",
+            "--balance",
+            "sinkhorn",
+            "--balance-levels",
+            "all",
+            "--dedup",
+            "reassign",
+        ],
+    ];
+    let run = |emulated: bool, args: &[&str], out: &str| {
+        let mut cmd = if emulated {
+            let mut c = Command::new(qemu);
+            c.args(["-cpu", "Nehalem"]).arg(crate::util::bin());
+            c
+        } else {
+            Command::new(crate::util::bin())
+        };
+        let o = cmd
+            .args([
+                "semantic-ids",
+                "emb.parquet",
+                "--kernel",
+                "portable",
+                "--seed",
+                "5",
+            ])
+            .args(args)
+            .args(["--out", out])
+            .current_dir(d.path())
+            .env("RAYON_NUM_THREADS", "2")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{out}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    for (i, args) in configs.iter().enumerate() {
+        let (native, emulated) = (format!("native{i}"), format!("nehalem{i}"));
+        run(false, args, &native);
+        run(true, args, &emulated);
+        let r = report(&d.path().join(&native));
+        assert_eq!(r["kernel"], "portable");
+        assert_eq!(
+            r["simd"], "any",
+            "the portable codes do not depend on the SIMD level"
+        );
+        for f in [
+            "semantic_ids.parquet",
+            "codebooks.parquet",
+            "semantic_ids.json",
+        ] {
+            assert_eq!(
+                std::fs::read(d.path().join(&native).join(f)).unwrap(),
+                std::fs::read(d.path().join(&emulated).join(f)).unwrap(),
+                "{f} differs between this CPU and an emulated Nehalem ({args:?})"
+            );
+        }
+        if i == 1 {
+            assert!(d.path().join(&native).join("projection.parquet").exists());
+            assert_eq!(
+                std::fs::read(d.path().join(&native).join("projection.parquet")).unwrap(),
+                std::fs::read(d.path().join(&emulated).join("projection.parquet")).unwrap(),
+            );
+        }
+    }
+    // The emulated CPU really is another SIMD level: the GEMM kernel reports it.
+    let o = Command::new(qemu)
+        .args(["-cpu", "Nehalem"])
+        .arg(crate::util::bin())
+        .args([
+            "semantic-ids",
+            "emb.parquet",
+            "--codebooks",
+            "8,16",
+            "--out",
+            "gemm",
+        ])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(report(&d.path().join("gemm"))["simd"], "x86_64-sse2");
+}
+
+/// The portable kernel finds the same structure as GEMM: on well-separated clusters (no
+/// near-ties for the last bits to flip) both kernels give the same first level.
+#[test]
+fn portable_and_gemm_kernels_agree_away_from_ties() {
+    let d = tempfile::tempdir().unwrap();
+    mixture(d.path(), 2000, 16, 8);
+    for kernel in ["gemm", "portable"] {
+        let o = sid(
+            d.path(),
+            &["--codebooks", "8,16", "--kernel", kernel, "--out", kernel],
+            "2",
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let first = |k: &str| {
+        py(
+            "import sys, pyarrow.parquet as pq\nprint([c[0] for c in pq.read_table(sys.argv[1]).column('codes').to_pylist()])",
+            &[d.path()
+                .join(k)
+                .join("semantic_ids.parquet")
+                .to_str()
+                .unwrap()],
+        )
+    };
+    assert_eq!(first("gemm"), first("portable"));
+    assert_eq!(report(&d.path().join("portable"))["kernel"], "portable");
+    assert_eq!(report(&d.path().join("gemm"))["kernel"], "gemm");
+}

@@ -308,6 +308,75 @@ fn slurm_scripts_carry_the_manifest_resources() {
     assert!(m.contains(" merge ") && m.contains("--shards 4"), "{m}");
     let sub = std::fs::read_to_string(w.path().join("jobs/submit.sh")).unwrap();
     assert!(sub.contains("--dependency=afterok:"), "{sub}");
+    // Every [slurm] key reaches its script: the merge job takes its own resources where the
+    // manifest gives them, the shards' otherwise; `--exe` names the binary the tasks run.
+    let full = std::fs::read_to_string(w.path().join("ml.toml"))
+        .unwrap()
+        .replace(
+            "cpus_per_task = 1\n",
+            r#"cpus_per_task = 2
+mem = "8G"
+gres = "gpu:1"
+partition = "gpu"
+account = "recsys"
+qos = "normal"
+max_parallel = 2
+merge_time = "01:00:00"
+merge_mem = "32G"
+merge_partition = "cpu"
+setup = ["module load cuda/12"]
+extra = ["--constraint=h100"]
+"#,
+        );
+    std::fs::write(w.path().join("full.toml"), full).unwrap();
+    ok(&rd(
+        &[
+            "slurm",
+            "full.toml",
+            "--shards",
+            "3",
+            "--data-dir",
+            "data",
+            "--out",
+            "jobs-full",
+            "--exe",
+            "/opt/recdata/bin/recdata",
+        ],
+        w.path(),
+    ));
+    let s = std::fs::read_to_string(w.path().join("jobs-full/shards.sbatch")).unwrap();
+    for want in [
+        "#SBATCH --array=0-2%2",
+        "#SBATCH --time=00:20:00",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=8G",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=recsys",
+        "#SBATCH --qos=normal",
+        "#SBATCH --constraint=h100",
+        "module load cuda/12",
+        "exec /opt/recdata/bin/recdata build ",
+    ] {
+        assert!(s.contains(want), "{want} not in\n{s}");
+    }
+    let m = std::fs::read_to_string(w.path().join("jobs-full/merge.sbatch")).unwrap();
+    for want in [
+        "#SBATCH --time=01:00:00",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=32G",
+        "#SBATCH --partition=cpu",
+        "#SBATCH --account=recsys",
+        "module load cuda/12",
+        "exec /opt/recdata/bin/recdata merge ",
+    ] {
+        assert!(m.contains(want), "{want} not in\n{m}");
+    }
+    assert!(
+        !m.contains("--gres") && !m.contains("--partition=gpu"),
+        "{m}"
+    );
+
     // A bad [slurm] key is a manifest error with the place.
     let bad = std::fs::read_to_string(w.path().join("ml.toml")).unwrap() + "partitoin = \"gpu\"\n";
     std::fs::write(w.path().join("bad.toml"), bad).unwrap();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster on this machine (slurmctld + slurmd on localhost, munge auth),
-# for tests/it/slurm.rs and `make demo-slurm`. Installs Debian's slurm-wlm and munge if missing.
+# for tests/it/shard.rs and `make demo-slurm`. Installs Debian's slurm-wlm and munge if missing.
 #   tests/slurm/cluster.sh up     start (idempotent); prints the SLURM_CONF to export
 #   tests/slurm/cluster.sh down   stop the daemons
 # Everything lives in $RECDATA_SLURM_DIR (default /tmp/recdata-slurm); the system's
