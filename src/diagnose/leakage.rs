@@ -1,6 +1,7 @@
 //! The split-leakage audit (spec B8): each finding with a count, a share, examples and a
 //! severity. Findings that do not apply (no timestamps, no embeddings) say so.
 
+use crate::util::linalg;
 use std::collections::HashSet;
 
 use rayon::prelude::*;
@@ -351,7 +352,7 @@ fn near_duplicates(ds: &Dataset, e: &super::data::Embeddings, f: &mut Finding) {
     targets.dedup();
     targets.retain(|&t| e.row(t).iter().any(|&v| v != 0.0));
     let mut rng = crate::util::rng::Rng::derive(0, "near-duplicates");
-    let pick = super::linalg::sample(
+    let pick = linalg::sample(
         targets.len(),
         NEAR_DUPLICATE_SAMPLE.min(targets.len()),
         &mut rng,
@@ -370,7 +371,7 @@ fn near_duplicates(ds: &Dataset, e: &super::data::Embeddings, f: &mut Finding) {
                 .collect();
             let mut s = vec![0f32; chunk.len() * train_items.len()];
             if !train_items.is_empty() {
-                super::linalg::dots(&q, chunk.len(), e.dim, &db, train_items.len(), &mut s);
+                linalg::dots(&q, chunk.len(), e.dim, &db, train_items.len(), &mut s);
             }
             let n = train_items.len();
             chunk

@@ -5,7 +5,6 @@
 pub mod data;
 pub mod graph;
 pub mod leakage;
-pub mod linalg;
 pub mod rank;
 pub mod recency;
 pub mod report;
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::Result;
 use crate::progress::Reporter;
+use crate::util::linalg;
 use crate::util::rng::Rng;
 use data::Dataset;
 use graph::Graph;

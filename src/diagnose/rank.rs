@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use super::data::Dataset;
 use super::graph::{Graph, Rings};
-use super::linalg;
 use super::tgh::{self, Params, SourceRings, TieBreak, TopK};
+use crate::util::linalg;
 use crate::util::rng::Rng;
 
 pub const KS: [usize; 3] = [1, 5, 10];

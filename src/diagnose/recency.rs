@@ -7,9 +7,9 @@ use rayon::prelude::*;
 
 use super::data::{Dataset, Split};
 use super::graph::{Graph, Rings};
-use super::linalg;
 use super::rank::{Hits, Query};
 use super::tgh::{self, Params, TieBreak, splitmix64};
+use crate::util::linalg;
 use crate::util::rng::Rng;
 
 /// Rules need this many occurrences …

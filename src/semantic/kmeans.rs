@@ -64,26 +64,7 @@ pub fn dots(
         super::portable::dots(x, rows, dim, c, k, out);
         return;
     }
-    // SAFETY: the slices have the sizes sgemm reads and writes (rows x dim, k x dim, rows x k),
-    // with row-major strides; C is read as its transpose (column stride dim).
-    unsafe {
-        matrixmultiply::sgemm(
-            rows,
-            dim,
-            k,
-            1.0,
-            x.as_ptr(),
-            dim as isize,
-            1,
-            c.as_ptr(),
-            1,
-            dim as isize,
-            0.0,
-            out.as_mut_ptr(),
-            k as isize,
-            1,
-        );
-    }
+    crate::util::linalg::dots(x, rows, dim, c, k, out);
 }
 
 /// Squared norms of the rows of `c` (sequential sums; the portable kernel's order for it).
@@ -197,20 +178,7 @@ pub struct KmeansOptions {
     pub kernel: Kernel,
 }
 
-/// Indices of a seeded sample of `s` of `n` rows, ascending (partial Fisher–Yates).
-pub fn sample(n: usize, s: usize, rng: &mut Rng) -> Vec<usize> {
-    if s >= n {
-        return (0..n).collect();
-    }
-    let mut idx: Vec<usize> = (0..n).collect();
-    for i in 0..s {
-        let j = i + rng.below((n - i) as u64) as usize;
-        idx.swap(i, j);
-    }
-    let mut out = idx[..s].to_vec();
-    out.sort_unstable();
-    out
-}
+pub use crate::util::linalg::sample;
 
 /// Squared distances of every row to one point: `‖x‖² + ‖c‖² − 2x·c` with the dot products
 /// from GEMM in fixed blocks (the same values whatever the thread count), clamped at 0.

@@ -1,5 +1,5 @@
-//! The two numeric helpers the diagnostics need (a row-block GEMM and a seeded sample), kept
-//! here so the diagnostics do not depend on the semantic-id module's internals.
+//! Two numeric helpers shared by the semantic ids and the diagnostics: a row-block GEMM and a
+//! seeded sample.
 
 use crate::util::rng::Rng;
 
