@@ -22,6 +22,19 @@ pub struct Split {
 }
 
 impl Split {
+    /// A split of untimed sequences, one per user (the unit tests' fixtures).
+    #[cfg(test)]
+    pub fn from_sequences(per_user: &[&[u32]]) -> Split {
+        let mut s = Split::default();
+        s.off.push(0);
+        for seq in per_user {
+            s.item.extend_from_slice(seq);
+            s.ts.extend(std::iter::repeat_n(None, seq.len()));
+            s.off.push(s.item.len());
+        }
+        s
+    }
+
     pub fn rows(&self) -> usize {
         self.item.len()
     }

@@ -497,14 +497,7 @@ mod tests {
     use crate::diagnose::data::{Dataset, Split};
 
     fn split(per_user: &[&[u32]]) -> Split {
-        let mut s = Split::default();
-        s.off.push(0);
-        for seq in per_user {
-            s.item.extend_from_slice(seq);
-            s.ts.extend(std::iter::repeat_n(None, seq.len()));
-            s.off.push(s.item.len());
-        }
-        s
+        Split::from_sequences(per_user)
     }
 
     /// The hand-worked case of docs/diagnostics.md's tests: edges 0→1 ×2, 0→2, 1→0, 2→0 ×2,

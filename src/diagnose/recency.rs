@@ -266,14 +266,7 @@ mod tests {
     use super::*;
 
     fn split(per_user: &[&[u32]]) -> Split {
-        let mut s = Split::default();
-        s.off.push(0);
-        for seq in per_user {
-            s.item.extend_from_slice(seq);
-            s.ts.extend(std::iter::repeat_n(None, seq.len()));
-            s.off.push(s.item.len());
-        }
-        s
+        Split::from_sequences(per_user)
     }
 
     #[test]
