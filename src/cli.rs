@@ -293,6 +293,10 @@ pub enum Command {
         /// `preload_weight`), e.g. `--embeddings title` or `--embeddings all`.
         #[arg(long, value_delimiter = ',')]
         embeddings: Vec<String>,
+        /// Replace an earlier export in <out>/<dataset name>/ (without it, an existing one is
+        /// an error: nothing is overwritten by surprise).
+        #[arg(long)]
+        force: bool,
     },
     /// Check a manifest (and that its local inputs exist) without running anything.
     Validate { manifest: PathBuf },
@@ -771,9 +775,10 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             format,
             out,
             embeddings,
+            force,
         } => {
             let ExportFormat::Recbole = format;
-            let e = crate::export::recbole::export(dir, out, embeddings)?;
+            let e = crate::export::recbole::export(dir, out, embeddings, *force)?;
             if cli.json {
                 println!(
                     "{}",
@@ -930,17 +935,40 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
             "built by    recdata {}",
             doc["tool"]["version"].as_str().unwrap_or("?")
         )?;
-        writeln!(
-            out,
-            "interactions {}  users {}  items {}  density {}",
-            st["rows"], st["users"], st["items"], st["density"]
-        )?;
-        writeln!(
-            out,
-            "time range  {} .. {}",
-            st["first_event"].as_str().unwrap_or("?"),
-            st["last_event"].as_str().unwrap_or("?")
-        )?;
+        if st["rows"].as_u64().unwrap_or(0) > 0 {
+            writeln!(
+                out,
+                "interactions {}  users {}  items {}  density {}",
+                st["rows"], st["users"], st["items"], st["density"]
+            )?;
+            if let (Some(a), Some(b)) = (st["first_event"].as_str(), st["last_event"].as_str()) {
+                writeln!(out, "time range  {a} .. {b}")?;
+            } else {
+                writeln!(out, "time range  none (the corpus has no event times)")?;
+            }
+        } else {
+            writeln!(
+                out,
+                "interactions none (this corpus has no user-item events)"
+            )?;
+        }
+        // Every table with its rows (what a sample corpus such as AgroSense has instead).
+        let mut tables: Vec<(String, u64)> = Vec::new();
+        for f in doc["files"].as_array().into_iter().flatten() {
+            let (Some(t), Some(r)) = (f["table"].as_str(), f["rows"].as_u64()) else {
+                continue;
+            };
+            match tables.iter_mut().find(|(n, _)| n == t) {
+                Some(e) => e.1 += r,
+                None => tables.push((t.to_owned(), r)),
+            }
+        }
+        let listed: Vec<String> = tables
+            .iter()
+            .filter(|(n, _)| n != "rejects")
+            .map(|(n, r)| format!("{n} {r}"))
+            .collect();
+        writeln!(out, "tables      {}", listed.join(", "))?;
         if let Some(sp) = doc["split"].as_object() {
             writeln!(
                 out,

@@ -39,6 +39,22 @@ pub enum Error {
         built: String,
     },
 
+    /// The version being built is published, but its files no longer match its dataset.json:
+    /// something damaged it after publishing. recdata never repairs a published version.
+    #[error(
+        "version `{version}` of `{dataset}` at {path} is damaged: {}\n  recdata never modifies a \
+         published version, so it was left as it is (`recdata verify {}` lists every difference)\n  \
+         hint: restore it from a copy, or delete it yourself and build again (the build reproduces \
+         it byte for byte), or publish the rebuilt data under a new `dataset.version`",
+        findings.join("; "), path.display()
+    )]
+    PublishedDamaged {
+        dataset: String,
+        version: String,
+        path: PathBuf,
+        findings: Vec<String>,
+    },
+
     /// Another build holds the dataset's lock.
     #[error(
         "{path} is held by another recdata build of this dataset; wait for it to finish (the lock is an flock: it is released the moment that process ends, so it is never stale)"
@@ -103,9 +119,11 @@ impl Error {
     /// 1: the inputs are wrong (manifest, data, version conflict); 2: recdata could not run.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Manifest(e) if e.unreadable => 2,
             Error::Manifest(_)
             | Error::BadInput { .. }
             | Error::VersionConflict { .. }
+            | Error::PublishedDamaged { .. }
             | Error::Invalid(_)
             | Error::ChecksumMismatch { .. }
             | Error::UnsafeArchive { .. } => 1,

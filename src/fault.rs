@@ -6,6 +6,9 @@
 //!   scheduler, the OOM killer or a power cut does to a build);
 //! - action `enospc`: the stage fails with the error a full disk gives (`ENOSPC`), so the
 //!   error path of every stage is exercised, not only the one a small filesystem happens to hit;
+//! - action `stop`: the process stops itself (SIGSTOP) until something sends it SIGCONT, so a
+//!   test can change the world at an exact point of the build (an input rewritten after it was
+//!   parsed, a cache file damaged before it is reused) without racing the build;
 //! - `when`: `start` (before the stage does anything), `mid` (for the per-item stages: half the
 //!   items done; for the others: the output written to its temporary directory, not yet
 //!   committed), `end` (the output committed, the next stage not started).
@@ -29,6 +32,7 @@ pub enum When {
 enum Action {
     Kill,
     NoSpace,
+    Stop,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +66,7 @@ fn parse(spec: &str) -> Vec<Fault> {
             let action = match action {
                 "kill" => Action::Kill,
                 "enospc" => Action::NoSpace,
+                "stop" => Action::Stop,
                 _ => bad(s),
             };
             let when = match when {
@@ -81,7 +86,7 @@ fn parse(spec: &str) -> Vec<Fault> {
 
 fn bad(s: &str) -> ! {
     eprintln!(
-        "error: RECDATA_FAULT: cannot read `{s}`: expected <kill|enospc>@<stage>:<start|mid|end>"
+        "error: RECDATA_FAULT: cannot read `{s}`: expected <kill|enospc|stop>@<stage>:<start|mid|end>"
     );
     std::process::exit(2)
 }
@@ -95,6 +100,21 @@ pub fn at(stage: &str, when: When) -> Result<()> {
         if f.stage == stage && f.when == when {
             match f.action {
                 Action::Kill => kill_self(),
+                Action::Stop => {
+                    // Once per point (a per-item stage passes its `mid` point repeatedly).
+                    static STOPPED: std::sync::Mutex<Vec<(String, When)>> =
+                        std::sync::Mutex::new(Vec::new());
+                    let mut done = STOPPED.lock().unwrap_or_else(|e| e.into_inner());
+                    if done.iter().any(|(s, w)| s == stage && *w == when) {
+                        continue;
+                    }
+                    done.push((stage.to_owned(), when));
+                    eprintln!("RECDATA_FAULT: stopped at {stage}:{when:?} (send SIGCONT to go on)");
+                    // SAFETY: signalling our own pid; execution resumes on SIGCONT.
+                    unsafe {
+                        libc::raise(libc::SIGSTOP);
+                    }
+                }
                 Action::NoSpace => {
                     return Err(Error::Io(std::io::Error::new(
                         std::io::ErrorKind::StorageFull,

@@ -69,8 +69,14 @@ impl Embeddings {
 
 pub struct Dataset {
     pub dir: PathBuf,
+    /// One past the largest user id: the size of per-user arrays (ids below `user_base` are
+    /// padding, never a user).
     pub n_users: usize,
+    /// One past the largest item id: the size of per-item arrays.
     pub n_items: usize,
+    /// The first real id (`stages.filter.id_base`: 0, or 1 when 0 is kept free for padding).
+    pub user_base: usize,
+    pub item_base: usize,
     pub train: Split,
     pub valid: Split,
     pub test: Split,
@@ -163,20 +169,26 @@ fn offsets(users: &[u32], n_users: usize) -> Vec<usize> {
 }
 
 /// The largest item id in `items.parquet` + 1 (the item universe of full rankings).
-fn item_universe(dir: &Path) -> Result<usize> {
+/// (one past the largest item id, the smallest item id) of `items.parquet`.
+fn item_universe(dir: &Path) -> Result<(usize, usize)> {
     let path = dir.join("items.parquet");
     let mut n = 0usize;
+    let mut min = usize::MAX;
     for batch in open(&path)?.with_batch_size(1 << 16).build()? {
         let batch: RecordBatch = batch?;
         let c = batch
             .column_by_name("item_id")
             .filter(|c| *c.data_type() == DataType::UInt32)
             .ok_or_else(|| bad(&path, "expected an `item_id` column of type uint32"))?;
-        if let Some(m) = c.as_primitive::<UInt32Type>().values().iter().max() {
+        let v = c.as_primitive::<UInt32Type>().values();
+        if let Some(m) = v.iter().max() {
             n = n.max(*m as usize + 1);
         }
+        if let Some(m) = v.iter().min() {
+            min = min.min(*m as usize);
+        }
     }
-    Ok(n)
+    Ok((n, min))
 }
 
 /// Reads `embeddings/<name>.parquet` into an `n_items × d` matrix of unit rows.
@@ -274,6 +286,14 @@ pub fn pick_embedding(dir: &Path, requested: Option<&str>) -> Result<Option<Stri
 }
 
 impl Dataset {
+    /// Real users and items (padding ids left out).
+    pub fn users(&self) -> usize {
+        self.n_users - self.user_base
+    }
+    pub fn items(&self) -> usize {
+        self.n_items - self.item_base
+    }
+
     pub fn load(dir: &Path, embedding: Option<&str>) -> Result<Dataset> {
         let meta = match fs_err::read(dir.join("dataset.json")) {
             Ok(b) => serde_json::from_slice(&b)?,
@@ -291,7 +311,11 @@ impl Dataset {
             }
             parts.push(read_split(&path, &mut n_users)?);
         }
-        let mut n_items = item_universe(dir)?;
+        let (mut n_items, min_item) = item_universe(dir)?;
+        // The padding id: recorded in the manifest, else read off the items table.
+        let id_base = meta["manifest"]["stages"]["filter"]["id_base"]
+            .as_u64()
+            .map_or(min_item.min(1), |b| b as usize);
         for (_, s) in &parts {
             if let Some(m) = s.item.iter().max() {
                 n_items = n_items.max(*m as usize + 1);
@@ -312,8 +336,10 @@ impl Dataset {
         };
         Ok(Dataset {
             dir: dir.to_path_buf(),
-            n_users,
-            n_items,
+            n_users: n_users.max(id_base),
+            n_items: n_items.max(id_base),
+            user_base: id_base,
+            item_base: id_base,
             train,
             valid,
             test,

@@ -198,8 +198,8 @@ pub fn compute_with_meta(
     );
     p.info(format!(
         "Diagnosing {} users, {} items, {} train / {} valid / {} test rows{}",
-        ds.n_users,
-        ds.n_items,
+        ds.users(),
+        ds.items(),
         ds.train.rows(),
         ds.valid.rows(),
         ds.test.rows(),
@@ -491,7 +491,7 @@ fn modality_coverage(ds: &Dataset) -> Value {
         rows.push(json!({ "what": format!("embedding: {} ({})", e["name"].as_str().unwrap_or("?"), e["model"].as_str().unwrap_or("?")), "ok": e["ok"], "total": e["items"], "detail": e["missing_by_status"] }));
     }
     if let Some(e) = &ds.embeddings {
-        rows.push(json!({ "what": format!("vectors used by the diagnostics: {}", e.name), "ok": e.present, "total": ds.n_items, "detail": null }));
+        rows.push(json!({ "what": format!("vectors used by the diagnostics: {}", e.name), "ok": e.present, "total": ds.items(), "detail": null }));
     }
     Value::Array(rows)
 }

@@ -75,9 +75,10 @@ impl Popularity {
         for &i in &ds.train.item {
             count[i as usize] += 1;
         }
-        let mut order: Vec<u32> = (0..ds.n_items as u32).collect();
+        // Candidates are the real items (a padding id 0 is never recommended).
+        let mut order: Vec<u32> = (ds.item_base as u32..ds.n_items as u32).collect();
         order.sort_by(|&a, &b| count[b as usize].cmp(&count[a as usize]).then(a.cmp(&b)));
-        let mut rank = vec![0u32; ds.n_items];
+        let mut rank = vec![u32::MAX; ds.n_items];
         for (r, &i) in order.iter().enumerate() {
             rank[i as usize] = r as u32;
         }
@@ -286,7 +287,7 @@ pub fn per_source_pass(
                         Vec::new()
                     } else {
                         let mut t = TopK::new(TOP);
-                        for i in 0..n as u32 {
+                        for i in ds.item_base as u32..n as u32 {
                             if i != s {
                                 t.push(cos(i), u64::from(pop.rank[i as usize]), i);
                             }
@@ -508,6 +509,8 @@ mod tests {
             dir: std::path::PathBuf::new(),
             n_users: 4,
             n_items: 8,
+            user_base: 0,
+            item_base: 0,
             train: split(&[&[0, 1, 0, 2, 0, 1], &[1, 3, 4], &[5], &[2, 0]]),
             valid: split(&[&[], &[], &[], &[]]),
             test: split(&[&[], &[], &[], &[3]]),

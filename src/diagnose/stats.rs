@@ -101,14 +101,17 @@ fn summarize(ds: &Dataset, splits: &[&Split]) -> Value {
     }
     let users = user_len.len();
     let items = item_count.iter().filter(|&&c| c > 0).count();
+    // Padding ids (id_base = 1) are not items: popularity is over the real ones.
+    let item_count = &item_count[ds.item_base.min(item_count.len())..];
+    let n_items = ds.items();
     json!({
         "users": users,
         "items": items,
         "interactions": rows,
         "density": if users > 0 && n_items > 0 { rows as f64 / (users as f64 * n_items as f64) } else { 0.0 },
-        "gini": gini(&item_count),
-        "top1_share": top_share(&item_count, 0.01),
-        "top20_share": top_share(&item_count, 0.20),
+        "gini": gini(item_count),
+        "top1_share": top_share(item_count, 0.01),
+        "top20_share": top_share(item_count, 0.20),
         "user_degree": distribution(user_len),
         "item_degree": distribution(item_count.iter().copied().filter(|&c| c > 0).collect()),
         "repeat_ratio": if rows > 0 { repeats as f64 / rows as f64 } else { 0.0 },
@@ -152,8 +155,8 @@ fn cold_start(ds: &Dataset) -> Value {
 
 pub fn compute(ds: &Dataset) -> Value {
     json!({
-        "n_users": ds.n_users,
-        "n_items": ds.n_items,
+        "n_users": ds.users(),
+        "n_items": ds.items(),
         "all": summarize(ds, &[&ds.train, &ds.valid, &ds.test]),
         "train": summarize(ds, &[&ds.train]),
         "valid": summarize(ds, &[&ds.valid]),

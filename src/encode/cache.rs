@@ -21,11 +21,16 @@ use crate::error::Result;
 use crate::util::hash::Fingerprint;
 
 pub type Key = [u8; 32];
+/// The chunk-file metadata key holding the device its vectors were computed on.
+const DEVICE_KEY: &str = "recdata.device";
 pub type Outcome = std::result::Result<Vec<f32>, EncodeError>;
 
 pub struct EmbeddingCache {
     dir: PathBuf,
     dim: usize,
+    /// Where this run computes vectors (`cpu`, `cuda`): recorded in each chunk file's metadata,
+    /// so a vector read back from the cache still says where it was computed.
+    device: String,
     flush_items: usize,
     pending: Vec<(Key, Outcome)>,
     last_flush: Instant,
@@ -46,7 +51,13 @@ fn flush_items() -> usize {
 
 impl EmbeddingCache {
     /// The cache directory of a (model, preprocessing) pair under `root`.
-    pub fn open(root: &Path, model_sha: &str, preprocessing: &str, dim: usize) -> Result<Self> {
+    pub fn open(
+        root: &Path,
+        model_sha: &str,
+        preprocessing: &str,
+        dim: usize,
+        device: &str,
+    ) -> Result<Self> {
         let mut f = Fingerprint::new("embeddings");
         f.part("model", model_sha.as_bytes())
             .part("preprocessing", preprocessing.as_bytes());
@@ -56,31 +67,40 @@ impl EmbeddingCache {
         Ok(EmbeddingCache {
             dir,
             dim,
+            device: device.to_owned(),
             flush_items: flush_items(),
             pending: Vec::new(),
             last_flush: Instant::now(),
         })
     }
 
-    fn schema(dim: usize) -> Arc<Schema> {
-        Arc::new(Schema::new(vec![
-            Field::new("key", DataType::FixedSizeBinary(32), false),
-            Field::new("status", DataType::Utf8, false),
-            Field::new("detail", DataType::Utf8, true),
-            Field::new(
-                "vector",
-                DataType::FixedSizeList(
-                    Arc::new(Field::new("item", DataType::Float32, true)),
-                    dim as i32,
+    fn schema(dim: usize, device: &str) -> Arc<Schema> {
+        let meta: HashMap<String, String> = [(DEVICE_KEY.to_owned(), device.to_owned())].into();
+        Arc::new(Schema::new_with_metadata(
+            vec![
+                Field::new("key", DataType::FixedSizeBinary(32), false),
+                Field::new("status", DataType::Utf8, false),
+                Field::new("detail", DataType::Utf8, true),
+                Field::new(
+                    "vector",
+                    DataType::FixedSizeList(
+                        Arc::new(Field::new("item", DataType::Float32, true)),
+                        dim as i32,
+                    ),
+                    true,
                 ),
-                true,
-            ),
-        ]))
+            ],
+            meta,
+        ))
     }
 
-    /// The cached outcomes of `wanted` keys. Unreadable chunk files (a crash mid-write
+    /// The cached outcomes of `wanted` keys, each with the device that computed it (`None` for
+    /// chunks written before devices were recorded). Unreadable chunk files (a crash mid-write
     /// cannot leave one, but a disk can) are skipped: their items are simply encoded again.
-    pub fn lookup(&self, wanted: &std::collections::HashSet<Key>) -> Result<HashMap<Key, Outcome>> {
+    pub fn lookup(
+        &self,
+        wanted: &std::collections::HashSet<Key>,
+    ) -> Result<HashMap<Key, (Outcome, Option<String>)>> {
         let mut out = HashMap::new();
         if wanted.is_empty() {
             return Ok(out);
@@ -98,6 +118,7 @@ impl EmbeddingCache {
             else {
                 continue;
             };
+            let device = r.schema().metadata().get(DEVICE_KEY).cloned();
             for b in r.flatten() {
                 let (Some(k), Some(s), Some(d), Some(v)) = (
                     b.column(0).as_any().downcast_ref::<FixedSizeBinaryArray>(),
@@ -132,7 +153,7 @@ impl EmbeddingCache {
                             },
                         })
                     };
-                    out.insert(key, o);
+                    out.insert(key, (o, device.clone()));
                 }
             }
         }
@@ -184,7 +205,7 @@ impl EmbeddingCache {
             }
         }
         let batch = RecordBatch::try_new(
-            Self::schema(self.dim),
+            Self::schema(self.dim, &self.device),
             vec![
                 Arc::new(keys.finish()),
                 Arc::new(StringArray::from(status)),
@@ -228,7 +249,7 @@ mod tests {
     fn results_survive_flushes_and_unreadable_chunks_are_skipped() {
         let d = tempfile::tempdir().unwrap();
         let sha = "ab".repeat(32);
-        let mut c = EmbeddingCache::open(d.path(), &sha, "{}", 3).unwrap();
+        let mut c = EmbeddingCache::open(d.path(), &sha, "{}", 3, "cuda").unwrap();
         let (k1, k2, k3) = (key(&[b"a"]), key(&[b"b"]), key(&[b"c"]));
         c.insert(k1, Ok(vec![1.0, 2.0, 3.0])).unwrap();
         c.insert(k2, Err(EncodeError::new("decode_error", "bad")))
@@ -237,13 +258,15 @@ mod tests {
         // A chunk cut off mid-write by a crash on another filesystem: ignored, not an error.
         std::fs::write(c.dir.join("garbage.arrow"), b"ARROW1\0\0 truncated").unwrap();
         let wanted: std::collections::HashSet<Key> = [k1, k2, k3].into();
-        let again = EmbeddingCache::open(d.path(), &sha, "{}", 3).unwrap();
+        let again = EmbeddingCache::open(d.path(), &sha, "{}", 3, "cpu").unwrap();
         let got = again.lookup(&wanted).unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[&k1], Ok(vec![1.0, 2.0, 3.0]));
-        assert_eq!(got[&k2].as_ref().unwrap_err().status, "decode_error");
+        assert_eq!(got[&k1].0, Ok(vec![1.0, 2.0, 3.0]));
+        // Read back by a CPU run, the vector still says it was computed on CUDA.
+        assert_eq!(got[&k1].1.as_deref(), Some("cuda"));
+        assert_eq!(got[&k2].0.as_ref().unwrap_err().status, "decode_error");
         // Another preprocessing is another directory: nothing shared.
-        let other = EmbeddingCache::open(d.path(), &sha, "{\"size\":1}", 3).unwrap();
+        let other = EmbeddingCache::open(d.path(), &sha, "{\"size\":1}", 3, "cpu").unwrap();
         assert!(other.lookup(&wanted).unwrap().is_empty());
     }
 }

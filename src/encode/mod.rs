@@ -127,6 +127,10 @@ pub struct RunStats {
     pub inputs: u64,
     pub cached: u64,
     pub encoded: u64,
+    /// Inputs with a vector, by the kind of device that computed it (`cpu`, `cuda`; a vector
+    /// from the cache keeps the device of the run that computed it, `unrecorded` for cache
+    /// chunks older than this record).
+    pub computed_on: std::collections::BTreeMap<String, u64>,
     /// Session runs (batches through the model).
     pub model_calls: u64,
     pub seconds: f64,
@@ -182,8 +186,13 @@ pub fn encode(
         )));
     }
     let prep = preprocessing(model, kind).to_string();
-    let mut store =
-        cache::EmbeddingCache::open(&opts.cache_root, &model.spec.sha256, &prep, model.spec.dim)?;
+    let mut store = cache::EmbeddingCache::open(
+        &opts.cache_root,
+        &model.spec.sha256,
+        &prep,
+        model.spec.dim,
+        opts.device.kind(),
+    )?;
     let keys: Vec<Option<cache::Key>> = inputs
         .iter()
         .map(|i| match i {
@@ -199,7 +208,7 @@ pub fn encode(
         .zip(&keys)
         .map(|(i, k)| match (i, k) {
             (Input::Missing(e), _) => Some(Err(e.clone())),
-            (_, Some(k)) => hits.get(k).cloned(),
+            (_, Some(k)) => hits.get(k).map(|h| h.0.clone()),
             _ => None,
         })
         .collect();
@@ -279,6 +288,15 @@ pub fn encode(
                 (None, None) => Err(Error::Internal("an input without a key".into())),
             })
             .collect::<Result<Vec<_>>>()?;
+    for (o, k) in outcomes.iter().zip(&keys) {
+        if o.is_ok() {
+            let device = match k.and_then(|k| hits.get(&k)) {
+                Some((_, d)) => d.clone().unwrap_or_else(|| "unrecorded".into()),
+                None => opts.device.kind().to_owned(),
+            };
+            *stats.computed_on.entry(device).or_default() += 1;
+        }
+    }
     stats.seconds = started.elapsed().as_secs_f64();
     Ok((outcomes, stats))
 }

@@ -42,6 +42,15 @@ impl Device {
             Device::Cuda(n) => format!("cuda:{n}"),
         }
     }
+
+    /// The kind of device, without its index: what a vector records as where it was computed
+    /// (two GPUs of one sharded build compute the same vectors).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+        }
+    }
 }
 
 impl std::fmt::Display for Device {

@@ -16,11 +16,20 @@
 //! - strings: `token_seq` (whitespace-separated words) when any value holds whitespace, else
 //!   `token`; lists of strings or integers: `token_seq`; lists of floats: `float_seq`.
 //!
+//! Sequential models read benchmark files in RecBole's augmented form: `<name>.seq_{train,
+//! valid,test}.inter` hold every split row whose user has an earlier event, with
+//! `item_id_list:token_seq` (that user's previous items, oldest first, at most 50), and
+//! `<name>.sequential.yaml` loads them (`alias_of_item_id: [item_id_list]`, order `TO`).
+//!
 //! Item embeddings (`--embeddings`) go the way RecBole documents for pre-trained embeddings:
 //! one extra atomic file per encoder, `<name>.itememb_<encoder>` with `<encoder>_iid:token` and
 //! `<encoder>_emb:float_seq`, loaded through `additional_feat_suffix`, mapped onto the item ids
 //! by `alias_of_item_id` and handed to models as `preload_weight`
 //! (`dataset.get_preload_weight("<encoder>_iid")`).
+//!
+//! Field names are unique across the atomic files, as RecBole needs (it joins user and item
+//! features onto the interactions): `raw_id` is exported as `item_raw_id` / `user_raw_id`, and
+//! any other shared name gets its table's prefix.
 //!
 //! Tabs and newlines inside values become spaces (they would break the format); nulls are empty
 //! cells. Every table is streamed batch by batch, so memory does not grow with the corpus.
@@ -38,6 +47,10 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 const BATCH: usize = 65_536;
+
+/// The longest history in the sequential benchmark files (RecBole's `MAX_ITEM_LIST_LENGTH`
+/// default): older items are dropped from the front.
+pub const SEQUENCE_LENGTH: usize = 50;
 
 /// What was written, for the CLI and the tests.
 #[derive(Debug, serde::Serialize)]
@@ -360,6 +373,37 @@ fn entity_columns(path: &Path, id: &str) -> Result<Vec<Column>> {
     Ok(cols)
 }
 
+/// RecBole joins the user and item features onto every interaction, so a field name may appear
+/// in one atomic file only (besides the ids that do the joining): two `raw_id` fields make one
+/// column of mixed objects and `data_preparation` fails. `raw_id` becomes `item_raw_id` /
+/// `user_raw_id`, and any other field an entity shares with the interactions or the other
+/// entity gets its table as a prefix (`item_title`, `user_country`).
+fn disambiguate(entities: &mut [(PathBuf, &str, Vec<Column>)], inter: &[Column]) {
+    let ids = ["user_id", "item_id"];
+    let count = |h: &str, entities: &[(PathBuf, &str, Vec<Column>)]| {
+        inter.iter().filter(|c| c.header == h).count()
+            + entities
+                .iter()
+                .flat_map(|e| e.2.iter())
+                .filter(|c| c.header == h)
+                .count()
+    };
+    let mut renames = Vec::new();
+    for (k, (_, suffix, cols)) in entities.iter().enumerate() {
+        for (j, c) in cols.iter().enumerate() {
+            if ids.contains(&c.header.as_str()) {
+                continue;
+            }
+            if c.header == "raw_id" || count(&c.header, entities) > 1 {
+                renames.push((k, j, format!("{suffix}_{}", c.header)));
+            }
+        }
+    }
+    for (k, j, h) in renames {
+        entities[k].2[j].header = h;
+    }
+}
+
 /// The encoders whose vectors to export: `all` is every `embeddings/*.parquet` of the version.
 fn embedding_names(dir: &Path, asked: &[String]) -> Result<Vec<String>> {
     let emb_dir = dir.join("embeddings");
@@ -431,9 +475,115 @@ fn embedding_columns(path: &Path, encoder: &str) -> Result<Vec<Column>> {
     ])
 }
 
+/// The sequential benchmark files: for every row of each split whose user has an earlier event
+/// (in any split), that row plus `item_id_list`, the user's previous items (oldest first, at most
+/// `max_len`, the most recent kept) — the "augmented" form RecBole's sequential models read
+/// from benchmark files (its own augmentation runs only when it splits the data itself).
+/// A user's first event has no history and is not a target (RecBole's augmentation skips it
+/// too). Returns (file, rows written, rows without history) per split.
+fn write_sequential(
+    dir: &Path,
+    target: &Path,
+    name: &str,
+    max_len: usize,
+) -> Result<Vec<(String, u64, u64)>> {
+    use arrow_array::{TimestampMillisecondArray, UInt32Array};
+    // (user, ts or row order, split, item, ts cell text), every split in file order.
+    let mut rows: Vec<(u32, i64, u8, u32)> = Vec::new();
+    let mut ts_text: Vec<Option<i64>> = Vec::new();
+    for (k, s) in ["train", "valid", "test"].iter().enumerate() {
+        let b = crate::io::parquet::read_batch(&dir.join(format!("splits/{s}.parquet")))?;
+        let u: &UInt32Array = crate::io::parquet::column(&b, "user_id")?;
+        let i: &UInt32Array = crate::io::parquet::column(&b, "item_id")?;
+        let t: &TimestampMillisecondArray = crate::io::parquet::column(&b, "ts")?;
+        for r in 0..b.num_rows() {
+            // A timeless corpus (FINN.no steps) keeps each user's file order.
+            let ts = if t.is_null(r) {
+                rows.len() as i64
+            } else {
+                t.value(r)
+            };
+            rows.push((u.value(r), ts, k as u8, i.value(r)));
+            ts_text.push(t.is_valid(r).then(|| t.value(r)));
+        }
+    }
+    // Chronological per user; at equal times the split order (train, valid, test) decides, as
+    // the published splits put ties.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&r| (rows[r].0, rows[r].1, rows[r].2, r));
+    let names = ["seq_train", "seq_valid", "seq_test"];
+    let mut writers = Vec::new();
+    for n in names {
+        let path = target.join(format!("{name}.{n}.inter"));
+        let tmp = path.with_extension("partial");
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&tmp)?);
+        writeln!(
+            w,
+            "user_id:token\titem_id:token\ttimestamp:float\titem_id_list:token_seq"
+        )
+        .map_err(|e| io_err(&tmp, e))?;
+        writers.push((path, tmp, w, 0u64, 0u64));
+    }
+    let mut history: Vec<u32> = Vec::new();
+    let mut user = None;
+    let mut line = String::new();
+    for &r in &order {
+        let (u, _, split, item) = rows[r];
+        if user != Some(u) {
+            user = Some(u);
+            history.clear();
+        }
+        let (_, tmp, w, written, skipped) = &mut writers[split as usize];
+        if history.is_empty() {
+            *skipped += 1;
+        } else {
+            use std::fmt::Write as _;
+            line.clear();
+            let _ = write!(line, "{u}\t{item}\t");
+            if let Some(ms) = ts_text[r] {
+                let _ = write!(
+                    line,
+                    "{}{}.{:03}",
+                    if ms < 0 { "-" } else { "" },
+                    ms.unsigned_abs() / 1000,
+                    ms.unsigned_abs() % 1000
+                );
+            }
+            line.push('\t');
+            let from = history.len().saturating_sub(max_len);
+            for (k, h) in history[from..].iter().enumerate() {
+                if k > 0 {
+                    line.push(' ');
+                }
+                let _ = write!(line, "{h}");
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes()).map_err(|e| io_err(tmp, e))?;
+            *written += 1;
+        }
+        history.push(item);
+    }
+    let mut out = Vec::new();
+    for (path, tmp, w, written, skipped) in writers {
+        w.into_inner()
+            .map_err(|e| io_err(&tmp, e.into_error()))?
+            .sync_all()?;
+        fs_err::rename(&tmp, &path)?;
+        out.push((
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            written,
+            skipped,
+        ));
+    }
+    Ok(out)
+}
+
 /// Exports the version in `dir` to `<out>/<name>/`, with the vectors of the encoders named in
 /// `embeddings` (`all` for every one) as RecBole pre-trained item embeddings.
-pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
+pub fn export(dir: &Path, out: &Path, embeddings: &[String], force: bool) -> Result<Export> {
     let doc_path = dir.join("dataset.json");
     let doc: Value =
         serde_json::from_slice(&fs_err::read(&doc_path)?).map_err(|e| Error::BadInput {
@@ -448,6 +598,16 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
         })?
         .to_owned();
     let target = out.join(&name);
+    if target.exists() && fs_err::read_dir(&target)?.next().is_some() {
+        if !force {
+            return Err(Error::Invalid(format!(
+                "{} already exists and is not empty: an earlier export?\n  hint: pass --force to \
+                 replace it, or choose another --out",
+                target.display()
+            )));
+        }
+        fs_err::remove_dir_all(&target)?;
+    }
     fs_err::create_dir_all(&target)?;
     let mut files = Vec::new();
 
@@ -485,7 +645,7 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
             files.push((f, n));
         }
     }
-    let mut entity_headers = Vec::new();
+    let mut entities = Vec::new();
     for (table, id, suffix) in [("items", "item_id", "item"), ("users", "user_id", "user")] {
         let p = dir.join(format!("{table}.parquet"));
         if !p.exists() {
@@ -496,12 +656,17 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
         if cols.len() < 2 {
             continue;
         }
+        entities.push((p, suffix, cols));
+    }
+    disambiguate(&mut entities, &inter_cols);
+    let mut entity_headers = Vec::new();
+    for (p, suffix, cols) in &entities {
         entity_headers.push((
-            suffix,
+            *suffix,
             cols.iter().map(|c| c.header.clone()).collect::<Vec<_>>(),
         ));
         let f = format!("{name}.{suffix}");
-        let n = write_atomic(&p, &target.join(&f), &cols)?;
+        let n = write_atomic(p, &target.join(&f), cols)?;
         files.push((f, n));
     }
 
@@ -569,8 +734,51 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String]) -> Result<Export> {
         y.push_str("benchmark_filename: [train, valid, test]\n");
     }
     let f = format!("{name}.yaml");
-    fs_err::write(target.join(&f), y)?;
+    fs_err::write(target.join(&f), &y)?;
     files.push((f, 0));
+    if has_splits {
+        // Sequential models (SASRec, GRU4Rec, ...) read the benchmark split in RecBole's
+        // augmented form: the same rows with each one's history, and a config naming them.
+        let seq = write_sequential(dir, &target, &name, SEQUENCE_LENGTH)?;
+        let mut ys = y
+            .replace(
+                "benchmark_filename: [train, valid, test]",
+                "benchmark_filename: [seq_train, seq_valid, seq_test]",
+            )
+            .replace(
+                "# Use: run_recbole(model=...",
+                "# Sequential models. Use: run_recbole(model=\"SASRec\"",
+            );
+        ys = ys.replace(
+            &format!(
+                "  inter: [{}]",
+                inter_cols
+                    .iter()
+                    .map(|c| c.header.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &format!(
+                "  inter: [user_id, item_id{}, item_id_list]",
+                if has("timestamp") { ", timestamp" } else { "" }
+            ),
+        );
+        ys = if ys.contains("alias_of_item_id: [") {
+            ys.replace("alias_of_item_id: [", "alias_of_item_id: [item_id_list, ")
+        } else {
+            ys + "alias_of_item_id: [item_id_list]\n"
+        };
+        ys.push_str(&format!(
+            "MAX_ITEM_LIST_LENGTH: {SEQUENCE_LENGTH}\neval_args:\n  order: TO\n  mode: full\n"
+        ));
+        for (f, n, skipped) in seq {
+            files.push((f.clone(), n));
+            let _ = skipped;
+        }
+        let f = format!("{name}.sequential.yaml");
+        fs_err::write(target.join(&f), ys)?;
+        files.push((f, 0));
+    }
     Ok(Export {
         dir: target,
         dataset: name,

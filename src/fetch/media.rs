@@ -374,7 +374,17 @@ impl MediaFetcher {
         let mut todo = Vec::new();
         for (i, it) in items.iter().enumerate() {
             match done.get(&(it.key.clone(), it.url.clone())) {
-                Some(r) if r.ok() || !retry_failed => results[i] = Some(r.clone()),
+                // A finished item whose blob left the cache (removed as damaged, or by
+                // `cache gc`) is fetched again.
+                Some(r)
+                    if (r.ok()
+                        && r.sha256
+                            .as_deref()
+                            .is_some_and(|s| self.cache.blob(s).is_some()))
+                        || (!r.ok() && !retry_failed) =>
+                {
+                    results[i] = Some(r.clone())
+                }
                 _ => todo.push(i),
             }
         }

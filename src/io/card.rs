@@ -13,6 +13,50 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// Above this many raw files, the card summarises them per folder.
+const MAX_LISTED: usize = 30;
+
+/// The folder of a relative path (`.` for a file at the top).
+fn folder_of(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((d, _)) => format!("{d}/"),
+        None => "./".into(),
+    }
+}
+
+#[derive(Default)]
+struct FolderSummary {
+    files: u64,
+    bytes: u64,
+    formats: std::collections::BTreeMap<String, u64>,
+}
+
+impl FolderSummary {
+    fn formats(&self) -> String {
+        self.formats
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// (path, bytes) grouped by folder, with counts per file extension.
+fn by_folder(files: impl Iterator<Item = (String, u64)>) -> Vec<(String, FolderSummary)> {
+    let mut m: std::collections::BTreeMap<String, FolderSummary> = Default::default();
+    for (path, bytes) in files {
+        let e = m.entry(folder_of(&path)).or_default();
+        e.files += 1;
+        e.bytes += bytes;
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let ext = name
+            .rsplit_once('.')
+            .map_or("(none)".to_owned(), |(_, x)| x.to_ascii_lowercase());
+        *e.formats.entry(ext).or_default() += 1;
+    }
+    m.into_iter().collect()
+}
+
 pub fn render(doc: &Value) -> String {
     let ds = &doc["dataset"];
     let name = s(&ds["name"]);
@@ -36,15 +80,43 @@ pub fn render(doc: &Value) -> String {
     if let Some(c) = ds["citation"].as_str() {
         let _ = writeln!(o, "Cite the corpus as: {c}\n");
     }
-    let _ = writeln!(o, "| raw file | bytes | sha256 |\n| --- | ---: | --- |");
-    for f in doc["source"]["files"].as_array().into_iter().flatten() {
+    let raw: Vec<&Value> = doc["source"]["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if raw.len() <= MAX_LISTED {
+        let _ = writeln!(o, "| raw file | bytes | sha256 |\n| --- | ---: | --- |");
+        for f in raw {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | `{}` |",
+                s(&f["file"]),
+                s(&f["bytes"]),
+                s(&f["sha256"])
+            );
+        }
+    } else {
+        // An image corpus has thousands of files: one row per folder here, every file with
+        // its sha256 in dataset.json (`source.files`).
         let _ = writeln!(
             o,
-            "| `{}` | {} | `{}` |",
-            s(&f["file"]),
-            s(&f["bytes"]),
-            s(&f["sha256"])
+            "{} raw files, by folder (each file's size and sha256 are in `dataset.json`, `source.files`):\n\n\
+             | folder | files | bytes | formats |\n| --- | ---: | ---: | --- |",
+            raw.len()
         );
+        for (folder, g) in by_folder(
+            raw.iter()
+                .map(|f| (s(&f["file"]), f["bytes"].as_u64().unwrap_or(0))),
+        ) {
+            let _ = writeln!(
+                o,
+                "| `{folder}` | {} | {} | {} |",
+                g.files,
+                g.bytes,
+                g.formats()
+            );
+        }
     }
     if let Some(dl) = doc["source"]["downloaded"].as_array() {
         let _ = writeln!(
@@ -208,17 +280,40 @@ pub fn render(doc: &Value) -> String {
         o,
         "| raw file | lines | header | skipped | rows | rejected | repaired |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
-    for (f, a) in acc["raw"].as_object().into_iter().flatten() {
-        let _ = writeln!(
-            o,
-            "| `{f}` | {} | {} | {} | {} | {} | {} |",
-            s(&a["lines"]),
-            s(&a["header"]),
-            s(&a["skipped"]),
-            s(&a["rows"]),
-            s(&a["rejected"]),
-            s(&a["repaired"])
-        );
+    let accounts: Vec<(&String, &Value)> = acc["raw"].as_object().into_iter().flatten().collect();
+    if accounts.len() <= MAX_LISTED {
+        for (f, a) in accounts {
+            let _ = writeln!(
+                o,
+                "| `{f}` | {} | {} | {} | {} | {} | {} |",
+                s(&a["lines"]),
+                s(&a["header"]),
+                s(&a["skipped"]),
+                s(&a["rows"]),
+                s(&a["rejected"]),
+                s(&a["repaired"])
+            );
+        }
+    } else {
+        // Summed per folder (the per-file counts are in dataset.json, `accounting.raw`).
+        let mut sums: std::collections::BTreeMap<String, [u64; 7]> = Default::default();
+        for (f, a) in accounts {
+            let e = sums.entry(folder_of(f)).or_default();
+            e[0] += 1;
+            for (k, key) in ["lines", "header", "skipped", "rows", "rejected", "repaired"]
+                .iter()
+                .enumerate()
+            {
+                e[k + 1] += a[*key].as_u64().unwrap_or(0);
+            }
+        }
+        for (folder, e) in sums {
+            let _ = writeln!(
+                o,
+                "| `{folder}` ({} files) | {} | {} | {} | {} | {} | {} |",
+                e[0], e[1], e[2], e[3], e[4], e[5], e[6]
+            );
+        }
     }
     if let Some(r) = acc["rejected"].as_object().filter(|r| !r.is_empty()) {
         let _ = writeln!(
@@ -419,8 +514,8 @@ fn render_encoders(o: &mut String, doc: &Value) {
         "\n## Embeddings\n\nOne vector per item in `embeddings/<encoder>.parquet` (items without one are in \
          `encode_status.parquet` with the reason). Model files are pinned by sha256; the preprocessing is in \
          each file's parquet metadata and in `dataset.json`.\n\n\
-         | encoder | model | input | dim | dtype | model sha256 | items | encoded | coverage | missing, by reason |\n\
-         | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- |"
+         | encoder | model | input | dim | dtype | model sha256 | items | encoded | coverage | computed on | missing, by reason |\n\
+         | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | --- | --- |"
     );
     for e in encs {
         let input = e["input"]
@@ -430,7 +525,7 @@ fn render_encoders(o: &mut String, doc: &Value) {
             .unwrap_or_else(|| s(&e["input"]));
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | `{}…` | {} | {} | {:.1}% | {} |",
+            "| {} | {} | {} | {} | {} | `{}…` | {} | {} | {:.1}% | {} | {} |",
             s(&e["name"]),
             s(&e["model"]),
             input.replace('|', "\\|"),
@@ -440,6 +535,7 @@ fn render_encoders(o: &mut String, doc: &Value) {
             s(&e["items"]),
             s(&e["ok"]),
             e["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+            reasons(&e["computed_on"]),
             reasons(&e["missing_by_status"]),
         );
     }

@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod croissant;
+pub mod csv;
 pub mod lines;
 pub mod npy;
 pub mod parquet;

@@ -4,7 +4,8 @@
 //! <version>/         published, immutable
 //! latest -> <version> the greatest published version (natural order)
 //! .cache/<stage>-<fingerprint>/   stage outputs, committed by rename
-//! .staging-*/ .cache/*.tmp-*      partial work of a killed build, removed at the next start
+//! .staging-*/ .*.tmp-*           partial work of a killed build, removed at the next start
+//! .cache/.*.tmp-*
 //! .lock                           held (flock) by the running build
 //! ```
 //!
@@ -64,6 +65,13 @@ impl DatasetLock {
     }
 }
 
+/// Whether `name` is one of the temporary names this module and the stages give partial work.
+/// Every such name starts with `.`, and a version name never does (the manifest refuses it), so
+/// no published version can ever look like a leftover — `2.tmp-1` is a valid version.
+pub fn is_partial_name(name: &str) -> bool {
+    name.starts_with(".staging-") || (name.starts_with('.') && name.contains(".tmp-"))
+}
+
 /// Removes leftovers of killed builds. Call with the lock held.
 pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
     for dir in [dataset_dir.to_path_buf(), dataset_dir.join(".cache")] {
@@ -73,8 +81,8 @@ pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
         for e in entries {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".staging-") || name.contains(".tmp-") {
-                // A killed build leaves directories and files (e.g. `inputs.json.tmp-<pid>`).
+            if is_partial_name(&name) {
+                // A killed build leaves directories and files (e.g. `.inputs.json.tmp-<pid>`).
                 if e.file_type()?.is_dir() {
                     fs_err::remove_dir_all(e.path())?;
                 } else {
@@ -86,13 +94,19 @@ pub fn clean_partial(dataset_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A fresh temporary directory next to `final_dir`, to be committed with [`commit_dir`].
-pub fn temp_dir_for(final_dir: &Path) -> Result<PathBuf> {
-    let name = final_dir
+/// The hidden temporary name next to `final_path` that [`clean_partial`] recognises:
+/// `.<name>.tmp-<pid>`.
+pub fn temp_path_for(final_path: &Path) -> PathBuf {
+    let name = final_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = final_dir.with_file_name(format!("{name}.tmp-{}", std::process::id()));
+    final_path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// A fresh temporary directory next to `final_dir`, to be committed with [`commit_dir`].
+pub fn temp_dir_for(final_dir: &Path) -> Result<PathBuf> {
+    let tmp = temp_path_for(final_dir);
     if tmp.exists() {
         fs_err::remove_dir_all(&tmp)?;
     }
@@ -108,6 +122,105 @@ pub fn commit_dir(tmp: &Path, final_dir: &Path) -> Result<()> {
     }
     fs_err::rename(tmp, final_dir)?;
     Ok(())
+}
+
+/// The record of a stage directory's files (`<rel path>` → sha256 and size), written before the
+/// directory is committed. Published versions hard-link these files, so a byte flipped in a
+/// published file is flipped here too; the record is how a later build notices and rebuilds the
+/// stage instead of publishing the damage again.
+pub const FILES_RECORD: &str = ".files.json";
+
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq, Debug)]
+struct RecordedFile {
+    bytes: u64,
+    sha256: String,
+}
+
+fn files_under(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    for e in fs_err::read_dir(dir)? {
+        let e = e?;
+        let path = e.path();
+        if e.file_type()?.is_dir() {
+            files_under(root, &path, out)?;
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if rel != FILES_RECORD {
+                out.push((rel, path));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes [`FILES_RECORD`] for every file under `dir`.
+pub fn record_files(dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    files_under(dir, dir, &mut files)?;
+    write_record(dir, files)
+}
+
+/// Writes [`FILES_RECORD`] for the files `names` of `dir` only (a stage directory that also
+/// holds a growing work journal).
+pub fn record_some_files(dir: &Path, names: &[&str]) -> Result<()> {
+    let files = names
+        .iter()
+        .map(|n| ((*n).to_owned(), dir.join(n)))
+        .collect();
+    write_record(dir, files)
+}
+
+fn write_record(dir: &Path, files: Vec<(String, PathBuf)>) -> Result<()> {
+    let mut rec = std::collections::BTreeMap::new();
+    for (rel, path) in files {
+        let (sha256, bytes) = crate::util::hash::sha256_file(&path)?;
+        rec.insert(rel, RecordedFile { bytes, sha256 });
+    }
+    // Written whole, then renamed: a killed build never leaves half a record.
+    let tmp = temp_path_for(&dir.join(FILES_RECORD));
+    fs_err::write(&tmp, serde_json::to_vec_pretty(&rec)?)?;
+    fs_err::rename(&tmp, dir.join(FILES_RECORD))?;
+    Ok(())
+}
+
+/// Checks the files under `dir` against its [`FILES_RECORD`]: `None` when every recorded file is
+/// there with its recorded size and sha256 (files added since, such as a media journal, are
+/// not checked), else what is wrong, in words.
+pub fn check_files(dir: &Path) -> Result<Option<String>> {
+    let Ok(bytes) = fs_err::read(dir.join(FILES_RECORD)) else {
+        return Ok(Some(format!(
+            "it has no {FILES_RECORD} (written by an older recdata)"
+        )));
+    };
+    let Ok(rec) =
+        serde_json::from_slice::<std::collections::BTreeMap<String, RecordedFile>>(&bytes)
+    else {
+        return Ok(Some(format!("its {FILES_RECORD} is not readable")));
+    };
+    for (rel, want) in &rec {
+        let path = dir.join(rel);
+        let Ok(meta) = fs_err::metadata(&path) else {
+            return Ok(Some(format!("`{rel}` is missing")));
+        };
+        if meta.len() != want.bytes {
+            return Ok(Some(format!(
+                "`{rel}` has {} bytes, {} were written",
+                meta.len(),
+                want.bytes
+            )));
+        }
+        let (sha, _) = crate::util::hash::sha256_file(&path)?;
+        if sha != want.sha256 {
+            return Ok(Some(format!(
+                "`{rel}` has sha256 {sha}, {} was written",
+                want.sha256
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Hard-links `src` to `dst`, copying where links are not possible (another filesystem).
@@ -178,7 +291,7 @@ pub fn update_latest(dataset_dir: &Path) -> Result<Option<String>> {
     {
         return Ok(Some(top));
     }
-    let tmp = dataset_dir.join(format!(".latest.tmp-{}", std::process::id()));
+    let tmp = temp_path_for(&link);
     let _ = fs_err::remove_file(&tmp);
     std::os::unix::fs::symlink(&top, &tmp).map_err(|e| {
         Error::Io(std::io::Error::new(

@@ -47,15 +47,6 @@ impl Diagnostic {
         self
     }
 
-    /// `(line, column)`, both 1-based, of a byte offset; the column counts characters.
-    pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-        let offset = offset.min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (line, text[line_start..offset].chars().count() + 1)
-    }
-
     /// A machine-readable form for `--json`.
     pub fn to_json(&self, sources: &Sources) -> serde_json::Value {
         let mut v = serde_json::json!({
@@ -64,7 +55,7 @@ impl Diagnostic {
             "help": self.help,
         });
         if let Some(sp) = self.span {
-            let (line, col) = Self::line_col(sources.text(sp.file), sp.start);
+            let (line, col, _) = sources.locate(sp.file, sp.start);
             v["file"] = sources.path(sp.file).display().to_string().into();
             v["line"] = line.into();
             v["column"] = col.into();
@@ -92,7 +83,7 @@ impl Diagnostic {
         let mut out = format!("{col}{word}{reset}{bold}: {}{reset}\n", self.message);
         if let Some(sp) = self.span {
             let text = sources.text(sp.file);
-            let (line, column) = Self::line_col(text, sp.start);
+            let (line, column, line_text) = sources.locate(sp.file, sp.start);
             let gutter = line.to_string().len();
             let pad = " ".repeat(gutter);
             let _ = writeln!(
@@ -100,16 +91,13 @@ impl Diagnostic {
                 "{pad}{blue}-->{reset} {}:{line}:{column}",
                 sources.path(sp.file).display()
             );
-            let line_text = text.lines().nth(line - 1).unwrap_or("");
             let start_chars = column - 1;
-            let line_start = text[..sp.start.min(text.len())]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let end_in_line = sp.end.min(line_start + line_text.len()).max(sp.start);
             let width = text
-                .get(sp.start..end_in_line)
-                .map_or(1, |s| s.chars().count())
-                .max(1);
+                .get(sp.start..sp.end.max(sp.start))
+                .map_or(1, |s| s.lines().next().unwrap_or("").chars().count())
+                .clamp(1, 200);
+            // A line of source is shown whole up to a limit: a 400 KB line is not echoed.
+            let (line_text, start_chars) = clip_line(line_text, start_chars, width);
             let _ = writeln!(out, "{pad} {blue}|{reset}");
             let _ = writeln!(out, "{blue}{line:>gutter$} |{reset} {line_text}");
             let _ = writeln!(
@@ -132,6 +120,28 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// At most 160 characters of `line` around the caret (`…` marks what was cut), and the caret's
+/// column in the clipped text.
+fn clip_line(line: &str, caret: usize, width: usize) -> (String, usize) {
+    const MAX: usize = 160;
+    let n = line.chars().count();
+    if n <= MAX {
+        return (line.to_owned(), caret);
+    }
+    let from = caret.saturating_sub(40).min(n.saturating_sub(MAX));
+    let take = MAX.max(width.min(MAX));
+    let mut s: String = line.chars().skip(from).take(take).collect();
+    let mut col = caret - from;
+    if from > 0 {
+        s.insert(0, '…');
+        col += 1;
+    }
+    if from + take < n {
+        s.push('…');
+    }
+    (s, col)
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.

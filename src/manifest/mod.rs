@@ -74,15 +74,27 @@ pub struct SourceConfig {
 pub struct ManifestErrors {
     pub sources: Sources,
     pub diagnostics: Vec<Diagnostic>,
+    /// The manifest file itself could not be read (missing, a directory, no permission): the
+    /// run could not start (exit 2), as opposed to a manifest with errors in it (exit 1).
+    pub unreadable: bool,
 }
 
 impl ManifestErrors {
+    /// The diagnostics as text: the first [`Self::SHOWN`] in full, then a count of the rest
+    /// (`--json` lists every one).
     pub fn render(&self, color: bool) -> String {
         let mut s: String = self
             .diagnostics
             .iter()
+            .take(Self::SHOWN)
             .map(|d| d.render(&self.sources, color) + "\n")
             .collect();
+        if self.diagnostics.len() > Self::SHOWN {
+            s.push_str(&format!(
+                "... and {} more (not shown; `--json` lists every one)\n\n",
+                self.diagnostics.len() - Self::SHOWN
+            ));
+        }
         let n = self
             .diagnostics
             .iter()
@@ -94,6 +106,9 @@ impl ManifestErrors {
         ));
         s
     }
+
+    /// How many diagnostics [`Self::render`] prints in full.
+    pub const SHOWN: usize = 20;
 }
 
 impl std::fmt::Display for ManifestErrors {
@@ -125,6 +140,7 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
     let mut diags = Vec::new();
     let mut stack = Vec::new();
     let root = load_with_includes(path, &mut sources, &mut diags, &mut stack, None);
+    let unreadable = root.is_none() && sources.is_empty();
     let manifest = root.and_then(|t| resolve(path, &t, &mut diags));
     let errors = diags.iter().any(|d| d.severity == Severity::Error);
     match manifest {
@@ -135,6 +151,7 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
         _ => Err(ManifestErrors {
             sources,
             diagnostics: diags,
+            unreadable,
         }),
     }
 }
@@ -146,7 +163,7 @@ fn load_with_includes(
     stack: &mut Vec<PathBuf>,
     included_at: Option<Span>,
 ) -> Option<Table> {
-    let text = match fs_err::read_to_string(path) {
+    let bytes = match fs_err::read(path) {
         Ok(t) => t,
         Err(e) => {
             let msg = match included_at {
@@ -154,6 +171,28 @@ fn load_with_includes(
                 None => format!("cannot read manifest: {e}"),
             };
             diags.push(Diagnostic::error(msg, included_at, "included here"));
+            return None;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // Point at the first bad byte (line and column) in a lossy copy of the text.
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let id = sources.add(path.to_path_buf(), lossy);
+            diags.push(
+                Diagnostic::error(
+                    "the manifest is not valid UTF-8",
+                    Some(Span {
+                        file: id,
+                        start: at,
+                        end: at + 1,
+                    }),
+                    format!("byte 0x{:02X} is not UTF-8 here", e.as_bytes()[at]),
+                )
+                .with_help("TOML files are UTF-8: re-save the file as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8`)"),
+            );
             return None;
         }
     };
@@ -226,6 +265,8 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         |e| e.key_span,
     );
     let mut top = TableReader::new(root, "", whole);
+    // Read (and removed) while loading; a valid key all the same.
+    top.allow(&["include"]);
 
     let dataset = match top.table(diags, "dataset") {
         Some(mut r) => {

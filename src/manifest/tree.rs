@@ -25,19 +25,62 @@ pub struct Span {
 /// The text of every file read while loading one manifest (the manifest and its includes).
 #[derive(Debug, Default)]
 pub struct Sources {
-    files: Vec<(PathBuf, String)>,
+    files: Vec<SourceFile>,
+}
+
+#[derive(Debug)]
+struct SourceFile {
+    path: PathBuf,
+    text: String,
+    /// Byte offset of each line's start, built on first use: rendering N diagnostics costs
+    /// O(N log lines), not O(N × file size).
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl Sources {
     pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
-        self.files.push((path, text));
+        self.files.push(SourceFile {
+            path,
+            text,
+            line_starts: std::sync::OnceLock::new(),
+        });
         FileId(self.files.len() - 1)
     }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
     pub fn path(&self, id: FileId) -> &Path {
-        &self.files[id.0].0
+        &self.files[id.0].path
     }
     pub fn text(&self, id: FileId) -> &str {
-        &self.files[id.0].1
+        &self.files[id.0].text
+    }
+
+    fn line_starts(&self, id: FileId) -> &[usize] {
+        let f = &self.files[id.0];
+        f.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', f.text.as_bytes()).map(|i| i + 1))
+                .collect()
+        })
+    }
+
+    /// `(line, column, line text)` of a byte offset: line and column 1-based, the column in
+    /// characters, the line without its newline.
+    pub fn locate(&self, id: FileId, offset: usize) -> (usize, usize, &str) {
+        let text = self.text(id);
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let starts = self.line_starts(id);
+        let line = starts.partition_point(|s| *s <= offset).max(1);
+        let start = starts[line - 1];
+        let end = starts.get(line).map_or(text.len(), |e| e - 1);
+        let line_text = text[start..end]
+            .strip_suffix('\r')
+            .unwrap_or(&text[start..end]);
+        (line, text[start..offset].chars().count() + 1, line_text)
     }
 }
 

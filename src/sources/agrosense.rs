@@ -526,8 +526,20 @@ fn read_crop_file(
     };
     let names: Vec<&str> = CROP_HEADER.split(',').collect();
     let mut reader = LineReader::open(path)?;
-    while let Some((line_no, _, raw)) = reader.next_line()? {
+    while let Some((line_no, _, raw, long)) = reader.next_line()? {
         f.acc.lines += 1;
+        if let Some(n) = long {
+            f.reject(
+                line_no,
+                "line_too_long",
+                format!(
+                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                    crate::io::lines::MAX_LINE >> 20
+                ),
+                raw,
+            );
+            continue;
+        }
         let Some(text) = line_text(line_no, raw) else {
             if line_no == 1 {
                 return Err(Error::BadInput {
@@ -649,8 +661,20 @@ fn read_variant_file(
     let mut header: Vec<String> = Vec::new();
     let mut label_col = 0;
     let mut reader = LineReader::open(path)?;
-    while let Some((line_no, _, raw)) = reader.next_line()? {
+    while let Some((line_no, _, raw, long)) = reader.next_line()? {
         f.acc.lines += 1;
+        if let Some(n) = long {
+            f.reject(
+                line_no,
+                "line_too_long",
+                format!(
+                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                    crate::io::lines::MAX_LINE >> 20
+                ),
+                raw,
+            );
+            continue;
+        }
         let text = line_text(line_no, raw);
         if line_no == 1 {
             let bad = |message: String| Error::BadInput {

@@ -302,13 +302,32 @@ fn parse_chunk(
                 raw: raw.to_vec(),
             });
         };
-    while let Some((line_no, consumed, raw)) = reader.next_line()? {
+    while let Some((line_no, consumed, raw, long)) = reader.next_line()? {
         acc.lines += 1;
         if line_no % (1 << 16) == 0 {
             bar.inc(consumed - reported);
             reported = consumed;
         }
+        if let Some(n) = long {
+            reject(
+                line_no,
+                "line_too_long",
+                format!(
+                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                    crate::io::lines::MAX_LINE >> 20
+                ),
+                raw,
+                &mut acc,
+            );
+            continue;
+        }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        // A UTF-8 byte order mark (an editor's) is not part of the first user id.
+        let line = if start == 0 && line_no == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        };
         if line.is_empty() {
             reject(line_no, "empty_line", "empty line".into(), raw, &mut acc);
             continue;
@@ -562,7 +581,7 @@ fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>
     let mut out = Vec::new();
     let mut seen = hashbrown::HashSet::new();
     let mut reader = LineReader::open(path)?;
-    while let Some((line_no, _, raw)) = reader.next_line()? {
+    while let Some((line_no, _, raw, long)) = reader.next_line()? {
         acc.lines += 1;
         let mut reject = |reason: &'static str, detail: String| {
             rejects.push(Reject {
@@ -573,7 +592,23 @@ fn read_profiles(path: &Path, rejects: &mut Vec<Reject>) -> Result<(Vec<Profile>
                 raw: raw.to_vec(),
             });
         };
+        if let Some(n) = long {
+            reject(
+                "line_too_long",
+                format!(
+                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                    crate::io::lines::MAX_LINE >> 20
+                ),
+            );
+            acc.rejected += 1;
+            continue;
+        }
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = if line_no == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        };
         if line_no == 1 && line.starts_with(b"#") {
             acc.header += 1;
             continue;

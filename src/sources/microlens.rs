@@ -30,7 +30,8 @@
 //!   50K title file does. Every header is checked against what it should say.
 //! - Timestamps are 13-digit milliseconds and not unique (two users share one); row order is
 //!   arbitrary (the filter sorts).
-//! - Titles are split at the FIRST comma only (titles contain commas); one level of
+//! - Titles are split at the FIRST comma only (titles contain commas); whitespace around it is
+//!   trimmed (the 100K English file writes `<id>, <title>`); one level of
 //!   surrounding `"` is stripped; a lone or unbalanced `"` is kept as text (1M's Chinese
 //!   titles); empty titles (`7,`) become null and are counted.
 //! - A UTF-8 BOM on any file's first line is ignored; CRLF endings are accepted.
@@ -281,9 +282,12 @@ fn three_fields(line: &[u8], sep: u8) -> Option<(&[u8], &[u8], &[u8])> {
     Some((&line[..a], mid, last))
 }
 
-/// Splits a title line at its first comma and strips one level of surrounding quotes.
+/// Splits a title line at its first comma, trims the whitespace around the separator (the
+/// 100K English file writes `<id>, <title>`: the space is not part of the title) and strips one
+/// level of surrounding quotes.
 pub fn split_title(line: &str) -> Option<(&str, &str)> {
     let (id, rest) = line.split_once(',')?;
+    let (id, rest) = (id.trim(), rest.trim());
     let t = rest
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
@@ -611,5 +615,19 @@ mod tests {
         assert_eq!(split_title("5,\"unbalanced"), Some(("5", "\"unbalanced")));
         assert_eq!(split_title("6,\""), Some(("6", "\"")));
         assert_eq!(split_title("no comma"), None);
+    }
+
+    /// The 100K English file writes `<id>, <title>`; the published title had a leading space.
+    #[test]
+    fn microlens_title_separator_whitespace_is_not_part_of_the_title() {
+        assert_eq!(
+            split_title("19, Tulips at the market"),
+            Some(("19", "Tulips at the market"))
+        );
+        assert_eq!(
+            split_title("4, \"quoted, title\" "),
+            Some(("4", "quoted, title"))
+        );
+        assert_eq!(split_title("8, "), Some(("8", "")));
     }
 }

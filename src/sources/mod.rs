@@ -385,6 +385,91 @@ pub struct Normalized {
     pub tables: Vec<SideTable>,
 }
 
+/// Zero usable rows out of the input is a failure, not an empty dataset: the error says how many
+/// records each file held, why they were rejected (by reason, with the first example), and names
+/// a recognisable wrong encoding (UTF-16, UTF-32, binary). `inputs` are the files read.
+/// Usable rows are interactions and corpus tables (a users or items catalogue alone is not a
+/// dataset). Files whose every record was rejected are named in a warning even when others
+/// have rows.
+pub fn check_usable(corpus: &str, n: &Normalized, inputs: &[PathBuf], p: &Reporter) -> Result<()> {
+    let encoding = |file: &str| {
+        inputs
+            .iter()
+            .find(|f| f.ends_with(file))
+            .and_then(|f| crate::util::input::foreign_encoding(f))
+    };
+    let describe = |a: &FileAccount| {
+        let mut reasons: std::collections::BTreeMap<&str, u64> = Default::default();
+        for r in n.rejects.iter().filter(|r| r.file == a.file) {
+            *reasons.entry(r.reason).or_default() += 1;
+        }
+        let mut s = format!(
+            "`{}`: {} record(s), {} rejected",
+            a.file, a.lines, a.rejected
+        );
+        if !reasons.is_empty() {
+            let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s.push_str(&format!(" ({})", list.join(", ")));
+        }
+        if let Some(r) = n.rejects.iter().find(|r| r.file == a.file) {
+            s.push_str(&format!("; first: line {}: {}", r.line, r.detail));
+        }
+        if let Some(enc) = encoding(&a.file) {
+            s.push_str(&format!(
+                "\n    it looks like {enc}; recdata reads UTF-8: convert it first, e.g. \
+                 `iconv -f UTF-16 -t UTF-8 {0} > {0}.utf8`",
+                a.file
+            ));
+        }
+        s
+    };
+    let rows = n.interactions.len() + n.tables.iter().map(|t| t.batch.num_rows()).sum::<usize>();
+    if rows > 0 {
+        for a in &n.accounts {
+            if a.rows == 0 && a.rejected > 0 {
+                p.warn(format!(
+                    "every record of a file was rejected: {}",
+                    describe(a)
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let records: u64 = n.accounts.iter().map(|a| a.lines).sum();
+    let mut msg = if records == 0 {
+        format!("no usable rows: the {corpus} input holds no records (its files are empty)")
+    } else {
+        format!(
+            "no usable rows: the {corpus} input holds {records} record(s) and none became an \
+             interaction or a table row"
+        )
+    };
+    for a in &n.accounts {
+        msg.push_str(&format!("\n  {}", describe(a)));
+    }
+    for f in inputs {
+        let shown = f
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !n.accounts.iter().any(|a| f.ends_with(&a.file))
+            && let Some(enc) = crate::util::input::foreign_encoding(f)
+        {
+            msg.push_str(&format!(
+                "\n  `{shown}` looks like {enc}; recdata reads UTF-8"
+            ));
+        }
+    }
+    if n.rejects.iter().any(|r| r.reason == "unknown_note") {
+        msg.push_str(
+            "\n  hint: the logs name notes that `notes` lacks; a sample whose tables were cut \
+             independently (Qilin's toy data) needs `unknown_notes = \"keep\"` in [source]",
+        );
+    }
+    msg.push_str("\n  nothing was published");
+    Err(crate::error::Error::Invalid(msg))
+}
+
 /// Interns byte strings to dense codes in order of first appearance. Canonical decimal keys
 /// (most corpora's ids: digits, no leading zero) are looked up by value, which avoids hashing
 /// and allocating the bytes; `"012"` is not canonical and stays distinct from `"12"`.

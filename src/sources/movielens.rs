@@ -139,6 +139,10 @@ impl Variant {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Options {
     pub variant: Option<Variant>,
+    /// Read the movies file (`u.item` / `movies.dat`); default true, and then it must exist.
+    pub items: bool,
+    /// Read the users file (`u.user` / `users.dat`); default true, and then it must exist.
+    pub users: bool,
 }
 
 impl Options {
@@ -150,7 +154,13 @@ impl Options {
                 Variant::K100
             }
         });
-        Some(Options { variant })
+        let items = r.bool(diags, "items").is_none_or(|b| b.value);
+        let users = r.bool(diags, "users").is_none_or(|b| b.value);
+        Some(Options {
+            variant,
+            items,
+            users,
+        })
     }
 }
 
@@ -163,8 +173,13 @@ fn locate(o: &Options, dir: &Path) -> Result<(Variant, PathBuf)> {
     };
     for v in &variants {
         for d in candidates(*v) {
-            if d.join(v.files()[0]).is_file() {
+            let ratings = d.join(v.files()[0]);
+            if ratings.is_file() {
                 return Ok((*v, d));
+            }
+            // There, but not a file (a directory, a FIFO, a link loop): say what it is.
+            if crate::util::input::present_but_not_a_file(&ratings) {
+                crate::util::input::check_file(&ratings)?;
             }
         }
     }
@@ -181,9 +196,28 @@ pub fn input_files(o: &Options, dir: &Path) -> Result<Vec<PathBuf>> {
     let (v, d) = locate(o, dir)?;
     let [r, i, u] = v.files();
     let mut out = vec![d.join(r)];
-    for f in [i, u] {
-        if d.join(f).is_file() {
-            out.push(d.join(f));
+    for (f, wanted, key) in [(i, o.items, "items"), (u, o.users, "users")] {
+        if !wanted {
+            continue;
+        }
+        let path = d.join(f);
+        match crate::util::input::check_file(&path) {
+            Ok(_) => out.push(path),
+            Err(Error::MissingInput { path, .. }) => {
+                return Err(Error::MissingInput {
+                    path,
+                    hint: format!(
+                        "MovieLens ships `{f}` beside `{r}`; without it the dataset has no {}. \
+                         If that is what you want, set `{key} = false` in [source]",
+                        if key == "items" {
+                            "titles, genres or years"
+                        } else {
+                            "user attributes"
+                        }
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
@@ -327,7 +361,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
 
     let mut ia = ItemAttrs::default();
     let path = d.join(itf);
-    if path.is_file() {
+    if o.items {
         accounts.push(read_lines(&path, itf, &mut rejects, &hidden, |_, line| {
             if line.is_empty() {
                 return Line::Skip;
@@ -406,7 +440,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     let mut ua = UserAttrs::default();
     let path = d.join(uf);
     let mut user_rows = 0usize;
-    if path.is_file() {
+    if o.users {
         accounts.push(read_lines(&path, uf, &mut rejects, &hidden, |_, line| {
             if line.is_empty() {
                 return Line::Skip;

@@ -177,6 +177,17 @@ pub enum Ids {
     ByValue,
 }
 
+/// What a log row that names a note missing from `notes` becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownNotes {
+    /// The row is rejected (`unknown_note`): the full release is referentially complete.
+    Reject,
+    /// The note becomes an item with null features (`in_notes = false`): samples whose tables
+    /// were cut independently (the official toy sample: the first 10 rows of every split).
+    Keep,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionValue {
@@ -191,6 +202,7 @@ pub struct Options {
     pub interaction_value: InteractionValue,
     /// Clicks in the DQA result lists become interactions too (default true).
     pub dqa_clicks: bool,
+    pub unknown_notes: UnknownNotes,
 }
 
 impl Default for Options {
@@ -199,6 +211,7 @@ impl Default for Options {
             ids: Ids::Positional,
             interaction_value: InteractionValue::PageTime,
             dqa_clicks: true,
+            unknown_notes: UnknownNotes::Reject,
         }
     }
 }
@@ -222,6 +235,13 @@ impl Options {
         }
         if let Some(b) = r.bool(diags, "dqa_clicks") {
             o.dqa_clicks = b.value;
+        }
+        if let Some(c) = r.choice(diags, "unknown_notes", &["reject", "keep"]) {
+            o.unknown_notes = if c.value == "keep" {
+                UnknownNotes::Keep
+            } else {
+                UnknownNotes::Reject
+            };
         }
         Some(o)
     }
@@ -249,9 +269,15 @@ fn shard_index(name: &str) -> Option<(u32, u32)> {
     Some((i.parse().ok()?, n.parse().ok()?))
 }
 
-/// The parquet shards of one config folder, in shard order; a gap in the numbering is an error.
+/// The files of one config: the parquet shards of its Hugging Face folder, in shard order (a
+/// gap in the numbering is an error), or — the official toy sample's layout — one
+/// `<config>.csv` written by pandas.
 pub fn shards(dir: &Path, config: &str) -> Result<Vec<PathBuf>> {
     let folder = dir.join(config);
+    let csv = dir.join(format!("{config}.csv"));
+    if !folder.is_dir() && csv.is_file() {
+        return Ok(vec![csv]);
+    }
     if !folder.is_dir() {
         return Err(Error::MissingInput {
             path: folder,
@@ -495,11 +521,21 @@ impl TextParser<'_> {
                         self.i += 1;
                         return Ok(Val::List(v));
                     }
+                    if self.s[self.i..].starts_with(b"...") {
+                        return Err("numpy shortened this array with `...` when it was written \
+                                    as text: the values in between are not in the file"
+                            .into());
+                    }
                     v.push(self.value(depth + 1)?);
+                    let before = self.i;
                     self.ws();
+                    let spaced = self.i > before;
                     match self.s.get(self.i) {
                         Some(b',') => self.i += 1,
                         Some(x) if *x == close => {}
+                        // numpy's text form of an array: elements separated by spaces and
+                        // line breaks, no commas (`[1151720  927325\n 1158042]`).
+                        Some(_) if spaced && close == b']' => {}
                         _ => {
                             return Err(format!(
                                 "expected `,` or `{}` at byte {}",
@@ -538,6 +574,23 @@ impl TextParser<'_> {
                 }
             }
             b'"' | b'\'' => self.string(c).map(Val::Str),
+            // numpy reprs: `array([1., 2.])`, `array([...], dtype=object)`, and numpy 2's
+            // scalars `np.float64(1.5)`, `np.str_('x')`: the value inside the call.
+            _ if self.call_start() => {
+                let v = self.value(depth + 1)?;
+                self.ws();
+                if self.s.get(self.i) == Some(&b',') {
+                    // `, dtype=...`: skipped to the closing parenthesis.
+                    while self.i < self.s.len() && self.s[self.i] != b')' {
+                        self.i += 1;
+                    }
+                }
+                if self.s.get(self.i) != Some(&b')') {
+                    return Err(format!("expected `)` at byte {}", self.i));
+                }
+                self.i += 1;
+                Ok(v)
+            }
             _ => {
                 for (w, v) in [
                     ("null", Val::Null),
@@ -560,6 +613,28 @@ impl TextParser<'_> {
                 self.number()
             }
         }
+    }
+
+    /// Consumes `array(` or `np.<name>(` / `numpy.<name>(` if the text is at one.
+    fn call_start(&mut self) -> bool {
+        let rest = &self.s[self.i..];
+        if rest.starts_with(b"array(") {
+            self.i += 6;
+            return true;
+        }
+        for prefix in [&b"np."[..], b"numpy."] {
+            if let Some(after) = rest.strip_prefix(prefix) {
+                let name = after
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                if name > 0 && after.get(name) == Some(&b'(') {
+                    self.i += prefix.len() + name + 1;
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     fn number(&mut self) -> std::result::Result<Val, String> {
@@ -819,9 +894,37 @@ fn bad_input(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-fn open_parquet(
-    path: &Path,
-) -> Result<(u64, parquet::arrow::arrow_reader::ParquetRecordBatchReader)> {
+/// The rows of one input file as record batches: a parquet shard (real Arrow types), or a
+/// pandas CSV (every column text: nested values in their Python/numpy text form, parsed by
+/// [`parse_text`] like a CSV round trip of the parquet).
+enum Rows {
+    Parquet(parquet::arrow::arrow_reader::ParquetRecordBatchReader),
+    Csv(crate::io::csv::CsvReader),
+}
+
+impl Rows {
+    /// A CSV's header is a record of the file: counted in the accounting as its header.
+    fn header_records(&self) -> u64 {
+        match self {
+            Rows::Parquet(_) => 0,
+            Rows::Csv(_) => 1,
+        }
+    }
+}
+
+fn is_csv(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "csv")
+}
+
+/// Opens an input file; returns its number of data rows (a CSV is read once to count them) and
+/// its batches.
+fn open_parquet(path: &Path) -> Result<(u64, Rows)> {
+    if is_csv(path) {
+        let mut r = crate::io::csv::CsvReader::open(path)?;
+        while r.next_batch(BATCH_ROWS)?.is_some() {}
+        let rows = r.records;
+        return Ok((rows, Rows::Csv(crate::io::csv::CsvReader::open(path)?)));
+    }
     let f = fs_err::File::open(path)?;
     let b =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f.into_parts().0)
@@ -831,17 +934,17 @@ fn open_parquet(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| bad_input(path, format!("cannot read parquet: {e}")))?;
-    Ok((rows, reader))
+    Ok((rows, Rows::Parquet(reader)))
 }
 
-fn next_batch(
-    path: &Path,
-    reader: &mut parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-) -> Result<Option<RecordBatch>> {
-    match reader.next() {
-        None => Ok(None),
-        Some(Ok(b)) => Ok(Some(b)),
-        Some(Err(e)) => Err(bad_input(path, format!("cannot decode parquet: {e}"))),
+fn next_batch(path: &Path, reader: &mut Rows) -> Result<Option<RecordBatch>> {
+    match reader {
+        Rows::Csv(r) => r.next_batch(BATCH_ROWS),
+        Rows::Parquet(reader) => match reader.next() {
+            None => Ok(None),
+            Some(Ok(b)) => Ok(Some(b)),
+            Some(Err(e)) => Err(bad_input(path, format!("cannot decode parquet: {e}"))),
+        },
     }
 }
 
@@ -1028,6 +1131,8 @@ fn read_users(
         let (_, mut reader) = open_parquet(&path)?;
         let mut acc = FileAccount {
             file: file.clone(),
+            lines: reader.header_records(),
+            header: reader.header_records(),
             ..Default::default()
         };
         while let Some(b) = next_batch(&path, &mut reader)? {
@@ -1155,6 +1260,8 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
         rejects: Vec::new(),
         acc: FileAccount {
             file: file.clone(),
+            lines: reader.header_records(),
+            header: reader.header_records(),
             ..Default::default()
         },
         missing_cols: Vec::new(),
@@ -1170,7 +1277,7 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
     let mut row = first_row;
     while let Some(b) = next_batch(path, &mut reader)? {
         require(path, &b, "note_idx")?;
-        if part.missing_cols.is_empty() && part.acc.lines == 0 {
+        if part.missing_cols.is_empty() && part.acc.lines == part.acc.header {
             for c in ["note_title"].iter().chain(note_extra_names().iter()) {
                 if b.column_by_name(c).is_none() {
                     part.missing_cols.push((*c).to_owned());
@@ -1301,8 +1408,67 @@ fn read_notes_shard(o: &Options, dir: &Path, path: &Path, first_row: u64) -> Res
 }
 
 struct Notes {
-    by_idx: HashMap<i64, u32>,
+    by_idx: NoteIndex,
     entities: Entities,
+}
+
+/// note_idx → item code. With `unknown_notes = "keep"`, a note the logs name but `notes` lacks
+/// gets the next code on first sight (in log order, so codes stay deterministic).
+pub struct NoteIndex {
+    known: HashMap<i64, u32>,
+    keep_unknown: bool,
+    added: std::cell::RefCell<(HashMap<i64, u32>, Vec<i64>)>,
+}
+
+impl NoteIndex {
+    fn new(known: HashMap<i64, u32>, keep_unknown: bool) -> Self {
+        NoteIndex {
+            known,
+            keep_unknown,
+            added: Default::default(),
+        }
+    }
+
+    /// The code of `idx`: a known note's, a kept unknown one's, or `None` (rejected).
+    fn code(&self, idx: i64) -> Option<u32> {
+        if let Some(c) = self.known.get(&idx) {
+            return Some(*c);
+        }
+        if !self.keep_unknown {
+            return None;
+        }
+        let mut a = self.added.borrow_mut();
+        if let Some(c) = a.0.get(&idx) {
+            return Some(*c);
+        }
+        let c = (self.known.len() + a.1.len()) as u32;
+        a.0.insert(idx, c);
+        a.1.push(idx);
+        Some(c)
+    }
+
+    /// Appends the kept unknown notes to the items: raw id, null title and features,
+    /// `in_notes = false` (true for every note with a row).
+    fn complete(self, e: &mut Entities) -> Result<u64> {
+        let added = self.added.into_inner().1;
+        let n_known = e.raw_id.len();
+        let n = added.len();
+        e.raw_id.extend(added.iter().map(i64::to_string));
+        if let Some(t) = e.title.as_mut() {
+            t.extend(std::iter::repeat_n(None, n));
+        }
+        for (_, a) in e.extras.iter_mut() {
+            let nulls = arrow_array::new_null_array(a.data_type(), n);
+            *a = arrow_select::concat::concat(&[a.as_ref(), nulls.as_ref()])?;
+        }
+        e.extras.push((
+            "in_notes".into(),
+            Arc::new(BooleanArray::from(
+                (0..n_known + n).map(|k| k < n_known).collect::<Vec<_>>(),
+            )),
+        ));
+        Ok(n as u64)
+    }
 }
 
 fn read_notes(
@@ -1413,7 +1579,7 @@ fn read_notes(
         extras.push(((*name).to_owned(), arrow_select::concat::concat(&refs)?));
     }
     Ok(Notes {
-        by_idx,
+        by_idx: NoteIndex::new(by_idx, o.unknown_notes == UnknownNotes::Keep),
         entities: Entities {
             raw_id,
             title: Some(title),
@@ -1519,12 +1685,12 @@ impl LogRow {
     }
 }
 
-fn note_code(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Result<u32, Bad> {
+fn note_code(notes: &NoteIndex, col: &str, v: &Val) -> std::result::Result<u32, Bad> {
     let idx = match int_of(col, v)? {
         Some(i) => i,
         None => return Err(("unknown_note", format!("`{col}` holds a null note_idx"))),
     };
-    notes.get(&idx).copied().ok_or_else(|| {
+    notes.code(idx).ok_or_else(|| {
         (
             "unknown_note",
             format!("`{col}` names note_idx {idx}, which is not in notes"),
@@ -1532,11 +1698,7 @@ fn note_code(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Resu
     })
 }
 
-fn note_list(
-    notes: &HashMap<i64, u32>,
-    col: &str,
-    v: &Val,
-) -> std::result::Result<Option<Vec<u32>>, Bad> {
+fn note_list(notes: &NoteIndex, col: &str, v: &Val) -> std::result::Result<Option<Vec<u32>>, Bad> {
     let Some(items) = v.list().map_err(|e| bad_value(col, e))? else {
         return Ok(None);
     };
@@ -1548,11 +1710,7 @@ fn note_list(
 }
 
 /// A candidate list: note_idx ints, or `[note_idx, score]` pairs (or `{note_idx, score}`).
-fn candidates(
-    notes: &HashMap<i64, u32>,
-    col: &str,
-    v: &Val,
-) -> std::result::Result<Option<Cands>, Bad> {
+fn candidates(notes: &NoteIndex, col: &str, v: &Val) -> std::result::Result<Option<Cands>, Bad> {
     let Some(items) = v.list().map_err(|e| bad_value(col, e))? else {
         return Ok(None);
     };
@@ -1581,7 +1739,7 @@ fn candidates(
     Ok(Some(c))
 }
 
-fn entries(notes: &HashMap<i64, u32>, col: &str, v: &Val) -> std::result::Result<Vec<Entry>, Bad> {
+fn entries(notes: &NoteIndex, col: &str, v: &Val) -> std::result::Result<Vec<Entry>, Bad> {
     let Some(items) = v.list().map_err(|e| bad_value(col, e))? else {
         return Ok(Vec::new());
     };
@@ -1662,7 +1820,7 @@ fn parse_log_row(
     spec: &LogSpec,
     c: &LogCols<'_>,
     r: usize,
-    notes: &HashMap<i64, u32>,
+    notes: &NoteIndex,
 ) -> std::result::Result<LogRow, Bad> {
     let id_col = if spec.kind == Kind::Rec {
         "request_idx"
@@ -1739,7 +1897,7 @@ struct Logs {
 fn read_logs(
     o: &Options,
     dir: &Path,
-    notes: &HashMap<i64, u32>,
+    notes: &NoteIndex,
     users: &mut Users,
     inter: &mut RawInteractions,
     rejects: &mut Vec<Reject>,
@@ -1758,6 +1916,8 @@ fn read_logs(
             let (_, mut reader) = open_parquet(&path)?;
             let mut acc = FileAccount {
                 file: file.clone(),
+                lines: reader.header_records(),
+                header: reader.header_records(),
                 ..Default::default()
             };
             let (id_col, details_col) = if spec.kind == Kind::Rec {
@@ -2075,7 +2235,7 @@ fn dqa_table(rows: &[(LogRow, u32)]) -> Result<SideTable> {
 
 fn read_qrels(
     dir: &Path,
-    notes: &HashMap<i64, u32>,
+    notes: &NoteIndex,
     rejects: &mut Vec<Reject>,
     accounts: &mut Vec<FileAccount>,
 ) -> Result<Option<SideTable>> {
@@ -2094,8 +2254,22 @@ fn read_qrels(
             ..Default::default()
         };
         let mut reader = crate::io::lines::LineReader::open(&path)?;
-        while let Some((line_no, _, raw)) = reader.next_line()? {
+        while let Some((line_no, _, raw, long)) = reader.next_line()? {
             acc.lines += 1;
+            if let Some(n) = long {
+                acc.rejected += 1;
+                rejects.push(Reject {
+                    file: (*name).to_owned(),
+                    line: line_no,
+                    reason: "line_too_long",
+                    detail: format!(
+                        "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                        crate::io::lines::MAX_LINE >> 20
+                    ),
+                    raw: raw.to_vec(),
+                });
+                continue;
+            }
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             if line_no == 1 {
                 let l = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
@@ -2136,7 +2310,7 @@ fn read_qrels(
                 acc.rejected += 1;
                 continue;
             };
-            let Some(code) = notes.get(&p) else {
+            let Some(code) = notes.code(p) else {
                 reject(
                     "unknown_note",
                     format!("pid {p} is not a note_idx in notes"),
@@ -2146,7 +2320,7 @@ fn read_qrels(
             };
             split.push(k as i32);
             qid.push(q);
-            item.push(*code);
+            item.push(code);
             acc.rows += 1;
         }
         accounts.push(acc);
@@ -2198,11 +2372,19 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     if let Some(q) = read_qrels(dir, &notes.by_idx, &mut rejects, &mut accounts)? {
         tables.push(q);
     }
+    let mut items = notes.entities;
+    let kept = notes.by_idx.complete(&mut items)?;
+    if kept > 0 {
+        progress.info(format!(
+            "Kept {kept} note(s) the logs name but `notes` lacks, as items without features \
+             (unknown_notes = \"keep\"; in_notes = false)"
+        ));
+    }
     Ok(Normalized {
         interactions: inter,
         event: "click".into(),
         users: users.into_entities(),
-        items: notes.entities,
+        items,
         rejects,
         accounts,
         timeless: false,
@@ -2247,6 +2429,56 @@ mod tests {
         }
     }
 
+    /// The official toy CSVs (pandas `to_csv` of the Hugging Face splits) hold numpy's text
+    /// form of arrays: space separated, wrapped, exponent floats, `array(...)` items, `nan`.
+    #[test]
+    fn qilin_numpy_reprs_parse() {
+        let v = parse_text("[1151720  927325 1158042 1151720\n 1626780]").unwrap();
+        assert_eq!(
+            v,
+            Val::List(
+                [1151720, 927325, 1158042, 1151720, 1626780]
+                    .map(Val::Int)
+                    .to_vec()
+            )
+        );
+        let v = parse_text(
+            "['image/part_114/1147826/5133571.jpg' 'image/part_114/1147826/5133572.jpg'\n 'x.jpg']",
+        )
+        .unwrap();
+        assert_eq!(v.list().unwrap().unwrap().len(), 3);
+        let v = parse_text("[ 4.91823584e-01  1.34985551e-01 -3.24201465e-01\n  7.30747759e-01]")
+            .unwrap();
+        assert_eq!(v.list().unwrap().unwrap()[2], Val::Float(-0.324201465));
+        let v = parse_text("[array([1.96492600e+06, 3.20901398e+02])\n array([77464.        ,   320.20663452]) array([3.28361e+05, 3.18687e+01])]").unwrap();
+        let l = v.list().unwrap().unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l[1],
+            Val::List(vec![Val::Float(77464.0), Val::Float(320.20663452)])
+        );
+        assert_eq!(l[0].list().unwrap().unwrap()[0].int(), Ok(Some(1964926)));
+        let v = parse_text("[{'click': 0.0, 'note_idx': 731340, 'page_time': nan}\n {'click': 1.0, 'note_idx': 1, 'page_time': 5.974}]").unwrap();
+        assert_eq!(
+            v.list().unwrap().unwrap()[1].get("note_idx"),
+            Some(&Val::Int(1))
+        );
+        assert_eq!(parse_text("[]").unwrap(), Val::List(vec![]));
+        assert_eq!(
+            parse_text("array(['a', 'b'], dtype=object)").unwrap(),
+            Val::List(vec![Val::Str("a".into()), Val::Str("b".into())])
+        );
+        assert_eq!(
+            parse_text("[np.float64(1.5), np.int64(2)]").unwrap(),
+            Val::List(vec![Val::Float(1.5), Val::Int(2)])
+        );
+        let e = parse_text("[1 2 3 ... 8 9 10]").unwrap_err();
+        assert!(e.contains("shortened this array with `...`"), "{e}");
+        // Spaces are separators only in lists, and never instead of `:` or in objects.
+        assert!(parse_text("{'a' 1}").is_err());
+        assert!(parse_text("(1 2)").is_err());
+    }
+
     #[test]
     fn json_round_trip_of_values() {
         let v = Val::Map(vec![
@@ -2275,7 +2507,7 @@ mod tests {
 
     #[test]
     fn candidates_accept_ints_pairs_and_objects() {
-        let notes: HashMap<i64, u32> = (0..10).map(|i| (i, i as u32 * 2)).collect();
+        let notes = NoteIndex::new((0..10).map(|i| (i, i as u32 * 2)).collect(), false);
         let v = parse_text("[3, [4, 0.5], [5.0, 1], {'note_idx': 6, 'score': 2.0}]").unwrap();
         let c = candidates(&notes, "x", &v).unwrap().unwrap();
         assert_eq!(c.notes, vec![6, 8, 10, 12]);
@@ -2292,7 +2524,7 @@ mod tests {
 
     #[test]
     fn entries_sort_by_position_and_need_timestamps() {
-        let notes: HashMap<i64, u32> = (0..10).map(|i| (i, i as u32)).collect();
+        let notes = NoteIndex::new((0..10).map(|i| (i, i as u32)).collect(), false);
         let v = parse_text(
             "[{'note_idx': 1, 'position': 2.0, 'click': 0.0, 'page_time': nan, 'request_timestamp': 10.0},
               {'note_idx': 2, 'position': 0.0, 'click': 1.0, 'page_time': -1.0, 'request_timestamp': 12.5},

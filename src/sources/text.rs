@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{FileAccount, Reject};
 use crate::error::Result;
-use crate::io::lines::LineReader;
+use crate::io::lines::{LineReader, MAX_LINE, PREVIEW};
 
 /// What an adapter made of one line.
 pub enum Line {
@@ -37,8 +37,22 @@ pub fn read_lines(
         file: display.to_owned(),
         ..Default::default()
     };
-    let mut handle = |line_no: u64, raw: &[u8], acc: &mut FileAccount| {
+    let mut handle = |line_no: u64, raw: &[u8], long: Option<u64>, acc: &mut FileAccount| {
         acc.lines += 1;
+        if let Some(n) = long {
+            acc.rejected += 1;
+            rejects.push(Reject {
+                file: display.to_owned(),
+                line: line_no,
+                reason: "line_too_long",
+                detail: format!(
+                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                    MAX_LINE >> 20
+                ),
+                raw: raw.to_vec(),
+            });
+            return;
+        }
         let mut line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line_no == 1 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
@@ -65,7 +79,7 @@ pub fn read_lines(
     };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".gz") || name.ends_with(".zst") {
-        use std::io::BufRead;
+        use std::io::{BufRead, Read};
         let file = fs_err::File::open(path)?;
         let reader: Box<dyn std::io::Read> = if name.ends_with(".gz") {
             Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
@@ -79,21 +93,49 @@ pub fn read_lines(
         let mut line_no = 0;
         loop {
             buf.clear();
-            let n = r
+            // At most MAX_LINE + 1 bytes of a line are buffered; the rest is counted, not kept.
+            let n = (&mut r)
+                .take(MAX_LINE as u64 + 1)
                 .read_until(b'\n', &mut buf)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             if n == 0 {
                 break;
             }
             line_no += 1;
+            let mut long = None;
+            let mut total = n as u64;
+            if n > MAX_LINE && buf.last() != Some(&b'\n') {
+                loop {
+                    let chunk = r.fill_buf().map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    match memchr::memchr(b'\n', chunk) {
+                        Some(i) => {
+                            r.consume(i + 1);
+                            total += i as u64 + 1;
+                            break;
+                        }
+                        None => {
+                            let k = chunk.len();
+                            r.consume(k);
+                            total += k as u64;
+                        }
+                    }
+                }
+                buf.truncate(PREVIEW);
+                long = Some(total);
+            }
             let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            handle(line_no, line, &mut acc);
-            bar.inc(n as u64);
+            handle(line_no, line, long, &mut acc);
+            bar.inc(total);
         }
     } else {
         let mut reader = LineReader::open(path)?;
-        while let Some((line_no, consumed, raw)) = reader.next_line()? {
-            handle(line_no, raw, &mut acc);
+        while let Some((line_no, consumed, raw, long)) = reader.next_line()? {
+            handle(line_no, raw, long, &mut acc);
             if line_no % 65_536 == 0 {
                 bar.set_position(consumed);
             }

@@ -202,6 +202,7 @@ impl DiagnosticsConfig {
             return Err(Error::Manifest(Box::new(ManifestErrors {
                 sources,
                 diagnostics: diags,
+                unreadable: false,
             })));
         }
         Ok(c.unwrap_or_default())

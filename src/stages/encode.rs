@@ -238,6 +238,10 @@ pub struct EncoderReport {
     pub items: u64,
     pub ok: u64,
     pub coverage: f64,
+    /// Vectors by the kind of device that computed them (`cpu`, `cuda`), also when this build
+    /// took them from the embedding cache.
+    #[serde(default)]
+    pub computed_on: BTreeMap<String, u64>,
     pub missing_by_status: BTreeMap<String, u64>,
     pub examples: Vec<serde_json::Value>,
 }
@@ -331,6 +335,7 @@ pub fn run(
             } else {
                 ok_ids.len() as f64 / ids.len() as f64
             },
+            computed_on: stats.computed_on.clone(),
             missing_by_status: missing,
             examples,
         };

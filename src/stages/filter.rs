@@ -315,6 +315,40 @@ fn rank_by_key(keys: &[String]) -> Vec<u32> {
     rank
 }
 
+/// A filter that leaves no interaction out of a corpus that had some is a failure with the
+/// reason (which step removed them), not an empty dataset.
+pub fn check_not_empty(cfg: &FilterConfig, norm: &Normalized, f: &Filtered) -> Result<()> {
+    let s = &f.stats;
+    if norm.interactions.is_empty() || s.output_rows > 0 {
+        return Ok(());
+    }
+    let mut steps = Vec::new();
+    if s.removed_time_window > 0 {
+        steps.push(format!("the time window removed {}", s.removed_time_window));
+    }
+    if s.removed_dedup > 0 {
+        steps.push(format!("dedup removed {}", s.removed_dedup));
+    }
+    if s.removed_max_user > 0 {
+        steps.push(format!(
+            "max_user_interactions removed {}",
+            s.removed_max_user
+        ));
+    }
+    if s.removed_k_core > 0 {
+        steps.push(format!(
+            "min_user_interactions = {} / min_item_interactions = {} removed {} in {} round(s)",
+            cfg.min_user_interactions, cfg.min_item_interactions, s.removed_k_core, s.k_core_rounds
+        ));
+    }
+    Err(crate::error::Error::Invalid(format!(
+        "no usable rows: [stages.filter] removed all {} interactions ({}); nothing was published\n  \
+         hint: loosen the filter (a smaller minimum, a wider time window)",
+        s.input_rows,
+        steps.join(", ")
+    )))
+}
+
 pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result<Filtered> {
     let src = &norm.interactions;
     let mut stats = FilterStats {

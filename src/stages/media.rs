@@ -327,13 +327,36 @@ pub fn run(
         coverage.push(cov);
     }
     rows.sort_by_key(|r| (r.1, r.0));
-    let tmp = dir.join(format!("{TABLE}.tmp-{}", std::process::id()));
+    let tmp = crate::io::store::temp_path_for(&dir.join(TABLE));
     write_status(&tmp, &rows)?;
     fs_err::rename(&tmp, dir.join(TABLE))?;
-    let tmp = dir.join(format!("{COVERAGE}.tmp-{}", std::process::id()));
+    let tmp = crate::io::store::temp_path_for(&dir.join(COVERAGE));
     fs_err::write(&tmp, serde_json::to_vec_pretty(&coverage)?)?;
     fs_err::rename(&tmp, dir.join(COVERAGE))?;
+    crate::io::store::record_some_files(dir, &[TABLE, COVERAGE])?;
     crate::fault::at("media", crate::fault::When::End)
+}
+
+/// Whether the finished media table in `dir` can be used: it exists and it and the coverage
+/// report still have the sha256 recorded when they were written. Damaged ones are removed with
+/// a warning (the journal stays, so the re-run fetches nothing it already has).
+pub fn reuse(dir: &Path, p: &Reporter) -> Result<bool> {
+    if !dir.join(TABLE).is_file() {
+        return Ok(false);
+    }
+    match crate::io::store::check_files(dir)? {
+        None => Ok(true),
+        Some(why) => {
+            p.warn(format!(
+                "the cached media table in {} is damaged ({why}): rebuilding it from the journal",
+                dir.display()
+            ));
+            for f in [TABLE, COVERAGE, crate::io::store::FILES_RECORD] {
+                let _ = fs_err::remove_file(dir.join(f));
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Percent-encodes what cannot appear raw in a URL path segment.
@@ -412,6 +435,20 @@ pub fn published_files(dir: &Path, cache: &Cache) -> Result<Vec<(String, PathBuf
                 dir.display()
             ))
         })?;
+        // Published media are hard links to these blobs: one damaged through a published copy
+        // must not be published again.
+        let (actual, _) = crate::util::hash::sha256_file(&blob)?;
+        if actual != sha {
+            fs_err::remove_file(&blob)?;
+            let _ = fs_err::remove_file(dir.join(TABLE));
+            return Err(Error::Invalid(format!(
+                "the cached media file {} (sha256 {sha}) is damaged: its bytes now hash to {actual}; \
+                 it was removed from the cache, with the media table in {}\n  hint: build again: \
+                 the file is fetched anew",
+                paths.value(i),
+                dir.display()
+            )));
+        }
         out.push((paths.value(i).to_string(), blob));
     }
     Ok(out)

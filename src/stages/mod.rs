@@ -36,6 +36,7 @@ use crate::manifest::Manifest;
 use crate::progress::Reporter;
 use crate::sources::Normalized;
 use crate::util::hash::{Fingerprint, sha256_file};
+use crate::util::input::Stamp;
 
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -95,8 +96,9 @@ pub struct BuildOutcome {
     pub check_failures: Vec<String>,
 }
 
-/// `.cache/inputs.json`: each input's sha256 by canonical path, valid while its size and
-/// mtime are unchanged, so an unchanged 2 GB file is not re-read on every build.
+/// `.cache/inputs.json`: each input's sha256 by canonical path, valid while its stamp (inode,
+/// size, mtime, ctime) is unchanged, so an unchanged 2 GB file is not re-read on every build and
+/// a file rewritten to the same size with its mtime set back is still re-hashed.
 #[derive(Default)]
 struct InputMemo {
     entries: BTreeMap<String, MemoEntry>,
@@ -104,21 +106,16 @@ struct InputMemo {
 
 #[derive(serde::Serialize, serde::Deserialize, Clone)]
 struct MemoEntry {
-    bytes: u64,
-    mtime_ns: i128,
+    stamp: Stamp,
     sha256: String,
 }
 
-/// A file as it is now: (memo key, size, mtime in ns).
-fn stamp(f: &Path) -> Result<(String, u64, i128)> {
-    let meta = fs_err::metadata(f)?;
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
+/// An input as it is now: its memo key (canonical path) and stamp. Refuses what is not a
+/// regular file (a FIFO or a link to `/dev/zero` would hang the hashing).
+fn stamp(f: &Path) -> Result<(String, Stamp)> {
+    let s = Stamp::read(f)?;
     let key = fs_err::canonicalize(f)?.display().to_string();
-    Ok((key, meta.len(), mtime_ns))
+    Ok((key, s))
 }
 
 impl InputMemo {
@@ -131,44 +128,69 @@ impl InputMemo {
         }
     }
 
-    fn get(&self, (key, bytes, mtime_ns): &(String, u64, i128)) -> Option<&str> {
+    fn get(&self, (key, stamp): &(String, Stamp)) -> Option<&str> {
         self.entries
             .get(key)
-            .filter(|m| m.bytes == *bytes && m.mtime_ns == *mtime_ns)
+            .filter(|m| m.stamp == *stamp)
             .map(|m| m.sha256.as_str())
     }
 
     fn save(&self, cache: &Path) -> Result<()> {
         fs_err::create_dir_all(cache)?;
-        let tmp = cache.join(format!("inputs.json.tmp-{}", std::process::id()));
+        let tmp = store::temp_path_for(&cache.join("inputs.json"));
         fs_err::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)?;
         fs_err::rename(&tmp, cache.join("inputs.json"))?;
         Ok(())
     }
 }
 
-/// sha256 of each input, from the memo where the file is unchanged.
+/// The inputs as they were before hashing and parsing began: after both, each must be unchanged
+/// ([`crate::util::input::check_unchanged`]), so the recorded sha256 describes the parsed bytes.
+struct InputStamps(Vec<(PathBuf, String, Stamp)>);
+
+impl InputStamps {
+    fn take(src: &Path, files: &[PathBuf]) -> Result<Self> {
+        files
+            .iter()
+            .map(|f| {
+                let shown = f.strip_prefix(src).unwrap_or(f).display().to_string();
+                Ok((f.clone(), shown, Stamp::read(f)?))
+            })
+            .collect::<Result<_>>()
+            .map(InputStamps)
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        for (f, shown, s) in &self.0 {
+            crate::util::input::check_unchanged(f, shown, s)?;
+        }
+        Ok(())
+    }
+}
+
+/// sha256 of each input, from the memo where the file is unchanged. Each file is hashed only if
+/// its stamp still equals the one in `stamps` afterwards.
 fn hash_inputs(
     cache: &Path,
     src: &Path,
-    files: &[PathBuf],
+    stamps: &InputStamps,
     progress: &Reporter,
 ) -> Result<Vec<InputFile>> {
     let mut memo = InputMemo::load(cache);
     let mut out = Vec::new();
-    for f in files {
+    for (f, shown, before) in &stamps.0 {
         let st = stamp(f)?;
         let sha = match memo.get(&st) {
             Some(sha) => sha.to_owned(),
             None => {
                 progress.info(format!("Hashing {}", f.display()));
                 let (sha, _) = sha256_file(f)?;
-                let (key, bytes, mtime_ns) = st.clone();
+                crate::util::input::check_unchanged(f, shown, before)?;
+                let (key, stamp) = st.clone();
                 memo.entries.insert(
                     key,
                     MemoEntry {
-                        bytes,
-                        mtime_ns,
+                        stamp,
                         sha256: sha.clone(),
                     },
                 );
@@ -177,7 +199,7 @@ fn hash_inputs(
         };
         out.push(InputFile {
             file: f.strip_prefix(src).unwrap_or(f).display().to_string(),
-            bytes: st.1,
+            bytes: st.1.bytes,
             sha256: sha,
         });
     }
@@ -185,7 +207,7 @@ fn hash_inputs(
     Ok(out)
 }
 
-/// Whether every input's sha256 is memoized for its current (size, mtime) — a warm build.
+/// Whether every input's sha256 is memoized for its current stamp — a warm build.
 fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
     let memo = InputMemo::load(cache);
     files
@@ -193,16 +215,50 @@ fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
         .all(|f| stamp(f).is_ok_and(|st| memo.get(&st).is_some()))
 }
 
-/// Runs `work` into a fresh temporary directory and commits it as `dir`.
 /// Runs `work` into a temporary directory and commits it to `dir` by rename, with the stage's
-/// fault-injection points ([`crate::fault`]) before, between and after.
+/// fault-injection points ([`crate::fault`]) before, between and after. The sha256 of every
+/// output file is recorded before the commit ([`store::record_files`]), so a later build can
+/// tell an intact cached output from a damaged one ([`reuse`]).
 fn run_stage(stage: &str, dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    run_stage_checked(stage, dir, work, || Ok(()))
+}
+
+/// [`run_stage`] with a last check before the commit (the inputs are still the parsed ones).
+fn run_stage_checked(
+    stage: &str,
+    dir: &Path,
+    work: impl FnOnce(&Path) -> Result<()>,
+    before_commit: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     fault::at(stage, When::Start)?;
     let tmp = store::temp_dir_for(dir)?;
     work(&tmp)?;
+    store::record_files(&tmp)?;
     fault::at(stage, When::Mid)?;
+    before_commit()?;
     store::commit_dir(&tmp, dir)?;
     fault::at(stage, When::End)
+}
+
+/// Whether the cached output of `stage` in `dir` can be used: it exists, is complete (`done`,
+/// when given, is the file its stage writes last) and every file still has the sha256 recorded
+/// when it was written. A damaged output is removed, with a warning, for the caller to rebuild:
+/// published versions hard-link these files, and damage must not be published again.
+fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -> Result<bool> {
+    if !dir.is_dir() || done.is_some_and(|f| !dir.join(f).is_file()) {
+        return Ok(false);
+    }
+    match store::check_files(dir)? {
+        None => Ok(true),
+        Some(why) => {
+            p.warn(format!(
+                "the cached {stage} output {} is damaged ({why}): rebuilding it",
+                dir.display()
+            ));
+            fs_err::remove_dir_all(dir)?;
+            Ok(false)
+        }
+    }
 }
 
 /// A stage's wall clock and peak resident memory (the process-wide mark, reset at its start).
@@ -263,11 +319,14 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         }
     };
     let input_paths = corpus.input_files(&src)?;
+    // Taken before any byte is hashed or parsed; checked again after both (a file rewritten
+    // meanwhile fails the build instead of being recorded under the old file's hash).
+    let stamps = InputStamps::take(&src, &input_paths)?;
     let t_norm = StageClock::start();
     // Cold inputs (not hashed before): hash them while the adapter already parses them; the
     // fingerprint decides afterwards whether the parse is used or a cached one is.
     let (inputs, mut speculative) = if inputs_memoized(&cache, &input_paths) {
-        (hash_inputs(&cache, &src, &input_paths, p)?, None)
+        (hash_inputs(&cache, &src, &stamps, p)?, None)
     } else {
         p.info(format!(
             "Normalizing {} from {} (hashing the inputs alongside)",
@@ -275,7 +334,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             src.display()
         ));
         std::thread::scope(|sc| -> Result<_> {
-            let h = sc.spawn(|| hash_inputs(&cache, &src, &input_paths, p));
+            let h = sc.spawn(|| hash_inputs(&cache, &src, &stamps, p));
             let n = corpus.normalize(&src, p);
             let inputs = h.join().map_err(|_| {
                 crate::error::Error::Internal("input hashing thread panicked".into())
@@ -327,14 +386,18 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // while filter works on the in-memory result (the two outputs are independent).
     let t = StageClock::start();
     let mut filtered: Option<filter::Filtered> = None;
-    let norm_cached = norm_dir.exists();
-    let filter_cached = filter_dir.exists();
+    let norm_cached = reuse("normalize", &norm_dir, None, p)?;
+    let filter_cached = reuse("filter", &filter_dir, None, p)?;
     let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
         check_time_config(m, n.timeless)?;
         let f = filter::run(&m.filter, n, p)?;
-        run_stage("filter", &filter_dir, |tmp| {
-            publish::write_filtered(tmp, corpus.name(), n, &f, &meta)
-        })?;
+        filter::check_not_empty(&m.filter, n, &f)?;
+        run_stage_checked(
+            "filter",
+            &filter_dir,
+            |tmp| publish::write_filtered(tmp, corpus.name(), n, &f, &meta),
+            || stamps.check_unchanged(),
+        )?;
         Ok(f)
     };
     if !norm_cached {
@@ -349,11 +412,20 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                 corpus.normalize(&src, p)?
             }
         };
+        // The parse is over: the hashed bytes must be the parsed ones, and they must hold rows.
+        stamps.check_unchanged()?;
+        crate::sources::check_usable(corpus.name(), &n, &input_paths, p)?;
         stage_event(p, "normalize", &fp_norm, false, t_norm);
         let t = StageClock::start();
         std::thread::scope(|sc| -> Result<()> {
-            let saver =
-                sc.spawn(|| run_stage("normalize", &norm_dir, |tmp| normalize::save(tmp, &n)));
+            let saver = sc.spawn(|| {
+                run_stage_checked(
+                    "normalize",
+                    &norm_dir,
+                    |tmp| normalize::save(tmp, &n),
+                    || stamps.check_unchanged(),
+                )
+            });
             if !filter_cached {
                 filtered = Some(run_filter(&n)?);
             }
@@ -391,7 +463,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let mut split_stats = None;
     if let (Some(cfg), Some(dir), Some(fp), None) = (&m.split, &split_dir, &fp_split, shard) {
         let t = StageClock::start();
-        let cached = dir.exists();
+        let cached = reuse("split", dir, None, p)?;
         if !cached {
             let rows = match filtered.take() {
                 Some(f) => publish::InteractionRows {
@@ -557,7 +629,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // media
     if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
         let t = StageClock::start();
-        let cached = dir.join(media::TABLE).is_file() && !opts.retry_failed;
+        let cached = !opts.retry_failed && media::reuse(dir, p)?;
         if !cached {
             media::run(&m.media, &src, &items_dir, dir, dc, opts.retry_failed, p)?;
         }
@@ -568,7 +640,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
     if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
         let t = StageClock::start();
-        let cached = dir.join(caption::REPORT).is_file() && !opts.retry_failed;
+        let cached = !opts.retry_failed && reuse("caption", dir, Some(caption::REPORT), p)?;
         if !cached {
             if dir.exists() {
                 fs_err::remove_dir_all(dir)?;
@@ -594,7 +666,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // encode
     if let (Some(dir), Some(fp), Some(mdir)) = (&encode_dir, &fp_encode, &models_dir) {
         let t = StageClock::start();
-        let cached = dir.join(encode::REPORT).is_file();
+        let cached = reuse("encode", dir, Some(encode::REPORT), p)?;
         if !cached {
             run_stage("encode", dir, |tmp| {
                 encode::run(
@@ -660,7 +732,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         (&sid_dir, &fp_sid, &m.semantic_ids, &encode_dir)
     {
         let t = StageClock::start();
-        let cached = dir.join(semantic_ids::REPORT).is_file();
+        let cached = reuse("semantic_ids", dir, Some(semantic_ids::REPORT), p)?;
         if !cached {
             run_stage("semantic_ids", dir, |tmp| {
                 semantic_ids::run(c, edir, tmp, p)

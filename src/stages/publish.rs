@@ -341,6 +341,24 @@ fn reconcile(
     }
 }
 
+/// What `recdata verify` finds wrong with a published version, one line per finding (at most
+/// five, then a count).
+fn published_damage(dir: &Path) -> Vec<String> {
+    let findings = match crate::verify::verify(dir, &Reporter::silent()) {
+        Ok(r) => r.findings,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut out: Vec<String> = findings
+        .iter()
+        .take(5)
+        .map(|f| format!("{} {}: {}", f.kind, f.path, f.detail))
+        .collect();
+    if findings.len() > 5 {
+        out.push(format!("and {} more", findings.len() - 5));
+    }
+    out
+}
+
 fn parquet_rows(path: &Path) -> Result<u64> {
     let f = fs_err::File::open(path)?;
     let r = parquet::file::reader::SerializedFileReader::new(f.into_parts().0)?;
@@ -558,6 +576,17 @@ pub fn publish(
     let status = if final_dir.exists() {
         let existing = fs_err::read(final_dir.join("dataset.json")).unwrap_or_default();
         fs_err::remove_dir_all(&staging)?;
+        // Damage first: a damaged published version is neither "unchanged" nor a reason to bump
+        // the version, and it is never overwritten.
+        let damage = published_damage(&final_dir);
+        if !damage.is_empty() {
+            return Err(Error::PublishedDamaged {
+                dataset: m.dataset.name.clone(),
+                version: version.clone(),
+                path: final_dir,
+                findings: damage,
+            });
+        }
         if existing != dataset_json {
             return Err(Error::VersionConflict {
                 dataset: m.dataset.name.clone(),

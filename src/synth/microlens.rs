@@ -178,7 +178,12 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
                 (_, 9) => "\"Quoted, with a comma\"".to_owned(),
                 _ => title(&mut rng, WORDS_EN, " "),
             };
-            writeln!(w, "{id},{t}")?;
+            // The real 100K English file separates id and title with a comma and a space.
+            if o.variant == Variant::K100 {
+                writeln!(w, "{id}, {t}")?;
+            } else {
+                writeln!(w, "{id},{t}")?;
+            }
         }
         w.flush()?;
     }

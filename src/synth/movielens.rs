@@ -29,6 +29,11 @@ pub struct Summary {
     pub ratings: u64,
 }
 
+/// `ml-100k/u.genre` as distributed.
+const U_GENRE: &str = "unknown|0\nAction|1\nAdventure|2\nAnimation|3\nChildren's|4\nComedy|5\nCrime|6\n\
+Documentary|7\nDrama|8\nFantasy|9\nFilm-Noir|10\nHorror|11\nMusical|12\nMystery|13\nRomance|14\n\
+Sci-Fi|15\nThriller|16\nWar|17\nWestern|18\n\n";
+
 /// Titles as Latin-1 bytes; the first ones carry the quirks.
 const SPECIAL_TITLES: &[&[u8]] = &[
     b"Toy Story (1995)",
@@ -153,6 +158,11 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
         }
     }
     w.flush()?;
+    if o.variant == Variant::K100 {
+        // The release's genre list, byte for byte (a blank line at the end), as outside tools
+        // (LensKit's `load_movielens`) read it; recdata's adapter does not need it.
+        fs_err::write(dir.join("u.genre"), U_GENRE)?;
+    }
     Ok(Summary {
         variant: o.variant,
         users: o.users,

@@ -1254,3 +1254,49 @@ fn walk(root: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Issue: `--device cuda` was not recorded when the vectors came from the cache. Each vector
+/// records the device that computed it, kept by the embedding cache: a second dataset built
+/// with `--device cuda` from vectors a CPU run computed says `cpu` (no GPU is needed when
+/// nothing is left to encode), and its dataset.json does not depend on the flag.
+#[test]
+fn encode_records_the_device_that_computed_each_vector_also_from_the_cache() {
+    let d = tempfile::tempdir().unwrap();
+    crate::util::synth_cli(
+        &d.path().join("raw"),
+        "microlens",
+        &["--users", "20", "--seed", "3"],
+    );
+    let manifest = |name: &str| {
+        std::fs::write(
+            d.path().join(format!("{name}.toml")),
+            format!(
+                "[dataset]\nname = \"{name}\"\nversion = \"1\"\n\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n\n\
+                 [[stages.encode]]\nname = \"title\"\nmodel = \"all-minilm-l6-v2\"\ntext = \"{{title}}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    manifest("a");
+    manifest("b");
+    ok(&rd(&["build", "a.toml", "--data-dir", "data"], d.path()));
+    let a = crate::util::dataset_json(&d.path().join("data/a/1"));
+    let n = a["encoders"][0]["ok"].as_u64().unwrap();
+    assert!(n > 0);
+    assert_eq!(
+        a["encoders"][0]["computed_on"],
+        serde_json::json!({ "cpu": n })
+    );
+    let o = rd(
+        &["build", "b.toml", "--data-dir", "data", "--device", "cuda"],
+        d.path(),
+    );
+    ok(&o);
+    let b = crate::util::dataset_json(&d.path().join("data/b/1"));
+    assert_eq!(
+        b["encoders"][0]["computed_on"],
+        serde_json::json!({ "cpu": n })
+    );
+    let card = std::fs::read_to_string(d.path().join("data/b/1/README.md")).unwrap();
+    assert!(card.contains(&format!("cpu: {n}")), "{card}");
+}

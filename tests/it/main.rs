@@ -8,6 +8,7 @@ mod accounting;
 mod agrosense;
 mod amazon;
 mod build;
+mod contact;
 mod deezer_sessions;
 mod diagnose;
 mod encode;

@@ -1145,3 +1145,148 @@ fn qilin_pyarrow_schema_and_synth_determinism() {
     );
     assert_eq!(tree(&tmp.path().join("raw")), tree(&tmp.path().join("cli")));
 }
+
+/// Records per CSV file as Python's csv module counts them (header included): an outside
+/// count of what the adapter must account for.
+fn csv_records(dir: &Path) -> Value {
+    let script = r#"
+import csv, json, sys, os
+csv.field_size_limit(1 << 30)
+d = sys.argv[1]
+print(json.dumps({f: sum(1 for _ in csv.reader(open(os.path.join(d, f), encoding="utf-8", newline="")))
+                  for f in sorted(os.listdir(d)) if f.endswith(".csv")}))
+"#;
+    let out = Command::new(python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every record of every CSV is a header, a row or a reject, by the csv module's count.
+fn assert_csv_accounted(raw: &Path, doc: &Value) {
+    let counts = csv_records(raw);
+    let acc = &doc["accounting"]["raw"];
+    for (f, n) in counts.as_object().unwrap() {
+        let a = &acc[f];
+        assert_eq!(a["lines"], *n, "{f}: {a}");
+        assert_eq!(a["header"], 1, "{f}: {a}");
+        let sum = a["header"].as_u64().unwrap()
+            + a["rows"].as_u64().unwrap()
+            + a["rejected"].as_u64().unwrap()
+            + a["skipped"].as_u64().unwrap();
+        assert_eq!(sum, n.as_u64().unwrap(), "{f}: {a}");
+    }
+}
+
+/// The official toy sample's layout: one pandas CSV per split, nested columns as numpy reprs
+/// (space-separated, wrapped, `array([...])`, `nan`). The fixture is written by pandas from
+/// numpy arrays (tests/clients/qilin_toy_csv.py), not by recdata.
+#[test]
+fn qilin_toy_csv_layout_builds_with_every_row_accounted_for() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("toy");
+    let o = Command::new(python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/qilin_toy_csv.py"))
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Its tables were cut independently: without `unknown_notes = "keep"` the logs name notes
+    // that are not there, and the error says what to do.
+    let e = build_err(t.path(), "q0", "toy", "");
+    assert!(
+        e.contains("unknown_note") && e.contains("unknown_notes = \"keep\""),
+        "{e}"
+    );
+    let v = build(t.path(), "q", "toy", "unknown_notes = \"keep\"");
+    let doc = dataset_json(&v);
+    assert_csv_accounted(&raw, &doc);
+    let acc = &doc["accounting"]["raw"];
+    // The one damaged row (a result entry without a timestamp) is the only reject.
+    assert_eq!(acc["search_train.csv"]["rejected"], 1, "{acc}");
+    assert_eq!(doc["accounting"]["rejected"], json!({"bad_timestamp": 1}));
+    let d = dump(&v);
+    let items = d["items.parquet"].as_array().unwrap();
+    let known: Vec<&Value> = items.iter().filter(|r| r["in_notes"] == true).collect();
+    assert_eq!(known.len(), 6);
+    // A kept note has no features; a known one has its numpy-repr image list.
+    assert!(
+        items
+            .iter()
+            .any(|r| r["in_notes"] == false && r["title"].is_null())
+    );
+    let n4 = known.iter().find(|r| r["raw_id"] == "4").unwrap();
+    assert_eq!(n4["image_path"].as_array().unwrap().len(), 4, "{n4}");
+    assert_eq!(n4["title"], "笔记 4, 标题");
+    assert_eq!(d["requests.parquet"].as_array().unwrap().len(), 4 + 4);
+    assert_eq!(d["exposures.parquet"].as_array().unwrap().len(), 5 + 3);
+    assert_eq!(d["qilin_dqa.parquet"].as_array().unwrap().len(), 4);
+    // recent_clicked came from a wrapped numpy int array: 20 ids each in search_train.
+    let r0 = &d["requests.parquet"][0];
+    assert_eq!(r0["recent_clicked"].as_array().unwrap().len(), 20, "{r0}");
+}
+
+/// The real toy sample (the seven CSVs of Qilin's repository), where this machine has it:
+/// /work/shared/samples/qilin-toy or $RECDATA_SAMPLES/qilin-toy, pinned by its SHA256SUMS.
+#[test]
+fn qilin_official_toy_sample_builds_with_every_row_accounted_for() {
+    let root = std::env::var("RECDATA_SAMPLES").unwrap_or_else(|_| "/work/shared/samples".into());
+    let sample = Path::new(&root).join("qilin-toy");
+    if !sample.join("SHA256SUMS").is_file() {
+        eprintln!(
+            "SKIPPED: the official Qilin toy sample is not on this machine ({}); \
+             the pandas-written fixture test covers its format",
+            sample.display()
+        );
+        return;
+    }
+    for line in std::fs::read_to_string(sample.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+    {
+        let (sha, f) = line.split_once("  ").unwrap();
+        let (got, _) = recdata::util::hash::sha256_file(&sample.join(f)).unwrap();
+        assert_eq!(got, sha, "{f} is not the pinned sample");
+    }
+    let t = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&sample, t.path().join("toy")).unwrap();
+    let v = build(t.path(), "qt", "toy", "unknown_notes = \"keep\"");
+    let doc = dataset_json(&v);
+    assert_csv_accounted(&sample, &doc);
+    let acc = &doc["accounting"]["raw"];
+    for f in [
+        "notes.csv",
+        "user_feat.csv",
+        "search_train.csv",
+        "search_test.csv",
+        "recommendation_train.csv",
+        "recommendation_test.csv",
+        "dqa.csv",
+    ] {
+        assert_eq!(acc[f]["lines"], 11, "{f}: {}", acc[f]);
+        assert_eq!(
+            acc[f]["rejected"], 0,
+            "{f}: {} {}",
+            acc[f], doc["accounting"]["rejected"]
+        );
+    }
+    let d = dump(&v);
+    assert_eq!(d["requests.parquet"].as_array().unwrap().len(), 20);
+    assert_eq!(d["exposures.parquet"].as_array().unwrap().len(), 20);
+    assert_eq!(d["qilin_dqa.parquet"].as_array().unwrap().len(), 10);
+    let n0 = d["items.parquet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["raw_id"] == "0")
+        .unwrap()
+        .clone();
+    assert_eq!(n0["title"], "这题我会！每年都要灌几十斤的肉！");
+    assert!(n0["image_path"].as_array().unwrap().len() > 4, "{n0}");
+}

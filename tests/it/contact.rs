@@ -1,0 +1,523 @@
+//! Regression tests for what adversarial probing of the release binary found (issue "Real-world
+//! contact", part 2): each test is named after the bug it pins, and failed before its fix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{bin, manifest, recdata, synth};
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed ({:?}):\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn build(dir: &Path, m: &Path) -> Output {
+    recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], dir)
+}
+
+/// A Last.fm-format corpus and a manifest for version `v` of dataset `d`.
+fn lastfm(dir: &Path, d: &str, v: &str) -> PathBuf {
+    if !dir.join("raw").exists() {
+        synth(&dir.join("raw"), 6, 30, 5);
+    }
+    manifest(
+        dir,
+        d,
+        v,
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    )
+}
+
+const EVENTS: &str = "raw/userid-timestamp-artid-artname-traid-traname.tsv";
+
+#[test]
+fn published_version_named_like_a_staging_leftover_survives_the_next_build() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "2.tmp-1");
+    ok(&build(t.path(), &m));
+    let v = t.path().join("data/d/2.tmp-1");
+    let before = std::fs::read(v.join("dataset.json")).unwrap();
+    // Another version of the same dataset: its start-up clean-up must not take `2.tmp-1`.
+    let m3 = manifest(
+        t.path(),
+        "d",
+        "3",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    ok(&build(t.path(), &m3));
+    assert_eq!(std::fs::read(v.join("dataset.json")).unwrap(), before);
+    ok(&recdata(&["verify", v.to_str().unwrap()], t.path()));
+    // And a staging leftover of a killed build (a hidden name) is still cleaned up.
+    let leftover = t.path().join("data/d/.staging-4-99999");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("dataset.json"), b"{}").unwrap();
+    ok(&build(t.path(), &m3));
+    assert!(!leftover.exists());
+    assert!(v.join("dataset.json").exists());
+}
+
+/// Waits until `pid` is stopped (`T` in /proc/<pid>/stat), or panics after 60 s.
+fn wait_stopped(pid: u32) {
+    let t0 = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('T'))
+        {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "build never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn input_changed_while_reading_fails_the_build() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    // The build stops itself after parsing (normalize's output written, not committed); the
+    // input is truncated; the build goes on.
+    let child = Command::new(bin())
+        .args(["build", m.to_str().unwrap(), "--data-dir", "data"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("RECDATA_FAULT", "stop@normalize:mid")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_stopped(child.id());
+    let events = t.path().join(EVENTS);
+    let text = std::fs::read(&events).unwrap();
+    std::fs::write(&events, &text[..text.len() / 2]).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.contains("input changed while reading")
+            && e.contains("userid-timestamp-artid-artname-traid-traname.tsv")
+            && e.contains("changed size"),
+        "{e}"
+    );
+    assert!(!t.path().join("data/d/1").exists(), "nothing is published");
+    // Built again on the file as it now is, the recorded hash is that file's.
+    ok(&build(t.path(), &m));
+    let doc = crate::util::dataset_json(&t.path().join("data/d/1"));
+    let (sha, bytes) = recdata::util::hash::sha256_file(&events).unwrap();
+    let rec = &doc["source"]["files"][0];
+    assert_eq!(rec["sha256"], sha.as_str());
+    assert_eq!(rec["bytes"], bytes);
+}
+
+#[test]
+fn same_size_rewrite_with_the_old_mtime_is_hashed_again() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    ok(&build(t.path(), &m));
+    let events = t.path().join(EVENTS);
+    let mtime = std::fs::metadata(&events).unwrap().modified().unwrap();
+    // One listening event moved to another user: same size, same mtime afterwards.
+    let text = std::fs::read(&events).unwrap();
+    let at = text.windows(11).position(|w| w == b"user_000001").unwrap();
+    let mut changed = text.clone();
+    changed[at..at + 11].copy_from_slice(b"user_000002");
+    assert_eq!(changed.len(), text.len());
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&events, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&events)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let m2 = manifest(
+        t.path(),
+        "d",
+        "2",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    ok(&build(t.path(), &m2));
+    let doc = crate::util::dataset_json(&t.path().join("data/d/2"));
+    let (sha, _) = recdata::util::hash::sha256_file(&events).unwrap();
+    assert_eq!(doc["source"]["files"][0]["sha256"], sha.as_str());
+}
+
+fn flip_byte(p: &Path) {
+    let mut b = std::fs::read(p).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x55;
+    // In place, as an editor or a bad disk would: the inode (and its hard links) changes.
+    use std::io::{Seek, Write};
+    let mut f = std::fs::File::options().write(true).open(p).unwrap();
+    f.seek(std::io::SeekFrom::Start(mid as u64)).unwrap();
+    f.write_all(&b[mid..=mid]).unwrap();
+}
+
+#[test]
+fn damage_to_a_published_file_is_not_published_again() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    ok(&build(t.path(), &m));
+    let v1 = t.path().join("data/d/1");
+    let good: Vec<(String, Vec<u8>)> = [
+        "rejects.parquet",
+        "interactions.parquet",
+        "splits/test.parquet",
+    ]
+    .iter()
+    .map(|f| (f.to_string(), std::fs::read(v1.join(f)).unwrap()))
+    .collect();
+    for (f, _) in &good {
+        flip_byte(&v1.join(f));
+    }
+    assert_eq!(
+        recdata(&["verify", v1.to_str().unwrap()], t.path())
+            .status
+            .code(),
+        Some(1)
+    );
+    // A new version: the damaged cached stages are rebuilt, not linked.
+    let m2 = manifest(
+        t.path(),
+        "d",
+        "2",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    let o = build(t.path(), &m2);
+    let e = ok(&o);
+    assert!(
+        e.contains("is damaged") && e.contains("rebuilding it"),
+        "{e}"
+    );
+    let v2 = t.path().join("data/d/2");
+    // Byte for byte what an undisturbed build of version 2 publishes.
+    let clean = tempfile::tempdir().unwrap();
+    synth(&clean.path().join("raw"), 6, 30, 5);
+    let mc = manifest(
+        clean.path(),
+        "d",
+        "2",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    ok(&build(clean.path(), &mc));
+    for (f, _) in &good {
+        assert_eq!(
+            std::fs::read(v2.join(f)).unwrap(),
+            std::fs::read(clean.path().join("data/d/2").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(v2.join("rejects.parquet")).unwrap(),
+        good[0].1
+    );
+    ok(&recdata(&["verify", v2.to_str().unwrap()], t.path()));
+    // Version 1 again: it is damaged, and the error says so (not "bump the version").
+    let m = lastfm(t.path(), "d", "1");
+    let o = build(t.path(), &m);
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(
+        e.contains("is damaged") && e.contains("rejects.parquet") && !e.contains("bump"),
+        "{e}"
+    );
+    // It was left as it is.
+    assert_ne!(
+        std::fs::read(v1.join("rejects.parquet")).unwrap(),
+        good[0].1
+    );
+}
+
+fn movielens_raw(dir: &Path) -> PathBuf {
+    let raw = dir.join("ml");
+    crate::util::synth_cli(&raw, "movielens", &["--users", "12", "--seed", "3"]);
+    let inner = raw.join("ml-100k");
+    if inner.is_dir() { inner } else { raw }
+}
+
+fn movielens_manifest(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("ml.toml");
+    std::fs::write(
+        &p,
+        format!("[dataset]\nname = \"ml\"\nversion = \"1\"\n\n[source]\ncorpus = \"movielens\"\npath = \"ml\"\n{extra}"),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn zero_usable_rows_is_a_failure_that_names_the_encoding() {
+    let t = tempfile::tempdir().unwrap();
+    let d = movielens_raw(t.path());
+    let m = movielens_manifest(t.path(), "");
+    let data = d.join("u.data");
+    let text = std::fs::read_to_string(&data).unwrap();
+    // UTF-16 with a byte order mark, as Windows tools write it.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&data, utf16).unwrap();
+    let o = build(t.path(), &m);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.contains("no usable rows") && e.contains("UTF-16 little-endian"),
+        "{e}"
+    );
+    assert!(e.contains("`u.data`") && e.contains("field_count"), "{e}");
+    assert!(!t.path().join("data/ml/1").exists());
+    // An empty ratings file.
+    std::fs::write(&data, b"").unwrap();
+    let o = build(t.path(), &m);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("no usable rows"), "{}", err(&o));
+    // Every line rejected (a Last.fm file of the wrong shape).
+    let t2 = tempfile::tempdir().unwrap();
+    let m2 = lastfm(t2.path(), "d", "1");
+    let events = t2.path().join(EVENTS);
+    let bad: String = (0..50)
+        .map(|i| format!("user_{i}\tnot a timestamp\n"))
+        .collect();
+    std::fs::write(&events, bad).unwrap();
+    let o = build(t2.path(), &m2);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.contains("no usable rows") && e.contains("50 rejected") && e.contains("field_count 50"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_filter_that_removes_everything_is_a_failure() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), 6, 30, 5);
+    let m = manifest(
+        t.path(),
+        "d",
+        "1",
+        "raw",
+        "[stages.filter]\nmin_user_interactions = 100000\n",
+    );
+    let o = build(t.path(), &m);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.contains("removed all") && e.contains("min_user_interactions = 100000"),
+        "{e}"
+    );
+}
+
+#[test]
+fn movielens_missing_or_unusable_side_file_is_an_error_unless_optional() {
+    let t = tempfile::tempdir().unwrap();
+    let d = movielens_raw(t.path());
+    std::fs::remove_file(d.join("u.item")).unwrap();
+    let m = movielens_manifest(t.path(), "");
+    let o = build(t.path(), &m);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.contains("u.item") && e.contains("items = false"), "{e}");
+    // A directory where the file should be, and a symlink loop: said as what they are.
+    std::fs::create_dir(d.join("u.item")).unwrap();
+    let e = err(&build(t.path(), &m));
+    assert!(e.contains("u.item") && e.contains("is a directory"), "{e}");
+    std::fs::remove_dir(d.join("u.item")).unwrap();
+    std::os::unix::fs::symlink(d.join("u.item"), d.join("u.item")).unwrap();
+    let e = err(&build(t.path(), &m));
+    assert!(e.contains("a loop of symbolic links"), "{e}");
+    std::fs::remove_file(d.join("u.item")).unwrap();
+    // Optional when the manifest says so: items without titles, exit 0.
+    let m = movielens_manifest(t.path(), "items = false\n");
+    ok(&build(t.path(), &m));
+}
+
+/// Runs `recdata build` with a deadline: a hang is a failure, not a stuck test.
+fn build_with_deadline(dir: &Path, m: &Path, secs: u64) -> Output {
+    let mut child = Command::new(bin())
+        .args(["build", m.to_str().unwrap(), "--data-dir", "data"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if t0.elapsed() > Duration::from_secs(secs) {
+            child.kill().unwrap();
+            panic!("recdata build hung on a non-regular input");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn fifo_or_dev_zero_as_input_is_refused_not_hung() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    let events = t.path().join(EVENTS);
+    std::fs::remove_file(&events).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &events).unwrap();
+    let o = build_with_deadline(t.path(), &m, 60);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("is a character device, not a regular file"),
+        "{}",
+        err(&o)
+    );
+    std::fs::remove_file(&events).unwrap();
+    let c = std::ffi::CString::new(events.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = build_with_deadline(t.path(), &m, 60);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("is a FIFO (named pipe)"), "{}", err(&o));
+}
+
+#[test]
+fn manifest_errors_cost_linear_time_and_print_a_capped_list() {
+    let t = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "[dataset]\nname = \"d\"\nversion = \"1\"\n\n[source]\ncorpus = \"lastfm-1k\"\npath = \"raw\"\n\n[stages.filter]\n",
+    );
+    for i in 0..60_000 {
+        text.push_str(&format!("unknown_key_{i} = {i}\n"));
+    }
+    std::fs::write(t.path().join("m.toml"), text).unwrap();
+    let t0 = Instant::now();
+    let o = recdata(&["validate", "m.toml"], t.path());
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(secs < 20.0, "60,000 errors took {secs:.1} s");
+    assert_eq!(
+        e.matches("unknown key `unknown_key_").count(),
+        20,
+        "{}",
+        &e[..2000]
+    );
+    assert!(e.contains("... and 59980 more"), "{}", &e[e.len() - 500..]);
+    assert!(e.contains("60000 errors in manifest"));
+}
+
+#[test]
+fn manifest_ux_exit_codes_positions_and_clipped_lines() {
+    let t = tempfile::tempdir().unwrap();
+    // A manifest that is not there could not run: 2.
+    let o = recdata(&["build", "absent.toml"], t.path());
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    // Not UTF-8: the position of the first bad byte.
+    std::fs::write(
+        t.path().join("latin1.toml"),
+        b"[dataset]\nname = \"d\"\nversion = \"1\"\ndescription = \"caf\xe9\"\n",
+    )
+    .unwrap();
+    let o = recdata(&["validate", "latin1.toml"], t.path());
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(
+        e.contains("not valid UTF-8") && e.contains("latin1.toml:4:19"),
+        "{e}"
+    );
+    // A 400 KB line (nesting past the parser's limit) is not echoed whole.
+    let deep = "x = ".to_owned() + &"[".repeat(400_000) + "\n";
+    std::fs::write(t.path().join("deep.toml"), deep).unwrap();
+    let o = recdata(&["validate", "deep.toml"], t.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stderr.len() < 10_000, "{} bytes of error", o.stderr.len());
+    // The top level's valid keys include `include`.
+    std::fs::write(t.path().join("typo.toml"), "inclde = []\n").unwrap();
+    let e = err(&recdata(&["validate", "typo.toml"], t.path()));
+    assert!(e.contains("did you mean `include`?"), "{e}");
+}
+
+#[test]
+fn export_refuses_to_overwrite_an_earlier_export_without_force() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    ok(&build(t.path(), &m));
+    let v = t.path().join("data/d/1");
+    let args = |force: bool| {
+        let mut a = vec![
+            "export",
+            v.to_str().unwrap(),
+            "--format",
+            "recbole",
+            "--out",
+            "out",
+        ];
+        if force {
+            a.push("--force");
+        }
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| recdata(&a.iter().map(String::as_str).collect::<Vec<_>>(), t.path());
+    ok(&run(args(false)));
+    std::fs::write(t.path().join("out/d/mine.txt"), b"notes").unwrap();
+    let o = run(args(false));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("already exists") && err(&o).contains("--force"),
+        "{}",
+        err(&o)
+    );
+    assert!(t.path().join("out/d/mine.txt").exists());
+    ok(&run(args(true)));
+    assert!(t.path().join("out/d/d.inter").exists());
+}
+
+#[test]
+fn a_line_without_end_is_rejected_as_too_long_in_bounded_memory() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    let events = t.path().join(EVENTS);
+    let mut text = std::fs::read(&events).unwrap();
+    // 50 MB of one line, at the end of the file, without a newline.
+    text.extend(std::iter::repeat_n(b'x', 50 << 20));
+    std::fs::write(&events, &text).unwrap();
+    let o = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data", "--json"],
+        t.path(),
+    );
+    ok(&o);
+    let peak = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "stage" && v["stage"] == "normalize")
+        .and_then(|v| v["peak_rss_bytes"].as_u64())
+        .expect("a normalize stage event with its peak");
+    assert!(peak < 160 << 20, "normalize peaked at {} MiB", peak >> 20);
+    let doc = crate::util::dataset_json(&t.path().join("data/d/1"));
+    assert_eq!(
+        doc["accounting"]["rejected"]["line_too_long"], 1,
+        "{}",
+        doc["accounting"]
+    );
+}
