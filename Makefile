@@ -14,8 +14,9 @@ build:
 
 # Python is a test oracle (pyarrow reads our parquet back, onnxruntime/tokenizers check the
 # encoders), the bench baseline, and the tool that writes the tiny test models (onnx).
-# duckdb, datasets (Hugging Face) and mlcroissant: the loaders users read a dataset with (tests/it/interop.rs).
-PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow duckdb datasets mlcroissant
+# duckdb, datasets (Hugging Face), mlcroissant and cornac: the loaders and a training framework
+# users read a dataset with (tests/it/interop.rs).
+PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow duckdb datasets mlcroissant cornac==3.0.1
 # The stamp's name carries a checksum of the list, so a .venv made for an older list is completed.
 PYDEPS_OK := $(VENV)/.ok-$(shell echo '$(PYDEPS)' | cksum | cut -d' ' -f1)
 $(PYDEPS_OK):
@@ -74,19 +75,25 @@ qemu:
 	command -v qemu-x86_64 >/dev/null || \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends qemu-user)
 
-# RecBole (and the torch it imports) loads `recdata export --format recbole` in the tests. Its own
-# venv outside the clone, kept between runs: RecBole 1.2.1 needs numpy < 2 and pandas < 3, and
-# imports tensorboard, but not ray (left out: create_dataset never imports it).
+# The clients that need torch — RecBole (trains BPR and SASRec from `recdata export --format
+# recbole`), LensKit (reads MovieLens itself, trains item-kNN, measures our lists) and Hugging Face
+# `datasets` into a PyTorch DataLoader — in one venv outside the clone, kept between runs:
+# RecBole 1.2.1 needs numpy < 2 and pandas < 3, hence pyarrow 20 and datasets 3.6 (the last that
+# take numpy 1.x); it imports tensorboard, not ray (its `quick_start` does: left out, the tests
+# run the Config → create_dataset → data_preparation → Trainer path).
 RECBOLE_VENV ?= $(HOME)/.cache/recdata-recbole-venv
 RECBOLE_PKGS := torch==2.15.0 numpy==1.26.4 pandas==2.3.3 scipy==1.13.1 scikit-learn==1.9.1 tqdm pyyaml \
-  colorlog==4.7.2 colorama==0.4.4 tensorboard thop tabulate plotly texttable psutil
-$(RECBOLE_VENV)/.ok:
+  colorlog==4.7.2 colorama==0.4.4 tensorboard thop tabulate plotly texttable psutil \
+  pyarrow==20.0.0 datasets==3.6.0 lenskit==2025.8.1
+RECBOLE_OK := $(RECBOLE_VENV)/.ok-$(shell echo '$(RECBOLE_PKGS)' | cksum | cut -d' ' -f1)
+$(RECBOLE_OK):
 	$(PYTHON) -m venv $(RECBOLE_VENV)
 	$(RECBOLE_VENV)/bin/pip install --quiet $(RECBOLE_PKGS)
 	$(RECBOLE_VENV)/bin/pip install --quiet --no-deps recbole==1.2.1
+	rm -f $(RECBOLE_VENV)/.ok*
 	touch $@
 
-recbole: $(RECBOLE_VENV)/.ok
+recbole: $(RECBOLE_OK)
 
 test: pydeps runtime models tiny-models browser qemu recbole
 	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --all-targets

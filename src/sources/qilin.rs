@@ -1008,11 +1008,15 @@ fn f64_of(col: &str, v: Val) -> std::result::Result<Option<f64>, Bad> {
 fn int_of(col: &str, v: &Val) -> std::result::Result<Option<i64>, Bad> {
     match v {
         Val::Str(s) if s.trim().is_empty() => Ok(None),
-        Val::Str(s) => s
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| bad_value(col, format!("`{s}` is not a whole number"))),
+        // Text: an integer, or a float holding a whole number (pandas writes an integer
+        // column that has a missing value as floats: `2.0`, and `nan` for the missing one).
+        Val::Str(s) => match s.trim().parse::<i64>() {
+            Ok(i) => Ok(Some(i)),
+            Err(_) => match s.trim().parse::<f64>() {
+                Ok(f) => Val::Float(f).int().map_err(|e| bad_value(col, e)),
+                Err(_) => Err(bad_value(col, format!("`{s}` is not a whole number"))),
+            },
+        },
         v => v.int().map_err(|e| bad_value(col, e)),
     }
 }
@@ -2502,6 +2506,10 @@ mod tests {
         assert!(Val::Float(3.5).int().is_err());
         assert!(Val::Str("3".into()).int().is_err());
         assert_eq!(int_of("c", &Val::Str(" 7 ".into())), Ok(Some(7)));
+        // A pandas CSV of an integer column with a missing value: floats as text.
+        assert_eq!(int_of("c", &Val::Str("2.0".into())), Ok(Some(2)));
+        assert_eq!(int_of("c", &Val::Str("nan".into())), Ok(None));
+        assert!(int_of("c", &Val::Str("2.5".into())).is_err());
         assert_eq!(id_of("c", &Val::Int(-1)).unwrap_err().0, "missing_id");
     }
 

@@ -30,7 +30,9 @@ test = triples("test")
 method = BaseMethod.from_splits(train_data=train, test_data=test, exclude_unknowns=True, seed=7, verbose=False)
 models = [MostPop(), BPR(k=16, max_iter=20, learning_rate=0.05, seed=7)]
 metrics = [Recall(k=10), NDCG(k=10)]
-result = cornac.Experiment(eval_method=method, models=models, metrics=metrics, verbose=False, save_dir=None).run()
+exp = cornac.Experiment(eval_method=method, models=models, metrics=metrics, verbose=False, save_dir=None)
+exp.run()
+result = exp.result
 out = {
     "train_rows": len(train),
     "test_rows": len(test),

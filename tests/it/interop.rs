@@ -164,6 +164,11 @@ first = records[emb[0]][0]
 vec = [v for k, v in first.items() if k.endswith("/embedding")][0]
 assert len(vec) == 384, len(vec)
 print(json.dumps(counts, sort_keys=True))
+# mlcroissant's libraries can abort in their own atexit handlers under load ("terminate called
+# without an active exception"), after everything above was checked: leave without them.
+sys.stdout.flush()
+import os
+os._exit(0)
 "#;
     let out = py(&python(), script, &[], &v);
     assert!(out.contains("\"splits\""), "{out}");
@@ -690,9 +695,11 @@ fn duckdb_and_polars_joins_equal_a_plain_python_join_value_for_value() {
     );
 }
 
+/// On the MovieLens-format version: Cornac's ranking needs more candidate items per user than
+/// its cutoff (its `rank` fails when fewer than k items are left to rank).
 #[test]
 fn cornac_trains_bpr_and_mostpop_from_the_published_splits() {
-    let v = version_dir();
+    let v = movielens_built().0.path().join("data/ml-lk/1");
     let got = run_script(&python(), "cornac_train.py", &[v.to_str().unwrap()]);
     let doc = dataset_json(&v);
     let rows = |p: &str| {

@@ -623,7 +623,8 @@ fn qilin_golden_tables() {
             "search_like_num": 23.0, "search_collect_num": 24.0, "search_comment_num": 25.0,
             "search_share_num": 26.0, "search_follow_num": 27.0, "accum_like_num": 28.0, "accum_collect_num": 29.0,
             "accum_comment_num": 30.0, "view_time": 31.0, "rec_view_time": 32.0, "search_view_time": 33.0,
-            "valid_view_times": 34.0, "full_view_times": 35.0, "image_path": ["notes/0000000/0.jpg"]
+            "valid_view_times": 34.0, "full_view_times": 35.0, "image_path": ["notes/0000000/0.jpg"],
+            "in_notes": true
         }"#
         )
         .unwrap()
@@ -1256,7 +1257,13 @@ fn qilin_official_toy_sample_builds_with_every_row_accounted_for() {
     }
     let t = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&sample, t.path().join("toy")).unwrap();
-    let v = build(t.path(), "qt", "toy", "unknown_notes = \"keep\"");
+    // The whole catalogue, as the toy manifest keeps it (most notes have no click).
+    let v = build(
+        t.path(),
+        "qt",
+        "toy",
+        "unknown_notes = \"keep\"\n\n[stages.filter]\nkeep_all_items = true",
+    );
     let doc = dataset_json(&v);
     assert_csv_accounted(&sample, &doc);
     let acc = &doc["accounting"]["raw"];
