@@ -952,7 +952,7 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
                 "interactions none (this corpus has no user-item events)"
             )?;
         }
-        // Every table with its rows (what a sample corpus such as AgroSense has instead).
+        // Every table that has rows (what a sample corpus such as AgroSense has instead).
         let mut tables: Vec<(String, u64)> = Vec::new();
         for f in doc["files"].as_array().into_iter().flatten() {
             let (Some(t), Some(r)) = (f["table"].as_str(), f["rows"].as_u64()) else {
@@ -965,7 +965,7 @@ fn inspect(dir: &Path, json_out: bool) -> Result<u8> {
         }
         let listed: Vec<String> = tables
             .iter()
-            .filter(|(n, _)| n != "rejects")
+            .filter(|(n, r)| n != "rejects" && *r > 0)
             .map(|(n, r)| format!("{n} {r}"))
             .collect();
         writeln!(out, "tables      {}", listed.join(", "))?;

@@ -521,3 +521,150 @@ fn a_line_without_end_is_rejected_as_too_long_in_bounded_memory() {
         doc["accounting"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: what real samples showed.
+
+/// Diagnostics on a dataset with `id_base = 1` counted the padding id 0 as a user and an item
+/// ("Diagnosing 944 users, 1350 items" on 943 users and 1,349 items).
+#[test]
+fn diagnostics_with_id_base_1_count_real_ids_only() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), 8, 40, 9);
+    let m = manifest(
+        t.path(),
+        "d",
+        "1",
+        "raw",
+        "[stages.filter]\nid_base = 1\n\n[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\n",
+    );
+    let o = build(t.path(), &m);
+    let e = ok(&o);
+    let v = t.path().join("data/d/1");
+    let doc = crate::util::dataset_json(&v);
+    let (users, items) = (
+        doc["accounting"]["filter"]["users"].as_u64().unwrap(),
+        doc["accounting"]["filter"]["items"].as_u64().unwrap(),
+    );
+    assert!(e.contains(&format!("Diagnosing {users} users, {items} items")), "{e}");
+    let diag: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(v.join("diagnostics.json")).unwrap()).unwrap();
+    assert_eq!(diag["stats"]["n_users"], users, "{}", diag["stats"]);
+    assert_eq!(diag["stats"]["n_items"], items, "{}", diag["stats"]);
+    // MostPop never recommends the padding id: with every real item ranked, NDCG is the same
+    // as on the id_base = 0 build of the same data.
+    let m0 = manifest(
+        t.path(),
+        "d0",
+        "1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\n",
+    );
+    ok(&build(t.path(), &m0));
+    let d0: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.path().join("data/d0/1/diagnostics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(diag["rankers"]["mostpop"], d0["rankers"]["mostpop"]);
+    assert_eq!(diag["stats"]["all"]["gini"], d0["stats"]["all"]["gini"]);
+}
+
+fn agrosense_build(dir: &Path) -> PathBuf {
+    recdata::synth::agrosense::write(
+        &dir.join("raw"),
+        &recdata::synth::agrosense::Options { rows: 60, seed: 3 },
+    )
+    .unwrap();
+    let m = crate::agrosense::manifest(dir, "agro", "agrosense", "raw", "");
+    crate::agrosense::build(dir, &m)
+}
+
+/// `inspect` on a corpus without interactions printed `interactions 0 users 0 items 0` and
+/// `time range ? .. ?`; it now says what the dataset has.
+#[test]
+fn inspect_shows_the_tables_of_a_corpus_without_interactions() {
+    let t = tempfile::tempdir().unwrap();
+    let v = agrosense_build(t.path());
+    let o = recdata(&["inspect", v.to_str().unwrap()], t.path());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!out.contains("time range  ?") && !out.contains("interactions 0"), "{out}");
+    assert!(out.contains("interactions none"), "{out}");
+    let doc = crate::util::dataset_json(&v);
+    let rows = |table: &str| -> u64 {
+        doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["table"] == table)
+            .map(|f| f["rows"].as_u64().unwrap())
+            .sum()
+    };
+    for table in ["samples", "soil_images", "items"] {
+        assert!(rows(table) > 0, "{table}");
+        assert!(out.contains(&format!("{table} {}", rows(table))), "{table}: {out}");
+    }
+}
+
+/// The card of an image corpus listed every raw file inline (1,722 rows for the AgroSense
+/// snapshot): per folder now, the per-file list stays in dataset.json.
+#[test]
+fn the_card_of_an_image_corpus_summarises_raw_files_per_folder() {
+    let t = tempfile::tempdir().unwrap();
+    // More photographs than a card should list one by one (the real snapshot has 1,719).
+    let folder = t.path().join("raw/Soil Image Dataset/Train/Red soil");
+    recdata::synth::agrosense::write(
+        &t.path().join("raw"),
+        &recdata::synth::agrosense::Options { rows: 60, seed: 3 },
+    )
+    .unwrap();
+    let one = std::fs::read(folder.join("Sample12.90.jpg")).unwrap();
+    for k in 0..40 {
+        std::fs::write(folder.join(format!("Copy of sample {k}.jpg")), &one).unwrap();
+    }
+    let m = crate::agrosense::manifest(t.path(), "agro", "agrosense", "raw", "");
+    let v = crate::agrosense::build(t.path(), &m);
+    let doc = crate::util::dataset_json(&v);
+    let files = doc["source"]["files"].as_array().unwrap().len();
+    assert!(files > 30, "the fixture has {files} raw files");
+    let card = std::fs::read_to_string(v.join("README.md")).unwrap();
+    assert!(card.contains(&format!("{files} raw files, by folder")), "{card}");
+    // One row per folder (15 here), not one per file; no photograph is named in the card.
+    let section = card.split("raw files, by folder").nth(1).unwrap();
+    let rows = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| `"))
+        .take_while(|l| l.starts_with("| `"))
+        .count();
+    assert!(rows > 0 && rows < 20, "{rows} rows:\n{section}");
+    assert!(!card.contains("Copy of sample 0.jpg"), "{card}");
+    assert!(card.contains("| `Soil Image Dataset/Train/Red soil/` | 42 |"), "{card}");
+    // Every file is still listed, with its sha256, in dataset.json.
+    assert!(doc["source"]["files"].as_array().unwrap().iter().all(|f| f["sha256"].as_str().is_some_and(|s| s.len() == 64)));
+}
+
+/// `MicroLens-100k_title_en.csv` lines are `<id>, <title>`: every published title kept the
+/// leading space.
+#[test]
+fn microlens_titles_do_not_keep_the_separator_space() {
+    let t = tempfile::tempdir().unwrap();
+    crate::util::synth_cli(&t.path().join("raw"), "microlens", &["--users", "20", "--seed", "2"]);
+    let raw = std::fs::read_to_string(t.path().join("raw/MicroLens-100k_title_en.csv")).unwrap();
+    assert!(raw.lines().next().unwrap().contains(", "), "the real format: {raw}");
+    std::fs::write(
+        t.path().join("ml.toml"),
+        "[dataset]\nname = \"ml\"\nversion = \"1\"\n\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n",
+    )
+    .unwrap();
+    ok(&build(t.path(), &t.path().join("ml.toml")));
+    let titles = crate::util::py(
+        "import sys, json, pyarrow.parquet as pq\nprint(json.dumps(pq.read_table(sys.argv[1]).column('title').to_pylist()))",
+        &[t.path().join("data/ml/1/items.parquet").to_str().unwrap()],
+    );
+    let titles: Vec<Option<String>> = serde_json::from_str(titles.trim()).unwrap();
+    let with_text: Vec<&String> = titles.iter().flatten().filter(|t| !t.is_empty()).collect();
+    assert!(!with_text.is_empty());
+    for t in with_text {
+        assert_eq!(t.trim(), t, "{t:?}");
+    }
+}

@@ -154,7 +154,14 @@ fn u_item_genre_flags_and_the_unknown_movie() {
         ),
     )
     .unwrap();
-    let m = corpus_manifest(t.path(), "k", "movielens", "variant = \"100k\"", "");
+    // No u.user: said in the manifest (a missing side file is otherwise an error).
+    let m = corpus_manifest(
+        t.path(),
+        "k",
+        "movielens",
+        "variant = \"100k\"\nusers = false",
+        "",
+    );
     build_ok(t.path(), &m);
     let items = rows_json(&t.path().join("data/k/1"), "items.parquet");
     assert_eq!(

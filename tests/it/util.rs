@@ -1,8 +1,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test: this build's, or `RECDATA_TEST_BIN` (a release binary, or an older
+/// one to show that a regression test fails without its fix).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_recdata"))
+    std::env::var_os("RECDATA_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_recdata")))
 }
 
 pub fn recdata(args: &[&str], cwd: &Path) -> Output {
