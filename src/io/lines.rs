@@ -16,6 +16,9 @@ pub const MAX_LINE: usize = 16 << 20;
 /// How much of an over-long line is kept (for the reject's `raw`).
 pub const PREVIEW: usize = 4096;
 
+/// `(line number, bytes consumed so far, line, over-long)`: see [`LineReader::next_line`].
+pub type Line<'a> = (u64, u64, &'a [u8], Option<u64>);
+
 pub struct LineReader {
     file: std::io::Take<fs_err::File>,
     buf: Vec<u8>,
@@ -65,7 +68,7 @@ impl LineReader {
     /// the empty string after a final `\n` is not a line.
     /// Returns `(line number, bytes consumed so far, line, over-long)`: for a line longer than
     /// the cap, `line` is its first [`PREVIEW`] bytes and `over-long` its full length.
-    pub fn next_line(&mut self) -> std::io::Result<Option<(u64, u64, &[u8], Option<u64>)>> {
+    pub fn next_line(&mut self) -> std::io::Result<Option<Line<'_>>> {
         loop {
             if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let (s, e) = (self.start, self.start + pos);

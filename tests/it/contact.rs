@@ -546,7 +546,10 @@ fn diagnostics_with_id_base_1_count_real_ids_only() {
         doc["accounting"]["filter"]["users"].as_u64().unwrap(),
         doc["accounting"]["filter"]["items"].as_u64().unwrap(),
     );
-    assert!(e.contains(&format!("Diagnosing {users} users, {items} items")), "{e}");
+    assert!(
+        e.contains(&format!("Diagnosing {users} users, {items} items")),
+        "{e}"
+    );
     let diag: serde_json::Value =
         serde_json::from_slice(&std::fs::read(v.join("diagnostics.json")).unwrap()).unwrap();
     assert_eq!(diag["stats"]["n_users"], users, "{}", diag["stats"]);
@@ -588,7 +591,10 @@ fn inspect_shows_the_tables_of_a_corpus_without_interactions() {
     let o = recdata(&["inspect", v.to_str().unwrap()], t.path());
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "{}", err(&o));
-    assert!(!out.contains("time range  ?") && !out.contains("interactions 0"), "{out}");
+    assert!(
+        !out.contains("time range  ?") && !out.contains("interactions 0"),
+        "{out}"
+    );
     assert!(out.contains("interactions none"), "{out}");
     let doc = crate::util::dataset_json(&v);
     let rows = |table: &str| -> u64 {
@@ -602,7 +608,10 @@ fn inspect_shows_the_tables_of_a_corpus_without_interactions() {
     };
     for table in ["samples", "soil_images", "items"] {
         assert!(rows(table) > 0, "{table}");
-        assert!(out.contains(&format!("{table} {}", rows(table))), "{table}: {out}");
+        assert!(
+            out.contains(&format!("{table} {}", rows(table))),
+            "{table}: {out}"
+        );
     }
 }
 
@@ -628,7 +637,10 @@ fn the_card_of_an_image_corpus_summarises_raw_files_per_folder() {
     let files = doc["source"]["files"].as_array().unwrap().len();
     assert!(files > 30, "the fixture has {files} raw files");
     let card = std::fs::read_to_string(v.join("README.md")).unwrap();
-    assert!(card.contains(&format!("{files} raw files, by folder")), "{card}");
+    assert!(
+        card.contains(&format!("{files} raw files, by folder")),
+        "{card}"
+    );
     // One row per folder (15 here), not one per file; no photograph is named in the card.
     let section = card.split("raw files, by folder").nth(1).unwrap();
     let rows = section
@@ -638,9 +650,18 @@ fn the_card_of_an_image_corpus_summarises_raw_files_per_folder() {
         .count();
     assert!(rows > 0 && rows < 20, "{rows} rows:\n{section}");
     assert!(!card.contains("Copy of sample 0.jpg"), "{card}");
-    assert!(card.contains("| `Soil Image Dataset/Train/Red soil/` | 42 |"), "{card}");
+    assert!(
+        card.contains("| `Soil Image Dataset/Train/Red soil/` | 42 |"),
+        "{card}"
+    );
     // Every file is still listed, with its sha256, in dataset.json.
-    assert!(doc["source"]["files"].as_array().unwrap().iter().all(|f| f["sha256"].as_str().is_some_and(|s| s.len() == 64)));
+    assert!(
+        doc["source"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["sha256"].as_str().is_some_and(|s| s.len() == 64))
+    );
 }
 
 /// `MicroLens-100k_title_en.csv` lines are `<id>, <title>`: every published title kept the
@@ -648,9 +669,16 @@ fn the_card_of_an_image_corpus_summarises_raw_files_per_folder() {
 #[test]
 fn microlens_titles_do_not_keep_the_separator_space() {
     let t = tempfile::tempdir().unwrap();
-    crate::util::synth_cli(&t.path().join("raw"), "microlens", &["--users", "20", "--seed", "2"]);
+    crate::util::synth_cli(
+        &t.path().join("raw"),
+        "microlens",
+        &["--users", "20", "--seed", "2"],
+    );
     let raw = std::fs::read_to_string(t.path().join("raw/MicroLens-100k_title_en.csv")).unwrap();
-    assert!(raw.lines().next().unwrap().contains(", "), "the real format: {raw}");
+    assert!(
+        raw.lines().next().unwrap().contains(", "),
+        "the real format: {raw}"
+    );
     std::fs::write(
         t.path().join("ml.toml"),
         "[dataset]\nname = \"ml\"\nversion = \"1\"\n\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n",
