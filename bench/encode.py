@@ -37,8 +37,8 @@ encode-table markers in bench/README.md.
 
   .venv/bin/python bench/encode.py --bin $CARGO_TARGET_DIR/release/recdata
   .venv/bin/python bench/encode.py --python-only      # the Python halves alone
-The Python baselines run in the export venv (torch, sentence-transformers, pillow, onnxruntime):
-`python3 models/obtain.py export-venv` makes it if needed and names its python; --python overrides.
+The Python baselines run in the torch venv (torch, sentence-transformers, pillow, onnxruntime):
+`python3 models/obtain.py torch-venv` makes it if needed and names its python; --python overrides.
 """
 import argparse, hashlib, json, os, random, shutil, subprocess, sys, textwrap, time, zipfile
 from pathlib import Path
@@ -377,10 +377,10 @@ def update_readme(md):
 
 
 def export_python():
-    """The export venv's python (made or completed by models/obtain.py)."""
-    r = subprocess.run([sys.executable, str(MODELS / "obtain.py"), "export-venv"], stdout=subprocess.PIPE, text=True)
+    """The torch venv's python (made or completed by models/obtain.py torch-venv)."""
+    r = subprocess.run([sys.executable, str(MODELS / "obtain.py"), "torch-venv"], stdout=subprocess.PIPE, text=True)
     if r.returncode != 0 or not r.stdout.strip():
-        sys.exit("could not set up the export venv (python3 models/obtain.py export-venv); pass --python")
+        sys.exit("could not set up the torch venv (python3 models/obtain.py torch-venv); pass --python")
     return r.stdout.strip().splitlines()[-1]
 
 
@@ -388,7 +388,7 @@ def main():
     ap = argparse.ArgumentParser(description="recdata encode vs sentence-transformers / PIL + onnxruntime (CPU)")
     ap.add_argument("--bin", help="the recdata release binary (with `encode`)")
     ap.add_argument("--python", help="python with torch, sentence-transformers, pillow, onnxruntime "
-                                     "(default: the export venv, see models/obtain.py export-venv)")
+                                     "(default: the torch venv, see models/obtain.py torch-venv)")
     ap.add_argument("--python-only", action="store_true", help="run the Python baselines alone (no recdata)")
     ap.add_argument("--threads", type=int, default=2, help="threads for every tool (default 2)")
     ap.add_argument("--titles", type=int, default=2000)

