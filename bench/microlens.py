@@ -7,17 +7,18 @@ interactions in `MicroLens-1M_pairs.csv` (header, unsorted, 13-digit ms timestam
 `MicroLens-1M_title.csv` (no header, Chinese titles with unbalanced quotes: split each line at
 its first comma).
 
-The job, both ways: read pairs and titles → sort by (user, time) → dense user/item ids in
+The job, each way (recdata, polars-python, pandas): read pairs and titles → sort by (user, time) → dense user/item ids in
 raw-id order → write interactions, items, user_map and item_map as zstd parquet.
 
-Each job runs in its own process; wall time and peak RSS come from wait4(). Results go to
-bench/results-microlens.json and the table in bench/README.md.
+Each job runs in its own process; the tools alternate with a warm-up each, medians are reported,
+and the floor is reading both files once plus writing recdata's tables with zstd
+(bench/harness.py). Results go to bench/results-microlens.json and bench/README.md.
 """
 import argparse, json, shutil, sys, textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import run  # noqa: E402
+from harness import floor, measure, ratios, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -51,6 +52,35 @@ items[["item_id", "raw_id"]].to_parquet(f"{out}/item_map.parquet", compression="
 print(len(pairs))
 ''')
 
+POLARS = textwrap.dedent(r'''
+import sys, polars as pl
+src, out = sys.argv[1], sys.argv[2]
+pairs = pl.read_csv(f"{src}/MicroLens-1M_pairs.csv",
+                    schema_overrides={"user": pl.Int64, "item": pl.Int64, "timestamp": pl.Int64})
+# Titles have unbalanced quotes: each line is split at its first comma, not parsed as CSV.
+lines = pl.read_csv(f"{src}/MicroLens-1M_title.csv", has_header=False, separator="\x1f", quote_char=None,
+                    schema={"line": pl.String})
+items = (lines.select(pl.col("line").str.splitn(",", 2).alias("p")).unnest("p")
+         .select(pl.col("field_0").cast(pl.Int64).alias("raw_id"),
+                 pl.when(pl.col("field_1") == "").then(None).otherwise(pl.col("field_1")).alias("title")))
+pairs = pairs.sort(["user", "timestamp"], maintain_order=True)
+users = pairs.select(pl.col("user").unique().sort()).with_row_index("user_id")
+item_ids = pairs.select(pl.col("item").unique().sort()).with_row_index("item_id")
+pairs = (pairs.join(users, on="user", how="left", maintain_order="left")
+              .join(item_ids, on="item", how="left", maintain_order="left"))
+pairs.select("user_id", "item_id",
+             pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC").cast(pl.Datetime("ms", "UTC")).alias("ts")
+             ).write_parquet(f"{out}/interactions.parquet", compression="zstd")
+it = item_ids.join(items, left_on="item", right_on="raw_id", how="left", maintain_order="left")
+it.select("item_id", pl.col("item").cast(pl.String).alias("raw_id"), "title").write_parquet(
+    f"{out}/items.parquet", compression="zstd")
+users.select("user_id", pl.col("user").cast(pl.String).alias("raw_id")).write_parquet(
+    f"{out}/user_map.parquet", compression="zstd")
+it.select("item_id", pl.col("item").cast(pl.String).alias("raw_id")).write_parquet(
+    f"{out}/item_map.parquet", compression="zstd")
+print(pairs.height)
+''')
+
 MANIFEST = """
 [dataset]
 name = "bench-microlens-1m"
@@ -66,6 +96,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--users", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--skip", nargs="*", default=[])
     a = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     stamp = WORK / f"microlens-1m-{a.users}-v2.ok"
@@ -77,23 +109,24 @@ def main():
         print(f"synth: {s:.1f}s", file=sys.stderr)
         stamp.touch()
     pairs = RAW / "MicroLens-1M_pairs.csv"
+    titles = RAW / "MicroLens-1M_title.csv"
     manifest = WORK / "bench-microlens.toml"
     manifest.write_text(MANIFEST.format(raw=RAW))
-    results = {"input_bytes": pairs.stat().st_size, "users": a.users, "jobs": {}}
     jobs = [
         ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
+        ("polars-python", lambda d: [sys.executable, "-c", POLARS, str(RAW), str(d)]),
         ("pandas", lambda d: [sys.executable, "-c", PANDAS, str(RAW), str(d)]),
     ]
-    for name, cmd in jobs:
-        d = WORK / f"out-microlens-{name}"
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir()
-        secs, rss, out = run(cmd(d))
-        results["jobs"][name] = {"seconds": round(secs, 2), "peak_rss_mib": round(rss)}
-        print(f"{name:>14}: {secs:8.1f} s  {rss:8.0f} MiB  {out[-60:]}", file=sys.stderr)
-    base = results["jobs"]["recdata"]
-    for r in results["jobs"].values():
-        r["time_vs_recdata"] = round(r["seconds"] / base["seconds"], 2)
+    jobs = [j for j in jobs if j[0] not in a.skip]
+    work = WORK / "microlens"
+    res = measure(jobs, work, reps=a.reps)
+    v = work / "out-recdata" / "bench-microlens-1m" / "1"
+    tables = [(t, v / t) for t in ["interactions.parquet", "items.parquet", "user_map.parquet",
+                                   "item_map.parquet", "users.parquet", "rejects.parquet"]]
+    fl = floor([pairs, titles], tables, work)
+    ratios(res, fl["floor_s"])
+    results = {"input_bytes": pairs.stat().st_size + titles.stat().st_size, "users": a.users,
+               "method": f"alternating, 1 warm-up + {a.reps} runs each, medians", "floor": fl, "jobs": res}
     (HERE / "results-microlens.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

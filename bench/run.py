@@ -9,13 +9,16 @@ read TSV → dedup exact → iterative 5-core → leave-one-out → write parque
   pandas           pandas.read_csv(quoting=QUOTE_NONE, on_bad_lines="skip") + groupby loops
   polars-python    polars.read_csv(quote_char=None, ...) + lazy group-bys
 
-Each job runs in its own process; wall time and peak RSS come from wait4(). Results go to
+Each job runs in its own process; wall time and peak RSS come from wait4(). The tools
+alternate, with a warm-up run each, and medians are reported; the floor is reading the TSV once
+plus writing recdata's output tables with zstd (bench/harness.py). Results go to
 bench/results.json and the table in bench/README.md.
 """
-import argparse, json, os, shutil, subprocess, sys, textwrap, time
+import argparse, json, shutil, sys, textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 WORK = HERE / "work"
 RAW = WORK / "lastfm-1k"
 EVENTS = RAW / "userid-timestamp-artid-artname-traid-traname.tsv"
@@ -86,16 +89,7 @@ method = "leave_one_out"
 """
 
 
-def run(cmd, **kw):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
-    return secs, ru.ru_maxrss / 1024, out.decode().strip()
+from harness import floor, measure, ratios, run  # noqa: E402
 
 
 def main():
@@ -103,7 +97,9 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--users", type=int, default=992)
     ap.add_argument("--events-per-user", type=int, default=19305)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[])
+    ap.add_argument("--out", default=str(HERE / "results.json"))
     a = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     stamp = WORK / f"synth-{a.users}-{a.events_per_user}.ok"
@@ -114,30 +110,27 @@ def main():
         print(f"synth: {s:.1f}s", file=sys.stderr)
         stamp.touch()
     size = EVENTS.stat().st_size
-    lines = sum(1 for _ in open(EVENTS, "rb")) if size < 5e8 else None
     manifest = WORK / "bench.toml"
     manifest.write_text(MANIFEST.format(raw=RAW))
     py = sys.executable
-    results = {"input_bytes": size, "users": a.users, "events_per_user": a.events_per_user, "jobs": {}}
     jobs = [
         ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
         ("polars-python", lambda d: [py, "-c", POLARS, str(EVENTS), str(d)]),
         ("pandas", lambda d: [py, "-c", PANDAS, str(EVENTS), str(d)]),
     ]
-    for name, cmd in jobs:
-        if name in a.skip:
-            continue
-        d = WORK / f"out-{name}"
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir()
-        secs, rss, out = run(cmd(d))
-        results["jobs"][name] = {"seconds": round(secs, 2), "peak_rss_mib": round(rss)}
-        print(f"{name:>14}: {secs:8.1f} s  {rss:8.0f} MiB  {out[-60:]}", file=sys.stderr)
-    base = results["jobs"].get("recdata")
-    if base:
-        for name, r in results["jobs"].items():
-            r["time_vs_recdata"] = round(r["seconds"] / base["seconds"], 2)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    jobs = [j for j in jobs if j[0] not in a.skip]
+    res = measure(jobs, WORK, reps=a.reps)
+    # The floor: read the TSV once + write recdata's published tables with zstd.
+    v = WORK / "out-recdata" / "bench-lastfm-1k" / "1"
+    tables = [(p.name, p) for p in [v / "interactions.parquet", v / "items.parquet", v / "users.parquet",
+                                    v / "splits/train.parquet", v / "splits/valid.parquet",
+                                    v / "splits/test.parquet", v / "rejects.parquet"]]
+    fl = floor([EVENTS, RAW / "userid-profile.tsv"], tables, WORK)
+    ratios(res, fl["floor_s"])
+    results = {"input_bytes": size, "users": a.users, "events_per_user": a.events_per_user,
+               "method": f"alternating A B C, 1 warm-up + {a.reps} runs each, medians", "floor": fl,
+               "jobs": res}
+    Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
