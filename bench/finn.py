@@ -8,6 +8,7 @@ Builds (once, cached in bench/work/) a full-size synthetic FINN.no `data.npz` â€
   recdata   `recdata build` (cold: no stage cache) of a manifest without a split: exposures
             (one row per real step, slate items in display order, <UNK> as null, clicked
             position) and click interactions, plus users/items/maps, dataset card, accounting.
+  numpy-polars  the same with polars for the table work (dense ids, lists, parquet).
   numpy     np.load of every array, vectorized masking and search, dense ids assigned the way
             recdata does (raw-id string order), a pyarrow ListArray, exposures.parquet +
             interactions.parquet with zstd. Less work than recdata: no users/items/map tables,
@@ -93,6 +94,72 @@ pq.write_table(interactions, f"{out}/interactions.parquet", compression="zstd")
 print(len(c), n)
 ''')
 
+# numpy for the tensor-shaped part (a 3-D slate array has no table form to hand polars without
+# exploding 1.1 billion cells), polars for the table work: dense ids by sorted unique + join,
+# list columns, parquet writing.
+POLARS = textwrap.dedent(r'''
+import json, sys, numpy as np, polars as pl
+raw, out = sys.argv[1], sys.argv[2]
+d = np.load(f"{raw}/data.npz")
+ind = json.load(open(f"{raw}/ind2val.json"))
+user_id, click, itype = d["userId"], d["click"], d["interaction_type"]
+slate = d["slate"]
+U, T, S = slate.shape
+real = click != 0
+uu, tt = np.nonzero(real)
+slates = slate[real]
+del slate
+c = click[real]
+keep = slates > 1
+lengths = keep.sum(axis=1)
+vals = slates[keep]
+match = keep & (slates == c[:, None])
+del slates
+kpos = np.cumsum(keep, axis=1, dtype=np.int8) - 1
+del keep
+first = match.argmax(axis=1)
+found = match[np.arange(len(c)), first] & (c != 1)
+del match
+pos = np.where(found, kpos[np.arange(len(c)), first], 0).astype(np.uint16)
+del kpos
+# Dense ids in raw-id string order, with polars.
+users = (pl.DataFrame({"raw": user_id[np.unique(uu)]})
+         .with_columns(pl.col("raw").cast(pl.String).alias("key")).sort("key")
+         .with_row_index("user_id").select("raw", "user_id"))
+clicked = c >= 3
+items = (pl.concat([pl.Series("raw", vals), pl.Series("raw", c[clicked])]).unique().to_frame()
+         .filter(pl.col("raw") >= 3)
+         .with_columns(pl.col("raw").cast(pl.String).alias("key")).sort("key")
+         .with_row_index("item_id").select("raw", "item_id"))
+offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+np.cumsum(lengths, out=offsets[1:])
+flat = (pl.DataFrame({"raw": vals}).join(items, on="raw", how="left", maintain_order="left")
+        .select(pl.when(pl.col("raw") == 2).then(None).otherwise(pl.col("item_id")).alias("i")))
+del vals
+row = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)
+lists = (flat.with_columns(pl.Series("row", row)).group_by("row", maintain_order=True)
+         .agg(pl.col("i")).get_column("i"))
+codes = {int(k): {"search": "search", "rec": "rec"}.get(v, "other") for k, v in ind["interaction_type"].items()}
+ex = pl.DataFrame({"exposure_id": (uu * T + tt).astype(np.uint64), "raw_user": user_id[uu],
+                   "step": tt.astype(np.uint32), "itype": itype[real]})
+ex = (ex.join(users, left_on="raw_user", right_on="raw", how="left", maintain_order="left")
+        .with_columns(pl.lit(None, pl.Datetime("ms", "UTC")).alias("ts"),
+                      pl.col("itype").replace_strict(codes, default="other").cast(pl.Categorical).alias("context"),
+                      lists.alias("items"),
+                      pl.Series("clicked_position", pos).set(pl.Series(~found), None)))
+ex.select("exposure_id", "user_id", "ts", "step", "context", "items", "clicked_position").write_parquet(
+    f"{out}/exposures.parquet", compression="zstd")
+del ex, flat, lists
+cl = (pl.DataFrame({"raw_user": user_id[uu[clicked]], "step": tt[clicked], "raw": c[clicked]})
+      .join(users, left_on="raw_user", right_on="raw", how="left", maintain_order="left")
+      .join(items, on="raw", how="left", maintain_order="left")
+      .sort(["user_id", "step"], maintain_order=True)
+      .select("user_id", "item_id", pl.lit(None, pl.Datetime("ms", "UTC")).alias("ts"),
+              pl.lit("click").cast(pl.Categorical).alias("event")))
+cl.write_parquet(f"{out}/interactions.parquet", compression="zstd")
+print(len(c), cl.height)
+''')
+
 MANIFEST = """
 [dataset]
 name = "bench-finn"
@@ -142,6 +209,7 @@ def main():
     jobs = [
         ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
         ("numpy-pyarrow", lambda d: [sys.executable, "-c", NUMPY, str(raw), str(d)]),
+        ("numpy-polars", lambda d: [sys.executable, "-c", POLARS, str(raw), str(d)]),
     ]
     for name, cmd in jobs:
         if name in a.skip:
