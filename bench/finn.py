@@ -15,14 +15,17 @@ Builds (once, cached in bench/work/) a full-size synthetic FINN.no `data.npz` â€
             no accounting or rejects, no stage cache, no input checksums, and the click's first
             match is taken (no click_idx tie-break for an item shown twice).
 
-Each job runs in its own process; wall time, CPU time and peak RSS come from wait4(). Results
-go to bench/results-finn.json (results-finn-<users>.json for other sizes) and the FINN section
+Each job runs in its own process; the tools alternate with a warm-up each, medians are reported,
+and the floor is reading the inputs once plus writing recdata's tables with zstd
+(bench/harness.py). Results go to bench/results-finn.json (results-finn-<users>.json for other sizes) and the FINN section
 of bench/README.md.
 """
-import argparse, json, os, shutil, subprocess, sys, textwrap, time
+import argparse, json, os, shutil, sys, textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from harness import floor, measure, ratios, run  # noqa: E402
 WORK = HERE / "work"
 
 NUMPY = textwrap.dedent(r'''
@@ -170,78 +173,50 @@ path = "{raw}"
 """
 
 
-def run(cmd, **kw):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout, CPU seconds user+sys)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
-    return secs, ru.ru_maxrss / 1024, out.decode().strip(), ru.ru_utime + ru.ru_stime
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--users", type=int, default=2277645)
-    ap.add_argument("--rounds", type=int, default=1, help="runs per job; the fastest is reported")
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[])
     a = ap.parse_args()
     WORK.mkdir(exist_ok=True)
     raw = WORK / f"finn-{a.users}"
     stamp = WORK / f"finn-synth-{a.users}.ok"
-    synth_secs = None
     if not stamp.exists():
         shutil.rmtree(raw, ignore_errors=True)
-        synth_secs, _, _, _ = run([a.bin, "synth", "finn-slates", "--users", str(a.users), "--seed", "1",
-                                "--out", str(raw)])
-        print(f"synth: {synth_secs:.1f}s", file=sys.stderr)
+        secs, _, _ = run([a.bin, "synth", "finn-slates", "--users", str(a.users), "--seed", "1",
+                          "--out", str(raw)])
+        print(f"synth: {secs:.1f}s", file=sys.stderr)
         stamp.touch()
     manifest = WORK / "bench-finn.toml"
     manifest.write_text(MANIFEST.format(raw=raw))
     data_npz = raw / "data.npz"
-    results = {"users": a.users, "data_npz_bytes": data_npz.stat().st_size, "cpus": os.cpu_count(),
-               "rounds": a.rounds, "jobs": {}}
-    if synth_secs is not None:
-        results["synth_seconds"] = round(synth_secs, 1)
     jobs = [
         ("recdata", lambda d: [a.bin, "build", str(manifest), "--data-dir", str(d), "-q"]),
         ("numpy-pyarrow", lambda d: [sys.executable, "-c", NUMPY, str(raw), str(d)]),
         ("numpy-polars", lambda d: [sys.executable, "-c", POLARS, str(raw), str(d)]),
     ]
-    for name, cmd in jobs:
-        if name in a.skip:
-            continue
-        best = None
-        for _ in range(a.rounds):
-            d = WORK / f"out-finn-{name}"
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir()
-            secs, rss, out, cpu = run(cmd(d))
-            print(f"{name:>14}: {secs:8.1f} s  {cpu:8.1f} s CPU  {rss:8.0f} MiB  {out[-60:]}",
-                  file=sys.stderr)
-            if best is None or secs < best["seconds"]:
-                best = {"seconds": round(secs, 2), "cpu_seconds": round(cpu, 1),
-                        "peak_rss_mib": round(rss)}
-        results["jobs"][name] = best
-    # Both produced the same tables: compare row counts from the parquet footers.
-    if not a.skip:
-        import pyarrow.parquet as pq
-        rows = {}
-        for name, sub in [("recdata", "bench-finn/1/"), ("numpy-pyarrow", "")]:
-            d = WORK / f"out-finn-{name}" / sub
-            rows[name] = {t: pq.read_metadata(d / f"{t}.parquet").num_rows
-                          for t in ("exposures", "interactions")}
-        results["rows"] = rows["recdata"]
-        if rows["recdata"] != rows["numpy-pyarrow"]:
-            sys.exit(f"outputs differ: {rows}")
-    base = results["jobs"].get("recdata")
-    if base:
-        for r in results["jobs"].values():
-            r["time_vs_recdata"] = round(r["seconds"] / base["seconds"], 2)
-            r["rss_vs_recdata"] = round(r["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    jobs = [j for j in jobs if j[0] not in a.skip]
+    work = WORK / f"finn-{a.users}-runs"
+    res = measure(jobs, work, reps=a.reps)
+    # Every tool produced the same tables: compare row counts from the parquet footers.
+    import pyarrow.parquet as pq
+    rows = {}
+    for name, _ in jobs:
+        sub = "bench-finn/1/" if name == "recdata" else ""
+        d = work / f"out-{name}" / sub
+        rows[name] = {t: pq.read_metadata(d / f"{t}.parquet").num_rows for t in ("exposures", "interactions")}
+    if len({json.dumps(r, sort_keys=True) for r in rows.values()}) != 1:
+        sys.exit(f"outputs differ: {rows}")
+    v = work / "out-recdata" / "bench-finn" / "1"
+    tables = [(t, v / t) for t in ["exposures.parquet", "interactions.parquet", "users.parquet",
+                                   "items.parquet", "user_map.parquet", "item_map.parquet"]]
+    fl = floor([data_npz, raw / "ind2val.json", raw / "itemattr.npz"], tables, work)
+    ratios(res, fl["floor_s"])
+    results = {"users": a.users, "data_npz_bytes": data_npz.stat().st_size, "cpus": os.cpu_count(),
+               "method": f"alternating, 1 warm-up + {a.reps} runs each, medians", "rows": rows["recdata"],
+               "floor": fl, "jobs": res}
     name = "results-finn.json" if a.users == 2277645 else f"results-finn-{a.users}.json"
     (HERE / name).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
