@@ -55,8 +55,27 @@ pub enum Command {
         /// whose raw id hashes to K; `recdata merge` publishes once every shard is done.
         #[arg(long, value_name = "K/N")]
         shard: Option<crate::stages::shard::Shard>,
+        /// Print the plan (`recdata plan`) instead of building.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         enc: EncodeArgs,
+    },
+    /// Show what a build would do without running anything: every stage, whether its cached
+    /// output is used or it runs and why (which manifest key, input file or upstream stage
+    /// changed), what it reads and writes.
+    Plan {
+        manifest: PathBuf,
+        #[arg(long, env = "RECDATA_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        cache: CacheArg,
+        /// Also list each stage's inputs and outputs.
+        #[arg(long, short)]
+        verbose: bool,
+        /// The model registry directory (for encoder fingerprints).
+        #[arg(long, env = "RECDATA_MODELS")]
+        models: Option<PathBuf>,
     },
     /// Check that every shard of a sharded build finished, assemble them, run the global stages
     /// and publish (the same dataset, byte for byte, as a single-process build).
@@ -624,12 +643,44 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             })
         }
         Command::Build {
+            dry_run: true,
+            manifest,
+            data_dir,
+            cache,
+            enc,
+            ..
+        } => plan_cmd(
+            cli,
+            p,
+            manifest,
+            data_dir,
+            cache,
+            enc.models.as_deref(),
+            false,
+        ),
+        Command::Plan {
+            manifest,
+            data_dir,
+            cache,
+            verbose,
+            models,
+        } => plan_cmd(
+            cli,
+            p,
+            manifest,
+            data_dir,
+            cache,
+            models.as_deref(),
+            *verbose,
+        ),
+        Command::Build {
             manifest,
             data_dir,
             cache,
             retry_failed,
             shard,
             enc,
+            ..
         } => {
             let sharding = match shard {
                 Some(s) => crate::stages::Sharding::Shard(*s),
@@ -698,10 +749,18 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             options.embedding = embedding.clone().or(options.embedding);
             let doc = crate::diagnose::compute(dir, &options, p)?;
             let out = out.clone().unwrap_or_else(|| {
-                let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
-                let version = doc["dataset"]["version"].as_str().unwrap_or("");
+                // Names from a dataset.json become a folder name only when they are valid ones.
+                let ok = |v: &serde_json::Value| {
+                    v.as_str()
+                        .filter(|s| crate::manifest::valid_name(s))
+                        .map(str::to_owned)
+                };
+                let name = ok(&doc["dataset"]["name"]).unwrap_or_else(|| "dataset".into());
+                let version = ok(&doc["dataset"]["version"]).unwrap_or_default();
                 PathBuf::from(format!("{name}-{version}-diagnostics"))
             });
+            // `diagnose` reads a version; it never writes into one.
+            crate::io::store::check_not_a_dataset(&out, "diagnostics")?;
             crate::diagnose::write(&out, &doc)?;
             let failures = crate::diagnose::check(
                 &doc,
@@ -1261,6 +1320,44 @@ fn build_cmd(
         }
         p.event("checks_failed", json!({ "failures": out.check_failures }));
         return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `recdata plan` / `build --dry-run`: the plan, as a table or (`--json`) one JSON line.
+fn plan_cmd(
+    cli: &Cli,
+    p: &Reporter,
+    manifest: &Path,
+    data_dir: &Path,
+    cache: &CacheArg,
+    models: Option<&Path>,
+    verbose: bool,
+) -> Result<u8> {
+    let m = crate::manifest::load(manifest)?;
+    for w in &m.warnings {
+        p.warn(w.message.clone());
+    }
+    let stages = crate::stages::dry_run(
+        &m,
+        &crate::stages::BuildOptions {
+            data_dir: data_dir.to_path_buf(),
+            cache_dir: cache.root(),
+            retry_failed: false,
+            progress: p.clone(),
+            device: crate::encode::Device::Cpu,
+            batch_size: None,
+            models_dir: models.map(Path::to_path_buf),
+            sharding: crate::stages::Sharding::Whole,
+        },
+    )?;
+    if cli.json {
+        println!(
+            "{}",
+            crate::stages::plan::to_json(&m.dataset.name, &m.dataset.version, &stages)
+        );
+    } else {
+        print!("{}", crate::stages::plan::render(&stages, verbose));
     }
     Ok(0)
 }

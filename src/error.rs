@@ -19,11 +19,11 @@ pub enum Error {
     Io(#[from] std::io::Error),
 
     /// A raw input that cannot be read at all (as opposed to bad rows, which go to `rejects`).
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", crate::util::shown(path))]
     BadInput { path: PathBuf, message: String },
 
     /// A required raw file is missing.
-    #[error("missing input file `{path}`\n  hint: {hint}")]
+    #[error("missing input file `{}`\n  hint: {hint}", crate::util::shown(path))]
     MissingInput { path: PathBuf, hint: String },
 
     /// A published version exists with other content; published versions are immutable.

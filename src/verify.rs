@@ -21,7 +21,7 @@ use crate::util::hash::sha256_file;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Finding {
     /// `missing`, `size`, `sha256`, `rows`, `table`, `schema`, `unreadable`, `media`,
-    /// `regenerated`, `unexpected`.
+    /// `regenerated`, `unexpected`, `outside`.
     pub kind: &'static str,
     pub path: String,
     pub detail: String,
@@ -82,7 +82,29 @@ pub fn verify(dir: &Path, progress: &crate::progress::Reporter) -> Result<Report
     for f in files {
         let rel = f["path"].as_str().unwrap_or_default();
         expected.insert(rel.to_owned());
+        // A listed file must be inside the version: `..`, absolute paths and links out would
+        // let a version "pass" with files that are not part of it.
+        let inside = matches!(
+            crate::fetch::archive::safe_relative("dataset.json", rel),
+            Ok(Some(ref p)) if p.to_str() == Some(rel)
+        );
+        if !inside {
+            fs.add(
+                "outside",
+                rel,
+                "listed in dataset.json with a path that leaves the version folder".into(),
+            );
+            continue;
+        }
         let path = dir.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs.add(
+                "outside",
+                rel,
+                "is a symbolic link; a published file is a file of the version".into(),
+            );
+            continue;
+        }
         if !path.is_file() {
             fs.add(
                 "missing",

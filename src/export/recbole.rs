@@ -48,6 +48,10 @@ use crate::error::{Error, Result};
 
 const BATCH: usize = 65_536;
 
+/// The file that marks a folder as written by `recdata export` (only such a folder is replaced
+/// with `--force`).
+pub const MARKER: &str = ".recdata-export.json";
+
 /// The longest history in the sequential benchmark files (RecBole's `MAX_ITEM_LIST_LENGTH`
 /// default): older items are dropped from the front.
 pub const SEQUENCE_LENGTH: usize = 50;
@@ -597,8 +601,28 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String], force: bool) -> Res
             message: "no dataset.name".into(),
         })?
         .to_owned();
+    // The name becomes a folder name: a dataset.json from elsewhere must not steer the export
+    // outside --out (`/tmp/x`, `../..`).
+    if !crate::manifest::valid_name(&name) {
+        return Err(Error::BadInput {
+            path: doc_path.clone(),
+            message: format!(
+                "dataset.name `{}` is not a valid dataset name (ASCII letters, digits, `-`, `_`, `.`)",
+                crate::util::clip(&name, 100)
+            ),
+        });
+    }
     let target = out.join(&name);
+    crate::io::store::check_not_a_dataset(&target, "an export")?;
     if target.exists() && fs_err::read_dir(&target)?.next().is_some() {
+        // Only a folder this command wrote is replaced, even with --force.
+        if !target.join(MARKER).is_file() {
+            return Err(Error::Invalid(format!(
+                "{} already exists, is not empty and is not an earlier recdata export (no {MARKER})\n  \
+                 hint: choose another --out",
+                target.display()
+            )));
+        }
         if !force {
             return Err(Error::Invalid(format!(
                 "{} already exists and is not empty: an earlier export?\n  hint: pass --force to \
@@ -609,6 +633,14 @@ pub fn export(dir: &Path, out: &Path, embeddings: &[String], force: bool) -> Res
         fs_err::remove_dir_all(&target)?;
     }
     fs_err::create_dir_all(&target)?;
+    fs_err::write(
+        target.join(MARKER),
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "written_by": "recdata export --format recbole",
+            "dataset": name,
+            "version": doc["dataset"]["version"],
+        }))?,
+    )?;
     let mut files = Vec::new();
 
     let inter_cols = interaction_columns(&dir.join("interactions.parquet"))?;

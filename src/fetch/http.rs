@@ -294,7 +294,19 @@ impl Downloader {
         else {
             return Ok(None);
         };
-        let bytes = fs_err::metadata(&path)?.len();
+        // The blob is checked before it is used: published files and source views are hard
+        // links to it, so damage done through any of them would otherwise be used (and
+        // recorded as verified) by every later build.
+        let (actual, bytes) = crate::util::hash::sha256_file(&path)?;
+        if actual != *sha {
+            self.progress.warn(format!(
+                "{}: the cached copy {} is damaged (sha256 {actual}, {sha} was downloaded): downloading it again",
+                w.name,
+                path.display()
+            ));
+            let _ = fs_err::remove_file(&path);
+            return Ok(None);
+        }
         self.cache.record_use(sha, bytes, None)?;
         self.total.inc(bytes);
         self.progress.event(
@@ -534,7 +546,18 @@ impl Downloader {
                                 bar.set_length(total);
                             }
                             bar.set_position(start);
-                            match self.stream_body(resp, &part, start, bar).await {
+                            // The body may not run past the pinned size (an endless body
+                            // would fill the disk); past it the partial file is worthless.
+                            let cap = w.size.or(expect_len);
+                            match self.stream_body(resp, &part, start, bar, cap).await {
+                                Err((n, why)) if why.starts_with(OVERSIZE) => {
+                                    record.received = n;
+                                    last = why;
+                                    record.outcome = last.clone();
+                                    log.push(record);
+                                    let _ = fs_err::remove_file(&part);
+                                    return Ok(UrlEnd::Failed(last));
+                                }
                                 Ok(n) => {
                                     record.received = n;
                                     let got = start + n;
@@ -616,6 +639,7 @@ impl Downloader {
         part: &std::path::Path,
         start: u64,
         bar: &indicatif::ProgressBar,
+        cap: Option<u64>,
     ) -> std::result::Result<u64, (u64, String)> {
         let io = |e: std::io::Error| (0u64, format!("writing {}: {e}", part.display()));
         let mut f = tokio::fs::OpenOptions::new()
@@ -646,6 +670,18 @@ impl Downloader {
                 }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => {
+                    if let Some(cap) = cap
+                        && start + n + chunk.len() as u64 > cap
+                    {
+                        let _ = f.flush().await;
+                        return Err((
+                            n,
+                            format!(
+                                "{OVERSIZE}: the server sent more than the {cap} bytes expected \
+                                 (pinned `size` or its Content-Length); download abandoned"
+                            ),
+                        ));
+                    }
                     f.write_all(&chunk)
                         .await
                         .map_err(|e| (n, format!("writing {}: {e}", part.display())))?;
@@ -664,6 +700,9 @@ impl Downloader {
         Ok(n)
     }
 }
+
+/// How an over-long body's error message starts (it is not resumed or retried).
+const OVERSIZE: &str = "body too long";
 
 /// A reqwest error in a user's words (the error chain, not just "error sending request").
 pub fn describe_reqwest(e: &reqwest::Error) -> String {

@@ -234,6 +234,69 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses `out` as a place to write derived files (an export, a diagnostics report) when it
+/// is or is inside a dataset's folder or a published version, or contains one: published
+/// versions are never modified, and a dataset folder holds nothing but versions and caches.
+pub fn check_not_a_dataset(out: &Path, what: &str) -> Result<()> {
+    let mut p = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    if let Ok(c) = fs_err::canonicalize(&p) {
+        p = c;
+    }
+    let refuse = |at: &Path, why: &str| {
+        Err(Error::Invalid(format!(
+            "refusing to write {what} into {}: {} {why}; published versions are never modified\n  \
+             hint: choose an --out outside the data directory",
+            out.display(),
+            at.display()
+        )))
+    };
+    // `out` itself or a folder above it is a dataset, a version or a data directory.
+    for a in p.ancestors() {
+        if a.join("dataset.json").is_file() {
+            return refuse(a, "is a published version");
+        }
+        if a.join(".lock").is_file() && a.join(".cache").is_dir() {
+            return refuse(a, "is a dataset folder");
+        }
+    }
+    // A folder below `out` (one level) that is a dataset or a version.
+    if let Ok(entries) = fs_err::read_dir(&p) {
+        for e in entries.flatten() {
+            let d = e.path();
+            if d.join("dataset.json").is_file()
+                || (d.join(".lock").is_file() && d.join(".cache").is_dir())
+            {
+                return refuse(&d, "is a dataset or a published version below it");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Orders versions as people read them, for `latest`: digit runs compare as numbers
+/// (`1.10.0` > `1.9.0`); a pre-release (`-` then a letter: `1.0-rc1`, `2.0.0-beta.2`) comes
+/// before its release (`1.0`), as in semver; versions equal by these rules (`1.0`, `01.0`)
+/// fall back to byte order, so the order is total and `latest` never depends on directory order.
+pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(v: &str) -> (&str, Option<&str>) {
+        match v.split_once('-') {
+            Some((core, pre)) if pre.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                (core, Some(pre))
+            }
+            _ => (v, None),
+        }
+    }
+    let ((ca, pa), (cb, pb)) = (split(a), split(b));
+    natural_cmp(ca, cb)
+        .then_with(|| match (pa, pb) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => natural_cmp(x, y),
+        })
+        .then_with(|| a.cmp(b))
+}
+
 /// Orders versions naturally: digit runs compare as numbers (`1.10.0` > `1.9.0`).
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     fn parts(s: &str) -> Vec<(bool, String)> {
@@ -275,7 +338,7 @@ pub fn versions(dataset_dir: &Path) -> Result<Vec<String>> {
             v.push(name);
         }
     }
-    v.sort_by(|a, b| natural_cmp(a, b));
+    v.sort_by(|a, b| version_cmp(a, b));
     Ok(v)
 }
 
@@ -307,6 +370,23 @@ pub fn update_latest(dataset_dir: &Path) -> Result<Option<String>> {
 mod tests {
     use super::natural_cmp;
     use std::cmp::Ordering::*;
+
+    #[test]
+    fn latest_version_order_knows_pre_releases_and_is_total() {
+        use super::version_cmp;
+        assert_eq!(version_cmp("1.0-rc1", "1.0"), Less);
+        assert_eq!(version_cmp("2.0.0-beta.2", "2.0.0-beta.10"), Less);
+        assert_eq!(version_cmp("1.10", "1.9-rc1"), Greater);
+        // Dates are not pre-releases.
+        assert_eq!(version_cmp("2024-01-05", "2024-02-01"), Less);
+        // Equal as numbers: still a fixed order.
+        assert_ne!(version_cmp("1.0", "01.0"), Equal);
+        assert_eq!(version_cmp("1.0", "01.0"), version_cmp("1.0", "01.0"));
+        assert_eq!(
+            version_cmp("01.0", "1.0"),
+            version_cmp("1.0", "01.0").reverse()
+        );
+    }
 
     #[test]
     fn natural_order() {

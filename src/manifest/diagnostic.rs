@@ -80,7 +80,10 @@ impl Diagnostic {
             Severity::Error => ("error", red),
             Severity::Warning => ("warning", yellow),
         };
-        let mut out = format!("{col}{word}{reset}{bold}: {}{reset}\n", self.message);
+        let mut out = format!(
+            "{col}{word}{reset}{bold}: {}{reset}\n",
+            crate::util::clip(&self.message, 300)
+        );
         if let Some(sp) = self.span {
             let text = sources.text(sp.file);
             let (line, column, line_text) = sources.locate(sp.file, sp.start);
@@ -105,17 +108,18 @@ impl Diagnostic {
                 "{pad} {blue}|{reset} {}{col}{} {}{reset}",
                 " ".repeat(start_chars),
                 "^".repeat(width),
-                self.label
+                crate::util::clip(&self.label, 200)
             );
             if !self.help.is_empty() {
                 let _ = writeln!(out, "{pad} {blue}|{reset}");
             }
             for h in &self.help {
+                let h = crate::util::clip(h, 600);
                 let _ = writeln!(out, "{pad} {blue}={reset} {bold}help{reset}: {h}");
             }
         } else {
             for h in &self.help {
-                let _ = writeln!(out, "  = help: {h}");
+                let _ = writeln!(out, "  = help: {}", crate::util::clip(h, 600));
             }
         }
         out

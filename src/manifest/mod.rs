@@ -117,15 +117,21 @@ impl std::fmt::Display for ManifestErrors {
     }
 }
 
+/// Whether `s` is a valid dataset name or version: they become directory names, so they are
+/// kept boring (ASCII letters, digits, `-`, `_`, `.`, not starting with `.`, at most 100
+/// characters, not `latest`). Also the check for names read back from a `dataset.json`.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s != "latest"
+}
+
 /// Dataset names and versions become directory names: keep them boring.
 fn check_name(diags: &mut Vec<Diagnostic>, v: &Spanned<String>, what: &str) {
-    let ok = !v.value.is_empty()
-        && v.value.len() <= 100
-        && !v.value.starts_with('.')
-        && v.value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && v.value != "latest";
+    let ok = valid_name(&v.value);
     if !ok {
         diags.push(
             Diagnostic::error(format!("invalid {what} `{}`", v.value), Some(v.span), "not a valid name")
@@ -133,6 +139,9 @@ fn check_name(diags: &mut Vec<Diagnostic>, v: &Spanned<String>, what: &str) {
         );
     }
 }
+
+/// The largest manifest or included file read (real ones are a few KB).
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// Reads a manifest and everything it includes.
 pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
@@ -163,6 +172,36 @@ fn load_with_includes(
     stack: &mut Vec<PathBuf>,
     included_at: Option<Span>,
 ) -> Option<Table> {
+    // A manifest is a small regular file: a FIFO would hang, /dev/zero would fill memory.
+    let what = if included_at.is_some() {
+        "included file"
+    } else {
+        "manifest"
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let msg = match crate::util::input::check_file(path) {
+                Err(e) => format!("cannot read {what}: {e}"),
+                Ok(_) => format!("cannot read {what}: not a regular file"),
+            };
+            diags.push(Diagnostic::error(msg, included_at, "included here"));
+            return None;
+        }
+        Ok(meta) if meta.len() > MAX_MANIFEST_BYTES => {
+            diags.push(Diagnostic::error(
+                format!(
+                    "cannot read {what} {}: {} bytes is more than a manifest can be ({} MiB at most)",
+                    path.display(),
+                    meta.len(),
+                    MAX_MANIFEST_BYTES >> 20
+                ),
+                included_at,
+                "included here",
+            ));
+            return None;
+        }
+        _ => {}
+    }
     let bytes = match fs_err::read(path) {
         Ok(t) => t,
         Err(e) => {

@@ -102,6 +102,13 @@ impl CorpusConfig {
         }
     }
 
+    /// Whether the corpus is made of user–item interactions (all but AgroSense, whose samples
+    /// and soil images are its data): such a corpus with zero interactions is not a dataset,
+    /// whatever its side tables hold.
+    pub fn has_interactions(&self) -> bool {
+        !matches!(self, CorpusConfig::Agrosense(_))
+    }
+
     pub fn description(&self) -> &'static str {
         match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
@@ -391,7 +398,14 @@ pub struct Normalized {
 /// Usable rows are interactions and corpus tables (a users or items catalogue alone is not a
 /// dataset). Files whose every record was rejected are named in a warning even when others
 /// have rows.
-pub fn check_usable(corpus: &str, n: &Normalized, inputs: &[PathBuf], p: &Reporter) -> Result<()> {
+pub fn check_usable(
+    corpus: &CorpusConfig,
+    n: &Normalized,
+    inputs: &[PathBuf],
+    p: &Reporter,
+) -> Result<()> {
+    let interactions_needed = corpus.has_interactions();
+    let corpus = corpus.name();
     let encoding = |file: &str| {
         inputs
             .iter()
@@ -423,7 +437,13 @@ pub fn check_usable(corpus: &str, n: &Normalized, inputs: &[PathBuf], p: &Report
         }
         s
     };
-    let rows = n.interactions.len() + n.tables.iter().map(|t| t.batch.num_rows()).sum::<usize>();
+    // An interaction corpus needs interactions (side tables alone — comments, embeddings — are
+    // not a recommendation dataset); a sample corpus needs rows in its tables.
+    let rows = if interactions_needed {
+        n.interactions.len()
+    } else {
+        n.tables.iter().map(|t| t.batch.num_rows()).sum::<usize>()
+    };
     if rows > 0 {
         for a in &n.accounts {
             if a.rows == 0 && a.rejected > 0 {
@@ -440,8 +460,12 @@ pub fn check_usable(corpus: &str, n: &Normalized, inputs: &[PathBuf], p: &Report
         format!("no usable rows: the {corpus} input holds no records (its files are empty)")
     } else {
         format!(
-            "no usable rows: the {corpus} input holds {records} record(s) and none became an \
-             interaction or a table row"
+            "no usable rows: the {corpus} input holds {records} record(s) and none became {}",
+            if interactions_needed {
+                "an interaction"
+            } else {
+                "a sample or table row"
+            }
         )
     };
     for a in &n.accounts {

@@ -340,11 +340,15 @@ pub fn run(
 /// Whether the finished media table in `dir` can be used: it exists and it and the coverage
 /// report still have the sha256 recorded when they were written. Damaged ones are removed with
 /// a warning (the journal stays, so the re-run fetches nothing it already has).
-pub fn reuse(dir: &Path, p: &Reporter) -> Result<bool> {
+pub fn reuse(dir: &Path, cache: &Cache, p: &Reporter) -> Result<bool> {
     if !dir.join(TABLE).is_file() {
         return Ok(false);
     }
-    match crate::io::store::check_files(dir)? {
+    let mut damage = crate::io::store::check_files(dir)?;
+    if damage.is_none() {
+        damage = damaged_blobs(dir, cache)?;
+    }
+    match damage {
         None => Ok(true),
         Some(why) => {
             p.warn(format!(
@@ -357,6 +361,35 @@ pub fn reuse(dir: &Path, p: &Reporter) -> Result<bool> {
             Ok(false)
         }
     }
+}
+
+/// The media blobs the table names whose content no longer hashes to their name (published
+/// media are hard links to them, so damage done through a published file shows here): removed
+/// from the cache, so the re-run fetches them again; `None` when all are intact.
+fn damaged_blobs(dir: &Path, cache: &Cache) -> Result<Option<String>> {
+    let b = read_batch(&dir.join(TABLE))?;
+    let shas: &StringArray = column(&b, "sha256")?;
+    let mut bad = Vec::new();
+    for i in 0..b.num_rows() {
+        if shas.is_null(i) {
+            continue;
+        }
+        let sha = shas.value(i);
+        if let Some(blob) = cache.blob(sha) {
+            let (actual, _) = crate::util::hash::sha256_file(&blob)?;
+            if actual != sha {
+                fs_err::remove_file(&blob)?;
+                bad.push(sha.to_owned());
+            }
+        }
+    }
+    Ok((!bad.is_empty()).then(|| {
+        format!(
+            "{} media file(s) no longer match their sha256, e.g. {}; they are fetched again",
+            bad.len(),
+            bad[0]
+        )
+    }))
 }
 
 /// Percent-encodes what cannot appear raw in a URL path segment.

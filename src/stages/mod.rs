@@ -12,6 +12,7 @@ pub mod encode;
 pub mod filter;
 pub mod media;
 pub mod normalize;
+pub mod plan;
 pub mod publish;
 pub mod semantic_ids;
 pub mod shard;
@@ -35,7 +36,7 @@ use crate::io::store::{self, DatasetLock};
 use crate::manifest::Manifest;
 use crate::progress::Reporter;
 use crate::sources::Normalized;
-use crate::util::hash::{Fingerprint, sha256_file};
+use crate::util::hash::sha256_file;
 use crate::util::input::Stamp;
 
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -296,6 +297,58 @@ pub fn dict_array(value: &str, n: usize) -> Result<ArrayRef> {
     )?))
 }
 
+/// The plan of a build of `m`, without running anything: each stage's fingerprint, whether its
+/// cached output is there and intact, and otherwise why it will run. Inputs are hashed (from
+/// the memo where unchanged); remote files must already be in the download cache.
+pub fn dry_run(m: &Manifest, opts: &BuildOptions) -> Result<Vec<plan::StagePlan>> {
+    let ds_dir = opts.data_dir.join(&m.dataset.name);
+    let cache = ds_dir.join(".cache");
+    let src = match &m.source.path {
+        Some(p) => p.clone(),
+        None => {
+            let dl = crate::fetch::cache::Cache::open(opts.cache_dir.clone())?;
+            let missing = source::not_downloaded(m, &dl)?;
+            if !missing.is_empty() {
+                return Err(crate::error::Error::Invalid(format!(
+                    "{} source file(s) are not downloaded yet ({}), so the plan cannot hash them\n  \
+                     hint: `recdata fetch {}` downloads and verifies them without building",
+                    missing.len(),
+                    missing.join(", "),
+                    m.path.display()
+                )));
+            }
+            source::materialize(m, &dl, &cache, &Reporter::silent())?.0
+        }
+    };
+    let input_paths = m.source.corpus.input_files(&src)?;
+    let stamps = InputStamps::take(&src, &input_paths)?;
+    let inputs = hash_inputs(&cache, &src, &stamps, &opts.progress)?;
+    let last = plan::LastPlan::load(&cache);
+    let mut planned = plan::make(m, &cache, &inputs, opts.models_dir.as_deref(), &last, true)?;
+    // Publishing an existing version is a no-op when nothing upstream runs.
+    let upstream_runs = planned.stages.iter().any(|s| {
+        s.stage != plan::StageId::Publish && matches!(s.state, plan::CacheState::Run { .. })
+    });
+    if let Some(publish) = planned.stages.last_mut()
+        && ds_dir
+            .join(&m.dataset.version)
+            .join("dataset.json")
+            .is_file()
+    {
+        publish.state = if upstream_runs {
+            plan::CacheState::Run {
+                why: vec![format!(
+                    "version {} exists: the build checks that it comes out identical",
+                    m.dataset.version
+                )],
+            }
+        } else {
+            plan::CacheState::Cached
+        };
+    }
+    Ok(planned.stages)
+}
+
 /// Builds the dataset described by `m` and publishes it.
 pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let p = &opts.progress;
@@ -343,35 +396,12 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         })?
     };
 
-    let fp_norm = {
-        let mut f = Fingerprint::new("normalize");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("corpus", serde_json::to_string(corpus)?.as_bytes())
-            .part("inputs", serde_json::to_string(&inputs)?.as_bytes());
-        f.finish()
-    };
-    let fp_filter = {
-        let mut f = Fingerprint::new("filter");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("input", fp_norm.as_bytes())
-            .part("config", serde_json::to_string(&m.filter)?.as_bytes())
-            .part(
-                "meta",
-                format!("{}\u{1f}{}", m.dataset.name, m.dataset.version).as_bytes(),
-            );
-        f.finish()
-    };
-    let fp_split = m.split.as_ref().map(|s| {
-        let mut f = Fingerprint::new("split");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("input", fp_filter.as_bytes())
-            .part(
-                "config",
-                serde_json::to_string(s).unwrap_or_default().as_bytes(),
-            );
-        f.finish()
-    });
-
+    let last = plan::LastPlan::load(&cache);
+    let planned = plan::make(m, &cache, &inputs, opts.models_dir.as_deref(), &last, false)?;
+    let fp_of = |id: plan::StageId| planned.fp(id).map(str::to_owned);
+    let fp_norm = fp_of(plan::StageId::Normalize).unwrap_or_default();
+    let fp_filter = fp_of(plan::StageId::Filter).unwrap_or_default();
+    let fp_split = fp_of(plan::StageId::Split);
     let norm_dir = cache.join(format!("normalize-{}", &fp_norm[..16]));
     let filter_dir = cache.join(format!("filter-{}", &fp_filter[..16]));
     let split_dir = fp_split
@@ -414,7 +444,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         };
         // The parse is over: the hashed bytes must be the parsed ones, and they must hold rows.
         stamps.check_unchanged()?;
-        crate::sources::check_usable(corpus.name(), &n, &input_paths, p)?;
+        crate::sources::check_usable(corpus, &n, &input_paths, p)?;
         stage_event(p, "normalize", &fp_norm, false, t_norm);
         let t = StageClock::start();
         std::thread::scope(|sc| -> Result<()> {
@@ -501,74 +531,12 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     } else {
         Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?)
     };
-    // Keyed on the item set (normalize output + filter config), not on the dataset version: a
-    // new version of the same data reuses the fetched media, and `--retry-failed` then redoes
-    // only the failures.
-    let fp_items = {
-        let mut f = Fingerprint::new("items");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("input", fp_norm.as_bytes())
-            .part("config", serde_json::to_string(&m.filter)?.as_bytes());
-        f.finish()
-    };
-    let fp_media = (!m.media.is_empty()).then(|| media::fingerprint(&m.media, &fp_items));
-    // caption: keyed on the item set, the media and each captioner's identity (model,
-    // prompt, generation settings); the endpoint is where answers come from, not what they are.
-    let fp_caption = (!m.caption.is_empty()).then(|| {
-        let mut f = Fingerprint::new("caption");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("items", fp_items.as_bytes())
-            .part("media", fp_media.as_deref().unwrap_or("").as_bytes());
-        for c in &m.caption {
-            f.part("name", c.name.as_bytes())
-                .part("identity", c.identity().as_bytes());
-        }
-        f.finish()
-    });
-    // encode: keyed on the items, their media and captions, each encoder's configuration and
-    // the sha256 of every model file it uses.
-    let mut models_dir = None;
-    let mut fp_encode = None;
-    let mut models = Vec::new();
-    if !m.encode.is_empty() {
-        let dir = crate::encode::registry::locate(opts.models_dir.as_deref(), m.path.parent())
-            .ok_or_else(|| {
-                crate::error::Error::Unsupported(
-                    "the manifest has [[stages.encode]] but no model registry was found (models/models.toml)\n  hint: run `make models` in the recdata checkout, or pass --models DIR / set RECDATA_MODELS"
-                        .into(),
-                )
-            })?;
-        let reg = crate::encode::registry::Registry::load(&dir)?;
-        models = encode::resolve_models(&m.encode, &reg)?;
-        encode::check_tasks(&m.encode, &models)?;
-        let mut f = Fingerprint::new("encode");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("items", fp_items.as_bytes())
-            .part("media", fp_media.as_deref().unwrap_or("").as_bytes())
-            .part("caption", fp_caption.as_deref().unwrap_or("").as_bytes())
-            .part("config", serde_json::to_string(&m.encode)?.as_bytes());
-        for md in &models {
-            f.part("model", md.spec.sha256.as_bytes()).part(
-                "preprocessing",
-                serde_json::to_string(&serde_json::json!([
-                    md.spec.tokenizer_sha256,
-                    md.spec.frontend_sha256
-                ]))?
-                .as_bytes(),
-            );
-        }
-        fp_encode = Some(f.finish());
-        models_dir = Some(dir);
-    }
-    let fp_plan = {
-        let mut f = Fingerprint::new("shard-plan");
-        f.part("tool", TOOL_VERSION.as_bytes())
-            .part("items", fp_items.as_bytes())
-            .part("media", fp_media.as_deref().unwrap_or("").as_bytes())
-            .part("caption", fp_caption.as_deref().unwrap_or("").as_bytes())
-            .part("encode", fp_encode.as_deref().unwrap_or("").as_bytes());
-        f.finish()
-    };
+    let fp_media = fp_of(plan::StageId::Media);
+    let fp_caption = fp_of(plan::StageId::Caption);
+    let fp_encode = fp_of(plan::StageId::Encode);
+    let fp_plan = planned.fp_shards.clone();
+    let models = &planned.models;
+    let models_dir = planned.models_dir.clone();
 
     // Where the per-item stages read their items and write: the dataset's stage cache, or a
     // shard's work directory (its items only).
@@ -629,7 +597,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     // media
     if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
         let t = StageClock::start();
-        let cached = !opts.retry_failed && media::reuse(dir, p)?;
+        let cached = !opts.retry_failed && media::reuse(dir, dc, p)?;
         if !cached {
             media::run(&m.media, &src, &items_dir, dir, dc, opts.retry_failed, p)?;
         }
@@ -671,7 +639,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             run_stage("encode", dir, |tmp| {
                 encode::run(
                     &m.encode,
-                    &models,
+                    models,
                     &encode::StageInputs {
                         filter_dir: &items_dir,
                         media_dir: media_dir.as_deref(),
@@ -710,21 +678,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     }
 
     // semantic ids: keyed on the encode stage's output and the options.
-    let fp_sid = match (&m.semantic_ids, &fp_encode) {
-        (Some(c), Some(fe)) => {
-            let mut f = Fingerprint::new("semantic_ids");
-            f.part("tool", TOOL_VERSION.as_bytes())
-                .part("encode", fe.as_bytes())
-                .part("config", serde_json::to_string(c)?.as_bytes());
-            Some(f.finish())
-        }
-        (Some(_), None) => {
-            return Err(crate::error::Error::Invalid(
-                "[stages.semantic_ids] needs embeddings: add [[stages.encode]] entries".into(),
-            ));
-        }
-        _ => None,
-    };
+    let fp_sid = fp_of(plan::StageId::SemanticIds);
     let sid_dir = fp_sid
         .as_ref()
         .map(|fp| cache.join(format!("semantic_ids-{}", &fp[..16])));
@@ -773,6 +727,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         p,
     )?;
     stage_event(p, "publish", "", false, clock);
+    // What this build was made of: the next plan explains its changes against it.
+    plan::LastPlan::record(&cache, &planned.stages)?;
     Ok(outcome)
 }
 

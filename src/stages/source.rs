@@ -40,6 +40,24 @@ pub struct Extracted {
     pub tree_sha256: String,
 }
 
+/// The remote files of `m` that are not in the download cache yet (by their pinned or locked
+/// sha256; a file with neither is not known to be there).
+pub fn not_downloaded(m: &Manifest, cache: &Cache) -> Result<Vec<String>> {
+    let lock = LockFile::load(&m.path)?;
+    Ok(m.source
+        .files
+        .iter()
+        .filter(|f| {
+            let sha = f
+                .sha256
+                .clone()
+                .or_else(|| lock.get(&f.url).map(|l| l.sha256.clone()));
+            sha.is_none_or(|s| cache.blob(&s).is_none())
+        })
+        .map(|f| f.name.clone())
+        .collect())
+}
+
 /// Downloads (or finds in the cache) every remote file of the manifest, verifying each against
 /// its pinned hash or the lock file; learns and records hashes of unpinned files.
 pub fn fetch(m: &Manifest, cache: &Cache, p: &Reporter) -> Result<Vec<(RemoteFile, Got)>> {
@@ -112,6 +130,59 @@ pub fn fetch(m: &Manifest, cache: &Cache, p: &Reporter) -> Result<Vec<(RemoteFil
     }
 }
 
+/// Whether `a` and `b` are the same file (one inode), following links.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The first file of `tree` under `dir` whose size or sha256 is not the recorded one.
+fn damaged_entry(dir: &Path, tree: &[TreeEntry]) -> Result<Option<String>> {
+    for t in tree.iter().filter(|t| t.link_target.is_none()) {
+        let p = dir.join(&t.path);
+        let Ok(meta) = fs_err::metadata(&p) else {
+            return Ok(Some(format!("`{}` is missing", t.path)));
+        };
+        if meta.len() != t.bytes {
+            return Ok(Some(format!(
+                "`{}` has {} bytes, {} were extracted",
+                t.path,
+                meta.len(),
+                t.bytes
+            )));
+        }
+        let (sha, _) = crate::util::hash::sha256_file(&p)?;
+        if sha != t.sha256 {
+            return Ok(Some(format!(
+                "`{}` has sha256 {sha}, {} was extracted",
+                t.path, t.sha256
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Gives the owner write permission on every directory under `dir` (extracted trees are
+/// read-only cache content), so it can be removed.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&e.path());
+            }
+        }
+    }
+    if let Ok(m) = std::fs::metadata(dir) {
+        let mut perm = m.permissions();
+        perm.set_mode(perm.mode() | 0o700);
+        let _ = std::fs::set_permissions(dir, perm);
+    }
+}
+
 /// Extracts an archive blob once into `extracted/<sha256>/`, returning its tree.
 pub fn extract_cached(
     cache: &Cache,
@@ -127,7 +198,22 @@ pub fn extract_cached(
     // Held by the caller until its view links are made: `cache gc` takes the same lock.
     let lock = cache.lock(&format!("x-{}", got.sha256))?;
     if dir.is_dir() && tree_path.is_file() {
-        return Ok((dir, read_tree()?, lock));
+        // Extracted files are hard-linked into source views: check them against the tree
+        // recorded at extraction before using them again; a damaged one means extracting anew.
+        let tree = read_tree()?;
+        match damaged_entry(&dir, &tree)? {
+            None => return Ok((dir, tree, lock)),
+            Some(why) => {
+                p.warn(format!(
+                    "the extracted copy of {} in {} is damaged ({why}): extracting it again",
+                    got.name,
+                    dir.display()
+                ));
+                fs_err::remove_file(&tree_path)?;
+                make_writable(&dir);
+                fs_err::remove_dir_all(&dir)?;
+            }
+        }
     }
     let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
     if tmp.exists() {
@@ -246,6 +332,15 @@ pub fn materialize(
     }
     let fp = fp.finish();
     let view = stage_cache.join(format!("source-{}", &fp[..16]));
+    // The view is hard links to the (just verified) cache files: one that no longer links to
+    // its cache file (re-downloaded or re-extracted after damage) means making the view anew.
+    if view.is_dir()
+        && !plan
+            .iter()
+            .all(|(rel, from)| same_file(&view.join(rel), from))
+    {
+        fs_err::remove_dir_all(&view)?;
+    }
     if !view.is_dir() {
         plan.sort();
         for w in plan.windows(2) {

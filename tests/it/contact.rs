@@ -696,3 +696,442 @@ fn microlens_titles_do_not_keep_the_separator_space() {
         assert_eq!(t.trim(), t, "{t:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a second adversarial pass over the release binary found (before this issue closed).
+
+/// `export --out <data dir> --force` removed every published version of the dataset.
+#[test]
+fn export_never_replaces_a_dataset_or_a_version() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1");
+    ok(&build(t.path(), &m));
+    let m2 = manifest(
+        t.path(),
+        "d",
+        "2",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    ok(&build(t.path(), &m2));
+    for force in [false, true] {
+        let mut args = vec![
+            "export",
+            "data/d/latest",
+            "--format",
+            "recbole",
+            "--out",
+            "data",
+        ];
+        if force {
+            args.push("--force");
+        }
+        let o = recdata(&args, t.path());
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        assert!(err(&o).contains("is a dataset folder"), "{}", err(&o));
+        // Into a version folder too.
+        let o = recdata(
+            &[
+                "export", "data/d/1", "--format", "recbole", "--out", "data/d/2", "--force",
+            ],
+            t.path(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    }
+    for v in ["1", "2"] {
+        ok(&recdata(&["verify", &format!("data/d/{v}")], t.path()));
+    }
+    // A folder that is not an earlier export is not replaced, even with --force.
+    std::fs::create_dir_all(t.path().join("mine/d")).unwrap();
+    std::fs::write(t.path().join("mine/d/notes.txt"), b"mine").unwrap();
+    let o = recdata(
+        &[
+            "export", "data/d/1", "--format", "recbole", "--out", "mine", "--force",
+        ],
+        t.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(t.path().join("mine/d/notes.txt").exists());
+}
+
+/// A dataset.json whose `dataset.name` is `/tmp/x` or `../..` made `export` write (and, with
+/// --force, delete) outside --out, and `diagnose` write outside the working folder.
+#[test]
+fn a_hostile_dataset_name_cannot_steer_export_or_diagnose() {
+    let t = tempfile::tempdir().unwrap();
+    let m = manifest(
+        t.path(),
+        "d",
+        "1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    synth(&t.path().join("raw"), 6, 30, 5);
+    ok(&build(t.path(), &m));
+    let copy = t.path().join("hostile");
+    std::fs::create_dir_all(copy.join("splits")).unwrap();
+    for f in std::fs::read_dir(t.path().join("data/d/1")).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    for s in ["train", "valid", "test"] {
+        std::fs::copy(
+            t.path().join(format!("data/d/1/splits/{s}.parquet")),
+            copy.join(format!("splits/{s}.parquet")),
+        )
+        .unwrap();
+    }
+    let victim = t.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), b"precious").unwrap();
+    let doc = std::fs::read_to_string(copy.join("dataset.json")).unwrap();
+    std::fs::write(
+        copy.join("dataset.json"),
+        doc.replacen(
+            "\"name\": \"d\"",
+            &format!("\"name\": \"{}\"", victim.display()),
+            1,
+        ),
+    )
+    .unwrap();
+    let o = recdata(
+        &[
+            "export", "hostile", "--format", "recbole", "--out", "out", "--force",
+        ],
+        t.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("not a valid dataset name"), "{}", err(&o));
+    assert!(victim.join("keep.txt").exists());
+    assert!(!t.path().join("victim.inter").exists());
+    let o = recdata(&["diagnose", "hostile", "-q"], t.path());
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", err(&o));
+    assert!(t.path().join("dataset-1-diagnostics/report.html").exists());
+    assert!(!victim.join("report.html").exists());
+}
+
+/// `diagnose --out <a published version>` overwrote that version's report.
+#[test]
+fn diagnose_never_writes_into_a_published_version() {
+    let t = tempfile::tempdir().unwrap();
+    let m = manifest(
+        t.path(),
+        "d",
+        "1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\n",
+    );
+    synth(&t.path().join("raw"), 6, 30, 5);
+    ok(&build(t.path(), &m));
+    for out in ["data/d/1", "data/d", "data/d/1/splits"] {
+        let o = recdata(
+            &[
+                "diagnose",
+                "data/d/1",
+                "--out",
+                out,
+                "--set",
+                "alpha=0.3",
+                "-q",
+            ],
+            t.path(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{out}: {}", err(&o));
+    }
+    ok(&recdata(&["verify", "data/d/1"], t.path()));
+}
+
+/// An interaction corpus whose interactions are all gone (a header-only pairs.csv) published an
+/// empty dataset because a side table (comments) had rows.
+#[test]
+fn zero_interactions_is_a_failure_even_when_side_tables_have_rows() {
+    let t = tempfile::tempdir().unwrap();
+    crate::util::synth_cli(
+        &t.path().join("raw"),
+        "microlens",
+        &["--users", "30", "--seed", "4"],
+    );
+    let pairs = t.path().join("raw/MicroLens-100k_pairs.csv");
+    let header = std::fs::read_to_string(&pairs)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&pairs, header + "\n").unwrap();
+    std::fs::write(
+        t.path().join("m.toml"),
+        "[dataset]\nname = \"m\"\nversion = \"1\"\n\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n",
+    )
+    .unwrap();
+    let o = build(t.path(), &t.path().join("m.toml"));
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("none became an interaction"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// A tar.gz of a Last.fm corpus, served by the test server; the manifest pins it.
+fn served_archive(dir: &Path) -> (crate::server::Server, PathBuf, String) {
+    synth(&dir.join("src"), 6, 30, 5);
+    let o = Command::new("tar")
+        .args(["czf", "corpus.tar.gz", "-C", "src", "."])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let bytes = std::fs::read(dir.join("corpus.tar.gz")).unwrap();
+    let sha = recdata::util::hash::sha256_hex(&bytes);
+    let s = crate::server::Server::start();
+    s.put("/corpus.tar.gz", bytes, None);
+    let m = dir.join("r.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "[dataset]\nname = \"r\"\nversion = \"1\"\n\n[source]\ncorpus = \"lastfm-1k\"\n\n\
+             [[source.files]]\nurl = \"{}\"\nsha256 = \"{sha}\"\n",
+            s.url("/corpus.tar.gz")
+        ),
+    )
+    .unwrap();
+    (s, m, sha)
+}
+
+fn build_cached(dir: &Path, m: &Path, version: &str) -> Output {
+    let text = std::fs::read_to_string(m).unwrap();
+    let mv = dir.join(format!("r{version}.toml"));
+    std::fs::write(
+        &mv,
+        text.replace("version = \"1\"", &format!("version = \"{version}\"")),
+    )
+    .unwrap();
+    Command::new(bin())
+        .args(["build", mv.to_str().unwrap(), "--data-dir", "data"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RECDATA_CACHE", dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+fn flip_first_byte(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perm = std::fs::metadata(p).unwrap().permissions();
+    perm.set_mode(0o644);
+    std::fs::set_permissions(p, perm).unwrap();
+    let mut b = std::fs::read(p).unwrap();
+    b[0] ^= 0x20;
+    use std::io::{Seek, Write};
+    let mut f = std::fs::File::options().write(true).open(p).unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(&b[..1]).unwrap();
+}
+
+/// Damaged bytes in the download cache (a blob, or a file of an extracted archive, both hard
+/// linked into source views) were used and recorded as verified.
+#[test]
+fn damaged_download_and_extraction_caches_are_not_used() {
+    let t = tempfile::tempdir().unwrap();
+    let (_server, m, sha) = served_archive(t.path());
+    ok(&build_cached(t.path(), &m, "1"));
+    let v1 = crate::util::dataset_json(&t.path().join("data/r/1"));
+    // A file of the extracted archive.
+    let extracted = std::fs::read_dir(t.path().join("cache/extracted"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    flip_first_byte(&extracted.join(EVENTS.trim_start_matches("raw/")));
+    let o = build_cached(t.path(), &m, "2");
+    let e = ok(&o);
+    assert!(
+        e.contains("is damaged") && e.contains("extracting it again"),
+        "{e}"
+    );
+    let v2 = crate::util::dataset_json(&t.path().join("data/r/2"));
+    assert_eq!(v2["source"]["files"], v1["source"]["files"]);
+    assert_eq!(v2["accounting"], v1["accounting"]);
+    // The downloaded blob itself.
+    let blob = t
+        .path()
+        .join("cache/blobs/sha256")
+        .join(&sha[..2])
+        .join(&sha);
+    flip_first_byte(&blob);
+    let o = build_cached(t.path(), &m, "3");
+    let e = ok(&o);
+    assert!(
+        e.contains("is damaged") && e.contains("downloading it again"),
+        "{e}"
+    );
+    let (again, _) = recdata::util::hash::sha256_file(&blob).unwrap();
+    assert_eq!(again, sha);
+    let v3 = crate::util::dataset_json(&t.path().join("data/r/3"));
+    assert_eq!(v3["accounting"], v1["accounting"]);
+}
+
+/// A body that never ends filled the disk: a pinned `size` now stops it, and the partial file
+/// is removed.
+#[test]
+fn a_body_longer_than_the_pinned_size_is_abandoned() {
+    let t = tempfile::tempdir().unwrap();
+    let s = crate::server::Server::start();
+    s.put("/x.zip", vec![0u8; 10], None);
+    s.sticky("/x.zip", crate::server::Fault::Endless);
+    std::fs::write(
+        t.path().join("inf.toml"),
+        format!(
+            "[dataset]\nname = \"f\"\nversion = \"1\"\n\n[source]\ncorpus = \"movielens\"\n\
+             [source.fetch]\nretries = 1\n\n[[source.files]]\nurl = \"{}\"\nsha256 = \"{}\"\nsize = 39727\n",
+            s.url("/x.zip"),
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let o = Command::new(bin())
+        .args(["fetch", "inf.toml"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("RECDATA_CACHE", t.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        err(&o).contains("more than the 39727 bytes expected"),
+        "{}",
+        err(&o)
+    );
+    let partial: u64 = std::fs::read_dir(t.path().join("cache/partial"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert!(
+        partial < 1 << 20,
+        "{partial} bytes of partial downloads left"
+    );
+}
+
+/// Extracting an archive of 100,000 entries took quadratic time (24 s; unzip: 4 s).
+#[test]
+fn extracting_many_entries_takes_linear_time() {
+    let t = tempfile::tempdir().unwrap();
+    let zip = t.path().join("many.zip");
+    crate::util::py(
+        "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    [z.writestr(f'e/{i}', b'') for i in range(100000)]",
+        &[zip.to_str().unwrap()],
+    );
+    // User CPU time of this thread: the kernel's share (creating 100,000 inodes; unzip spends
+    // the same there) depends on the filesystem, the quadratic bookkeeping was ours.
+    let user_cpu = || {
+        // SAFETY: getrusage fills a plain struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6
+    };
+    let before = user_cpu();
+    let tree = recdata::fetch::archive::extract(
+        &zip,
+        "many.zip",
+        recdata::fetch::archive::Kind::Zip,
+        &t.path().join("out"),
+        recdata::fetch::archive::ExtractLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(tree.len(), 100_000);
+    let secs = user_cpu() - before;
+    assert!(secs < 6.0, "100,000 entries took {secs:.1} s of user CPU");
+}
+
+/// A manifest of 120,000 tables took 15 s to validate (quadratic merge).
+#[test]
+fn a_manifest_with_many_tables_validates_in_linear_time() {
+    let t = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "[dataset]\nname=\"x\"\nversion=\"1\"\n[source]\ncorpus=\"lastfm-1k\"\npath=\"raw\"\n",
+    );
+    for i in 0..120_000 {
+        text.push_str(&format!("[t{i}]\n"));
+    }
+    std::fs::write(t.path().join("tab.toml"), text).unwrap();
+    let t0 = Instant::now();
+    let o = recdata(&["validate", "tab.toml"], t.path());
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(secs < 10.0, "{secs:.1} s");
+}
+
+/// A manifest (or include) that is /dev/zero or a FIFO exhausted memory or hung; a 5 MB value
+/// was echoed whole in the error's first line.
+#[test]
+fn manifests_are_small_regular_files_and_messages_clip_long_values() {
+    let t = tempfile::tempdir().unwrap();
+    let o = recdata(&["validate", "/dev/zero"], t.path());
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+    std::fs::write(t.path().join("inc.toml"), "include = [\"/dev/zero\"]\n").unwrap();
+    let o = recdata(&["validate", "inc.toml"], t.path());
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let fifo = t.path().join("mf.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = recdata(&["validate", "mf.toml"], t.path());
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    let long = "a".repeat(5_000_000);
+    std::fs::write(
+        t.path().join("long.toml"),
+        format!("[dataset]\nname = \"{long}\"\nversion = \"1\"\n\n[source]\ncorpus = \"lastfm-1k\"\npath = \"{long}\"\n"),
+    )
+    .unwrap();
+    let o = recdata(&["validate", "long.toml"], t.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stderr.len() < 20_000, "{} bytes of error", o.stderr.len());
+}
+
+/// `verify` hashed files outside the version (`../../etc/hostname`) listed in dataset.json.
+#[test]
+fn verify_refuses_files_outside_the_version() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("v");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(t.path().join("secret"), b"x").unwrap();
+    std::fs::write(
+        d.join("dataset.json"),
+        r#"{"dataset": {"name": "d", "version": "1"}, "files": [{"path": "../secret", "bytes": 1, "sha256": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", "rows": 0, "table": "x"}]}"#,
+    )
+    .unwrap();
+    let o = recdata(&["verify", d.to_str().unwrap(), "--json"], t.path());
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"outside\""),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// Building `1.0-rc1` after `1.0` pointed `latest` at the release candidate.
+#[test]
+fn latest_prefers_a_release_over_its_pre_release() {
+    let t = tempfile::tempdir().unwrap();
+    let m = lastfm(t.path(), "d", "1.0");
+    ok(&build(t.path(), &m));
+    let rc = manifest(
+        t.path(),
+        "d",
+        "1.0-rc1",
+        "raw",
+        "[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    ok(&build(t.path(), &rc));
+    assert_eq!(
+        std::fs::read_link(t.path().join("data/d/latest")).unwrap(),
+        Path::new("1.0")
+    );
+}

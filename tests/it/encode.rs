@@ -1014,7 +1014,11 @@ fn build_with_captions_and_encoders() {
         .split("[models.all-minilm-l6-v2]")
         .nth(1)
         .and_then(|s| s.lines().find(|l| l.starts_with("sha256 = ")))
-        .map(|l| l.trim_start_matches("sha256 = ").trim_matches('"').to_owned())
+        .map(|l| {
+            l.trim_start_matches("sha256 = ")
+                .trim_matches('"')
+                .to_owned()
+        })
         .unwrap();
     assert_eq!(meta["sha"], pin.as_str());
     assert_eq!(meta["prep"]["max_length"], 256);

@@ -21,6 +21,8 @@ pub enum Fault {
     WrongBytes(Vec<u8>),
     /// Serve the body in `chunk`-byte pieces with `delay` between them.
     Slow { chunk: usize, delay: Duration },
+    /// 200 with a chunked body that never ends (until the client hangs up).
+    Endless,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +184,21 @@ fn serve(c: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
             at: Instant::now(),
         };
         match (&fault, file) {
+            (Some(Fault::Endless), _) => {
+                entry.status = 200;
+                st.lock().unwrap().log.push(entry);
+                w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+                let chunk = vec![b'0'; 1 << 16];
+                loop {
+                    let head = format!("{:x}\r\n", chunk.len());
+                    if w.write_all(head.as_bytes()).is_err()
+                        || w.write_all(&chunk).is_err()
+                        || w.write_all(b"\r\n").is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
             (Some(Fault::Status(code)), _) => {
                 entry.status = *code;
                 st.lock().unwrap().log.push(entry);
