@@ -220,7 +220,11 @@ fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
 /// fault-injection points ([`crate::fault`]) before, between and after. The sha256 of every
 /// output file is recorded before the commit ([`store::record_files`]), so a later build can
 /// tell an intact cached output from a damaged one ([`reuse`]).
-fn run_stage(stage: &str, dir: &Path, work: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub(crate) fn run_stage(
+    stage: &str,
+    dir: &Path,
+    work: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     run_stage_checked(stage, dir, work, || Ok(()))
 }
 
@@ -245,7 +249,7 @@ fn run_stage_checked(
 /// when given, is the file its stage writes last) and every file still has the sha256 recorded
 /// when it was written. A damaged output is removed, with a warning, for the caller to rebuild:
 /// published versions hard-link these files, and damage must not be published again.
-fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -> Result<bool> {
+pub(crate) fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -> Result<bool> {
     if !dir.is_dir() || done.is_some_and(|f| !dir.join(f).is_file()) {
         return Ok(false);
     }
@@ -723,6 +727,9 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             caption_dir: caption_dir.as_deref(),
             encode_dir: encode_dir.as_deref(),
             sid_dir: sid_dir.as_deref(),
+            diagnostics: planned
+                .get(plan::StageId::Diagnostics)
+                .and_then(|d| d.dir.as_deref().map(|dir| (dir, d.fingerprint.as_str()))),
         },
         p,
     )?;

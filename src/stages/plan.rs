@@ -237,11 +237,16 @@ pub fn why(
             continue;
         }
         // An upstream stage's fingerprint: say which stage, not its hash.
-        if let Some(up) = StageId::ALL
-            .iter()
-            .find(|s| p.label == "input" && upstream_runs.contains(s))
-        {
-            out.push(format!("input: {} changed", up.name()));
+        let is_fp = |v: &str| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_fp(&p.value) && is_fp(&o.value) {
+            let up = StageId::ALL
+                .iter()
+                .find(|s| s.name() == p.label)
+                .or_else(|| upstream_runs.last().filter(|_| p.label == "input"));
+            out.push(match up {
+                Some(s) => format!("upstream {} changed", s.name()),
+                None => format!("upstream {} changed", p.label),
+            });
             continue;
         }
         match (
@@ -325,58 +330,6 @@ pub fn tool() -> String {
 /// The JSON of a plan for machines (`--json`).
 pub fn to_json(dataset: &str, version: &str, stages: &[StagePlan]) -> Value {
     json!({ "type": "plan", "dataset": dataset, "version": version, "stages": stages })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fp_equals_the_incremental_fingerprint() {
-        let fp = Fp::new("filter")
-            .part("tool", "0.1.0")
-            .part("input", "abc")
-            .part("config", "{\"a\":1}");
-        let mut f = Fingerprint::new("filter");
-        f.part("tool", b"0.1.0")
-            .part("input", b"abc")
-            .part("config", b"{\"a\":1}");
-        assert_eq!(fp.finish(), f.finish());
-    }
-
-    #[test]
-    fn why_names_the_changed_key() {
-        let mut last = LastPlan::default();
-        let old = vec![
-            Part {
-                label: "tool".into(),
-                value: "0.1.0".into(),
-            },
-            Part {
-                label: "config".into(),
-                value: r#"[{"name":"title","model":"a","batch_size":8}]"#.into(),
-            },
-        ];
-        last.stages.insert("encode".into(), ("x".into(), old));
-        let new = vec![
-            Part {
-                label: "tool".into(),
-                value: "0.1.0".into(),
-            },
-            Part {
-                label: "config".into(),
-                value: r#"[{"name":"title","model":"b","batch_size":8}]"#.into(),
-            },
-        ];
-        assert_eq!(
-            why(&last, StageId::Encode, &new, &[]),
-            vec![r#"config: [0].model: "a" → "b""#.to_owned()]
-        );
-        assert_eq!(
-            why(&last, StageId::Split, &new, &[]),
-            vec!["not built before".to_owned()]
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,4 +642,56 @@ pub fn make(
         fp_items,
         fp_shards,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fp_equals_the_incremental_fingerprint() {
+        let fp = Fp::new("filter")
+            .part("tool", "0.1.0")
+            .part("input", "abc")
+            .part("config", "{\"a\":1}");
+        let mut f = Fingerprint::new("filter");
+        f.part("tool", b"0.1.0")
+            .part("input", b"abc")
+            .part("config", b"{\"a\":1}");
+        assert_eq!(fp.finish(), f.finish());
+    }
+
+    #[test]
+    fn why_names_the_changed_key() {
+        let mut last = LastPlan::default();
+        let old = vec![
+            Part {
+                label: "tool".into(),
+                value: "0.1.0".into(),
+            },
+            Part {
+                label: "config".into(),
+                value: r#"[{"name":"title","model":"a","batch_size":8}]"#.into(),
+            },
+        ];
+        last.stages.insert("encode".into(), ("x".into(), old));
+        let new = vec![
+            Part {
+                label: "tool".into(),
+                value: "0.1.0".into(),
+            },
+            Part {
+                label: "config".into(),
+                value: r#"[{"name":"title","model":"b","batch_size":8}]"#.into(),
+            },
+        ];
+        assert_eq!(
+            why(&last, StageId::Encode, &new, &[]),
+            vec![r#"config: [0].model: "a" → "b""#.to_owned()]
+        );
+        assert_eq!(
+            why(&last, StageId::Split, &new, &[]),
+            vec!["not built before".to_owned()]
+        );
+    }
 }

@@ -266,6 +266,8 @@ pub struct Parts<'a> {
     pub caption_dir: Option<&'a Path>,
     pub encode_dir: Option<&'a Path>,
     pub sid_dir: Option<&'a Path>,
+    /// The diagnostics stage's cache directory and fingerprint (with `[stages.diagnostics]`).
+    pub diagnostics: Option<(&'a Path, &'a str)>,
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
@@ -531,20 +533,33 @@ pub fn publish(
         "semantic_ids": semantic,
         "files": written,
     });
-    // Diagnostics run on the staged tables, with this document as the dataset's metadata.
+    // Diagnostics run on the staged tables, with this document as the dataset's metadata: a
+    // stage like the others, cached under its fingerprint (everything upstream, its options and
+    // the manifest), so an unchanged dataset is not diagnosed again.
     let mut check_failures = Vec::new();
     let mut doc = doc;
-    if let Some(dc) = &m.diagnostics {
-        let t = std::time::Instant::now();
+    if let (Some(dc), Some((ddir, dfp))) = (&m.diagnostics, parts.diagnostics) {
         let clock = super::StageClock::start();
-        crate::fault::at("diagnostics", When::Start)?;
-        let diag = crate::diagnose::compute_with_meta(&staging, Some(doc.clone()), &dc.options, p)?;
-        crate::fault::at("diagnostics", When::Mid)?;
-        crate::diagnose::write(&staging, &diag)?;
-        crate::fault::at("diagnostics", When::End)?;
-        super::stage_event(p, "diagnostics", "", false, clock);
+        let cached = super::reuse("diagnostics", ddir, Some(crate::diagnose::JSON), p)?;
+        if !cached {
+            super::run_stage("diagnostics", ddir, |tmp| {
+                let diag = crate::diagnose::compute_with_meta(
+                    &staging,
+                    Some(doc.clone()),
+                    &dc.options,
+                    p,
+                )?;
+                crate::diagnose::write(tmp, &diag)
+            })?;
+        }
+        super::stage_event(p, "diagnostics", dfp, cached, clock);
         // The publish stage's own peak starts again here.
         crate::util::rss::reset_peak();
+        for f in [crate::diagnose::JSON, crate::diagnose::HTML] {
+            store::link_or_copy(&ddir.join(f), &staging.join(f))?;
+        }
+        let diag: serde_json::Value =
+            serde_json::from_slice(&fs_err::read(staging.join(crate::diagnose::JSON))?)?;
         check_failures = crate::diagnose::check(&diag, &dc.thresholds);
         let (sha256, bytes) = sha256_file(&staging.join(crate::diagnose::JSON))?;
         doc["diagnostics"] = json!({
@@ -560,7 +575,6 @@ pub fn publish(
             "thresholds": dc.thresholds,
             "failures": check_failures,
         });
-        p.info(format!("Diagnostics in {:.1}s", t.elapsed().as_secs_f64()));
     }
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;
     dataset_json.push(b'\n');

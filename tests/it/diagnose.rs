@@ -73,8 +73,17 @@ json.dump({"dataset": {"name": "fixture", "version": "1"}, "split": {"method": "
     );
 }
 
+/// Where `diagnose` writes for a fixture in `dir`: beside it, not inside it (`diagnose` never
+/// writes into a version).
+fn out_dir_of(dir: &Path) -> std::path::PathBuf {
+    dir.with_file_name(format!(
+        "{}-diag",
+        dir.file_name().unwrap().to_string_lossy()
+    ))
+}
+
 fn diagnose(dir: &Path, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
-    let out_dir = dir.join("diag");
+    let out_dir = out_dir_of(dir);
     let mut args = vec![
         "diagnose",
         dir.to_str().unwrap(),
@@ -530,7 +539,7 @@ fn report_renders_in_headless_chromium() {
     fixture(d.path(), true);
     let (o, _) = diagnose(d.path(), &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let html = d.path().join("diag/report.html");
+    let html = out_dir_of(d.path()).join("report.html");
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(
         !text.contains("http://") && !text.contains("https://") && !text.contains("<script"),

@@ -22,6 +22,7 @@ mod manifest_errors;
 mod media;
 mod microlens;
 mod movielens;
+mod plan;
 mod pyarrow;
 mod qilin;
 mod resume;
