@@ -486,7 +486,7 @@ pub fn run(cli: Cli) -> u8 {
                 let body = match &e {
                     Error::Manifest(m) => json!({
                         "message": "invalid manifest",
-                        "diagnostics": m.diagnostics.iter().map(|d| d.to_json(&m.sources)).collect::<Vec<_>>(),
+                        "diagnostics": m.diagnostics_json(),
                     }),
                     other => json!({ "message": other.to_string() }),
                 };

@@ -4,7 +4,16 @@
 
 use std::path::PathBuf;
 
-use crate::manifest::ManifestErrors;
+/// Everything wrong with a manifest, rendered for people or machines. Implemented by
+/// `manifest::ManifestErrors`; a trait here so that this lowest module imports nothing above it.
+pub trait ManifestReport: std::fmt::Debug + std::fmt::Display + Send + Sync {
+    /// The diagnostics with source snippets (`color`: ANSI styles).
+    fn render(&self, color: bool) -> String;
+    /// The diagnostics as JSON values (`--json`).
+    fn diagnostics_json(&self) -> Vec<serde_json::Value>;
+    /// The manifest file itself could not be read: the run could not start (exit 2).
+    fn unreadable(&self) -> bool;
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -12,7 +21,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The manifest has errors; rendered with snippets by the CLI.
     #[error("{0}")]
-    Manifest(Box<ManifestErrors>),
+    Manifest(Box<dyn ManifestReport>),
 
     /// I/O through `fs-err`, whose messages already name the file and the operation.
     #[error(transparent)]
@@ -119,7 +128,7 @@ impl Error {
     /// 1: the inputs are wrong (manifest, data, version conflict); 2: recdata could not run.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Manifest(e) if e.unreadable => 2,
+            Error::Manifest(e) if e.unreadable() => 2,
             Error::Manifest(_)
             | Error::BadInput { .. }
             | Error::VersionConflict { .. }
@@ -133,8 +142,4 @@ impl Error {
     }
 }
 
-impl From<ManifestErrors> for Error {
-    fn from(e: ManifestErrors) -> Self {
-        Error::Manifest(Box::new(e))
-    }
-}
+

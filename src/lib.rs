@@ -28,3 +28,6 @@ pub mod util;
 pub mod verify;
 
 pub use error::{Error, Result};
+
+/// recdata's version: part of every stage fingerprint and of the HTTP user agent.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

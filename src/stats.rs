@@ -74,7 +74,7 @@ pub fn compute(dir: &Path) -> Result<serde_json::Value> {
     s["interactions_per_user"] = distribution(&inter, "user_id")?;
     s["interactions_per_item"] = distribution(&inter, "item_id")?;
     let mut splits = serde_json::Map::new();
-    for name in super::stages::split::NAMES {
+    for name in crate::io::SPLIT_NAMES {
         let p = dir.join("splits").join(format!("{name}.parquet"));
         if p.exists() {
             splits.insert(name.into(), summary(&read(&p, &cols)?)?);

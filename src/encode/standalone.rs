@@ -62,7 +62,7 @@ pub fn run(a: &Args<'_>) -> Result<u8> {
     let base = a.input.parent().unwrap_or(Path::new("."));
     let inputs: Vec<Input> = (0..b.num_rows())
         .map(|i| {
-            let v = crate::stages::encode::cell_text(values.as_ref(), i);
+            let v = crate::io::parquet::cell_text(values.as_ref(), i);
             match (a.kind, v) {
                 (_, None) => Input::Missing(EncodeError::new("no_input", "null")),
                 (Kind::Text, Some(t)) if t.trim().is_empty() => {

@@ -59,7 +59,7 @@ impl Default for HttpOptions {
             // Some corpus hosts (MicroLens) answer 403 to library default agents.
             user_agent: format!(
                 "recdata/{} (+https://github.com/recdata)",
-                crate::stages::TOOL_VERSION
+                crate::TOOL_VERSION
             ),
         }
     }

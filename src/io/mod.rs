@@ -8,3 +8,6 @@ pub mod npy;
 pub mod parquet;
 pub mod schema;
 pub mod store;
+
+/// The split files of a version, in order (`splits/<name>.parquet`).
+pub const SPLIT_NAMES: [&str; 3] = ["train", "valid", "test"];

@@ -315,6 +315,51 @@ pub fn arc<A: arrow_array::Array + 'static>(a: A) -> ArrayRef {
     Arc::new(a)
 }
 
+/// One cell as text: strings, numbers, booleans, lists (joined with ", "), dictionaries.
+pub fn cell_text(a: &dyn arrow_array::Array, i: usize) -> Option<String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    if a.is_null(i) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).to_string(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i).to_string(),
+        DataType::Utf8View => a.as_string_view().value(i).to_string(),
+        DataType::Int8 => a.as_primitive::<Int8Type>().value(i).to_string(),
+        DataType::Int16 => a.as_primitive::<Int16Type>().value(i).to_string(),
+        DataType::Int32 => a.as_primitive::<Int32Type>().value(i).to_string(),
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(i).to_string(),
+        DataType::UInt8 => a.as_primitive::<UInt8Type>().value(i).to_string(),
+        DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i).to_string(),
+        DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i).to_string(),
+        DataType::UInt64 => a.as_primitive::<UInt64Type>().value(i).to_string(),
+        DataType::Float32 => a.as_primitive::<Float32Type>().value(i).to_string(),
+        DataType::Float64 => a.as_primitive::<Float64Type>().value(i).to_string(),
+        DataType::Boolean => a.as_boolean().value(i).to_string(),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>().value(i);
+            (0..l.len())
+                .filter_map(|j| cell_text(l.as_ref(), j))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        DataType::LargeList(_) => {
+            let l = a.as_list::<i64>().value(i);
+            (0..l.len())
+                .filter_map(|j| cell_text(l.as_ref(), j))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let k = d.normalized_keys()[i];
+            return cell_text(d.values().as_ref(), k);
+        }
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

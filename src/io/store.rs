@@ -12,56 +12,29 @@
 //! Every directory appears by `rename(2)` of a fully written temporary directory, so a build
 //! killed at any instant leaves either nothing or a complete directory behind.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// An exclusive lock on a dataset directory, released when dropped or when the process dies.
 pub struct DatasetLock {
-    _file: fs_err::File,
+    _lock: crate::util::lock::FileLock,
 }
 
 impl DatasetLock {
     pub fn acquire(dataset_dir: &Path) -> Result<Self> {
-        fs_err::create_dir_all(dataset_dir)?;
         let path = dataset_dir.join(".lock");
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        // SAFETY: flock on a valid, owned file descriptor.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(Error::Locked { path });
+        match crate::util::lock::FileLock::try_take(&path)? {
+            Some(l) => Ok(DatasetLock { _lock: l }),
+            None => Err(Error::Locked { path }),
         }
-        Ok(DatasetLock { _file: file })
     }
 
     /// Waits for the lock (shards of one build share the cheap stages one at a time).
     pub fn wait(dataset_dir: &Path) -> Result<Self> {
-        fs_err::create_dir_all(dataset_dir)?;
-        let path = dataset_dir.join(".lock");
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        loop {
-            // SAFETY: flock on a valid, owned file descriptor.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(DatasetLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("locking {}: {e}", path.display()),
-                )));
-            }
-        }
+        Ok(DatasetLock {
+            _lock: crate::util::lock::FileLock::wait(&dataset_dir.join(".lock"))?,
+        })
     }
 }
 

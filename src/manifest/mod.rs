@@ -111,6 +111,27 @@ impl ManifestErrors {
     pub const SHOWN: usize = 20;
 }
 
+impl crate::error::ManifestReport for ManifestErrors {
+    fn render(&self, color: bool) -> String {
+        ManifestErrors::render(self, color)
+    }
+    fn diagnostics_json(&self) -> Vec<serde_json::Value> {
+        self.diagnostics
+            .iter()
+            .map(|d| d.to_json(&self.sources))
+            .collect()
+    }
+    fn unreadable(&self) -> bool {
+        self.unreadable
+    }
+}
+
+impl From<ManifestErrors> for crate::error::Error {
+    fn from(e: ManifestErrors) -> Self {
+        crate::error::Error::Manifest(Box::new(e))
+    }
+}
+
 impl std::fmt::Display for ManifestErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.render(false))

@@ -39,7 +39,7 @@ use crate::sources::Normalized;
 use crate::util::hash::sha256_file;
 use crate::util::input::Stamp;
 
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::TOOL_VERSION;
 
 pub struct BuildOptions {
     pub data_dir: PathBuf,

@@ -215,7 +215,7 @@ impl SplitConfig {
 pub const TRAIN: u8 = 0;
 pub const VALID: u8 = 1;
 pub const TEST: u8 = 2;
-pub const NAMES: [&str; 3] = ["train", "valid", "test"];
+pub use crate::io::SPLIT_NAMES as NAMES;
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct SplitStats {

@@ -17,6 +17,7 @@ mod fetch;
 mod filter_props;
 mod finn_slates;
 mod fuzz;
+mod golden;
 mod interop;
 mod manifest_errors;
 mod media;
