@@ -55,7 +55,7 @@ tiny-models: pydeps
 # with `recdata fuzz run <target> <file>` and add it to fuzz/regressions/<target>/, which `make
 # test` replays. cargo-fuzz passes -Z flags: RUSTC_BOOTSTRAP lets the stable toolchain take them.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS ?= manifest npy npz archive media chat_response lastfm movielens microlens amazon agrosense
+FUZZ_TARGETS ?= manifest npy npz archive media chat_response lastfm movielens microlens amazon agrosense qilin deezer_sessions finn_slates
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
 	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/fuzz/target RUSTC_BOOTSTRAP=1 cargo fuzz build --dev --sanitizer none

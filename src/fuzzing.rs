@@ -73,6 +73,18 @@ pub const TARGETS: &[Target] = &[
         name: "agrosense",
         run: agrosense,
     },
+    Target {
+        name: "qilin",
+        run: qilin,
+    },
+    Target {
+        name: "deezer_sessions",
+        run: deezer_sessions,
+    },
+    Target {
+        name: "finn_slates",
+        run: finn_slates,
+    },
 ];
 
 /// The target called `name`.
@@ -451,6 +463,20 @@ pub fn agrosense(data: &[u8]) -> bool {
     corpus("agrosense", data)
 }
 
+/// Qilin: a parquet shard, a qrels CSV or (the toy layout) a pandas CSV replaced.
+pub fn qilin(data: &[u8]) -> bool {
+    corpus("qilin", data)
+}
+
+pub fn deezer_sessions(data: &[u8]) -> bool {
+    corpus("deezer-sessions", data)
+}
+
+/// FINN.no: `data.npz`, `ind2val.json` or `itemattr.npz` replaced.
+pub fn finn_slates(data: &[u8]) -> bool {
+    corpus("finn-slates", data)
+}
+
 /// Writes `target`'s seeds to `$RECDATA_FUZZ_SEEDS/<target>/seed-<n>` when that variable is
 /// set (the libFuzzer binaries call this at start-up, before they read their corpus folders).
 pub fn write_seeds(target: &str) {
@@ -516,10 +542,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             br#"{"model":"m","choices":[{"message":{"role":"assistant","content":"A red bike."}}],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#.to_vec(),
             br#"{"choices":[{"message":{"content":[{"type":"text","text":"two "},{"type":"text","text":"parts"}]}}]}"#.to_vec(),
         ],
-        "lastfm" | "movielens" | "microlens" | "amazon" | "agrosense" => {
+        "lastfm" | "movielens" | "microlens" | "amazon" | "agrosense" | "qilin"
+        | "deezer_sessions" | "finn_slates" => {
             let corpus = match target {
                 "lastfm" => "lastfm-1k",
                 "amazon" => "amazon-reviews-2023",
+                "deezer_sessions" => "deezer-sessions",
+                "finn_slates" => "finn-slates",
                 other => other,
             };
             let (dir, _, files) = template(corpus);

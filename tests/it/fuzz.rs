@@ -10,7 +10,8 @@ use recdata::fuzzing::{self, TARGETS};
 /// Mutants per seed: the corpus targets copy a small corpus and normalize it per input.
 fn rounds(target: &str) -> usize {
     match target {
-        "lastfm" | "movielens" | "microlens" | "amazon" | "agrosense" => 40,
+        "lastfm" | "movielens" | "microlens" | "amazon" | "agrosense" | "qilin"
+        | "deezer_sessions" | "finn_slates" => 40,
         _ => 400,
     }
 }
@@ -119,7 +120,10 @@ targets!(
     movielens,
     microlens,
     amazon,
-    agrosense
+    agrosense,
+    qilin,
+    deezer_sessions,
+    finn_slates
 );
 
 /// `recdata fuzz run` replays saved inputs with the normal binary; `fuzz seeds` writes every
