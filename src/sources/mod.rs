@@ -22,17 +22,52 @@ use crate::manifest::diagnostic::{Diagnostic, one_of, suggest};
 use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
 
-/// Every corpus `recdata` can read, by the name used in `source.corpus`.
-pub const CORPORA: &[&str] = &[
-    "lastfm-1k",
-    "microlens",
-    "movielens",
-    "amazon-reviews-2023",
-    "agrosense",
-    "deezer-sessions",
-    "qilin",
-    "finn-slates",
+/// What the dataset card, dataset.json and croissant.json say about a corpus: one constant per
+/// adapter, so adding a corpus is one entry here and one arm in [`CorpusConfig::adapter`].
+#[derive(Debug, Clone, Copy)]
+pub struct Adapter {
+    /// The name used in `source.corpus`.
+    pub name: &'static str,
+    pub license: &'static str,
+    pub homepage: &'static str,
+    pub citation: &'static str,
+    pub description: &'static str,
+}
+
+macro_rules! adapter {
+    ($m:ident) => {
+        Adapter {
+            name: $m::NAME,
+            license: $m::LICENSE,
+            homepage: $m::HOMEPAGE,
+            citation: $m::CITATION,
+            description: $m::DESCRIPTION,
+        }
+    };
+}
+
+/// Every adapter, in the order they are listed to users.
+pub const ADAPTERS: [Adapter; 8] = [
+    adapter!(lastfm_1k),
+    adapter!(microlens),
+    adapter!(movielens),
+    adapter!(amazon_reviews_2023),
+    adapter!(agrosense),
+    adapter!(deezer_sessions),
+    adapter!(qilin),
+    adapter!(finn_slates),
 ];
+
+/// Every corpus `recdata` can read, by the name used in `source.corpus`.
+pub const CORPORA: [&str; 8] = {
+    let mut names = [""; 8];
+    let mut i = 0;
+    while i < ADAPTERS.len() {
+        names[i] = ADAPTERS[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// The adapter and its options, from `[source]`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,8 +84,9 @@ pub enum CorpusConfig {
 }
 
 impl CorpusConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
+    /// This corpus' adapter description.
+    pub fn adapter(&self) -> &'static Adapter {
+        let name = match self {
             CorpusConfig::Lastfm1k(_) => lastfm_1k::NAME,
             CorpusConfig::Microlens(_) => microlens::NAME,
             CorpusConfig::Movielens(_) => movielens::NAME,
@@ -59,47 +95,28 @@ impl CorpusConfig {
             CorpusConfig::DeezerSessions(_) => deezer_sessions::NAME,
             CorpusConfig::Qilin(_) => qilin::NAME,
             CorpusConfig::FinnSlates(_) => finn_slates::NAME,
-        }
+        };
+        ADAPTERS
+            .iter()
+            .find(|a| a.name == name)
+            .expect("every corpus has an adapter entry")
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.adapter().name
     }
 
     /// Short license/citation text for the dataset card.
     pub fn license(&self) -> &'static str {
-        match self {
-            CorpusConfig::Lastfm1k(_) => lastfm_1k::LICENSE,
-            CorpusConfig::Microlens(_) => microlens::LICENSE,
-            CorpusConfig::Movielens(_) => movielens::LICENSE,
-            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::LICENSE,
-            CorpusConfig::Agrosense(_) => agrosense::LICENSE,
-            CorpusConfig::DeezerSessions(_) => deezer_sessions::LICENSE,
-            CorpusConfig::Qilin(_) => qilin::LICENSE,
-            CorpusConfig::FinnSlates(_) => finn_slates::LICENSE,
-        }
+        self.adapter().license
     }
 
     pub fn homepage(&self) -> &'static str {
-        match self {
-            CorpusConfig::Lastfm1k(_) => lastfm_1k::HOMEPAGE,
-            CorpusConfig::Microlens(_) => microlens::HOMEPAGE,
-            CorpusConfig::Movielens(_) => movielens::HOMEPAGE,
-            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::HOMEPAGE,
-            CorpusConfig::Agrosense(_) => agrosense::HOMEPAGE,
-            CorpusConfig::DeezerSessions(_) => deezer_sessions::HOMEPAGE,
-            CorpusConfig::Qilin(_) => qilin::HOMEPAGE,
-            CorpusConfig::FinnSlates(_) => finn_slates::HOMEPAGE,
-        }
+        self.adapter().homepage
     }
 
     pub fn citation(&self) -> &'static str {
-        match self {
-            CorpusConfig::Lastfm1k(_) => lastfm_1k::CITATION,
-            CorpusConfig::Microlens(_) => microlens::CITATION,
-            CorpusConfig::Movielens(_) => movielens::CITATION,
-            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::CITATION,
-            CorpusConfig::Agrosense(_) => agrosense::CITATION,
-            CorpusConfig::DeezerSessions(_) => deezer_sessions::CITATION,
-            CorpusConfig::Qilin(_) => qilin::CITATION,
-            CorpusConfig::FinnSlates(_) => finn_slates::CITATION,
-        }
+        self.adapter().citation
     }
 
     /// Whether the corpus is made of user–item interactions (all but AgroSense, whose samples
@@ -110,16 +127,7 @@ impl CorpusConfig {
     }
 
     pub fn description(&self) -> &'static str {
-        match self {
-            CorpusConfig::Lastfm1k(_) => lastfm_1k::DESCRIPTION,
-            CorpusConfig::Microlens(_) => microlens::DESCRIPTION,
-            CorpusConfig::Movielens(_) => movielens::DESCRIPTION,
-            CorpusConfig::AmazonReviews2023(_) => amazon_reviews_2023::DESCRIPTION,
-            CorpusConfig::Agrosense(_) => agrosense::DESCRIPTION,
-            CorpusConfig::DeezerSessions(_) => deezer_sessions::DESCRIPTION,
-            CorpusConfig::Qilin(_) => qilin::DESCRIPTION,
-            CorpusConfig::FinnSlates(_) => finn_slates::DESCRIPTION,
-        }
+        self.adapter().description
     }
 
     /// The raw files this corpus reads, relative to the source directory, for checksumming.
@@ -175,10 +183,10 @@ pub fn read_corpus_config(
                 Some(name.span),
                 "no adapter with this name",
             );
-            if let Some(s) = suggest(other, CORPORA) {
+            if let Some(s) = suggest(other, &CORPORA) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
-            diags.push(d.with_help(format!("available corpora: {}", one_of(CORPORA))));
+            diags.push(d.with_help(format!("available corpora: {}", one_of(&CORPORA))));
             None
         }
     }

@@ -13,11 +13,36 @@ fn repo() -> PathBuf {
 
 /// (synth corpus, synth args, manifest in manifests/, raw folder it reads).
 const BUILDS: &[(&str, &[&str], &str, &str)] = &[
-    ("lastfm-1k", &["--users", "50", "--events-per-user", "200", "--seed", "7"], "lastfm-1k-synth", "lastfm-1k-synth"),
-    ("microlens", &["--users", "300", "--seed", "7"], "microlens-synth", "microlens-synth"),
-    ("agrosense", &["--seed", "1"], "agrosense-synth", "agrosense-synth"),
-    ("deezer-sessions", &["--users", "50", "--seed", "7"], "deezer-sessions-synth", "deezer-sessions-synth"),
-    ("finn-slates", &["--users", "200", "--seed", "7"], "finn-slates-synth", "finn-slates-synth"),
+    (
+        "lastfm-1k",
+        &["--users", "50", "--events-per-user", "200", "--seed", "7"],
+        "lastfm-1k-synth",
+        "lastfm-1k-synth",
+    ),
+    (
+        "microlens",
+        &["--users", "300", "--seed", "7"],
+        "microlens-synth",
+        "microlens-synth",
+    ),
+    (
+        "agrosense",
+        &["--seed", "1"],
+        "agrosense-synth",
+        "agrosense-synth",
+    ),
+    (
+        "deezer-sessions",
+        &["--users", "50", "--seed", "7"],
+        "deezer-sessions-synth",
+        "deezer-sessions-synth",
+    ),
+    (
+        "finn-slates",
+        &["--users", "200", "--seed", "7"],
+        "finn-slates-synth",
+        "finn-slates-synth",
+    ),
     ("qilin", &[], "qilin-synth", "qilin-synth"),
 ];
 
@@ -55,12 +80,19 @@ fn published_bytes_of_the_demo_and_synth_builds_are_unchanged() {
     let mut got: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (corpus, args, manifest, raw) in BUILDS {
         let m = t.path().join("manifests").join(format!("{manifest}.toml"));
-        std::fs::copy(repo().join("manifests").join(format!("{manifest}.toml")), &m).unwrap();
+        std::fs::copy(
+            repo().join("manifests").join(format!("{manifest}.toml")),
+            &m,
+        )
+        .unwrap();
         let raw_dir = t.path().join("data/raw").join(raw);
         let mut a = vec!["synth", corpus, "--out", raw_dir.to_str().unwrap()];
         a.extend_from_slice(args);
         run(&a, t.path());
-        run(&["build", m.to_str().unwrap(), "--data-dir", "data"], t.path());
+        run(
+            &["build", m.to_str().unwrap(), "--data-dir", "data"],
+            t.path(),
+        );
         let ds = t.path().join("data").join(manifest);
         let version = std::fs::read_link(ds.join("latest")).unwrap();
         got.insert(manifest.to_string(), hashes(&ds.join(version)));
@@ -71,7 +103,8 @@ fn published_bytes_of_the_demo_and_synth_builds_are_unchanged() {
         return;
     }
     let want: BTreeMap<String, BTreeMap<String, String>> =
-        serde_json::from_slice(&std::fs::read(&path).expect("tests/golden/published.json")).unwrap();
+        serde_json::from_slice(&std::fs::read(&path).expect("tests/golden/published.json"))
+            .unwrap();
     let mut diffs = Vec::new();
     for (ds, files) in &want {
         let have = got.get(ds).cloned().unwrap_or_default();
