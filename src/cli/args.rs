@@ -125,6 +125,13 @@ pub enum Command {
         #[command(subcommand)]
         action: FuzzAction,
     },
+    /// Encoders: `check` loads each model a manifest uses or defines (or every registry model),
+    /// runs it on probe inputs and reports its inputs, outputs, dimension and speed; `list`
+    /// shows the models a manifest can use.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
     /// Report the ONNX Runtime, the execution providers that really work, the models and
     /// ffmpeg; says what is missing and the command that fixes it.
     Doctor {
@@ -395,6 +402,31 @@ pub enum CacheAction {
         /// Say what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Run each model on probe inputs: I/O names and types, shapes, dimension, speed.
+    /// Exit 1 when a model fails.
+    Check {
+        /// A manifest: check the models its encoders use and its own `[models.<id>]`.
+        manifest: Option<PathBuf>,
+        /// Check every model of the registry (and the manifest's own).
+        #[arg(long)]
+        all: bool,
+        /// Timed runs per model (after one warm-up run).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[command(flatten)]
+        enc: EncodeArgs,
+    },
+    /// The models of the registry and of a manifest: id, task, dim, space, where defined.
+    List {
+        manifest: Option<PathBuf>,
+        /// The model registry directory (models.toml) [default: $RECDATA_MODELS, else the nearest models/].
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
 }
 

@@ -17,6 +17,7 @@ mod export;
 mod fetch;
 mod fuzz;
 mod inspect;
+mod models;
 mod semantic;
 mod synth;
 mod validate;
@@ -84,6 +85,7 @@ fn dispatch(cli: &Cli, p: &Reporter) -> Result<u8> {
             None => crate::encode::doctor::run(enc.device, enc.models.as_deref(), cli.json),
         },
         Command::Encode { .. } => encode::run(cli, p),
+        Command::Models { .. } => models::run(cli, p),
         Command::Build {
             dry_run: true,
             manifest,

@@ -1,6 +1,9 @@
 //! Audio: decode (WAV, MP3, FLAC, OGG/Vorbis through `symphonia`), mix to mono, resample with a
 //! windowed-sinc filter, then the model's feature front end.
 //!
+//! Waveform models (`frontend = "waveform"`: wav2vec2, HuBERT, WavLM, CLAP audio towers) take
+//! the resampled samples themselves, optionally standardised, one clip per run.
+//!
 //! The openWakeWord front end (the registry's `frontend = "openwakeword"`) is reproduced
 //! exactly: the mel-spectrogram model takes 16 kHz samples as int16 values, its output becomes
 //! `x / 10 + 2`, and windows of 76 frames every 8 frames go through the embedding model (Google's
@@ -9,7 +12,7 @@
 use std::io::Cursor;
 
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorElementType};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymError;
@@ -19,8 +22,9 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::text::ort_err;
-use super::{EncodeError, Model, l2_normalize};
-use crate::error::Result;
+use super::registry::Frontend;
+use super::{EncodeError, Model, l2_normalize, tensor};
+use crate::error::{Error, Result};
 
 /// Decoded audio: mono samples in [-1, 1] and their rate.
 pub struct Pcm {
@@ -164,10 +168,10 @@ const STEP: usize = 8;
 /// Samples for one window of mel frames (n_fft 512, hop 160).
 pub const MIN_SAMPLES: usize = 512 + (WINDOW - 1) * 160;
 
+/// An audio model with its front end.
 pub struct AudioModel {
-    mel: Session,
+    front: Front,
     emb: Session,
-    mel_input: String,
     emb_input: String,
     emb_output: String,
     pub rate: u32,
@@ -175,39 +179,128 @@ pub struct AudioModel {
     normalize: bool,
 }
 
+enum Front {
+    /// openWakeWord's mel-spectrogram model, then windows of mel frames.
+    Openwakeword { mel: Session, mel_input: String },
+    /// The samples go into the model itself.
+    Waveform {
+        input_type: TensorElementType,
+        /// The graph's `attention_mask` input and its type, when it has one.
+        mask: Option<(String, TensorElementType)>,
+        standardize: bool,
+    },
+}
+
 impl AudioModel {
-    pub fn new(mel: Session, emb: Session, model: &Model) -> Result<AudioModel> {
+    /// `mel` is the front-end session for `frontend = "openwakeword"`, None for waveform models.
+    pub fn new(mel: Option<Session>, emb: Session, model: &Model) -> Result<AudioModel> {
+        let spec = &model.spec;
+        let emb_input = super::input_name(&emb, &spec.input, &model.id)?;
+        let front = match (spec.frontend, mel) {
+            (Some(Frontend::Openwakeword), Some(mel)) => Front::Openwakeword {
+                mel_input: super::input_name(&mel, "", &model.id)?,
+                mel,
+            },
+            (Some(Frontend::Waveform), None) => {
+                let mut mask = None;
+                for i in emb.inputs() {
+                    let ty = i.dtype().tensor_type();
+                    match (i.name(), ty) {
+                        (n, _) if n == emb_input => {}
+                        (
+                            "attention_mask",
+                            Some(t @ (TensorElementType::Int64 | TensorElementType::Int32)),
+                        ) => mask = Some((i.name().to_string(), t)),
+                        (n, t) => {
+                            return Err(Error::Invalid(format!(
+                                "audio model `{}` has an input `{n}` ({}); a waveform model takes its samples (`{emb_input}`) and optionally an int64 `attention_mask`",
+                                model.id,
+                                t.map_or("not a tensor", tensor::type_name)
+                            )));
+                        }
+                    }
+                }
+                Front::Waveform {
+                    input_type: tensor::input_type(&emb, &emb_input)
+                        .unwrap_or(TensorElementType::Float32),
+                    mask,
+                    standardize: spec.standardize,
+                }
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "audio model `{}`: its front end and its files do not match",
+                    model.id
+                )));
+            }
+        };
         Ok(AudioModel {
-            mel_input: super::input_name(&mel, "", &model.id)?,
-            emb_input: super::input_name(&emb, &model.spec.input, &model.id)?,
-            emb_output: super::output_name(&emb, &model.spec.output, &model.id)?,
-            mel,
+            emb_output: super::output_name(&emb, &spec.output, &model.id)?,
+            emb_input,
+            front,
             emb,
-            rate: model.spec.sample_rate,
-            dim: model.spec.dim,
+            rate: spec.sample_rate,
+            dim: spec.dim,
             normalize: model.normalize,
         })
     }
 
-    /// The embedding of every window of a clip at the model's rate (samples in [-1, 1]).
+    /// The vectors of a clip at the model's rate (samples in [-1, 1]): one per openWakeWord
+    /// window, or one per frame of a waveform model's `[1, frames, dim]` output (one row when
+    /// the model pools itself).
     pub fn windows(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>> {
-        let mut x: Vec<f32> = samples
-            .iter()
-            .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0))
-            .collect();
-        // A clip shorter than one window is padded with silence to exactly one window.
-        if x.len() < MIN_SAMPLES {
-            x.resize(MIN_SAMPLES, 0.0);
+        match &mut self.front {
+            Front::Openwakeword { mel, mel_input } => {
+                let mel_input = mel_input.clone();
+                let mel_frames = openwakeword_mel(mel, &mel_input, samples)?;
+                self.openwakeword_windows(mel_frames)
+            }
+            Front::Waveform {
+                input_type,
+                mask,
+                standardize,
+            } => {
+                let mut x = samples.to_vec();
+                if *standardize {
+                    // HF's zero_mean_unit_var_norm: (x - mean) / sqrt(var + 1e-7).
+                    let n = x.len().max(1) as f64;
+                    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+                    let sd = (var + 1e-7).sqrt();
+                    x.iter_mut()
+                        .for_each(|v| *v = ((f64::from(*v) - mean) / sd) as f32);
+                }
+                let n = x.len();
+                let mut feeds: Vec<(
+                    std::borrow::Cow<'static, str>,
+                    ort::session::SessionInputValue<'_>,
+                )> = vec![(
+                    self.emb_input.clone().into(),
+                    tensor::float(*input_type, vec![1, n], x)?.into(),
+                )];
+                if let Some((name, ty)) = mask {
+                    feeds.push((
+                        name.clone().into(),
+                        tensor::int(*ty, vec![1, n], &vec![1i64; n])?.into(),
+                    ));
+                }
+                let out = self.emb.run(feeds).map_err(ort_err)?;
+                let (dims, v) = tensor::floats(&out[self.emb_output.as_str()], &self.emb_output)?;
+                match dims.as_slice() {
+                    [1, d] | [1, _, d] | [_, d] if *d == self.dim => {
+                        Ok(v.chunks(self.dim).map(<[f32]>::to_vec).collect())
+                    }
+                    _ => Err(Error::Invalid(format!(
+                        "audio model output `{}` has shape {dims:?}; recdata reads [1, dim] or [1, frames, dim] with dim = {}",
+                        self.emb_output, self.dim
+                    ))),
+                }
+            }
         }
-        let n = x.len();
-        let t = Tensor::from_array(([1usize, n], x)).map_err(ort_err)?;
-        let out = self
-            .mel
-            .run(ort::inputs![self.mel_input.as_str() => t])
-            .map_err(ort_err)?;
-        let (_, mel) = out[0].try_extract_tensor::<f32>().map_err(ort_err)?;
+    }
+
+    fn openwakeword_windows(&mut self, mel: Vec<f32>) -> Result<Vec<Vec<f32>>> {
         let frames = mel.len() / 32;
-        let mel: Vec<f32> = mel.iter().map(|v| v / 10.0 + 2.0).collect();
         let starts: Vec<usize> = (0..frames)
             .step_by(STEP)
             .filter(|s| s + WINDOW <= frames)
@@ -224,9 +317,7 @@ impl AudioModel {
             .emb
             .run(ort::inputs![self.emb_input.as_str() => t])
             .map_err(ort_err)?;
-        let (_, v) = out[self.emb_output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(ort_err)?;
+        let (_, v) = tensor::floats(&out[self.emb_output.as_str()], &self.emb_output)?;
         Ok(v.chunks(self.dim).map(<[f32]>::to_vec).collect())
     }
 
@@ -247,4 +338,21 @@ impl AudioModel {
         }
         Ok(Ok(v))
     }
+}
+
+/// openWakeWord's mel features of a clip: int16-valued samples (a clip shorter than one window
+/// padded with silence to exactly one), `x / 10 + 2`, 32 bins per frame.
+fn openwakeword_mel(mel: &mut Session, input: &str, samples: &[f32]) -> Result<Vec<f32>> {
+    let mut x: Vec<f32> = samples
+        .iter()
+        .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0))
+        .collect();
+    if x.len() < MIN_SAMPLES {
+        x.resize(MIN_SAMPLES, 0.0);
+    }
+    let n = x.len();
+    let t = Tensor::from_array(([1usize, n], x)).map_err(ort_err)?;
+    let out = mel.run(ort::inputs![input => t]).map_err(ort_err)?;
+    let (_, m) = out[0].try_extract_tensor::<f32>().map_err(ort_err)?;
+    Ok(m.iter().map(|v| v / 10.0 + 2.0).collect())
 }

@@ -10,7 +10,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage};
 use ort::session::Session;
-use ort::value::Tensor;
+
 
 use super::text::ort_err;
 use super::{EncodeError, Model, Pooling, Resize, l2_normalize};
@@ -260,6 +260,8 @@ pub fn preprocess(img: &RgbImage, prep: &ImagePrep) -> Vec<f32> {
 pub struct ImageModel {
     session: Session,
     input: String,
+    /// float32, or float16 for fp16 exports.
+    input_type: ort::value::TensorElementType,
     output: String,
     pub prep: ImagePrep,
     dim: usize,
@@ -286,6 +288,17 @@ impl ImageModel {
                 model.id
             )));
         }
+        if session.inputs().len() > 1 {
+            let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+            return Err(Error::Invalid(format!(
+                "image model `{}` takes {} inputs ({}); recdata feeds one image tensor\n  hint: export the image tower alone (for CLIP / SigLIP: the vision model with its projection) and register the text tower as a text model with the same `space`",
+                model.id,
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        let input_type = super::tensor::input_type(&session, &input)
+            .unwrap_or(ort::value::TensorElementType::Float32);
         let size = model.spec.size;
         if (shape[2] > 0 && shape[2] != i64::from(size))
             || (shape[3] > 0 && shape[3] != i64::from(size))
@@ -298,6 +311,7 @@ impl ImageModel {
         Ok(ImageModel {
             session,
             input,
+            input_type,
             output,
             prep: ImagePrep {
                 size,
@@ -343,15 +357,12 @@ impl ImageModel {
         for im in images {
             data.extend_from_slice(im);
         }
-        let x = Tensor::from_array(([n, 3, s, s], data)).map_err(ort_err)?;
+        let x = super::tensor::float(self.input_type, vec![n, 3, s, s], data)?;
         let out = self
             .session
             .run(ort::inputs![self.input.as_str() => x])
             .map_err(ort_err)?;
-        let (shape, values) = out[self.output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(ort_err)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let (dims, values) = super::tensor::floats(&out[self.output.as_str()], &self.output)?;
         let per = values.len() / n.max(1);
         let rows: Vec<Vec<f32>> = match dims.as_slice() {
             // [N, C, H, W] feature maps: global average pooling.

@@ -8,11 +8,13 @@
 
 pub mod audio;
 pub mod cache;
+pub mod check;
 pub mod doctor;
 pub mod image;
 pub mod registry;
 pub mod runtime;
 pub mod standalone;
+pub mod tensor;
 pub mod text;
 pub mod video;
 
@@ -150,6 +152,10 @@ pub fn preprocessing(model: &Model, kind: Kind) -> serde_json::Value {
             v["max_length"] = model.max_length.into();
             v["tokenizer_sha256"] = s.tokenizer_sha256.clone().into();
             v["truncation"] = "longest_first".into();
+            // Only when set: the cache keys of prefix-less models stay what they were.
+            if !s.prefix.is_empty() {
+                v["prefix"] = s.prefix.clone().into();
+            }
         }
         Task::Image => {
             v["size"] = s.size.into();
@@ -164,6 +170,9 @@ pub fn preprocessing(model: &Model, kind: Kind) -> serde_json::Value {
             v["frontend"] = serde_json::to_value(s.frontend).unwrap_or_default();
             v["frontend_sha256"] = s.frontend_sha256.clone().into();
             v["resampler"] = "hann-windowed sinc, 16 zero crossings".into();
+            if s.standardize {
+                v["standardize"] = true.into();
+            }
         }
     }
     v
@@ -456,11 +465,10 @@ fn run_audio(
     threads: usize,
     sink: &mut Sink<'_>,
 ) -> Result<()> {
-    let fe =
-        model.files.frontend.as_ref().ok_or_else(|| {
-            Error::Invalid(format!("audio model `{}` has no front end", model.id))
-        })?;
-    let mel = rt.session(fe, opts.device, threads)?;
+    let mel = match &model.files.frontend {
+        Some(fe) => Some(rt.session(fe, opts.device, threads)?),
+        None => None,
+    };
     let emb = rt.session(&model.files.onnx, opts.device, threads)?;
     let mut am = audio::AudioModel::new(mel, emb, model)?;
     pipelined(

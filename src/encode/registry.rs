@@ -42,15 +42,19 @@ pub enum Pooling {
     Mean,
     /// The first token's vector.
     Cls,
+    /// The last real (unmasked) token's vector: decoder-style embedders (Qwen3-Embedding,
+    /// GTE-Qwen, E5-Mistral) read their summary there.
+    Last,
 }
 
 impl Pooling {
-    pub const ALL: &[&str] = &["none", "mean", "cls"];
+    pub const ALL: &[&str] = &["none", "mean", "cls", "last"];
     pub fn parse(s: &str) -> Option<Pooling> {
         Some(match s {
             "none" => Pooling::None,
             "mean" => Pooling::Mean,
             "cls" => Pooling::Cls,
+            "last" => Pooling::Last,
             _ => return None,
         })
     }
@@ -87,6 +91,11 @@ pub enum Frontend {
     /// openWakeWord: a mel-spectrogram ONNX model on 16 kHz int16-valued samples, `x/10 + 2`,
     /// windows of 76 frames every 8 frames into the embedding model.
     Openwakeword,
+    /// The model takes the waveform itself: float samples at `sample_rate` (16 kHz for
+    /// wav2vec2 / HuBERT / WavLM, 48 kHz for CLAP's HTS-AT exports), `[1, samples]`, with an
+    /// all-ones `attention_mask` when the graph has one. One clip per run, so a clip's vector
+    /// never depends on how long its batch-mates are.
+    Waveform,
 }
 
 /// One `[models.<id>]` entry.
@@ -141,6 +150,28 @@ pub struct ModelSpec {
     pub frontend_sha256: String,
     #[serde(default)]
     pub sample_rate: u32,
+    /// Waveform models: scale every clip to zero mean and unit variance first (the
+    /// `do_normalize` of a wav2vec2 feature extractor).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub standardize: bool,
+    /// Text models: put before every text (E5's `"passage: "`, BGE's query instruction).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// The embedding space this model writes into. Models that share one (a CLIP or SigLIP
+    /// image tower and its text tower) give comparable vectors; they must share `dim`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub space: String,
+    /// The directory the entry's paths are relative to: the registry's, or the manifest's
+    /// (or included file's) that defines it.
+    #[serde(skip)]
+    pub base: PathBuf,
+    /// Where the entry was defined, for messages: the registry file or a manifest.
+    #[serde(skip)]
+    pub defined_in: PathBuf,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_pooling() -> Pooling {
@@ -197,6 +228,38 @@ pub fn locate(explicit: Option<&Path>, near: Option<&Path>) -> Option<PathBuf> {
     None
 }
 
+/// The registry a manifest's encoders see: the default (or `--models`) registry, when one is
+/// found, plus the manifest's own `[models.<id>]` entries. Without a registry directory the
+/// manifest's directory stands in (its models are all there is; ONNX Runtime is then found
+/// through `ORT_DYLIB_PATH` or the checkout's `models/runtime`).
+pub fn for_manifest(
+    explicit: Option<&Path>,
+    manifest: &Path,
+    own: &[(String, ModelSpec)],
+) -> Result<Registry> {
+    let near = manifest.parent();
+    let mut reg = match locate(explicit, near) {
+        Some(dir) => Registry::load(&dir)?,
+        None if !own.is_empty() => Registry {
+            dir: near
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            models: BTreeMap::new(),
+        },
+        None => {
+            return Err(Error::Unsupported(
+                "the manifest has [[stages.encode]] but no model registry was found (models/models.toml)\n  hint: run `make models` in the recdata checkout, pass --models DIR / set RECDATA_MODELS, or define the model in the manifest as [models.<id>]"
+                    .into(),
+            ));
+        }
+    };
+    for (id, spec) in own {
+        reg.add(id, spec.clone())?;
+    }
+    Ok(reg)
+}
+
 impl Registry {
     pub fn load(dir: &Path) -> Result<Registry> {
         let path = dir.join(REGISTRY_FILE);
@@ -210,16 +273,58 @@ impl Registry {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        for (id, m) in &f.models {
-            m.check(id).map_err(|message| Error::BadInput {
+        let mut reg = Registry {
+            dir: dir.to_path_buf(),
+            models: BTreeMap::new(),
+        };
+        for (id, mut m) in f.models {
+            m.check(&id).map_err(|message| Error::BadInput {
                 path: path.clone(),
                 message: format!("[models.{id}]: {message}"),
             })?;
+            m.base = dir.to_path_buf();
+            m.defined_in = path.clone();
+            reg.models.insert(id, m);
         }
-        Ok(Registry {
-            dir: dir.to_path_buf(),
-            models: f.models,
-        })
+        reg.check_spaces()?;
+        Ok(reg)
+    }
+
+    /// Adds a model defined outside the registry (a manifest's `[models.<id>]`); its `base`
+    /// and `defined_in` are set. An id the registry already has is refused: one id, one model.
+    pub fn add(&mut self, id: &str, spec: ModelSpec) -> Result<()> {
+        if let Some(old) = self.models.get(id) {
+            return Err(Error::Invalid(format!(
+                "model `{id}` is defined in {} and again in {}; give the new one its own id",
+                old.defined_in.display(),
+                spec.defined_in.display()
+            )));
+        }
+        self.models.insert(id.to_string(), spec);
+        self.check_spaces()
+    }
+
+    /// Models that share an embedding space must give vectors of one size.
+    fn check_spaces(&self) -> Result<()> {
+        let mut dims: BTreeMap<&str, (&str, usize)> = BTreeMap::new();
+        for (id, m) in &self.models {
+            if m.space.is_empty() {
+                continue;
+            }
+            match dims.get(m.space.as_str()) {
+                Some((other, d)) if *d != m.dim => {
+                    return Err(Error::Invalid(format!(
+                        "models `{other}` (dim {d}) and `{id}` (dim {}) share the embedding space `{}` but not a dimension",
+                        m.dim, m.space
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    dims.insert(&m.space, (id, m.dim));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Result<&ModelSpec> {
@@ -236,7 +341,7 @@ impl Registry {
     pub fn files(&self, id: &str) -> Result<ModelFiles> {
         let m = self.get(id)?;
         let check = |rel: &str, sha: &str| -> Result<PathBuf> {
-            let p = self.dir.join(rel);
+            let p = m.base.join(rel);
             verify(&p, sha, id)?;
             Ok(p)
         };
@@ -253,13 +358,26 @@ impl Registry {
 }
 
 impl ModelSpec {
-    fn check(&self, _id: &str) -> std::result::Result<(), String> {
+    /// Whether the entry is complete for its task; the message names what is missing.
+    pub fn check(&self, _id: &str) -> std::result::Result<(), String> {
         let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if self.onnx.is_empty() {
+            return Err("`onnx` (the model file) is missing".into());
+        }
         if !hex64(&self.sha256) {
-            return Err("`sha256` must be 64 hex digits".into());
+            return Err("`sha256` must be 64 hex digits (`sha256sum model.onnx`)".into());
         }
         if self.dim == 0 {
             return Err("`dim` must be positive".into());
+        }
+        if !self.prefix.is_empty() && self.task != Task::Text {
+            return Err("`prefix` is for text models".into());
+        }
+        if self.standardize && self.frontend != Some(Frontend::Waveform) {
+            return Err("`standardize` is for audio models with frontend = \"waveform\"".into());
+        }
+        if self.pooling == Pooling::Last && self.task != Task::Text {
+            return Err("pooling = \"last\" is for text models".into());
         }
         match self.task {
             Task::Text => {
@@ -279,13 +397,32 @@ impl ModelSpec {
                 }
             }
             Task::Audio => {
-                if self.frontend.is_none() || self.sample_rate == 0 {
-                    return Err("an audio model needs `frontend` and `sample_rate`".into());
+                if self.sample_rate == 0 {
+                    return Err("an audio model needs `sample_rate`".into());
                 }
-                if self.frontend_onnx.is_empty() || !hex64(&self.frontend_sha256) {
-                    return Err(
-                        "an audio model needs `frontend_onnx` and its `frontend_sha256`".into(),
-                    );
+                match self.frontend {
+                    None => {
+                        return Err(
+                            "an audio model needs `frontend`: \"waveform\" (the model takes samples) or \"openwakeword\""
+                                .into(),
+                        );
+                    }
+                    Some(Frontend::Openwakeword) => {
+                        if self.frontend_onnx.is_empty() || !hex64(&self.frontend_sha256) {
+                            return Err(
+                                "frontend = \"openwakeword\" needs `frontend_onnx` and its `frontend_sha256`"
+                                    .into(),
+                            );
+                        }
+                    }
+                    Some(Frontend::Waveform) => {
+                        if !self.frontend_onnx.is_empty() {
+                            return Err(
+                                "frontend = \"waveform\" feeds the model itself: leave `frontend_onnx` out"
+                                    .into(),
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -1,14 +1,14 @@
-//! Text encoders: `tokenizers` (truncation, the model's own special tokens), batches of
-//! similar token length padded to their longest member, masked mean or CLS pooling, L2
-//! normalisation.
+//! Text encoders: `tokenizers` (truncation, the model's own special tokens), an optional
+//! prefix (E5's `passage: `), batches of one token length, masked mean, CLS or last-token
+//! pooling, L2 normalisation. Token inputs may be int64 or int32, outputs float32 or float16.
 
 use std::path::Path;
 
 use ort::session::Session;
-use ort::value::{DynValue, Tensor, TensorElementType};
+use ort::value::TensorElementType;
 use tokenizers::Tokenizer;
 
-use super::{EncodeError, Model, Pooling, l2_normalize};
+use super::{EncodeError, Model, Pooling, l2_normalize, tensor};
 use crate::error::{Error, Result};
 
 pub struct TextModel {
@@ -21,6 +21,7 @@ pub struct TextModel {
     normalize: bool,
     dim: usize,
     pad_id: u32,
+    prefix: String,
 }
 
 /// A tokenized text: ids, type ids, attention mask (all the same length).
@@ -58,13 +59,14 @@ impl TextModel {
             let ty = i.dtype().tensor_type();
             match (i.name(), ty) {
                 (
-                    "input_ids" | "attention_mask" | "token_type_ids",
+                    "input_ids" | "attention_mask" | "token_type_ids" | "position_ids",
                     Some(t @ (TensorElementType::Int64 | TensorElementType::Int32)),
                 ) => inputs.push((i.name().to_string(), t)),
                 (n, t) => {
                     return Err(Error::Invalid(format!(
-                        "text model `{}` has an input `{n}` ({t:?}); recdata feeds int64/int32 `input_ids`, `attention_mask` and `token_type_ids`",
-                        model.id
+                        "text model `{}` has an input `{n}` ({}); recdata feeds int64/int32 `input_ids`, `attention_mask`, `token_type_ids` and `position_ids`\n  hint: export the model without a KV cache (e.g. `optimum-cli export onnx --task feature-extraction`)",
+                        model.id,
+                        t.map_or("not a tensor", tensor::type_name)
                     )));
                 }
             }
@@ -85,14 +87,26 @@ impl TextModel {
             normalize: model.normalize,
             dim: model.spec.dim,
             pad_id,
+            prefix: model.spec.prefix.clone(),
         })
     }
 
-    /// Tokenizes every text (in parallel); empty texts give no tokens.
+    /// Tokenizes every text (in parallel), after the model's prefix; empty texts give no
+    /// tokens.
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
+        let prefixed: Vec<String> = texts
+            .iter()
+            .map(|t| {
+                if t.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("{}{t}", self.prefix)
+                }
+            })
+            .collect();
         let enc = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(prefixed, true)
             .map_err(|e| Error::Invalid(format!("tokenizer: {e}")))?;
         Ok(enc
             .into_iter()
@@ -117,6 +131,7 @@ impl TextModel {
                 mask[r * t + c] = 1;
             }
         }
+        let positions: Vec<i64> = (0..b * t).map(|k| (k % t) as i64).collect();
         let mut feeds: Vec<(
             std::borrow::Cow<'static, str>,
             ort::session::SessionInputValue<'_>,
@@ -125,25 +140,13 @@ impl TextModel {
             let data = match name.as_str() {
                 "input_ids" => &ids,
                 "attention_mask" => &mask,
+                "position_ids" => &positions,
                 _ => &types,
             };
-            let v: DynValue = match ty {
-                TensorElementType::Int32 => {
-                    Tensor::from_array(([b, t], data.iter().map(|&x| x as i32).collect::<Vec<_>>()))
-                        .map_err(ort_err)?
-                        .into_dyn()
-                }
-                _ => Tensor::from_array(([b, t], data.clone()))
-                    .map_err(ort_err)?
-                    .into_dyn(),
-            };
-            feeds.push((name.clone().into(), v.into()));
+            feeds.push((name.clone().into(), tensor::int(*ty, vec![b, t], data)?.into()));
         }
         let out = self.session.run(feeds).map_err(ort_err)?;
-        let (shape, values) = out[self.output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(ort_err)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let (dims, values) = tensor::floats(&out[self.output.as_str()], &self.output)?;
         let mut rows = match (dims.as_slice(), self.pooling) {
             ([bb, d], _) if *bb == b => values.chunks(*d).map(<[f32]>::to_vec).collect(),
             ([bb, tt, d], Pooling::Mean) if *bb == b => (0..b)
@@ -163,6 +166,13 @@ impl TextModel {
                 .collect::<Vec<_>>(),
             ([bb, tt, d], Pooling::Cls) if *bb == b => (0..b)
                 .map(|r| values[r * tt * d..r * tt * d + d].to_vec())
+                .collect(),
+            ([bb, tt, d], Pooling::Last) if *bb == b && *tt == t => (0..b)
+                .map(|r| {
+                    // Right padding: the last real token is the last 1 of the mask.
+                    let c = (0..t).rev().find(|&c| mask[r * t + c] == 1).unwrap_or(0);
+                    values[(r * tt + c) * d..(r * tt + c + 1) * d].to_vec()
+                })
                 .collect(),
             (s, p) => {
                 return Err(Error::Invalid(format!(

@@ -1,6 +1,7 @@
 //! The generated dataset card (`README.md`), rendered only from `dataset.json` and the
 //! canonical schemas — never the source of truth, always reproducible.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -553,6 +554,23 @@ fn render_encoders(o: &mut String, doc: &Value) {
         })
         .collect();
     licences.dedup();
+    // Encoders that write into one embedding space (a CLIP image tower and its text tower).
+    let mut spaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in encs {
+        if let Some(sp) = e["space"].as_str().filter(|x| !x.is_empty()) {
+            spaces
+                .entry(sp.to_string())
+                .or_default()
+                .push(format!("`{}` ({})", s(&e["name"]), s(&e["model"])));
+        }
+    }
+    for (sp, members) in &spaces {
+        let _ = writeln!(
+            o,
+            "\nEmbedding space `{sp}`: {} write comparable vectors (cosine across them is meaningful, e.g. text-to-image retrieval).",
+            members.join(", ")
+        );
+    }
     if !licences.is_empty() {
         let _ = writeln!(
             o,

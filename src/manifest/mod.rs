@@ -7,6 +7,7 @@
 //! presets (`pipelines/*.toml`) under the manifest; the manifest's own keys win.
 
 pub mod diagnostic;
+pub mod models;
 pub mod reader;
 pub mod tree;
 
@@ -39,6 +40,8 @@ pub struct Manifest {
     pub semantic_ids: Option<crate::stages::semantic_ids::SidConfig>,
     /// `[stages.diagnostics]`: statistics, leakage audit, shortcut diagnostics and the report.
     pub diagnostics: Option<crate::stages::diagnostics::DiagnosticsConfig>,
+    /// `[models.<id>]`: the user's own encoders (paths resolved against the defining file).
+    pub models: Vec<(String, crate::encode::registry::ModelSpec)>,
     /// `[slurm]`: resources of the job array `recdata slurm` writes (no effect on the data).
     pub slurm: crate::slurm::SlurmConfig,
     /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
@@ -171,7 +174,7 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
     let mut stack = Vec::new();
     let root = load_with_includes(path, &mut sources, &mut diags, &mut stack, None);
     let unreadable = root.is_none() && sources.is_empty();
-    let manifest = root.and_then(|t| resolve(path, &t, &mut diags));
+    let manifest = root.and_then(|t| resolve(path, &t, &sources, &mut diags));
     let errors = diags.iter().any(|d| d.severity == Severity::Error);
     match manifest {
         Some(mut m) if !errors => {
@@ -315,7 +318,12 @@ fn load_with_includes(
     Some(merged)
 }
 
-fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Manifest> {
+fn resolve(
+    path: &Path,
+    root: &Table,
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Manifest> {
     let whole = root.entries.first().map_or(
         Span {
             file: tree::FileId(0),
@@ -517,10 +525,15 @@ fn resolve(path: &Path, root: &Table, diags: &mut Vec<Diagnostic>) -> Option<Man
         }
         None => Default::default(),
     };
+    let models = match top.table(diags, "models") {
+        Some(mut t) => models::read(&mut t, sources, diags),
+        None => Vec::new(),
+    };
     top.finish(diags);
 
     Some(Manifest {
         slurm,
+        models,
         path: path.to_path_buf(),
         dataset: dataset?,
         source: source?,

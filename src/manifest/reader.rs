@@ -18,6 +18,8 @@ pub struct TableReader<'a> {
     pub path: String,
     pub span: Span,
     known: Vec<&'static str>,
+    /// Every key is known (the table was read whole).
+    all: bool,
 }
 
 impl<'a> TableReader<'a> {
@@ -27,12 +29,20 @@ impl<'a> TableReader<'a> {
             path: path.into(),
             span,
             known: Vec::new(),
+            all: false,
         }
     }
 
     fn entry(&mut self, key: &'static str) -> Option<&'a Entry> {
         self.known.push(key);
         self.table.get(key)
+    }
+
+    /// Every entry of the table, all marked as read (a table whose keys are names, like
+    /// `[models]`).
+    pub fn entries(&mut self) -> &'a [Entry] {
+        self.all = true;
+        &self.table.entries
     }
 
     /// Marks keys as known without reading them (read elsewhere).
@@ -331,6 +341,9 @@ impl<'a> TableReader<'a> {
 
     /// Reports every key that was not read, with the closest valid key.
     pub fn finish(self, diags: &mut Vec<Diagnostic>) {
+        if self.all {
+            return;
+        }
         for e in &self.table.entries {
             if self.known.contains(&e.key.as_str()) {
                 continue;

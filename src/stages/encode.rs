@@ -244,6 +244,10 @@ pub struct EncoderReport {
     pub computed_on: BTreeMap<String, u64>,
     pub missing_by_status: BTreeMap<String, u64>,
     pub examples: Vec<serde_json::Value>,
+    /// The embedding space the model writes into (a CLIP image tower and its text tower share
+    /// one: their vectors are comparable); absent for models without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub space: String,
 }
 
 /// Runs every encoder into `dir`: `embeddings/<name>.parquet`, `encode_status.parquet`,
@@ -328,6 +332,7 @@ pub fn run(
             preprocessing: prep,
             license: model.spec.license.clone(),
             source: model.spec.source.clone(),
+            space: model.spec.space.clone(),
             items: ids.len() as u64,
             ok: ok_ids.len() as u64,
             coverage: if ids.is_empty() {

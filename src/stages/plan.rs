@@ -525,13 +525,8 @@ pub fn make(
     let fp_encode = if m.encode.is_empty() {
         None
     } else {
-        let dir = crate::encode::registry::locate(models_dir, m.path.parent()).ok_or_else(|| {
-            crate::error::Error::Unsupported(
-                "the manifest has [[stages.encode]] but no model registry was found (models/models.toml)\n  hint: run `make models` in the recdata checkout, or pass --models DIR / set RECDATA_MODELS"
-                    .into(),
-            )
-        })?;
-        let reg = crate::encode::registry::Registry::load(&dir)?;
+        let reg = crate::encode::registry::for_manifest(models_dir, &m.path, &m.models)?;
+        let dir = reg.dir.clone();
         models = encode::resolve_models(&m.encode, &reg)?;
         encode::check_tasks(&m.encode, &models)?;
         let mut fp = Fp::new("encode")
@@ -545,6 +540,15 @@ pub fn make(
                 "preprocessing",
                 json(&json!([md.spec.tokenizer_sha256, md.spec.frontend_sha256]))?,
             );
+            // What the entry says about preparing inputs and reading outputs (mean and std, a
+            // prefix, a pooling, a front end), for a model the manifest defines (its user may
+            // edit it between builds) or one that sets a key newer than the first registry;
+            // the fingerprints of builds that use neither stay what they were.
+            let own = md.spec.defined_in
+                != reg.dir.join(crate::encode::registry::REGISTRY_FILE);
+            if own || !md.spec.prefix.is_empty() || !md.spec.space.is_empty() || md.spec.standardize {
+                fp = fp.part("spec", json(&md.spec)?);
+            }
         }
         models_found = Some(dir);
         let mut outs: Vec<String> = m

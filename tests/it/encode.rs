@@ -42,7 +42,7 @@ fn ok(o: &Output) -> String {
 
 /// Writes a parquet table `{item_id: int64, <col>: string}` (the values go through a JSON file:
 /// a long list would not fit in one command-line argument).
-fn table(path: &Path, col: &str, values: &[&str]) {
+pub(crate) fn table(path: &Path, col: &str, values: &[&str]) {
     let json = path.with_extension("values.json");
     std::fs::write(&json, serde_json::to_string(values).unwrap()).unwrap();
     py(
@@ -54,7 +54,7 @@ fn table(path: &Path, col: &str, values: &[&str]) {
 }
 
 /// (status, vector) per row of a `recdata encode` output.
-fn read_out(path: &Path) -> Vec<(String, Option<Vec<f32>>)> {
+pub(crate) fn read_out(path: &Path) -> Vec<(String, Option<Vec<f32>>)> {
     let j = py(
         "import sys, json, pyarrow.parquet as pq\n\
          t = pq.read_table(sys.argv[1]).to_pylist()\n\
@@ -64,14 +64,14 @@ fn read_out(path: &Path) -> Vec<(String, Option<Vec<f32>>)> {
     serde_json::from_str::<Vec<(String, Option<Vec<f32>>)>>(&j).unwrap()
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
     d / (na * nb)
 }
 
-fn encode_cmd(
+pub(crate) fn encode_cmd(
     dir: &Path,
     input: &Path,
     model: &str,
@@ -285,7 +285,7 @@ fn bad_images_get_clear_statuses() {
     );
 }
 
-fn wav_16k(samples: &[i16]) -> Vec<u8> {
+pub(crate) fn wav_16k(samples: &[i16]) -> Vec<u8> {
     let data_len = (samples.len() * 2) as u32;
     let mut w = Vec::new();
     w.extend_from_slice(b"RIFF");
