@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(CARGO_TARGET_DIR)/release/recdata
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/recdata
 
-.PHONY: fuzz recbole browser qemu build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models reference-wheels
+.PHONY: fuzz recbole browser qemu build test demo demo-slurm slurm-up slurm-down bench-slurm bench bench-encode bench-gpu bench-semantic-ids bench-diagnostics bench-memory lint pydeps clean runtime runtime-gpu models tiny-models reference-wheels
 
 build:
 	cargo build --release
@@ -162,6 +162,20 @@ bench: pydeps build $(I2D_VENV)/.ok
 # PIL + onnxruntime (images); the baselines run in the export venv (bench/encode.py).
 bench-encode: pydeps build runtime models
 	$(PY) bench/encode.py --bin $(BIN)
+
+# The CUDA run (bench/gpu.py): doctor --device cuda, a fixed image and title set encoded on the GPU
+# and on the CPU (fp32 and the fp16 variants of `make models`), cosine agreement, items/s,
+# nvidia-smi utilisation, and onnxruntime-gpu in Python (its venv: the wheels are taken from
+# models/.downloads first, so an offline GPU machine works when that folder travels with the
+# clone). `make test` runs the script's CPU dry run (tests/it/bench_gpu.rs).
+ORT_GPU_VENV := $(HOME)/.cache/recdata-ort-gpu-venv
+$(ORT_GPU_VENV)/.ok:
+	$(PYTHON) -m venv $(ORT_GPU_VENV)
+	$(ORT_GPU_VENV)/bin/pip install --quiet --find-links models/.downloads onnxruntime-gpu==1.31.1 numpy pillow tokenizers pyarrow
+	touch $@
+
+bench-gpu: pydeps build runtime-gpu models $(ORT_GPU_VENV)/.ok
+	$(PY) bench/gpu.py --bin $(BIN) --baseline-python $(ORT_GPU_VENV)/bin/python
 
 lint:
 	cargo fmt --check

@@ -108,8 +108,16 @@ MODEL_FILES = [
      "cd8b3d06ee6e6c4e4376a6dbc90f5f533a0982c9a77e56c34b79cca45794b416", "multilingual"),
     ("multilingual-e5-small/tokenizer.json", "text-multilingual-e5-small/tokenizer.json",
      "a2bc58a2cd7b6e2e58065588583df1b5a12b462b998c5ab4c621414e8db61fa3", "multilingual"),
+    # float16 variants of the three fp32 graphs above (GPU runs, `make bench-gpu`), written by
+    # make_fp16.py (onnxconverter-common) from the pinned fp32 files: built after them.
+    ("efficientnet-lite0/model.fp16.onnx", "image-efficientnet-lite0/model.fp16.onnx",
+     "2baea015cf7dccbfa29c6719331e0e9e73a6f219123130b7e4a893d630eaf777", "fp16"),
+    ("all-minilm-l6-v2/model.fp16.onnx", "text-minilm-l6-v2/model.fp16.onnx",
+     "b1b6e7eff5a776cb4abcc5815acab9618d9cd98b3a71b3c1edaf299bddb7ec57", "fp16"),
+    ("multilingual-e5-small/model.fp16.onnx", "text-multilingual-e5-small/model.fp16.onnx",
+     "0198cf8e82a1639d26f9f036f9db3b70ac44b620f100e58bc747208f78576695", "fp16"),
 ]
-GROUPS = ("text", "image", "audio", "multilingual")
+GROUPS = ("text", "image", "audio", "multilingual", "fp16")
 
 # The export venv: export_onnx.py needs numpy and onnx; the whole tree is pinned (onnx's own
 # requirements included), wheels only. The pinned model sums do not depend on these versions
@@ -121,6 +129,9 @@ EXPORT_REQUIREMENTS = [
     "protobuf==7.36.2",
     "ml_dtypes==0.7.0",
     "typing_extensions==4.16.0",
+    # make_fp16.py's float16 conversion
+    "onnxconverter-common==1.16.0",
+    "packaging==26.4",
 ]
 
 # The torch venv (`torch-venv`; bench/encode.py's sentence-transformers and PIL + onnxruntime
@@ -368,7 +379,7 @@ def torch_venv_python():
     return py
 
 
-def build_group(group, workdir):
+def build_group(group, workdir, out_dir):
     """Build the files of one group into workdir; returns {relative path: built file}."""
     t = time.monotonic()
     if group == "audio":
@@ -394,6 +405,12 @@ def build_group(group, workdir):
         return out
     py = export_venv_python()
     t = time.monotonic()
+    if group == "fp16":
+        log("fp16: converting the fp32 graphs to float16 (make_fp16.py) ...")
+        run([py, HERE / "make_fp16.py", "--src", out_dir, "--out", workdir])
+        log(f"fp16: converted ({time.monotonic() - t:.1f} s)")
+        return {f"{m}/model.fp16.onnx": workdir / m / "model.fp16.onnx"
+                for m in ("efficientnet-lite0", "all-minilm-l6-v2", "multilingual-e5-small")}
     log(f"{group}: writing the ONNX graph from the published weights (export_onnx.py) ...")
     run([py, EXPORT_SCRIPT, "--out", workdir, "--only", group, "--downloads", DOWNLOADS])
     log(f"{group}: exported ({time.monotonic() - t:.1f} s)")
@@ -427,9 +444,10 @@ def obtain_models(out, use_mirror, groups, store):
             continue
         store.put(rel, want, dest)
     errors = []
-    for group in [g for g in ("audio", "image", "text", "multilingual") if any(t[2] == g for t in todo)]:
+    # fp16 last: it converts the fp32 files this loop may have just built.
+    for group in [g for g in ("audio", "image", "text", "multilingual", "fp16") if any(t[2] == g for t in todo)]:
         with tempfile.TemporaryDirectory(prefix=f"recdata-{group}-") as tmp:
-            built = build_group(group, Path(tmp))
+            built = build_group(group, Path(tmp), out)
             for rel, want, g in todo:
                 if g != group:
                     continue

@@ -21,8 +21,8 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::text::ort_err;
 use super::registry::Frontend;
+use super::text::ort_err;
 use super::{EncodeError, Model, l2_normalize, tensor};
 use crate::error::{Error, Result};
 
@@ -265,7 +265,11 @@ impl AudioModel {
                     // HF's zero_mean_unit_var_norm: (x - mean) / sqrt(var + 1e-7).
                     let n = x.len().max(1) as f64;
                     let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-                    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+                    let var = x
+                        .iter()
+                        .map(|&v| (f64::from(v) - mean).powi(2))
+                        .sum::<f64>()
+                        / n;
                     let sd = (var + 1e-7).sqrt();
                     x.iter_mut()
                         .for_each(|v| *v = ((f64::from(*v) - mean) / sd) as f32);

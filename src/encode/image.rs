@@ -11,7 +11,6 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, RgbImage};
 use ort::session::Session;
 
-
 use super::text::ort_err;
 use super::{EncodeError, Model, Pooling, Resize, l2_normalize};
 use crate::error::{Error, Result};

@@ -112,8 +112,14 @@ pub fn signature(s: &Session) -> (Vec<String>, Vec<String>) {
         other => format!("{name}: {other:?}"),
     };
     (
-        s.inputs().iter().map(|i| show(i.name(), i.dtype())).collect(),
-        s.outputs().iter().map(|o| show(o.name(), o.dtype())).collect(),
+        s.inputs()
+            .iter()
+            .map(|i| show(i.name(), i.dtype()))
+            .collect(),
+        s.outputs()
+            .iter()
+            .map(|o| show(o.name(), o.dtype()))
+            .collect(),
     )
 }
 

@@ -143,7 +143,10 @@ impl TextModel {
                 "position_ids" => &positions,
                 _ => &types,
             };
-            feeds.push((name.clone().into(), tensor::int(*ty, vec![b, t], data)?.into()));
+            feeds.push((
+                name.clone().into(),
+                tensor::int(*ty, vec![b, t], data)?.into(),
+            ));
         }
         let out = self.session.run(feeds).map_err(ort_err)?;
         let (dims, values) = tensor::floats(&out[self.output.as_str()], &self.output)?;

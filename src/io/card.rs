@@ -558,10 +558,11 @@ fn render_encoders(o: &mut String, doc: &Value) {
     let mut spaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in encs {
         if let Some(sp) = e["space"].as_str().filter(|x| !x.is_empty()) {
-            spaces
-                .entry(sp.to_string())
-                .or_default()
-                .push(format!("`{}` ({})", s(&e["name"]), s(&e["model"])));
+            spaces.entry(sp.to_string()).or_default().push(format!(
+                "`{}` ({})",
+                s(&e["name"]),
+                s(&e["model"])
+            ));
         }
     }
     for (sp, members) in &spaces {

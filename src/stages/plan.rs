@@ -544,9 +544,9 @@ pub fn make(
             // prefix, a pooling, a front end), for a model the manifest defines (its user may
             // edit it between builds) or one that sets a key newer than the first registry;
             // the fingerprints of builds that use neither stay what they were.
-            let own = md.spec.defined_in
-                != reg.dir.join(crate::encode::registry::REGISTRY_FILE);
-            if own || !md.spec.prefix.is_empty() || !md.spec.space.is_empty() || md.spec.standardize {
+            let own = md.spec.defined_in != reg.dir.join(crate::encode::registry::REGISTRY_FILE);
+            if own || !md.spec.prefix.is_empty() || !md.spec.space.is_empty() || md.spec.standardize
+            {
                 fp = fp.part("spec", json(&md.spec)?);
             }
         }

@@ -44,7 +44,12 @@ const BUILDS: &[(&str, &[&str], &str, &str)] = &[
         "finn-slates-synth",
     ),
     ("qilin", &[], "qilin-synth", "qilin-synth"),
-    ("microlens-1m", &[], "microlens-1m-synth", "microlens-1m-synth"),
+    (
+        "microlens-1m",
+        &[],
+        "microlens-1m-synth",
+        "microlens-1m-synth",
+    ),
 ];
 
 fn run(args: &[&str], cwd: &Path) {

