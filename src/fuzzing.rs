@@ -401,6 +401,7 @@ fn template(corpus: &str) -> &'static Template {
         seed: 1,
         users: Some(4),
         events_per_user: Some(5),
+        duplicates: false,
     };
     crate::synth::write(corpus, &raw, &args).expect("synth a template corpus");
     let manifest = root.join("m.toml");

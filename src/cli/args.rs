@@ -335,6 +335,11 @@ pub enum Command {
         /// Mean events per user (Last.fm-1K: 19305 reproduces the real size).
         #[arg(long)]
         events_per_user: Option<u32>,
+        /// AgroSense: also plant duplicate soil images the way the real snapshot has them (an
+        /// exact copy across Train/test and within a class folder, a re-encoded JPEG across
+        /// splits, a resized copy across splits, a near copy within a folder), for the media audit.
+        #[arg(long)]
+        duplicates: bool,
     },
 }
 

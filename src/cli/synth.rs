@@ -13,6 +13,7 @@ pub(super) fn run(cli: &Cli, p: &Reporter) -> Result<u8> {
         users,
         seed,
         events_per_user,
+        duplicates,
     } = &cli.command
     else {
         unreachable!("dispatched on the variant")
@@ -24,6 +25,7 @@ pub(super) fn run(cli: &Cli, p: &Reporter) -> Result<u8> {
             seed: *seed,
             users: *users,
             events_per_user: *events_per_user,
+            duplicates: *duplicates,
         },
     )?;
     if cli.json {

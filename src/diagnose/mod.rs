@@ -3,11 +3,13 @@
 //! a verdict — `diagnostics.json` and a self-contained `report.html`.
 
 pub mod data;
+pub mod dups;
 pub mod graph;
 pub mod leakage;
 pub mod rank;
 pub mod recency;
 pub mod report;
+pub mod samples;
 pub mod stats;
 pub mod tgh;
 
@@ -37,6 +39,14 @@ pub struct Options {
     pub embedding: Option<String>,
     /// The transition-graph heuristic's parameters.
     pub tgh: tgh::Params,
+    /// Sample corpora: perceptual-hash bits within which two images are near copies
+    /// (default [`dups::DEFAULT_NEAR_THRESHOLD`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near_threshold: Option<u32>,
+    /// Sample corpora: where the image table's files are (thumbnails in the report). Not part
+    /// of the fingerprint: the files' hashes already are.
+    #[serde(skip)]
+    pub media_root: Option<std::path::PathBuf>,
 }
 
 /// Manifest thresholds that turn findings into a failed build (exit 1).
@@ -182,6 +192,9 @@ pub fn compute_with_meta(
     o: &Options,
     p: &Reporter,
 ) -> Result<Value> {
+    if dir.join(crate::stages::sample_split::SAMPLES).is_file() {
+        return compute_samples(dir, meta, o, p);
+    }
     let t0 = std::time::Instant::now();
     let tp = &o.tgh;
     let mut ds = Dataset::load(dir, o.embedding.as_deref())?;
@@ -496,12 +509,70 @@ fn modality_coverage(ds: &Dataset) -> Value {
     Value::Array(rows)
 }
 
+/// The diagnostics of a labelled sample corpus (class balance, baselines, media audit).
+fn compute_samples(dir: &Path, meta: Option<Value>, o: &Options, p: &Reporter) -> Result<Value> {
+    let t0 = std::time::Instant::now();
+    let meta = match meta {
+        Some(m) => m,
+        None => serde_json::from_slice(&fs_err::read(dir.join("dataset.json"))?)?,
+    };
+    let near_threshold = o.near_threshold.unwrap_or(dups::DEFAULT_NEAR_THRESHOLD);
+    p.info("Diagnosing a labelled sample corpus: class balance, baselines, media duplicates");
+    let s = samples::compute(
+        dir,
+        &meta,
+        &samples::SampleOptions {
+            near_threshold,
+            media_root: o.media_root.clone(),
+        },
+    )?;
+    let leakage = samples::leakage(&s);
+    let cross = s["media"]["test_images_with_train_copy"]["any"]
+        .as_u64()
+        .unwrap_or(0);
+    let summary = if s["media"].is_null() {
+        "no image table: class balance and sample baselines only".to_string()
+    } else if cross > 0 {
+        format!(
+            "{cross} of {} test images have a copy in train ({} exact, {} near): an image classifier evaluated on this split is partly tested on its training images",
+            s["media"]["test_images"],
+            s["media"]["test_images_with_train_copy"]["exact"],
+            s["media"]["test_images_with_train_copy"]["near"]
+        )
+    } else {
+        "no test image has an exact or near copy in train".to_string()
+    };
+    Ok(json!({
+        "format_version": FORMAT_VERSION,
+        "kind": "samples",
+        "dataset": { "name": meta["dataset"]["name"], "version": meta["dataset"]["version"] },
+        "tool": { "name": "recdata", "version": crate::TOOL_VERSION },
+        "protocol": { "split_method": meta["split"]["method"], "near_threshold": near_threshold, "images": meta["split"]["images"] },
+        "verdict": { "summary": summary, "shortcut_solvable": false, "media_leakage": cross },
+        "leakage": leakage,
+        "class_balance": s["class_balance"],
+        "baselines": s["baselines"],
+        "media": s["media"],
+        "seconds": t0.elapsed().as_secs_f64(),
+    }))
+}
+
 /// Writes `diagnostics.json` and `report.html` into `out`.
 pub fn write(out: &Path, doc: &Value) -> Result<()> {
     fs_err::create_dir_all(out)?;
-    let mut text = serde_json::to_vec_pretty(doc)?;
+    // Thumbnails are for the report only (data URIs would bloat the JSON).
+    let mut lean = doc.clone();
+    if let Some(m) = lean.get_mut("media").and_then(Value::as_object_mut) {
+        m.remove("thumbnails");
+    }
+    let mut text = serde_json::to_vec_pretty(&lean)?;
     text.push(b'\n');
     fs_err::write(out.join(JSON), text)?;
-    fs_err::write(out.join(HTML), report::render(doc))?;
+    let html = if doc["kind"] == "samples" {
+        report::render_samples(doc)
+    } else {
+        report::render(doc)
+    };
+    fs_err::write(out.join(HTML), html)?;
     Ok(())
 }

@@ -680,3 +680,148 @@ mod tests {
         assert!(html.contains("9 → 3 (-0.5000)"));
     }
 }
+
+/// `report.html` of a labelled sample corpus: the verdict, class balance per split, the
+/// baselines, and the duplicate groups with their thumbnails side by side.
+pub fn render_samples(doc: &Value) -> String {
+    let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
+    let version = doc["dataset"]["version"].as_str().unwrap_or("");
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>recdata diagnostics: {n} {ver}</title><style>{CSS}.thumbs{{display:flex;gap:8px;flex-wrap:wrap;margin:6px 0 14px}}.thumbs figure{{margin:0;font-size:12px;max-width:260px}}.thumbs img{{height:96px;border:1px solid #ccd;display:block}}</style></head><body><main>",
+        n = esc(name),
+        ver = esc(version)
+    );
+    let _ = write!(
+        s,
+        "<h1>Diagnostics: {} <span class=\"muted\">{}</span></h1><div class=\"muted\">recdata {} · labelled samples · split <code>{}</code></div>",
+        esc(name),
+        esc(version),
+        num(&doc["tool"]["version"]),
+        num(&doc["protocol"]["split_method"])
+    );
+    let leak = doc["verdict"]["media_leakage"].as_u64().unwrap_or(0);
+    let _ = write!(
+        s,
+        "<section id=\"verdict\"><div class=\"verdict {}\"><b>{}</b></div></section>",
+        if leak > 0 { "bad" } else { "ok" },
+        esc(doc["verdict"]["summary"].as_str().unwrap_or(""))
+    );
+    // Class balance.
+    let _ = write!(
+        s,
+        "<section id=\"balance\"><h2>Class balance per split</h2><table><tr><th>label</th><th>train</th><th>valid</th><th>test</th><th>share train / valid / test</th></tr>"
+    );
+    for l in doc["class_balance"]["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let share: Vec<String> = l["share"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("{:.3}", v.as_f64().unwrap_or(0.0)))
+            .collect();
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            num(&l["label"]),
+            num(&l["train"]),
+            num(&l["valid"]),
+            num(&l["test"]),
+            share.join(" / ")
+        );
+    }
+    s.push_str("</table></section>");
+    // Baselines.
+    let b = &doc["baselines"];
+    let _ = write!(
+        s,
+        "<section id=\"baselines\"><h2>Trivial baselines on the test split</h2><p class=\"muted\">What an accuracy means: these need no learning.</p><table><tr><th>baseline</th><th>test items</th><th>accuracy</th></tr><tr><td>samples: majority class ({})</td><td>{}</td><td>{}</td></tr>",
+        num(&b["samples"]["majority_class"]["label"]),
+        num(&b["samples"]["test_samples"]),
+        num(&b["samples"]["majority_class"]["accuracy"])
+    );
+    let nc = &b["samples"]["nearest_centroid"];
+    if nc["applicable"] == true {
+        let _ = write!(
+            s,
+            "<tr><td>samples: nearest centroid on the standardised numeric features</td><td>{}</td><td>{}</td></tr>",
+            num(&nc["test_samples"]),
+            num(&nc["accuracy"])
+        );
+    }
+    if !b["images"].is_null() {
+        let i = &b["images"];
+        let _ = write!(
+            s,
+            "<tr><td>images: majority class ({})</td><td>{}</td><td>{}</td></tr><tr><td>images: exact-hash lookup (memorising the train images)</td><td>{}</td><td>{}</td></tr><tr><td>images: near-hash lookup</td><td>{}</td><td>{}</td></tr>",
+            num(&i["majority_class"]["class"]),
+            num(&i["test_images"]),
+            num(&i["majority_class"]["accuracy"]),
+            num(&i["test_images"]),
+            num(&i["exact_hash_lookup"]["accuracy"]),
+            num(&i["test_images"]),
+            num(&i["near_hash_lookup"]["accuracy"])
+        );
+    }
+    s.push_str("</table></section>");
+    // Media audit.
+    let m = &doc["media"];
+    if !m.is_null() {
+        let _ = write!(
+            s,
+            "<section id=\"media\"><h2>Media duplicates: <code>{}</code></h2><p>{} images, {} distinct contents; exact-copy groups: {} ({} across splits); near-copy groups (perceptual hash within {} bits): {} ({} across splits); groups with conflicting classes: {}. Test images with a copy in train: {} exact, {} near, of {}.</p>",
+            num(&m["table"]),
+            num(&m["images"]),
+            num(&m["distinct_contents"]),
+            num(&m["exact"]["groups"]),
+            num(&m["exact"]["groups_across_splits"]),
+            num(&m["near_threshold"]),
+            num(&m["near"]["groups"]),
+            num(&m["near"]["groups_across_splits"]),
+            num(&m["groups_with_conflicting_classes"]),
+            num(&m["test_images_with_train_copy"]["exact"]),
+            num(&m["test_images_with_train_copy"]["near"]),
+            num(&m["test_images"])
+        );
+        for g in m["groups"].as_array().into_iter().flatten().take(12) {
+            let splits: Vec<&str> = g["splits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let _ = write!(
+                s,
+                "<h3>{} copies{} · splits: {}</h3><div class=\"thumbs\">",
+                esc(g["kind"].as_str().unwrap_or("")),
+                if g["kind"] == "near" {
+                    format!(" (up to {} bits apart)", num(&g["max_distance"]))
+                } else {
+                    String::new()
+                },
+                esc(&splits.join(", "))
+            );
+            for im in g["images"].as_array().into_iter().flatten().take(6) {
+                let id = im["image_id"].to_string();
+                let img = m["thumbnails"][&id].as_str().map_or(String::new(), |uri| {
+                    format!("<img src=\"{}\" alt=\"image {}\">", esc(uri), esc(&id))
+                });
+                let _ = write!(
+                    s,
+                    "<figure>{img}<figcaption><b>{}</b> · {}<br>{}</figcaption></figure>",
+                    num(&im["split"]),
+                    num(&im["class"]),
+                    num(&im["path"])
+                );
+            }
+            s.push_str("</div>");
+        }
+        s.push_str("</section>");
+    }
+    s.push_str("</main></body></html>\n");
+    s
+}

@@ -99,13 +99,55 @@ fn image_error(e: ImageError) -> EncodeError {
 /// PIL's fixed-point precision for 8-bit resampling (`PRECISION_BITS` in Resample.c).
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// PIL's resampling coefficients (`precompute_coeffs` with the bilinear filter, support 1,
-/// then `normalize_coeffs_8bpc`): for each output pixel, the first input pixel and the
-/// fixed-point weights.
-fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+/// PIL's resampling filters: the weight at distance `t` (in input pixels at scale 1) and the
+/// support radius.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Filter {
+    /// `Image.BILINEAR` (a triangle, support 1).
+    Bilinear,
+    /// `Image.LANCZOS` (sinc windowed by sinc(x/3), support 3).
+    Lanczos,
+}
+
+impl Filter {
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Lanczos => 3.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        fn sinc(x: f64) -> f64 {
+            if x == 0.0 {
+                1.0
+            } else {
+                let x = x * std::f64::consts::PI;
+                x.sin() / x
+            }
+        }
+        match self {
+            Filter::Bilinear => {
+                let t = x.abs();
+                if t < 1.0 { 1.0 - t } else { 0.0 }
+            }
+            Filter::Lanczos => {
+                if (-3.0..3.0).contains(&x) {
+                    sinc(x) * sinc(x / 3.0)
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// PIL's resampling coefficients (`precompute_coeffs`, then `normalize_coeffs_8bpc`): for each
+/// output pixel, the first input pixel and the fixed-point weights.
+fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Vec<(usize, Vec<i32>)> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale;
+    let support = filter.support() * filterscale;
     (0..out_size)
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
@@ -115,10 +157,7 @@ fn coeffs(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
             // and hence the fixed-point rounding are PIL's.
             let ss = 1.0 / filterscale;
             let mut w: Vec<f64> = (xmin..xmax)
-                .map(|x| {
-                    let t = ((x as f64 - center + 0.5) * ss).abs();
-                    if t < 1.0 { 1.0 - t } else { 0.0 }
-                })
+                .map(|x| filter.weight((x as f64 - center + 0.5) * ss))
                 .collect();
             let sum: f64 = w.iter().sum();
             if sum != 0.0 {
@@ -148,28 +187,43 @@ fn clip8(v: i64) -> u8 {
 }
 
 /// Resizes interleaved RGB `px` (`w x h`) to `ow x oh` like PIL's
-/// `Image.resize((ow, oh), Image.BILINEAR)`: a horizontal then a vertical pass in PIL's fixed
-/// point, rounded to bytes in between (each pass is skipped when its size does not change).
-/// Recent Pillow versions sometimes run the vertical pass first; then a few pixels differ by
-/// one level (embeddings still agree to cosine > 0.9997 on the tests' photos).
+/// `Image.resize((ow, oh), Image.BILINEAR)`.
 fn resize(px: &[u8], w: usize, h: usize, ow: usize, oh: usize) -> Vec<u8> {
+    resample(px, 3, w, h, ow, oh, Filter::Bilinear)
+}
+
+/// PIL's `Image.resize` of an 8-bit image with `ch` interleaved channels: a horizontal then a
+/// vertical pass in PIL's fixed point, rounded to bytes in between (each pass is skipped when
+/// its size does not change). Recent Pillow versions sometimes run the vertical pass first;
+/// then a few pixels differ by one level (embeddings still agree to cosine > 0.9997 on the
+/// tests' photos).
+pub(crate) fn resample(
+    px: &[u8],
+    ch: usize,
+    w: usize,
+    h: usize,
+    ow: usize,
+    oh: usize,
+    filter: Filter,
+) -> Vec<u8> {
     let half = 1i64 << (PRECISION_BITS - 1);
     let horizontal = if ow != w {
-        let hc = coeffs(w, ow);
-        let mut out = vec![0u8; h * ow * 3];
+        let hc = coeffs(w, ow, filter);
+        let mut out = vec![0u8; h * ow * ch];
+        let mut acc = vec![0i64; ch];
         for y in 0..h {
-            let row = &px[y * w * 3..(y + 1) * w * 3];
-            let dst = &mut out[y * ow * 3..(y + 1) * ow * 3];
+            let row = &px[y * w * ch..(y + 1) * w * ch];
+            let dst = &mut out[y * ow * ch..(y + 1) * ow * ch];
             for (x, (x0, ws)) in hc.iter().enumerate() {
-                let mut acc = [half; 3];
+                acc.iter_mut().for_each(|a| *a = half);
                 for (k, &wt) in ws.iter().enumerate() {
-                    let p = &row[(x0 + k) * 3..(x0 + k) * 3 + 3];
-                    for c in 0..3 {
+                    let p = &row[(x0 + k) * ch..(x0 + k + 1) * ch];
+                    for c in 0..ch {
                         acc[c] += i64::from(p[c]) * i64::from(wt);
                     }
                 }
-                for c in 0..3 {
-                    dst[x * 3 + c] = clip8(acc[c]);
+                for c in 0..ch {
+                    dst[x * ch + c] = clip8(acc[c]);
                 }
             }
         }
@@ -181,18 +235,18 @@ fn resize(px: &[u8], w: usize, h: usize, ow: usize, oh: usize) -> Vec<u8> {
     if oh == h {
         return src.to_vec();
     }
-    let vc = coeffs(h, oh);
-    let mut out = vec![0u8; oh * ow * 3];
-    let mut acc = vec![0i64; ow * 3];
+    let vc = coeffs(h, oh, filter);
+    let mut out = vec![0u8; oh * ow * ch];
+    let mut acc = vec![0i64; ow * ch];
     for (y, (y0, ws)) in vc.iter().enumerate() {
         acc.iter_mut().for_each(|a| *a = half);
         for (k, &wt) in ws.iter().enumerate() {
-            let row = &src[(y0 + k) * ow * 3..(y0 + k + 1) * ow * 3];
+            let row = &src[(y0 + k) * ow * ch..(y0 + k + 1) * ow * ch];
             acc.iter_mut()
                 .zip(row)
                 .for_each(|(a, &p)| *a += i64::from(p) * i64::from(wt));
         }
-        out[y * ow * 3..(y + 1) * ow * 3]
+        out[y * ow * ch..(y + 1) * ow * ch]
             .iter_mut()
             .zip(&acc)
             .for_each(|(o, &a)| *o = clip8(a));

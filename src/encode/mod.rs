@@ -11,6 +11,7 @@ pub mod cache;
 pub mod check;
 pub mod doctor;
 pub mod image;
+pub mod phash;
 pub mod registry;
 pub mod runtime;
 pub mod standalone;

@@ -57,6 +57,8 @@ schemas!(
     "amazon_reviews",
     "soil_images",
     "sample_soil",
+    "sample_split",
+    "image_split",
     "svd_embeddings",
     "qilin_dqa",
     "qilin_qrels",

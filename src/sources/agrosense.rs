@@ -801,6 +801,7 @@ struct Images {
     height: Vec<u32>,
     bytes: Vec<u64>,
     sha256: Vec<String>,
+    phash: Vec<Option<u64>>,
 }
 
 /// One file of a tree, examined.
@@ -811,6 +812,8 @@ enum Examined {
         height: u32,
         bytes: u64,
         sha256: String,
+        /// The perceptual hash; `None` when the header reads but the pixels do not decode.
+        phash: Option<u64>,
     },
     Rejected {
         reason: &'static str,
@@ -848,6 +851,10 @@ fn examine(path: &Path) -> Result<Examined> {
             height,
             bytes: data.len() as u64,
             sha256: crate::util::hash::sha256_hex(&data),
+            // For the media duplicate audit (bounded decode: no image bombs).
+            phash: crate::encode::image::decode(&data)
+                .ok()
+                .map(|img| crate::encode::phash::phash(&img)),
         },
         Ok(_) => Examined::Rejected {
             reason: "bad_image",
@@ -920,6 +927,7 @@ fn read_tree(
                 height,
                 bytes,
                 sha256,
+                phash,
             } => {
                 acc.rows += 1;
                 images.dataset.push(dataset);
@@ -932,6 +940,7 @@ fn read_tree(
                 images.height.push(height);
                 images.bytes.push(bytes);
                 images.sha256.push(sha256);
+                images.phash.push(phash);
             }
         }
     }
@@ -1138,6 +1147,7 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
                     Arc::new(UInt32Array::from(images.height)),
                     Arc::new(UInt64Array::from(images.bytes)),
                     Arc::new(StringArray::from(images.sha256)),
+                    Arc::new(UInt64Array::from(images.phash)),
                 ],
             )?,
             user_col: None,

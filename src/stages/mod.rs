@@ -14,6 +14,7 @@ pub mod media;
 pub mod normalize;
 pub mod plan;
 pub mod publish;
+pub mod sample_split;
 pub mod semantic_ids;
 pub mod shard;
 pub mod source;
@@ -498,7 +499,24 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     if let (Some(cfg), Some(dir), Some(fp), None) = (&m.split, &split_dir, &fp_split, shard) {
         let t = StageClock::start();
         let cached = reuse("split", dir, None, p)?;
-        if !cached {
+        if let (false, split::Method::Stratified(st)) = (cached, &cfg.method) {
+            run_stage("split", dir, |tmp| {
+                let stats =
+                    sample_split::run(st, cfg.seed, &filter_dir, tmp, corpus.name(), &meta)?;
+                fs_err::write(
+                    tmp.join(publish::SPLIT_STATS),
+                    serde_json::to_vec_pretty(&stats)?,
+                )?;
+                Ok(())
+            })?;
+        } else if !cached {
+            if filter_dir.join("labels.parquet").is_file() {
+                return Err(crate::error::Error::Invalid(format!(
+                    "[stages.split] method = \"{}\" splits interactions, and {} is a labelled sample corpus without any: use method = \"stratified\" (samples stratified by label; see docs/manifest.md)",
+                    cfg.name,
+                    corpus.name()
+                )));
+            }
             let rows = match filtered.take() {
                 Some(f) => publish::InteractionRows {
                     user: f.user,
@@ -727,6 +745,8 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             caption_dir: caption_dir.as_deref(),
             encode_dir: encode_dir.as_deref(),
             sid_dir: sid_dir.as_deref(),
+            media_root: (corpus.name() == crate::sources::agrosense::NAME)
+                .then(|| crate::sources::agrosense::data_dir(&src)),
             diagnostics: planned
                 .get(plan::StageId::Diagnostics)
                 .and_then(|d| d.dir.as_deref().map(|dir| (dir, d.fingerprint.as_str()))),

@@ -268,6 +268,8 @@ pub struct Parts<'a> {
     pub sid_dir: Option<&'a Path>,
     /// The diagnostics stage's cache directory and fingerprint (with `[stages.diagnostics]`).
     pub diagnostics: Option<(&'a Path, &'a str)>,
+    /// Where a sample corpus' image paths are relative to (the report's thumbnails).
+    pub media_root: Option<std::path::PathBuf>,
 }
 
 /// Checks that every raw row is accounted for; a failure is a bug in recdata.
@@ -325,12 +327,18 @@ fn reconcile(
     if side.len() != f.side_tables.len() {
         problems.push("side tables differ between normalize and filter".into());
     }
+    // A sample corpus' split counts samples (every one of them), not interactions.
+    let split_unit_rows = if s.is_some_and(|s| s.protocol["unit"] == "samples") {
+        side.get("labels").copied().unwrap_or(0)
+    } else {
+        f.output_rows
+    };
     if let Some(s) = s
-        && s.train + s.valid + s.test != f.output_rows
+        && s.train + s.valid + s.test != split_unit_rows
     {
         problems.push(format!(
             "splits {} + {} + {} != {} filtered rows",
-            s.train, s.valid, s.test, f.output_rows
+            s.train, s.valid, s.test, split_unit_rows
         ));
     }
     if problems.is_empty() {
@@ -414,8 +422,16 @@ pub fn publish(
         files.push((format!("{}.parquet", t.table), &t.table, parts.filter_dir));
     }
     if let Some(d) = parts.split_dir {
-        for n in NAMES {
-            files.push((format!("splits/{n}.parquet"), "splits", d));
+        if d.join(super::sample_split::SAMPLES).is_file() {
+            // A sample corpus: the samples' split and, with an image table, the images'.
+            files.push((super::sample_split::SAMPLES.into(), "sample_split", d));
+            if d.join(super::sample_split::IMAGES).is_file() {
+                files.push((super::sample_split::IMAGES.into(), "image_split", d));
+            }
+        } else {
+            for n in NAMES {
+                files.push((format!("splits/{n}.parquet"), "splits", d));
+            }
         }
     }
     let mut written = Vec::new();
@@ -543,12 +559,10 @@ pub fn publish(
         let cached = super::reuse("diagnostics", ddir, Some(crate::diagnose::JSON), p)?;
         if !cached {
             super::run_stage("diagnostics", ddir, |tmp| {
-                let diag = crate::diagnose::compute_with_meta(
-                    &staging,
-                    Some(doc.clone()),
-                    &dc.options,
-                    p,
-                )?;
+                let mut options = dc.options.clone();
+                options.media_root = parts.media_root.clone();
+                let diag =
+                    crate::diagnose::compute_with_meta(&staging, Some(doc.clone()), &options, p)?;
                 crate::diagnose::write(tmp, &diag)
             })?;
         }
@@ -568,6 +582,7 @@ pub fn publish(
             "sha256": sha256,
             "bytes": bytes,
             "verdict": diag["verdict"],
+
             "leakage": diag["leakage"].as_array().into_iter().flatten()
                 .filter(|f| f["count"].as_u64().unwrap_or(0) > 0 && f["applicable"] == true)
                 .map(|f| json!({ "id": f["id"], "severity": f["severity"], "count": f["count"] }))
@@ -575,6 +590,25 @@ pub fn publish(
             "thresholds": dc.thresholds,
             "failures": check_failures,
         });
+        if diag["kind"] == "samples" {
+            let extra = json!({
+            "class_balance": diag["class_balance"]["totals"],
+            "baselines": diag["baselines"],
+            "media": (!diag["media"].is_null()).then(|| json!({
+                "table": diag["media"]["table"],
+                "images": diag["media"]["images"],
+                "distinct_contents": diag["media"]["distinct_contents"],
+                "exact": diag["media"]["exact"],
+                "near": diag["media"]["near"],
+                "near_threshold": diag["media"]["near_threshold"],
+                "test_images": diag["media"]["test_images"],
+                "test_images_with_train_copy": diag["media"]["test_images_with_train_copy"],
+            })),
+            });
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                doc["diagnostics"][k] = v.clone();
+            }
+        }
     }
     let mut dataset_json = serde_json::to_vec_pretty(&doc)?;
     dataset_json.push(b'\n');

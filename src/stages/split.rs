@@ -22,6 +22,7 @@ pub const METHODS: &[&str] = &[
     "temporal",
     "user_ratio",
     "random",
+    "stratified",
 ];
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -49,6 +50,8 @@ pub enum Method {
     Random {
         ratios: [f64; 3],
     },
+    /// Labelled sample corpora (AgroSense): see `sample_split`.
+    Stratified(super::sample_split::Stratified),
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -198,6 +201,43 @@ impl SplitConfig {
             "user_ratio" => Method::UserRatio {
                 ratios: read_ratios(r, diags)?,
             },
+            "stratified" => {
+                use super::sample_split::{ImageSplit, Stratified};
+                let ratios = if r.has("ratios") {
+                    read_ratios(r, diags)?
+                } else {
+                    [0.8, 0.1, 0.1]
+                };
+                let images = match r
+                    .choice(diags, "images", &["upstream", "group"])
+                    .map(|c| c.value)
+                {
+                    Some("group") => ImageSplit::Group,
+                    _ => ImageSplit::Upstream,
+                };
+                let near_duplicates = r.bool(diags, "near_duplicates").is_some_and(|b| b.value);
+                let near_threshold = r
+                    .int(diags, "near_threshold", 0, 32)
+                    .map_or(crate::diagnose::dups::DEFAULT_NEAR_THRESHOLD, |v| {
+                        v.value as u32
+                    });
+                if near_duplicates && images != ImageSplit::Group {
+                    diags.push(
+                        Diagnostic::error(
+                            "`near_duplicates` groups images for a re-split; it needs `images = \"group\"`",
+                            Some(r.span),
+                            "the upstream split folders are kept as they are",
+                        )
+                        .with_help("set images = \"group\", or leave near_duplicates out (the media audit reports near copies either way)"),
+                    );
+                }
+                Method::Stratified(Stratified {
+                    ratios,
+                    images,
+                    near_duplicates,
+                    near_threshold,
+                })
+            }
             _ => Method::Random {
                 ratios: read_ratios(r, diags)?,
             },
@@ -277,6 +317,8 @@ pub fn run(cfg: &SplitConfig, users: &[u32], ts: &[i64]) -> Assignment {
         runs
     };
     match &cfg.method {
+        // Not a split of interactions: sample_split::run does it (the build dispatches there).
+        Method::Stratified(_) => {}
         Method::LeaveLastN {
             valid_n,
             test_n,

@@ -32,6 +32,8 @@ pub struct Options {
     /// Rows of `Crop_recommendation.csv`.
     pub rows: u32,
     pub seed: u64,
+    /// Plant the duplicate soil images of [`PLANTED`].
+    pub duplicates: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -42,6 +44,223 @@ pub struct Summary {
     pub weather_rows: usize,
     pub image_files: usize,
     pub non_images: usize,
+    /// Planted duplicate groups (`--duplicates`): paths and how each copy was made.
+    pub planted: Vec<serde_json::Value>,
+}
+
+/// How a planted copy is made from its group's picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dup {
+    /// The original: a JPEG at quality 92 (PNG for `.png` names).
+    Original,
+    /// The same bytes as the original.
+    Exact,
+    /// The same picture encoded again as a JPEG at this quality.
+    Reencoded(u8),
+    /// The picture resized to half its size (PIL-like bilinear), a JPEG at quality 85.
+    Half,
+}
+
+/// Planted duplicate groups: (group, path, how). Each group is one picture (160 x 120,
+/// gradient + shapes, seeded by the group); the real snapshot has exact copies across
+/// `Train`/`test` and `Copy of …` / `… - Copy` within folders. Plus distinct pictures of the
+/// same kind that must not be found (`group` 0: each its own picture).
+pub const PLANTED: &[(u32, &str, Dup)] = &[
+    (
+        1,
+        "Soil Image Dataset/Train/Red soil/field 1.jpg",
+        Dup::Original,
+    ),
+    (
+        1,
+        "Soil Image Dataset/Train/Red soil/Copy of field 1.jpg",
+        Dup::Exact,
+    ),
+    (
+        1,
+        "Soil Image Dataset/test/Red soil/field 1 - Copy.jpg",
+        Dup::Exact,
+    ),
+    (
+        2,
+        "Soil Image Dataset/Train/Black Soil/plot 7.jpg",
+        Dup::Original,
+    ),
+    (
+        2,
+        "Soil Image Dataset/test/Black Soil/plot 7.jpg",
+        Dup::Reencoded(60),
+    ),
+    (
+        3,
+        "Soil Image Dataset/Train/Clay soil/sample 3.png",
+        Dup::Original,
+    ),
+    (
+        3,
+        "Soil Image Dataset/test/Clay soil/sample 3 small.jpg",
+        Dup::Half,
+    ),
+    (4, "Soil types/Yellow Soil/yellow 2.jpg", Dup::Original),
+    (
+        4,
+        "Soil types/Yellow Soil/yellow 2 (1).jpg",
+        Dup::Reencoded(70),
+    ),
+    (
+        0,
+        "Soil Image Dataset/Train/Alluvial soil/river bank 1.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/Train/Alluvial soil/river bank 2.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/test/Alluvial soil/river bank 3.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/Train/Red soil/field 2.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/test/Red soil/field 3.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/test/Black Soil/plot 8.jpg",
+        Dup::Original,
+    ),
+    (
+        0,
+        "Soil Image Dataset/Train/Clay soil/sample 4.jpg",
+        Dup::Original,
+    ),
+];
+
+/// A 160 x 120 picture: a diagonal gradient in the soil colour, bright and dark shapes, mild
+/// noise. Different seeds give pictures far apart in perceptual hash.
+fn picture(seed: u64, base: [u8; 3]) -> image::RgbImage {
+    let mut rng = Rng::derive(seed, "agrosense-planted");
+    let (w, h) = (160u32, 120u32);
+    let dir = rng.below(4);
+    let mut img = image::RgbImage::from_fn(w, h, |x, y| {
+        let t = match dir {
+            0 => x as f32 / w as f32,
+            1 => y as f32 / h as f32,
+            2 => (x + y) as f32 / (w + h) as f32,
+            _ => 1.0 - x as f32 / w as f32,
+        };
+        let f = 0.55 + 0.9 * t;
+        image::Rgb(base.map(|c| (f32::from(c) * f).min(255.0) as u8))
+    });
+    for _ in 0..4 + rng.below(4) {
+        let (cx, cy) = (
+            rng.below(u64::from(w)) as i64,
+            rng.below(u64::from(h)) as i64,
+        );
+        let (rx, ry) = (8 + rng.below(40) as i64, 8 + rng.below(30) as i64);
+        let bright = rng.below(2) == 0;
+        let round = rng.below(2) == 0;
+        for y in (cy - ry).max(0)..(cy + ry).min(i64::from(h)) {
+            for x in (cx - rx).max(0)..(cx + rx).min(i64::from(w)) {
+                let (dx, dy) = ((x - cx) as f32 / rx as f32, (y - cy) as f32 / ry as f32);
+                if !round || dx * dx + dy * dy <= 1.0 {
+                    let p = img.get_pixel_mut(x as u32, y as u32);
+                    p.0 =
+                        p.0.map(|c| if bright { c.saturating_add(90) } else { c / 3 });
+                }
+            }
+        }
+    }
+    for p in img.pixels_mut() {
+        p.0 =
+            p.0.map(|c| c.saturating_add(rng.below(9) as u8).saturating_sub(4));
+    }
+    img
+}
+
+fn jpeg(img: &image::RgbImage, quality: u8) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality)
+        .encode(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            ExtendedColorType::Rgb8,
+        )
+        .map_err(img_err)?;
+    Ok(buf)
+}
+
+/// Writes [`PLANTED`] under `out`; returns the groups as JSON (group, paths, how).
+fn plant(out: &Path, seed: u64) -> Result<Vec<serde_json::Value>> {
+    let mut originals: std::collections::HashMap<u32, (image::RgbImage, Vec<u8>)> =
+        Default::default();
+    let mut groups: std::collections::BTreeMap<u32, Vec<serde_json::Value>> = Default::default();
+    for (k, (group, rel, how)) in PLANTED.iter().enumerate() {
+        let pic_seed = seed.wrapping_mul(1000).wrapping_add(if *group == 0 {
+            100 + k as u64
+        } else {
+            u64::from(*group)
+        });
+        let bytes = match how {
+            Dup::Original => {
+                let img = picture(pic_seed, soil_colour(rel));
+                let bytes = if rel.ends_with(".png") {
+                    let mut buf = Vec::new();
+                    image::codecs::png::PngEncoder::new(&mut buf)
+                        .write_image(
+                            img.as_raw(),
+                            img.width(),
+                            img.height(),
+                            ExtendedColorType::Rgb8,
+                        )
+                        .map_err(img_err)?;
+                    buf
+                } else {
+                    jpeg(&img, 92)?
+                };
+                if *group != 0 {
+                    originals.insert(*group, (img, bytes.clone()));
+                }
+                bytes
+            }
+            Dup::Exact => originals[group].1.clone(),
+            Dup::Reencoded(q) => jpeg(&originals[group].0, *q)?,
+            Dup::Half => {
+                let img = &originals[group].0;
+                let half = image::imageops::resize(
+                    img,
+                    img.width() / 2,
+                    img.height() / 2,
+                    image::imageops::FilterType::Triangle,
+                );
+                jpeg(&half, 85)?
+            }
+        };
+        let p = out.join(rel);
+        if let Some(d) = p.parent() {
+            fs_err::create_dir_all(d)?;
+        }
+        fs_err::write(p, bytes)?;
+        if *group != 0 {
+            groups.entry(*group).or_default().push(serde_json::json!({
+                "path": rel,
+                "how": format!("{how:?}"),
+            }));
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(g, files)| serde_json::json!({ "group": g, "files": files }))
+        .collect())
 }
 
 /// The 22 labels of `Crop_recommendation.csv`, in the file's block order.
@@ -376,12 +595,18 @@ pub fn write(out: &Path, o: &Options) -> Result<Summary> {
         }
         fs_err::write(p, bytes)?;
     }
+    let planted = if o.duplicates {
+        plant(out, o.seed)?
+    } else {
+        Vec::new()
+    };
     Ok(Summary {
         crop_rows: o.rows,
         crop_labels: (o.rows.div_ceil(100) as usize).clamp(3, LABELS.len()),
         nutrient_rows,
         weather_rows,
-        image_files: SOIL_FILES.len(),
+        image_files: SOIL_FILES.len() + if o.duplicates { PLANTED.len() } else { 0 },
         non_images: SOIL_FILES.iter().filter(|f| f.1 == Kind::NotImage).count(),
+        planted,
     })
 }

@@ -37,6 +37,8 @@ pub struct SynthArgs {
     pub users: Option<u32>,
     /// Mean events per user where that applies.
     pub events_per_user: Option<u32>,
+    /// AgroSense: plant duplicate soil images (see `agrosense::PLANTED`).
+    pub duplicates: bool,
 }
 
 /// Writes a synthetic `corpus` into `out`; returns a JSON summary of what was written.
@@ -94,6 +96,7 @@ pub fn write(corpus: &str, out: &Path, a: &SynthArgs) -> Result<serde_json::Valu
             &agrosense::Options {
                 rows: a.users.unwrap_or(24),
                 seed: a.seed,
+                duplicates: a.duplicates,
             },
         )?)?),
         "deezer-sessions" => Ok(serde_json::to_value(deezer_sessions::write(
