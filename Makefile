@@ -15,8 +15,9 @@ build:
 # Python is a test oracle (pyarrow reads our parquet back, onnxruntime/tokenizers check the
 # encoders), the bench baseline, and the tool that writes the tiny test models (onnx).
 # duckdb, datasets (Hugging Face), mlcroissant and cornac: the loaders and a training framework
-# users read a dataset with (tests/it/interop.rs).
-PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow duckdb datasets mlcroissant cornac==3.0.1
+# users read a dataset with (tests/it/interop.rs); scikit-learn and imagehash: the oracles of the
+# AgroSense baselines and media audit (tests/clients/agrosense_oracle.py).
+PYDEPS := pyarrow pandas polars numpy onnx onnxruntime==1.31.1 tokenizers pillow duckdb datasets mlcroissant cornac==3.0.1 scikit-learn==1.9.1 imagehash==4.3.2
 # The stamp's name carries a checksum of the list, so a .venv made for an older list is completed.
 PYDEPS_OK := $(VENV)/.ok-$(shell echo '$(PYDEPS)' | cksum | cut -d' ' -f1)
 $(PYDEPS_OK):
@@ -116,6 +117,8 @@ demo: runtime models
 	$(BIN) build manifests/lastfm-1k-synth.toml
 	$(BIN) synth microlens --users 300 --seed 7 --out data/raw/microlens-synth
 	$(BIN) build manifests/microlens-synth.toml
+	$(BIN) synth agrosense --users 600 --seed 1 --duplicates --out data/raw/agrosense-synth
+	$(BIN) build manifests/agrosense-synth.toml
 	$(BIN) inspect data/lastfm-1k-synth/latest
 	$(BIN) inspect data/microlens-synth/latest
 	$(BIN) verify data/microlens-synth/latest
@@ -182,7 +185,7 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 
 clean:
-	rm -rf data/lastfm-1k-synth data/microlens-synth data/raw
+	rm -rf data/lastfm-1k-synth data/microlens-synth data/agrosense-synth data/raw
 
 # Diagnostics on a synthetic 1M-user / 100k-item / 20M-row dataset: recdata diagnose vs the
 # numpy/pandas implementation in bench/diagnostics.py (on a seeded sample of users, extrapolated).

@@ -632,55 +632,6 @@ pub fn render(doc: &Value) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn dates_and_time_spans() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(951_782_400_000), "2000-02-29");
-        assert_eq!(date(1_577_836_800_000), "2020-01-01");
-        assert_eq!(date(-86_400_000), "1969-12-31");
-        assert_eq!(
-            time_span(&json!(1_577_836_800_000i64), &json!(1_609_459_200_000i64)),
-            "2020-01-01 – 2021-01-01 (366 days)"
-        );
-        assert_eq!(
-            time_span(&json!(0), &json!(7_200_000)),
-            "1970-01-01 – 1970-01-01 (2.0 h)"
-        );
-        assert_eq!(time_span(&Value::Null, &json!(5)), "—");
-    }
-
-    #[test]
-    fn report_shows_the_time_span_and_the_recency_curve() {
-        let split = json!({ "users": 2, "items": 3, "interactions": 4, "ts_min": 1_577_836_800_000i64, "ts_max": 1_609_459_200_000i64 });
-        let doc = json!({
-            "dataset": { "name": "d", "version": "1" },
-            "stats": { "all": split, "train": split, "valid": { "ts_min": null, "ts_max": null }, "test": split },
-            "shortcuts": { "d3": {
-                "curve": [
-                    { "history": "last 1", "ranker": "tgh1", "last_n": 1, "ndcg@10": 0.25 },
-                    { "history": "last 2", "ranker": "tgh2", "last_n": 2, "ndcg@10": 0.125 },
-                    { "history": "full history", "ranker": "tgh1_anchor_all", "last_n": "all", "ndcg@10": 0.0625 }
-                ],
-                "curve_users": 7, "curve_sampled": false, "order_sufficiency": 2.0,
-                "shuffle_test": { "rules_2gram": { "original": 9, "shuffled": 3, "change": -0.5 }, "rules_3gram": { "original": 4, "shuffled": 1, "change": -0.75 } }
-            } },
-        });
-        let html = render(&doc);
-        assert!(html.contains("<th>time span (UTC)</th>"));
-        assert!(html.contains("2020-01-01 – 2021-01-01 (366 days)"));
-        assert!(html.contains("id=\"recency\""));
-        assert!(html.contains("full history (<code>tgh1_anchor_all</code>)"));
-        assert!(html.contains("0.2500 / 0.1250 / 0.0625"));
-        assert!(html.contains("3-gram rules") && html.contains("4 → 1 (-0.7500)"));
-        assert!(html.contains("9 → 3 (-0.5000)"));
-    }
-}
-
 /// `report.html` of a labelled sample corpus: the verdict, class balance per split, the
 /// baselines, and the duplicate groups with their thumbnails side by side.
 pub fn render_samples(doc: &Value) -> String {
@@ -824,4 +775,53 @@ pub fn render_samples(doc: &Value) -> String {
     }
     s.push_str("</main></body></html>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_and_time_spans() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date(1_577_836_800_000), "2020-01-01");
+        assert_eq!(date(-86_400_000), "1969-12-31");
+        assert_eq!(
+            time_span(&json!(1_577_836_800_000i64), &json!(1_609_459_200_000i64)),
+            "2020-01-01 – 2021-01-01 (366 days)"
+        );
+        assert_eq!(
+            time_span(&json!(0), &json!(7_200_000)),
+            "1970-01-01 – 1970-01-01 (2.0 h)"
+        );
+        assert_eq!(time_span(&Value::Null, &json!(5)), "—");
+    }
+
+    #[test]
+    fn report_shows_the_time_span_and_the_recency_curve() {
+        let split = json!({ "users": 2, "items": 3, "interactions": 4, "ts_min": 1_577_836_800_000i64, "ts_max": 1_609_459_200_000i64 });
+        let doc = json!({
+            "dataset": { "name": "d", "version": "1" },
+            "stats": { "all": split, "train": split, "valid": { "ts_min": null, "ts_max": null }, "test": split },
+            "shortcuts": { "d3": {
+                "curve": [
+                    { "history": "last 1", "ranker": "tgh1", "last_n": 1, "ndcg@10": 0.25 },
+                    { "history": "last 2", "ranker": "tgh2", "last_n": 2, "ndcg@10": 0.125 },
+                    { "history": "full history", "ranker": "tgh1_anchor_all", "last_n": "all", "ndcg@10": 0.0625 }
+                ],
+                "curve_users": 7, "curve_sampled": false, "order_sufficiency": 2.0,
+                "shuffle_test": { "rules_2gram": { "original": 9, "shuffled": 3, "change": -0.5 }, "rules_3gram": { "original": 4, "shuffled": 1, "change": -0.75 } }
+            } },
+        });
+        let html = render(&doc);
+        assert!(html.contains("<th>time span (UTC)</th>"));
+        assert!(html.contains("2020-01-01 – 2021-01-01 (366 days)"));
+        assert!(html.contains("id=\"recency\""));
+        assert!(html.contains("full history (<code>tgh1_anchor_all</code>)"));
+        assert!(html.contains("0.2500 / 0.1250 / 0.0625"));
+        assert!(html.contains("3-gram rules") && html.contains("4 → 1 (-0.7500)"));
+        assert!(html.contains("9 → 3 (-0.5000)"));
+    }
 }

@@ -193,9 +193,9 @@ pub fn compute(dir: &Path, meta: &Value, o: &SampleOptions) -> Result<Value> {
         feat.iter().map(|c| c[r]).collect()
     };
     let (mut xtr, mut ytr_f, mut xte, mut yte_f) = (vec![], vec![], vec![], vec![]);
-    for i in 0..sp.num_rows() {
+    for (i, &split) in split_idx.iter().enumerate() {
         if let Some(x) = features_of(i) {
-            match split_idx[i] {
+            match split {
                 0 => {
                     xtr.push(x);
                     ytr_f.push(label.value(i));

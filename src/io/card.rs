@@ -192,6 +192,7 @@ pub fn render(doc: &Value) -> String {
     render_captions(&mut o, doc);
     render_encoders(&mut o, doc);
     render_semantic_ids(&mut o, doc);
+    render_sample_diagnostics(&mut o, doc);
 
     let _ = writeln!(
         o,
@@ -631,6 +632,71 @@ fn render_semantic_ids(o: &mut String, doc: &Value) {
                 .as_f64()
                 .map_or("—".into(), |x| format!("{x:.1}")),
             l["max_min_ratio"].as_f64().unwrap_or(0.0),
+        );
+    }
+}
+
+/// A labelled sample corpus' diagnostics: the verdict, the trivial baselines and the media
+/// duplicates (details in `diagnostics.json` and `report.html`).
+fn render_sample_diagnostics(o: &mut String, doc: &Value) {
+    let d = &doc["diagnostics"];
+    if d["baselines"].is_null() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n## Diagnostics\n\n**{}** (details: `diagnostics.json`, `report.html`)\n",
+        s(&d["verdict"]["summary"])
+    );
+    let b = &d["baselines"];
+    let _ = writeln!(
+        o,
+        "Trivial baselines on the test split (no learning involved):\n\n| baseline | accuracy |\n| --- | ---: |"
+    );
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("—".to_string(), |x| format!("{:.1} %", 100.0 * x))
+    };
+    let _ = writeln!(
+        o,
+        "| samples: majority class (`{}`) | {} |",
+        s(&b["samples"]["majority_class"]["label"]),
+        pct(&b["samples"]["majority_class"]["accuracy"])
+    );
+    if b["samples"]["nearest_centroid"]["applicable"] == true {
+        let _ = writeln!(
+            o,
+            "| samples: nearest centroid, standardised N, P, K, temperature, humidity, pH, rainfall | {} |",
+            pct(&b["samples"]["nearest_centroid"]["accuracy"])
+        );
+    }
+    if !b["images"].is_null() {
+        let i = &b["images"];
+        let _ = writeln!(
+            o,
+            "| images: majority class (`{}`) | {} |\n| images: exact-hash lookup (memorising the train images) | {} |\n| images: near-hash lookup | {} |",
+            s(&i["majority_class"]["class"]),
+            pct(&i["majority_class"]["accuracy"]),
+            pct(&i["exact_hash_lookup"]["accuracy"]),
+            pct(&i["near_hash_lookup"]["accuracy"])
+        );
+    }
+    let m = &d["media"];
+    if !m.is_null() {
+        let _ = writeln!(
+            o,
+            "\nMedia duplicates in `{}`: {} images, {} distinct contents; {} exact-copy group(s) ({} across splits), {} near-copy group(s) within {} perceptual-hash bits ({} across splits). Test images with a copy in train: {} exact, {} near, of {}.",
+            s(&m["table"]),
+            s(&m["images"]),
+            s(&m["distinct_contents"]),
+            s(&m["exact"]["groups"]),
+            s(&m["exact"]["groups_across_splits"]),
+            s(&m["near"]["groups"]),
+            s(&m["near_threshold"]),
+            s(&m["near"]["groups_across_splits"]),
+            s(&m["test_images_with_train_copy"]["exact"]),
+            s(&m["test_images_with_train_copy"]["near"]),
+            s(&m["test_images"])
         );
     }
 }

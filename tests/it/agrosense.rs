@@ -77,8 +77,15 @@ pub fn dataset_json(v: &Path) -> Value {
 }
 
 fn synth(out: &Path, rows: u32, seed: u64) {
-    recdata::synth::agrosense::write(out, &recdata::synth::agrosense::Options { rows, seed })
-        .unwrap();
+    recdata::synth::agrosense::write(
+        out,
+        &recdata::synth::agrosense::Options {
+            rows,
+            seed,
+            duplicates: false,
+        },
+    )
+    .unwrap();
 }
 
 const PAIRED: &str = "pairing = \"random-by-class\"\nseed = 42\n";
@@ -352,6 +359,13 @@ print(json.dumps({"problems": problems, "ids": [s["sample_id"] for s in samples]
             })
         })
         .collect();
+    // phash: every decodable image has one (its bits against Python imagehash are checked in
+    // agrosense_audit.rs); the other columns exactly.
+    let mut imgs = imgs;
+    for r in imgs.as_array_mut().unwrap() {
+        let h = r.as_object_mut().unwrap().remove("phash");
+        assert!(h.is_some_and(|h| h.is_u64()), "{r}");
+    }
     assert_eq!(imgs, Value::Array(want));
 
     // No users, no interactions; no pairing table unless asked for.

@@ -575,7 +575,11 @@ fn diagnostics_with_id_base_1_count_real_ids_only() {
 fn agrosense_build(dir: &Path) -> PathBuf {
     recdata::synth::agrosense::write(
         &dir.join("raw"),
-        &recdata::synth::agrosense::Options { rows: 60, seed: 3 },
+        &recdata::synth::agrosense::Options {
+            rows: 60,
+            seed: 3,
+            duplicates: false,
+        },
     )
     .unwrap();
     let m = crate::agrosense::manifest(dir, "agro", "agrosense", "raw", "");
@@ -624,7 +628,11 @@ fn the_card_of_an_image_corpus_summarises_raw_files_per_folder() {
     let folder = t.path().join("raw/Soil Image Dataset/Train/Red soil");
     recdata::synth::agrosense::write(
         &t.path().join("raw"),
-        &recdata::synth::agrosense::Options { rows: 60, seed: 3 },
+        &recdata::synth::agrosense::Options {
+            rows: 60,
+            seed: 3,
+            duplicates: false,
+        },
     )
     .unwrap();
     let one = std::fs::read(folder.join("Sample12.90.jpg")).unwrap();

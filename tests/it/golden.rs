@@ -27,7 +27,7 @@ const BUILDS: &[(&str, &[&str], &str, &str)] = &[
     ),
     (
         "agrosense",
-        &["--seed", "1"],
+        &["--users", "600", "--seed", "1", "--duplicates"],
         "agrosense-synth",
         "agrosense-synth",
     ),

@@ -6,6 +6,7 @@ mod util;
 
 mod accounting;
 mod agrosense;
+mod agrosense_audit;
 mod amazon;
 mod bench_gpu;
 mod build;

@@ -1,0 +1,328 @@
+//! AgroSense end to end: stratified sample split, group-aware image re-split, the media
+//! duplicate audit and the trivial baselines, each checked against an outside oracle
+//! (tests/clients/agrosense_oracle.py: Python imagehash, numpy brute force, pandas,
+//! scikit-learn) on a fixture with planted duplicates, and against a clean fixture.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{python, recdata};
+
+fn synth(dir: &Path, duplicates: bool) -> PathBuf {
+    let raw = dir.join("raw");
+    let mut args = vec![
+        "synth",
+        "agrosense",
+        "--seed",
+        "1",
+        "--users",
+        "600",
+        "--out",
+        "raw",
+    ];
+    if duplicates {
+        args.push("--duplicates");
+    }
+    let o = recdata(&args, dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    raw
+}
+
+fn manifest(dir: &Path, split: &str, diagnostics: &str) -> PathBuf {
+    let p = dir.join("ag.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[dataset]\nname = \"ag\"\nversion = \"1\"\n\n[source]\ncorpus = \"agrosense\"\npath = \"raw\"\n\n[stages.split]\nmethod = \"stratified\"\nratios = [0.6, 0.2, 0.2]\nseed = 5\n{split}\n\n[stages.diagnostics]\n{diagnostics}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn build(dir: &Path, m: &Path) -> (std::process::Output, PathBuf) {
+    let o = recdata(&["build", m.to_str().unwrap(), "--data-dir", "data"], dir);
+    (o, dir.join("data/ag/1"))
+}
+
+fn json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn oracle(ver: &Path, raw: &Path, t: u32) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/agrosense_oracle.py");
+    let o = Command::new(python())
+        .arg(script)
+        .arg(ver)
+        .arg(raw)
+        .arg(t.to_string())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Our groups as sorted path lists.
+fn groups(diag: &Value) -> Vec<Vec<String>> {
+    let mut g: Vec<Vec<String>> = diag["media"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut p: Vec<String> = g["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["path"].as_str().unwrap().to_owned())
+                .collect();
+            p.sort();
+            p
+        })
+        .collect();
+    g.sort();
+    g
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-12
+}
+
+#[test]
+fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklearn() {
+    let d = tempfile::tempdir().unwrap();
+    let raw = synth(d.path(), true);
+    let m = manifest(d.path(), "", "");
+    let (o, ver) = build(d.path(), &m);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let diag = json(&ver.join("diagnostics.json"));
+    let want = oracle(&ver, &raw, 8);
+
+    // The perceptual hashes are imagehash's: most bit for bit, none more than 2 bits off
+    // (JPEG decoders differ in the last level on a few tiny files).
+    let bits: Vec<u64> = want["phash_bits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(bits.iter().all(|&b| b <= 2), "{bits:?}");
+    assert!(
+        bits.iter().filter(|&&b| b == 0).count() * 10 >= bits.len() * 8,
+        "{bits:?}"
+    );
+
+    // The planted groups, exactly: the exact copy across Train/test and within a folder, the
+    // re-encoded JPEG and the half-size copy across splits, the near copy within Soil types.
+    let planted: Vec<Vec<String>> = {
+        let mut g = vec![
+            vec![
+                "Soil Image Dataset/Train/Red soil/Copy of field 1.jpg",
+                "Soil Image Dataset/Train/Red soil/field 1.jpg",
+                "Soil Image Dataset/test/Red soil/field 1 - Copy.jpg",
+            ],
+            vec![
+                "Soil Image Dataset/Train/Black Soil/plot 7.jpg",
+                "Soil Image Dataset/test/Black Soil/plot 7.jpg",
+            ],
+            vec![
+                "Soil Image Dataset/Train/Clay soil/sample 3.png",
+                "Soil Image Dataset/test/Clay soil/sample 3 small.jpg",
+            ],
+            vec![
+                "Soil types/Yellow Soil/yellow 2 (1).jpg",
+                "Soil types/Yellow Soil/yellow 2.jpg",
+            ],
+        ]
+        .into_iter()
+        .map(|g| g.into_iter().map(String::from).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+        g.sort();
+        g
+    };
+    assert_eq!(groups(&diag), planted);
+    let oracle_groups: Vec<Vec<String>> = serde_json::from_value(want["groups"].clone()).unwrap();
+    assert_eq!(oracle_groups, planted);
+    let media = &diag["media"];
+    assert_eq!(media["exact"]["groups"], 1);
+    assert_eq!(media["exact"]["redundant"], 2);
+    assert_eq!(media["near"]["groups_across_splits"], 2);
+    assert_eq!(media["test_images_with_train_copy"]["exact"], want["exact"]);
+    assert_eq!(media["test_images_with_train_copy"]["near"], want["near"]);
+    assert_eq!(media["test_images"], want["test_images"]);
+
+    // Baselines: the same numbers as pandas / scikit-learn on the published tables.
+    let b = &diag["baselines"];
+    assert_eq!(
+        b["samples"]["majority_class"]["item_id"],
+        want["majority_item_id"]
+    );
+    assert!(close(
+        &b["samples"]["majority_class"]["accuracy"],
+        &want["majority_accuracy"]
+    ));
+    assert_eq!(
+        b["samples"]["nearest_centroid"]["test_samples"],
+        want["centroid_test_samples"]
+    );
+    assert!(
+        close(
+            &b["samples"]["nearest_centroid"]["accuracy"],
+            &want["centroid_accuracy"]
+        ),
+        "{b:#} vs {want:#}"
+    );
+    assert!(close(
+        &b["images"]["exact_hash_lookup"]["accuracy"],
+        &want["exact_lookup_accuracy"]
+    ));
+    assert!(close(
+        &b["images"]["near_hash_lookup"]["accuracy"],
+        &want["near_lookup_accuracy"]
+    ));
+
+    // The stratified split: every label within one sample of its target.
+    for (label, c) in want["per_label"].as_object().unwrap() {
+        let n: f64 = ["train", "valid", "test"]
+            .iter()
+            .map(|s| c[*s].as_f64().unwrap())
+            .sum();
+        for (s, r) in [("train", 0.6), ("valid", 0.2), ("test", 0.2)] {
+            let got = c[s].as_f64().unwrap();
+            assert!(
+                (got - n * r).abs() <= 1.0,
+                "label {label} {s}: {got} of {n}"
+            );
+        }
+    }
+
+    // Findings in dataset.json, the card and the report (thumbnails side by side).
+    let ds = json(&ver.join("dataset.json"));
+    let leak: Vec<(String, u64)> = ds["diagnostics"]["leakage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        leak.contains(&("media_exact_copy_across_splits".into(), 1)),
+        "{leak:?}"
+    );
+    assert!(
+        leak.contains(&("media_near_copy_across_splits".into(), 2)),
+        "{leak:?}"
+    );
+    assert_eq!(ds["split"]["method"], "stratified");
+    let card = std::fs::read_to_string(ver.join("README.md")).unwrap();
+    assert!(card.contains("test images have a copy in train"), "{card}");
+    let html = std::fs::read_to_string(ver.join("report.html")).unwrap();
+    assert!(
+        html.matches("data:image/jpeg;base64,").count() >= 9,
+        "thumbnails"
+    );
+    assert!(
+        !std::fs::read_to_string(ver.join("diagnostics.json"))
+            .unwrap()
+            .contains("base64")
+    );
+
+    // max_leakage = 0 fails the build (exit 1) after publishing, naming the finding.
+    std::fs::write(
+        &m,
+        std::fs::read_to_string(&m).unwrap().replace(
+            "[stages.diagnostics]\n",
+            "[stages.diagnostics]\nmax_leakage = 0\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &m,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("version = \"1\"", "version = \"2\""),
+    )
+    .unwrap();
+    let o = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "data"],
+        d.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("media_exact_copy_across_splits (1)"));
+}
+
+#[test]
+fn a_clean_fixture_has_no_duplicates_and_the_group_resplit_keeps_groups_together() {
+    let d = tempfile::tempdir().unwrap();
+    let clean = d.path().join("clean");
+    std::fs::create_dir_all(&clean).unwrap();
+    synth(&clean, false);
+    let m = manifest(&clean, "", "max_leakage = 0");
+    let (o, ver) = build(&clean, &m);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let diag = json(&ver.join("diagnostics.json"));
+    assert_eq!(diag["media"]["exact"]["groups"], 0, "{:#}", diag["media"]);
+    assert_eq!(diag["media"]["near"]["groups"], 0, "{:#}", diag["media"]);
+    assert_eq!(diag["media"]["test_images_with_train_copy"]["any"], 0);
+
+    // With planted duplicates, the group-aware re-split (near copies too) puts every group in
+    // one split: the audit then finds no copy across splits, and max_leakage = 0 passes.
+    let dup = d.path().join("dup");
+    std::fs::create_dir_all(&dup).unwrap();
+    let raw = synth(&dup, true);
+    let m = manifest(
+        &dup,
+        "images = \"group\"\nnear_duplicates = true",
+        "max_leakage = 0",
+    );
+    let (o, ver) = build(&dup, &m);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let diag = json(&ver.join("diagnostics.json"));
+    assert_eq!(
+        diag["media"]["test_images_with_train_copy"]["any"], 0,
+        "{:#}",
+        diag["media"]
+    );
+    for g in diag["media"]["groups"].as_array().unwrap() {
+        assert!(g["splits"].as_array().unwrap().len() <= 1, "{g:#}");
+    }
+    let want = oracle(&ver, &raw, 8);
+    assert_eq!(want["exact"], 0);
+    assert_eq!(want["near"], 0);
+    let ds = json(&ver.join("dataset.json"));
+    assert_eq!(ds["split"]["images"]["method"], "group");
+    // Every image has a split under the re-split (Soil types included).
+    assert_eq!(ds["split"]["images"]["no_split"], 0);
+
+    // An interaction method on a sample corpus is an error that names the fix.
+    let m2 = dup.join("bad.toml");
+    std::fs::write(
+        &m2,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("method = \"stratified\"", "method = \"random\"")
+            .replace("images = \"group\"\nnear_duplicates = true", ""),
+    )
+    .unwrap();
+    let o = recdata(
+        &["build", m2.to_str().unwrap(), "--data-dir", "data2"],
+        &dup,
+    );
+    // A configuration the data cannot satisfy: exit 1, like other manifest errors.
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("use method = \"stratified\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
