@@ -704,6 +704,17 @@ pub fn render_samples(doc: &Value) -> String {
             num(&nc["accuracy"])
         );
     }
+    if b["images"]["knn_embeddings"]["applicable"] == true {
+        let k = &b["images"]["knn_embeddings"];
+        let _ = write!(
+            s,
+            "<tr><td>images: {}-NN on the <code>{}</code> embeddings (cosine)</td><td>{}</td><td>{}</td></tr>",
+            num(&k["k"]),
+            num(&k["encoder"]),
+            num(&b["images"]["test_images"]),
+            num(&k["accuracy"])
+        );
+    }
     if !b["images"].is_null() {
         let i = &b["images"];
         let _ = write!(

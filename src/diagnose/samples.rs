@@ -18,6 +18,9 @@ use crate::io::parquet::{column, read_batch};
 /// The numeric features of `Crop_recommendation.csv` rows (the nearest-centroid baseline's).
 pub const FEATURES: [&str; 7] = ["n", "p", "k", "temperature", "humidity", "ph", "rainfall"];
 
+/// Neighbours of the k-NN baseline on image embeddings.
+pub const KNN_K: usize = 5;
+
 /// Duplicate groups listed in full in `diagnostics.json` (cross-split ones first).
 const MAX_GROUPS: usize = 50;
 
@@ -429,7 +432,9 @@ fn audit_images(
         "groups": groups,
         "thumbnails": thumbs,
     });
+    let knn = knn_baseline(dir, &imgs, &test)?;
     let image_baselines = json!({
+        "knn_embeddings": knn,
         "test_images": test.len(),
         "majority_class": { "class": img_major, "accuracy": accuracy(img_major_hits, test.len()) },
         "exact_hash_lookup": {
@@ -444,6 +449,114 @@ fn audit_images(
         },
     });
     Ok((audit, image_baselines))
+}
+
+/// The first `embeddings/*.parquet` (by name) keyed by `image_id`: (encoder, id -> unit vector).
+/// An encoder's name and its unit vectors by image id.
+type ImageVectors = (String, HashMap<u64, Vec<f32>>);
+
+fn image_embeddings(dir: &Path) -> Result<Option<ImageVectors>> {
+    let d = dir.join("embeddings");
+    if !d.is_dir() {
+        return Ok(None);
+    }
+    let mut files: Vec<std::path::PathBuf> = fs_err::read_dir(&d)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    for f in files {
+        let b = read_batch(&f)?;
+        if b.column_by_name("image_id").is_none() {
+            continue;
+        }
+        let ids: &UInt64Array = column(&b, "image_id")?;
+        let emb = float_values(&b, "embedding")?;
+        let dim = emb.len() / b.num_rows().max(1);
+        let mut out = HashMap::new();
+        for i in 0..b.num_rows() {
+            let mut v = emb[i * dim..(i + 1) * dim].to_vec();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if n > 0.0 {
+                v.iter_mut().for_each(|x| *x /= n);
+            }
+            out.insert(ids.value(i), v);
+        }
+        let name = f
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        return Ok(Some((name, out)));
+    }
+    Ok(None)
+}
+
+/// The values of a fixed-size-list float column (float32 or float16), row after row.
+fn float_values(b: &arrow_array::RecordBatch, name: &str) -> Result<Vec<f32>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float16Type, Float32Type};
+    let l = b
+        .column_by_name(name)
+        .and_then(|c| c.as_fixed_size_list_opt())
+        .ok_or_else(|| {
+            crate::error::Error::Internal(format!("no fixed-size-list column `{name}`"))
+        })?;
+    let v = l.values();
+    Ok(match v.data_type() {
+        arrow_schema::DataType::Float16 => v
+            .as_primitive::<Float16Type>()
+            .values()
+            .iter()
+            .map(|h| h.to_f32())
+            .collect(),
+        _ => v.as_primitive::<Float32Type>().values().to_vec(),
+    })
+}
+
+/// k-NN on the image embeddings: each test image gets the majority class of its `KNN_K` most
+/// cosine-similar train images (ties between classes: the smallest class name; between equal
+/// similarities: the lower image id), as scikit-learn's
+/// `KNeighborsClassifier(n_neighbors=5, metric="cosine")`.
+fn knn_baseline(dir: &Path, imgs: &[Img], test: &[usize]) -> Result<Value> {
+    let Some((encoder, emb)) = image_embeddings(dir)? else {
+        return Ok(
+            json!({ "applicable": false, "reason": "no encoder over the image table (add [[stages.encode]] with table = \"soil_images\", media = \"image\")" }),
+        );
+    };
+    let train: Vec<(&Vec<f32>, &str, u64)> = imgs
+        .iter()
+        .filter(|m| m.split == Some(0))
+        .filter_map(|m| emb.get(&m.id).map(|v| (v, m.class.as_str(), m.id)))
+        .collect();
+    if train.is_empty() {
+        return Ok(json!({ "applicable": false, "reason": "no train image has an embedding" }));
+    }
+    let (mut hits, mut scored) = (0usize, 0usize);
+    for &i in test {
+        let Some(q) = emb.get(&imgs[i].id) else {
+            continue;
+        };
+        scored += 1;
+        let mut sims: Vec<(f32, u64, &str)> = train
+            .iter()
+            .map(|(v, c, id)| {
+                (
+                    q.iter().zip(v.iter()).map(|(a, b)| a * b).sum::<f32>(),
+                    *id,
+                    *c,
+                )
+            })
+            .collect();
+        sims.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let classes: Vec<&str> = sims.iter().take(KNN_K).map(|s| s.2).collect();
+        let pred = majority(&classes, &[]).0.unwrap_or_default();
+        hits += usize::from(pred == imgs[i].class);
+    }
+    Ok(json!({
+        "applicable": true, "encoder": encoder, "k": KNN_K, "metric": "cosine",
+        "test_images_with_embedding": scored,
+        "accuracy": accuracy(hits, test.len()),
+        "method": "majority class of the 5 most cosine-similar train images (ties: smallest class name); test images without an embedding count as wrong",
+    }))
 }
 
 /// Small JPEG thumbnails (data URIs) of the listed groups' images, for `report.html`.

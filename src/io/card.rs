@@ -670,6 +670,14 @@ fn render_sample_diagnostics(o: &mut String, doc: &Value) {
             pct(&b["samples"]["nearest_centroid"]["accuracy"])
         );
     }
+    if b["images"]["knn_embeddings"]["applicable"] == true {
+        let _ = writeln!(
+            o,
+            "| images: 5-NN on the `{}` embeddings (cosine) | {} |",
+            s(&b["images"]["knn_embeddings"]["encoder"]),
+            pct(&b["images"]["knn_embeddings"]["accuracy"])
+        );
+    }
     if !b["images"].is_null() {
         let i = &b["images"];
         let _ = writeln!(

@@ -59,6 +59,8 @@ schemas!(
     "sample_soil",
     "sample_split",
     "image_split",
+    "soil_images_embeddings",
+    "soil_images_encode_status",
     "svd_embeddings",
     "qilin_dqa",
     "qilin_qrels",

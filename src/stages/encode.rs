@@ -53,6 +53,10 @@ pub enum Dtype {
 pub struct EncodeConfig {
     pub name: String,
     pub model: String,
+    /// Encode the rows of this side table (e.g. `soil_images`, keyed by its first column)
+    /// instead of the items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     pub source: Source,
     pub overrides: Overrides,
     pub frames: u32,
@@ -75,6 +79,14 @@ impl EncodeConfig {
         let fields = r.str_array(diags, "fields");
         let media = r.choice(diags, "media", &["image", "video", "audio"]);
         let caption = r.str(diags, "caption");
+        let table = r.str(diags, "table").map(|t| t.value);
+        if table.is_some() && caption.is_some() {
+            diags.push(Diagnostic::error(
+                "`caption` encodes the items' captions; it cannot be combined with `table`",
+                Some(r.span),
+                "captions exist for items only",
+            ));
+        }
         let set = usize::from(text.is_some())
             + usize::from(fields.is_some())
             + usize::from(media.is_some() || r.has("media"))
@@ -143,6 +155,7 @@ impl EncodeConfig {
         Some(EncodeConfig {
             name: name?.value,
             model: model?.value,
+            table,
             source: source?,
             overrides: Overrides {
                 pooling,
@@ -188,7 +201,7 @@ pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Ve
                 c.name,
                 if captions.is_empty() { "none".into() } else { captions.join(", ") }
             )),
-            Source::Media(m) if !media.contains(m) => problems.push(format!(
+            Source::Media(m) if c.table.is_none() && !media.contains(m) => problems.push(format!(
                 "[[stages.encode]] `{}` reads the items' {m}, but no [[stages.media]] entry has modality = \"{m}\"",
                 c.name
             )),
@@ -208,6 +221,8 @@ pub fn resolve_models(cfgs: &[EncodeConfig], reg: &Registry) -> Result<Vec<Model
 
 pub struct StageInputs<'a> {
     pub filter_dir: &'a Path,
+    /// Where a side table's file paths are relative to (the source's data directory).
+    pub table_root: Option<&'a Path>,
     pub media_dir: Option<&'a Path>,
     pub media_cache: Option<&'a crate::fetch::cache::Cache>,
     pub caption_dir: Option<&'a Path>,
@@ -248,6 +263,11 @@ pub struct EncoderReport {
     /// one: their vectors are comparable); absent for models without one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub space: String,
+    /// A side table's encoder: the table and its key column (the vectors' id column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Runs every encoder into `dir`: `embeddings/<name>.parquet`, `encode_status.parquet`,
@@ -265,9 +285,19 @@ pub fn run(
     let ids = ids.values().to_vec();
     let mut reports = Vec::new();
     let mut status_rows: Vec<(String, u32, String, String)> = Vec::new();
+    // Side tables' statuses: table -> (key column, rows).
+    let mut table_status: BTreeMap<String, (String, Vec<StatusRow>)> = BTreeMap::new();
     for (c, model) in cfgs.iter().zip(models) {
         let kind = c.kind();
-        let work = gather(c, &items, &ids, inputs)?;
+        // The rows this encoder covers: the items, or a side table's rows.
+        let (work, row_ids, key) = match &c.table {
+            None => (
+                gather(c, &items, &ids, inputs)?,
+                ids.iter().map(|&i| u64::from(i)).collect::<Vec<u64>>(),
+                "item_id".to_string(),
+            ),
+            Some(t) => gather_table(c, t, inputs)?,
+        };
         // ffmpeg is needed only when there is a video to decode.
         if let Kind::Video { .. } = kind
             && work.iter().any(|w| matches!(w, Input::File { .. }))
@@ -295,11 +325,11 @@ pub fn run(
             "encode",
             json!({ "encoder": c.name, "model": c.model, "device": opts.device.name(), "stats": stats }),
         );
-        let mut ok_ids = Vec::new();
+        let mut ok_ids: Vec<u64> = Vec::new();
         let mut vectors: Vec<f32> = Vec::new();
         let mut missing: BTreeMap<String, u64> = BTreeMap::new();
         let mut examples = Vec::new();
-        for (id, o) in ids.iter().zip(outcomes) {
+        for (id, o) in row_ids.iter().zip(outcomes) {
             match o {
                 Ok(v) => {
                     ok_ids.push(*id);
@@ -308,10 +338,18 @@ pub fn run(
                 Err(e) => {
                     *missing.entry(e.status.clone()).or_default() += 1;
                     if examples.len() < 10 {
-                        examples
-                            .push(json!({ "item_id": id, "status": e.status, "detail": e.detail }));
+                        examples.push(
+                            json!({ key.as_str(): id, "status": e.status, "detail": e.detail }),
+                        );
                     }
-                    status_rows.push((c.name.clone(), *id, e.status, e.detail));
+                    match &c.table {
+                        None => status_rows.push((c.name.clone(), *id as u32, e.status, e.detail)),
+                        Some(t) => table_status
+                            .entry(t.clone())
+                            .or_insert_with(|| (key.clone(), Vec::new()))
+                            .1
+                            .push((c.name.clone(), *id, e.status, e.detail)),
+                    }
                 }
             }
         }
@@ -333,20 +371,33 @@ pub fn run(
             license: model.spec.license.clone(),
             source: model.spec.source.clone(),
             space: model.spec.space.clone(),
-            items: ids.len() as u64,
+            table: c.table.clone(),
+            key: c.table.as_ref().map(|_| key.clone()),
+            items: row_ids.len() as u64,
             ok: ok_ids.len() as u64,
-            coverage: if ids.is_empty() {
+            coverage: if row_ids.is_empty() {
                 0.0
             } else {
-                ok_ids.len() as f64 / ids.len() as f64
+                ok_ids.len() as f64 / row_ids.len() as f64
             },
             computed_on: stats.computed_on.clone(),
             missing_by_status: missing,
             examples,
         };
+        let id_col: ArrayRef = match &c.table {
+            None => Arc::new(UInt32Array::from_iter_values(
+                ok_ids.iter().map(|&i| i as u32),
+            )),
+            Some(_) => Arc::new(arrow_array::UInt64Array::from(ok_ids)),
+        };
+        let schema = match &c.table {
+            None => "embeddings".to_string(),
+            Some(t) => format!("{t}_embeddings"),
+        };
         write_embeddings(
             &dir.join(&file),
-            &ok_ids,
+            &schema,
+            id_col,
             vectors,
             model.spec.dim,
             c.dtype,
@@ -355,6 +406,32 @@ pub fn run(
         reports.push(report);
     }
     write_status(&dir.join(STATUS_TABLE), &status_rows)?;
+    // Every side table with an encoder gets its status table (empty when all rows encoded).
+    for t in cfgs.iter().filter_map(|c| c.table.as_ref()) {
+        let (_, rows) = table_status.remove(t).unwrap_or_default();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.0.as_str()),
+            )),
+            Arc::new(arrow_array::UInt64Array::from_iter_values(
+                rows.iter().map(|r| r.1),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.2.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.3.as_str()),
+            )),
+        ];
+        write_table(
+            &dir.join(table_status_file(t)),
+            &format!("{t}_encode_status"),
+            "",
+            cols,
+            &[],
+            Level::Publish,
+        )?;
+    }
     fs_err::write(dir.join(REPORT), serde_json::to_vec_pretty(&reports)?)?;
     Ok(())
 }
@@ -482,9 +559,61 @@ fn texts(
         .collect()
 }
 
+/// A side table's row without a vector: (encoder, row id, status, detail).
+type StatusRow = (String, u64, String, String);
+
+/// The status table of a side table's encoders.
+pub fn table_status_file(table: &str) -> String {
+    format!("encode_status_{table}.parquet")
+}
+
+/// The inputs of a side table's rows for encoder `c`: (inputs, row ids, key column).
+fn gather_table(
+    c: &EncodeConfig,
+    table: &str,
+    inputs: &StageInputs<'_>,
+) -> Result<(Vec<Input>, Vec<u64>, String)> {
+    let path = inputs.filter_dir.join(format!("{table}.parquet"));
+    if !path.is_file() || crate::io::schema::table(&format!("{table}_embeddings")).is_err() {
+        return Err(Error::Invalid(format!(
+            "[[stages.encode]] `{}`: `table = \"{table}\"`: this corpus has no table `{table}` whose rows can be encoded (tables with media: soil_images)",
+            c.name
+        )));
+    }
+    let b = read_batch(&path)?;
+    let key = b.schema().field(0).name().clone();
+    let ids: &arrow_array::UInt64Array = column(&b, &key)?;
+    let ids = ids.values().to_vec();
+    let work = match &c.source {
+        Source::Template(t) => texts(&b, Some(t), &[], &c.name)?,
+        Source::Fields(f) => texts(&b, None, f, &c.name)?,
+        Source::Media(_) => {
+            let root = inputs.table_root.ok_or_else(|| {
+                Error::Internal("no source directory for the table's files".into())
+            })?;
+            let paths: &StringArray = column(&b, "path")?;
+            let sha: &StringArray = column(&b, "sha256")?;
+            (0..b.num_rows())
+                .map(|i| Input::File {
+                    path: root.join(paths.value(i)),
+                    sha256: sha.value(i).to_owned(),
+                })
+                .collect()
+        }
+        Source::Caption(_) => {
+            return Err(Error::Invalid(format!(
+                "[[stages.encode]] `{}`: captions exist for items only",
+                c.name
+            )));
+        }
+    };
+    Ok((work, ids, key))
+}
+
 fn write_embeddings(
     path: &Path,
-    ids: &[u32],
+    schema: &str,
+    ids: ArrayRef,
     vectors: Vec<f32>,
     dim: usize,
     dtype: Dtype,
@@ -522,9 +651,9 @@ fn write_embeddings(
     ];
     write_table(
         path,
-        "embeddings",
+        schema,
         "",
-        vec![Arc::new(UInt32Array::from(ids.to_vec())), Arc::new(list)],
+        vec![ids, Arc::new(list)],
         &meta,
         Level::Publish,
     )?;

@@ -554,6 +554,12 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?)
     };
     let fp_media = fp_of(plan::StageId::Media);
+    // Where side tables' file paths are relative to (AgroSense: the repository's `Datasets/`).
+    let table_root = if corpus.name() == crate::sources::agrosense::NAME {
+        crate::sources::agrosense::data_dir(&src)
+    } else {
+        src.clone()
+    };
     let fp_caption = fp_of(plan::StageId::Caption);
     let fp_encode = fp_of(plan::StageId::Encode);
     let fp_plan = planned.fp_shards.clone();
@@ -664,6 +670,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
                     models,
                     &encode::StageInputs {
                         filter_dir: &items_dir,
+                        table_root: Some(&table_root),
                         media_dir: media_dir.as_deref(),
                         media_cache: dl_cache.as_ref(),
                         caption_dir: caption_dir.as_deref(),
@@ -745,8 +752,7 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             caption_dir: caption_dir.as_deref(),
             encode_dir: encode_dir.as_deref(),
             sid_dir: sid_dir.as_deref(),
-            media_root: (corpus.name() == crate::sources::agrosense::NAME)
-                .then(|| crate::sources::agrosense::data_dir(&src)),
+            media_root: Some(table_root.clone()),
             diagnostics: planned
                 .get(plan::StageId::Diagnostics)
                 .and_then(|d| d.dir.as_deref().map(|dir| (dir, d.fingerprint.as_str()))),

@@ -478,7 +478,23 @@ pub fn publish(
     if let Some(edir) = parts.encode_dir {
         let reports = super::encode::load_reports(edir)?;
         for r in &reports {
-            extra_table(&staging, edir, &r.file, "embeddings", &mut written)?;
+            let schema = r
+                .table
+                .as_ref()
+                .map_or_else(|| "embeddings".to_string(), |t| format!("{t}_embeddings"));
+            extra_table(&staging, edir, &r.file, &schema, &mut written)?;
+        }
+        let mut tables: Vec<&String> = reports.iter().filter_map(|r| r.table.as_ref()).collect();
+        tables.sort();
+        tables.dedup();
+        for t in tables {
+            extra_table(
+                &staging,
+                edir,
+                &super::encode::table_status_file(t),
+                &format!("{t}_encode_status"),
+                &mut written,
+            )?;
         }
         extra_table(
             &staging,

@@ -91,6 +91,18 @@ trf, tef = tr.dropna(subset=F), te.dropna(subset=F)
 clf = make_pipeline(StandardScaler(), NearestCentroid()).fit(trf[F].to_numpy(float), trf.item_id)
 centroid = float((clf.predict(tef[F].to_numpy(float)) == tef.item_id.to_numpy()).mean())
 
+# k-NN on the image embeddings (an encoder over soil_images), as a user would with sklearn
+import os
+knn = None
+if os.path.exists(f"{ver}/embeddings/soil.parquet"):
+    from sklearn.neighbors import KNeighborsClassifier
+    e = pd.read_parquet(f"{ver}/embeddings/soil.parquet")
+    e = imgs[["image_id", "soil_class", "split"]].merge(e, on="image_id")
+    etr, ete = e[e.split == "train"], e[e.split == "test"]
+    X = lambda d: np.stack(d.embedding.to_numpy()).astype(np.float64)
+    clf = KNeighborsClassifier(n_neighbors=5, metric="cosine", algorithm="brute").fit(X(etr), etr.soil_class)
+    knn = float((clf.predict(X(ete)) == ete.soil_class.to_numpy()).sum() / len(test))
+
 # class proportions of the stratified split
 per = samples.groupby(["item_id", "split"]).size().unstack(fill_value=0)
 print(json.dumps({
@@ -104,5 +116,6 @@ print(json.dumps({
     "majority_accuracy": float((te.item_id == maj).mean()),
     "centroid_accuracy": centroid,
     "centroid_test_samples": len(tef),
+    "knn_accuracy": knn,
     "per_label": {str(k): {s: int(per.loc[k].get(s, 0)) for s in ["train", "valid", "test"]} for k in per.index},
 }))

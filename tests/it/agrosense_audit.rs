@@ -8,7 +8,21 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{python, recdata};
+use crate::util::python;
+
+/// recdata with the repository's model registry (the tests run in temporary folders).
+fn recdata(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(crate::util::bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env(
+            "RECDATA_MODELS",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        )
+        .output()
+        .expect("run recdata")
+}
 
 fn synth(dir: &Path, duplicates: bool) -> PathBuf {
     let raw = dir.join("raw");
@@ -31,11 +45,15 @@ fn synth(dir: &Path, duplicates: bool) -> PathBuf {
 }
 
 fn manifest(dir: &Path, split: &str, diagnostics: &str) -> PathBuf {
+    manifest_with(dir, split, diagnostics, "")
+}
+
+fn manifest_with(dir: &Path, split: &str, diagnostics: &str, extra: &str) -> PathBuf {
     let p = dir.join("ag.toml");
     std::fs::write(
         &p,
         format!(
-            "[dataset]\nname = \"ag\"\nversion = \"1\"\n\n[source]\ncorpus = \"agrosense\"\npath = \"raw\"\n\n[stages.split]\nmethod = \"stratified\"\nratios = [0.6, 0.2, 0.2]\nseed = 5\n{split}\n\n[stages.diagnostics]\n{diagnostics}\n"
+            "[dataset]\nname = \"ag\"\nversion = \"1\"\n\n[source]\ncorpus = \"agrosense\"\npath = \"raw\"\n\n[stages.split]\nmethod = \"stratified\"\nratios = [0.6, 0.2, 0.2]\nseed = 5\n{split}\n\n{extra}\n[stages.diagnostics]\n{diagnostics}\n"
         ),
     )
     .unwrap();
@@ -93,7 +111,13 @@ fn close(a: &Value, b: &Value) -> bool {
 fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklearn() {
     let d = tempfile::tempdir().unwrap();
     let raw = synth(d.path(), true);
-    let m = manifest(d.path(), "", "");
+    // The soil images embedded inside the build (an encoder over a side table).
+    let m = manifest_with(
+        d.path(),
+        "",
+        "",
+        "[[stages.encode]]\nname = \"soil\"\nmodel = \"efficientnet-lite0\"\ntable = \"soil_images\"\nmedia = \"image\"\n",
+    );
     let (o, ver) = build(d.path(), &m);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let diag = json(&ver.join("diagnostics.json"));
@@ -181,6 +205,61 @@ fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklear
         &b["images"]["near_hash_lookup"]["accuracy"],
         &want["near_lookup_accuracy"]
     ));
+    assert_eq!(b["images"]["knn_embeddings"]["applicable"], true, "{b:#}");
+    assert!(
+        close(
+            &b["images"]["knn_embeddings"]["accuracy"],
+            &want["knn_accuracy"]
+        ),
+        "{b:#} vs {want:#}"
+    );
+
+    // The build's soil-image vectors are `recdata encode`'s of the same files, bit for bit.
+    let table = d.path().join("soil.parquet");
+    let py = Command::new(python())
+        .arg("-c")
+        .arg("import sys, pyarrow as pa, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1] + '/soil_images.parquet')\npq.write_table(pa.table({'image_id': t['image_id'], 'file': pa.array([sys.argv[2] + '/' + p for p in t['path'].to_pylist()])}), sys.argv[3])")
+        .arg(&ver)
+        .arg(&raw)
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let o = recdata(
+        &[
+            "encode",
+            table.to_str().unwrap(),
+            "--model",
+            "efficientnet-lite0",
+            "--kind",
+            "image",
+            "--column",
+            "file",
+            "--id-column",
+            "image_id",
+            "--out",
+            "alone.parquet",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let same = Command::new(python())
+        .arg("-c")
+        .arg("import sys, pyarrow.parquet as pq\na = pq.read_table(sys.argv[1]).sort_by('image_id')\nb = pq.read_table(sys.argv[2])\nb = b.filter(b['status'].to_numpy(zero_copy_only=False) == 'ok').sort_by('image_id')\nprint(a['image_id'].to_pylist() == b['image_id'].to_pylist() and a['embedding'].to_pylist() == b['embedding'].to_pylist(), a.num_rows)")
+        .arg(ver.join("embeddings/soil.parquet"))
+        .arg(d.path().join("alone.parquet"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&same.stdout).trim(),
+        "True 36",
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
 
     // The stratified split: every label within one sample of its target.
     for (label, c) in want["per_label"].as_object().unwrap() {
