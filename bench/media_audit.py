@@ -7,41 +7,49 @@ vs the Python a user would write (hashlib + imagehash + numpy), on N synthetic s
         --out bench/work/results-media-audit-2000.json          # a quick end-to-end check
 
 Input (made once per N, cached in bench/work/media-audit-N/, stamp `images.json`): N JPEGs of
-160x120 (seeded numpy: a two-colour gradient at a random angle, 3-6 rectangles/ellipses, noise;
-PIL, quality 85) in the AgroSense layout `raw/Soil Image Dataset/{Train,test}/<4 classes>/`,
+160x120 (seeded numpy: a smooth random colour field, 3-6 rectangles/ellipses, noise; PIL,
+quality 85) in the AgroSense layout `raw/Soil Image Dataset/{Train,test}/<4 classes>/`,
 80/20 train/test, with planted duplicates: 2% exact byte copies (half of them in the other split
 under the same name, half in the same folder as "Copy of <name>"), 2% re-encoded copies (the
 decoded original saved again at JPEG quality 60) in the other split, 1% half-size copies (80x60,
 LANCZOS, quality 85) in the other split; every copy has its own original. Beside them
 `Crop_recommendation.csv` from `recdata synth agrosense --seed 1 --users 600` (the corpus needs
-it; its 600 rows cost nothing next to the images).
+it; its 600 rows cost nothing next to the images). Planted copies are 0-2 pHash bits from their
+originals. In a 5,000-picture trial no two distinct pictures were within 8 bits (one pair within
+10, ten within 12); extrapolating that tail, a few tens of accidental pairs within 8 bits are to
+be expected among 100,000 (as with real photos), so the counts found may exceed the planted ones
+a little, equally for both tools (not a disagreement). At N = 2,000 they equal the planted ones.
 
 Jobs, each a whole process, alternating (recdata, Python with each --workers value, floor), one
-warm-up round then --reps timed rounds, medians (bench/harness.py's measurement: wall time and
-peak RSS from wait4()):
+warm-up round then --reps timed rounds, medians (as bench/harness.py measures: wall time of the
+process; peak RSS: see `measured`):
 
   recdata   recdata --json build m.toml --data-dir <fresh dir>  ([stages.split] stratified with
             images = "upstream", [stages.diagnostics] near_threshold = 8). Reads every image,
             sha256 + decode + imagehash-compatible pHash (normalize, all cores), groups exact
             and near copies and counts test images with a train copy (diagnostics); also writes
             the crop tables, splits, report.html with thumbnails, the card, the stage cache.
+            Per-stage seconds come from its JSON stage events.
   python    bench/work/media-audit-N/reference.py (written by this script; REFERENCE below):
             walk the tree; per file read the bytes once, hashlib.sha256 + imagehash.phash
-            (multiprocessing.Pool(W).imap over chunks when W > 1); exact groups by a dict;
-            near pairs (Hamming <= 8) among the distinct hashes by multi-index hashing in
-            numpy (pigeonhole: 9 bit-slices, bucket-mates compared with np.bitwise_count;
-            --near-method brute: chunked all-pairs np.bitwise_count); union-find; the same
-            counts as recdata. Peak RSS: wait4() gives the largest single process; for W > 1
-            the script also sums the parent's and every worker's own peak (an upper bound:
-            pages shared after fork count once per process) and the table shows that sum.
+            (multiprocessing.Pool(W).imap over chunks of 64 files when W > 1); exact groups by
+            a dict; near pairs (Hamming <= 8) among the distinct hashes by multi-index hashing
+            in numpy (pigeonhole: 9 bit-slices, bucket-mates compared block-wise with
+            np.bitwise_count); union-find; the same counts as recdata. --near-method brute:
+            chunked all-pairs np.bitwise_count instead. On 100,000 hashes (slices drawn from
+            real ones) buckets took 2.3 s, brute ~20 s (0.8 s at 20,000, quadratic), so buckets
+            is the default. Peak RSS: the largest single process; for W > 1 also the sum of
+            the parent's and every worker's own peak (an upper bound: pages shared after fork
+            count once per process).
   floor     one process: read every image's bytes once (a cat-like read), then decode every
             image with PIL (Image.open(path).load(), no hashing): the I/O and decode work
             any audit must do, on one core.
 
-Agreement (exit 1 after writing the results if not): the exact-group count and the test images
-with an exact / near / any train copy must be equal between recdata and every Python run.
-Reported besides: near-group counts, the planted counts, and (from the warm-up round) the
-per-image pHash differences between recdata's soil_images.parquet and imagehash.
+Agreement (exit 1 after writing the results if not): images, test images, the exact-group count
+and the test images with an exact / near / any train copy must be equal between recdata and
+every Python run. Reported besides: near-group counts, the planted counts, and (from the warm-up
+round) the per-image sha256/pHash differences between recdata's soil_images.parquet and
+hashlib/imagehash.
 
 Results: bench/results-media-audit.json (--out), and a markdown table on stdout.
 """
@@ -61,28 +69,24 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-from harness import run  # noqa: E402
 
 CLASSES = ("Alluvial soil", "Black Soil", "Clay soil", "Red soil")
 SOIL = "Soil Image Dataset"
 W, H = 160, 120
-GEN_VERSION = 1
+GEN_VERSION = 2
 NAME = "media-audit"
 
 
 # ─────────────────────────────── the images ───────────────────────────────
 
 def picture(seed, i):
-    """Image i of the corpus as a (H, W, 3) uint8 array; depends only on (seed, i)."""
+    """Image i of the corpus as a (H, W, 3) uint8 array; depends only on (seed, i): a smooth
+    random colour field (an 8x8 grid of random colours, bicubic-upsampled: gradients in random
+    directions), 3-6 random rectangles/ellipses, uniform noise of +-10 levels."""
     from PIL import Image, ImageDraw
     rng = np.random.default_rng([seed, i])
-    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
-    a = rng.uniform(0, 2 * np.pi)
-    t = (x - W / 2) * np.cos(a) + (y - H / 2) * np.sin(a)
-    t = (t - t.min()) / (t.max() - t.min())
-    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    im = Image.fromarray((c0 + t[..., None] * (c1 - c0)).astype(np.uint8))
+    grid = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    im = Image.fromarray(grid).resize((W, H), Image.BICUBIC)
     d = ImageDraw.Draw(im)
     for _ in range(int(rng.integers(3, 7))):
         x0, y0 = int(rng.integers(-20, W)), int(rng.integers(-20, H))
@@ -445,6 +449,29 @@ def compare_hashes(data_dir, dump):
             "phash_bits_histogram": {str(k): v for k, v in sorted(bits.items())}, "examples": examples}
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+def measured(cmd, cwd):
+    """(seconds, peak RSS MiB, stdout) of one whole process, as bench/harness.py's run() (which
+    this is, plus the process' stdout on failure), but the peak RSS from GNU time's %M when
+    /usr/bin/time exists:
+    Linux folds the parent's peak RSS into a child's ru_maxrss at exec (the forked or vforked
+    address space is the child's until then), so wait4() in this script would report at least
+    this script's own peak (numpy, pyarrow) for every child, where time(1) adds ~1 MiB."""
+    f = Path(cwd) / ".maxrss"
+    timed = [GNU_TIME, "-o", str(f), "-f", "%M"] if os.path.exists(GNU_TIME) else []
+    t = time.perf_counter()
+    p = subprocess.Popen(timed + cmd, stdout=subprocess.PIPE, cwd=cwd)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t
+    if status != 0:
+        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}\n{out.decode(errors='replace')[-3000:]}")
+    mib = int(f.read_text().split()[-1]) / 1024 if timed else ru.ru_maxrss / 1024
+    return secs, mib, out.decode().strip()
+
+
 def median(xs):
     return round(statistics.median(xs), 3)
 
@@ -520,7 +547,7 @@ def main():
                        "--near-method", a.near_method]
                 if k == 0 and name == jobs[1][0]:
                     cmd += ["--dump", str(d / "hashes.tsv")]
-            secs, mib, out = run(cmd, cwd=d)
+            secs, mib, out = measured(cmd, d)
             if name == "recdata":
                 stages = {}
                 for line in out.splitlines():
@@ -551,6 +578,7 @@ def main():
     res = {"images": corpus["files"], "bytes": corpus["bytes"], "size": [W, H],
            "near_threshold": a.near, "reps": a.reps, "near_method": a.near_method,
            "cpus": os.cpu_count(), "bin": bin_,
+           "peak_rss_from": "GNU time %M" if os.path.exists(GNU_TIME) else "wait4 (includes this script's own peak)",
            "planted": corpus["planted"], "expected_if_planted_only": corpus["expected"], "jobs": {}}
     timed = lambda name: runs[name]["out"][1:] or runs[name]["out"]  # noqa: E731
     for name, w in jobs:
@@ -588,8 +616,8 @@ def main():
         if name == "recdata":
             continue
         for o in runs[name]["out"]:
-            pc = {"exact_groups": o["exact_groups"], "test_with_train_copy": o["test_with_train_copy"]}
-            want = {"exact_groups": rc["exact_groups"], "test_with_train_copy": rc["test_with_train_copy"]}
+            keys = ("images", "test_images", "exact_groups", "test_with_train_copy")
+            pc, want = {k: o[k] for k in keys}, {k: rc[k] for k in keys}
             if pc != want:
                 problems.append(f"{name}: {pc} != recdata {want}")
                 break
@@ -607,13 +635,14 @@ def main():
     print("| --- | ---: | ---: | ---: |")
     for name, j in res["jobs"].items():
         if name == "recdata":
-            label = "**recdata build** (normalize + diagnostics)"
+            label = "**recdata build**"
         else:
             w = j["workers"]
             label = f"hashlib + imagehash + numpy, {w} process{'es' if w > 1 else ''}"
-        rss = f"{j['peak_rss_all_processes_mib']:,}"
-        if j["peak_rss_all_processes_mib"] != j["peak_rss_mib"]:
-            rss += f" (largest process {j['peak_rss_mib']:,})"
+        rss = f"{j['peak_rss_mib']:,}"
+        if name != "recdata" and j["workers"] > 1:
+            rss = (f"{j['peak_rss_all_processes_mib']:,} (sum of {j['workers'] + 1} processes' peaks; "
+                   f"largest {j['peak_rss_mib']:,})")
         print(f"| {label} | {j['median_s']:.2f} | {rss} | {j['time_vs_recdata']:.2f} |")
     st = res["jobs"]["recdata"]["stages_s"]
     print("\nrecdata stages (s): " + ", ".join(f"{s} {v:.2f}" for s, v in st.items()))
@@ -623,7 +652,8 @@ def main():
     if "floor" in res:
         f = res["floor"]
         print(f"floor (one process): read all bytes {f['read_s']:.2f} s, PIL decode all {f['pil_decode_s']:.2f} s")
-    print(f"\ncounts (recdata): exact groups {rc['exact_groups']}, near groups {rc['near_groups']}, "
+    print(f"\ncounts (recdata): {rc['images']} images, {rc['hashed']} with a pHash, "
+          f"exact groups {rc['exact_groups']}, near groups {rc['near_groups']}, "
           f"test images with a train copy: exact {rc['test_with_train_copy']['exact']}, "
           f"near {rc['test_with_train_copy']['near']} (planted: {json.dumps(corpus['expected'])})")
     if hash_check:

@@ -6,6 +6,7 @@ pub mod data;
 pub mod dups;
 pub mod graph;
 pub mod leakage;
+pub mod media;
 pub mod rank;
 pub mod recency;
 pub mod report;
@@ -370,6 +371,31 @@ pub fn compute_with_meta(
         applicable: true,
     });
 
+    // Media duplicates among the items' pictures.
+    let train_items: std::collections::HashSet<u32> = ds.train.item.iter().copied().collect();
+    let test_items: std::collections::HashSet<u32> = ds.test.item.iter().copied().collect();
+    let media_audit = media::audit(
+        dir,
+        o.near_threshold.unwrap_or(dups::DEFAULT_NEAR_THRESHOLD),
+        &train_items,
+        &test_items,
+    )?;
+    if let Some(m) = &media_audit {
+        findings.push(leakage::Finding {
+            id: "media_duplicate_items",
+            severity: leakage::Severity::Warning,
+            count: m["test_targets_with_train_twin"].as_u64().unwrap_or(0),
+            share: m["test_targets_with_train_twin"].as_f64().unwrap_or(0.0)
+                / test_items.len().max(1) as f64,
+            examples: m["twin_examples"].as_array().cloned().unwrap_or_default(),
+            description: format!(
+                "test target items whose picture is an exact or near copy (perceptual hash within {} bits) of another item's that appears in training",
+                m["near_threshold"]
+            ),
+            applicable: true,
+        });
+    }
+
     // Verdict.
     let best_h = [("tgh1", t1), ("tgh2", t2)]
         .into_iter()
@@ -481,6 +507,7 @@ pub fn compute_with_meta(
         "rankers": rankers,
         "shortcuts": { "d1": d1, "d2": d2, "d3": d3 },
         "leakage": findings,
+        "media": media_audit,
         "verdict": verdict,
         "plots": { "popularity_curve": curve, "history_length": hist_len },
         "coverage": coverage,

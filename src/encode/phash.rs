@@ -18,8 +18,15 @@ const SIDE: usize = 32;
 /// Side of the low-frequency block that makes the 64 bits.
 const LOW: usize = 8;
 
-/// The 64-bit perceptual hash of `img`.
-pub fn phash(img: &RgbImage) -> u64 {
+/// Fewer non-zero low frequencies than this and a picture has too little structure for its
+/// hash to mean anything (flat, or constant along one axis: a colour field with a stripe); two
+/// such pictures share most bits whatever they show, so they get no hash (exact copies are
+/// still found by sha256).
+pub const MIN_STRUCTURE: usize = 16;
+
+/// The 64-bit perceptual hash of `img`, or `None` when it has too little structure (see
+/// [`MIN_STRUCTURE`]).
+pub fn phash(img: &RgbImage) -> Option<u64> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let grey: Vec<u8> = img
         .as_raw()
@@ -54,15 +61,60 @@ pub fn phash(img: &RgbImage) -> u64 {
             low[k * LOW + l] = 2.0 * (0..SIDE).map(|j| d0[k][j] * cos[l * SIDE + j]).sum::<f64>();
         }
     }
+    // A picture constant along a direction has coefficients that are zero in exact arithmetic;
+    // summed here they come out as +-1e-13 noise (scipy's FFT gives exact zeros), and noise
+    // compared with a median of zeros would decide bits at random. Snap them to zero.
+    let scale = low.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for v in low.iter_mut() {
+        if v.abs() <= scale * 1e-9 {
+            *v = 0.0;
+        }
+    }
+    if low.iter().filter(|v| **v != 0.0).count() < MIN_STRUCTURE {
+        return None;
+    }
     let mut sorted = low;
     sorted.sort_by(f64::total_cmp);
     // numpy's median of an even count: the mean of the two middle values.
     let median = (sorted[LOW * LOW / 2 - 1] + sorted[LOW * LOW / 2]) / 2.0;
-    low.iter()
-        .fold(0u64, |acc, &v| (acc << 1) | u64::from(v > median))
+    Some(
+        low.iter()
+            .fold(0u64, |acc, &v| (acc << 1) | u64::from(v > median)),
+    )
 }
 
 /// Bits in which two hashes differ.
 pub fn distance(a: u64, b: u64) -> u32 {
     (a ^ b).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_and_striped_pictures_have_no_hash_structured_ones_do() {
+        let flat = RgbImage::from_pixel(48, 32, image::Rgb([120, 40, 200]));
+        assert_eq!(phash(&flat), None);
+        // Constant along the vertical axis: only the first DCT row carries anything.
+        let striped = RgbImage::from_fn(48, 32, |x, _| {
+            image::Rgb(if (20..26).contains(&x) {
+                [20, 200, 20]
+            } else {
+                [120, 40, 200]
+            })
+        });
+        assert_eq!(phash(&striped), None);
+        let structured = RgbImage::from_fn(64, 48, |x, y| {
+            let (dx, dy) = (x as i32 - 30, y as i32 - 20);
+            let disc = if dx * dx + dy * dy < 100 { 150 } else { 0 };
+            let v = ((x * 7 + y * 3) % 50 + disc) as u8;
+            image::Rgb([v, v / 2, 255 - v])
+        });
+        let h = phash(&structured).expect("a hash");
+        // Resizing keeps it (within a few bits).
+        let half =
+            image::imageops::resize(&structured, 32, 24, image::imageops::FilterType::Triangle);
+        assert!(distance(h, phash(&half).expect("a hash")) <= 4);
+    }
 }

@@ -854,7 +854,7 @@ fn examine(path: &Path) -> Result<Examined> {
             // For the media duplicate audit (bounded decode: no image bombs).
             phash: crate::encode::image::decode(&data)
                 .ok()
-                .map(|img| crate::encode::phash::phash(&img)),
+                .and_then(|img| crate::encode::phash::phash(&img)),
         },
         Ok(_) => Examined::Rejected {
             reason: "bad_image",

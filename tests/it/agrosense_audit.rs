@@ -405,3 +405,99 @@ fn a_clean_fixture_has_no_duplicates_and_the_group_resplit_keeps_groups_together
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn item_covers_that_are_copies_are_grouped_and_counted_as_test_twins() {
+    // MicroLens-format covers: one cover copied byte for byte over another item's, one
+    // re-encoded as a third item's (JPEG quality 40); both must come out as groups of items.
+    let d = tempfile::tempdir().unwrap();
+    let o = recdata(
+        &[
+            "synth",
+            "microlens",
+            "--users",
+            "300",
+            "--seed",
+            "7",
+            "--out",
+            "raw",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let covers = d.path().join("raw/MicroLens-100k_covers");
+    let mut names: Vec<String> = std::fs::read_dir(&covers)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let (a, b, c, e) = (&names[0], &names[1], &names[2], &names[3]);
+    std::fs::copy(covers.join(a), covers.join(b)).unwrap();
+    let py = Command::new(python())
+        .arg("-c")
+        .arg("import sys\nfrom PIL import Image, ImageDraw\n# the synthetic covers are colour fields with a stripe (no perceptual hash): a structured picture\nim = Image.new('RGB', (96, 64), (120, 90, 60))\nd = ImageDraw.Draw(im)\nd.ellipse((10, 8, 50, 40), fill=(230, 200, 160))\nd.rectangle((55, 20, 90, 60), fill=(20, 30, 40))\nd.line((0, 63, 95, 0), fill=(250, 250, 250), width=3)\nim.save(sys.argv[1], quality=92)\nim.save(sys.argv[2], quality=40)")
+        .arg(covers.join(c))
+        .arg(covers.join(e))
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let m = d.path().join("ml.toml");
+    std::fs::write(
+        &m,
+        "[dataset]\nname = \"ml\"\nversion = \"1\"\n\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n\n[[stages.media]]\nmodality = \"image\"\npath = \"MicroLens-100k_covers/{raw_id}.jpg\"\n\n[stages.split]\nmethod = \"leave_one_out\"\n\n[stages.diagnostics]\nnear_threshold = 4\n",
+    )
+    .unwrap();
+    let o = recdata(&["build", "ml.toml", "--data-dir", "data"], d.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ver = d.path().join("data/ml/1");
+    let diag = json(&ver.join("diagnostics.json"));
+    let media = &diag["media"];
+    // Raw ids of the planted groups -> item ids, through item_map.parquet.
+    let map = Command::new(python())
+        .arg("-c")
+        .arg("import sys, json, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1]).to_pylist()\nprint(json.dumps({str(r['raw_id']): r['item_id'] for r in t}))")
+        .arg(ver.join("item_map.parquet"))
+        .output()
+        .unwrap();
+    let map: Value = serde_json::from_slice(&map.stdout).unwrap();
+    let id = |f: &str| map[f.trim_end_matches(".jpg")].as_u64();
+    let groups: Vec<(String, Vec<u64>)> = media["duplicate_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut ids: Vec<u64> = g["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["item_id"].as_u64().unwrap())
+                .collect();
+            ids.sort();
+            (g["kind"].as_str().unwrap().to_owned(), ids)
+        })
+        .collect();
+    if let (Some(x), Some(y)) = (id(a), id(b)) {
+        let mut want = vec![x, y];
+        want.sort();
+        assert!(groups.contains(&("exact".into(), want)), "{groups:?}");
+    }
+    if let (Some(x), Some(y)) = (id(c), id(e)) {
+        assert!(
+            groups.iter().any(|(_, g)| g.contains(&x) && g.contains(&y)),
+            "{groups:?}"
+        );
+    }
+    assert!(media["exact_groups"].as_u64().unwrap() >= 1, "{media:#}");
+    let f = diag["leakage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "media_duplicate_items")
+        .expect("finding");
+    assert_eq!(f["count"], media["test_targets_with_train_twin"]);
+    assert_eq!(f["severity"], "warning");
+}
