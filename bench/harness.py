@@ -18,16 +18,33 @@ import time
 from pathlib import Path
 
 
+# GNU time reports the peak RSS of the command alone. wait4() on a child started from this
+# process does not: Linux carries the pre-exec high-water mark into the child's ru_maxrss, and
+# Python starts children with vfork (the parent's address space), so every figure would include
+# this orchestrator's own peak (a parent holding 300 MB made `true` report 310 MiB).
+GNU_TIME = "/usr/bin/time"
+
+
 def run(cmd, **kw):
     """Runs cmd; returns (seconds, peak RSS in MiB, stdout). Exits on failure."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, **kw)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
-    return secs, ru.ru_maxrss / 1024, out.decode().strip()
+    import tempfile
+
+    use_time = os.access(GNU_TIME, os.X_OK)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        full = [GNU_TIME, "-f", "%M", "-o", rss_file.name] + [str(c) for c in cmd] if use_time else cmd
+        t = time.perf_counter()
+        p = subprocess.Popen(full, stdout=subprocess.PIPE, **kw)
+        out = p.stdout.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        secs = time.perf_counter() - t
+        if status != 0:
+            sys.exit(f"failed ({status}): {' '.join(map(str, cmd))}")
+        if use_time:
+            lines = [l for l in open(rss_file.name).read().split("\n") if l.strip().isdigit()]
+            kib = int(lines[-1])
+        else:
+            kib = ru.ru_maxrss
+    return secs, kib / 1024, out.decode().strip()
 
 
 def measure(jobs, work, reps=3, warmup=1, log=sys.stderr):

@@ -9,7 +9,8 @@ read TSV → dedup exact → iterative 5-core → leave-one-out → write parque
   pandas           pandas.read_csv(quoting=QUOTE_NONE, on_bad_lines="skip") + groupby loops
   polars-python    polars.read_csv(quote_char=None, ...) + lazy group-bys
 
-Each job runs in its own process; wall time and peak RSS come from wait4(). The tools
+Each job runs in its own process; wall time from the clock, peak RSS from GNU time's %M
+(harness.run: wait4() here would add this script's own peak to every figure). The tools
 alternate, with a warm-up run each, and medians are reported; the floor is reading the TSV once
 plus writing recdata's output tables with zstd (bench/harness.py). Results go to
 bench/results.json and the table in bench/README.md.

@@ -36,7 +36,12 @@ def measure(cmd, cwd):
     """Runs cmd; returns (wall seconds, peak RSS MiB of the process, stdout)."""
     t = time.perf_counter()
     env = dict(os.environ, RECDATA_CACHE=str(Path(cwd) / "cache"))
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env)
+    # GNU time, not this script's wait4(): see harness.GNU_TIME (the child's ru_maxrss would
+    # include this process's own peak).
+    rss_file = Path(cwd) / ".peak-rss"
+    timed = os.access("/usr/bin/time", os.X_OK)
+    full = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + [str(c) for c in cmd] if timed else cmd
+    p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env)
     bufs = {}
     readers = [threading.Thread(target=lambda n=n, f=f: bufs.__setitem__(n, f.read()))
                for n, f in (("out", p.stdout), ("err", p.stderr))]
@@ -49,7 +54,8 @@ def measure(cmd, cwd):
     secs = time.perf_counter() - t
     if status != 0:
         sys.exit(f"{' '.join(map(str, cmd))} failed ({status}):\n{err.decode()[-3000:]}")
-    return secs, ru.ru_maxrss / 1024, out.decode()
+    kib = int(rss_file.read_text().split()[-1]) if timed else ru.ru_maxrss
+    return secs, kib / 1024, out.decode()
 
 
 def main():

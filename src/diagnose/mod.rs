@@ -193,7 +193,7 @@ pub fn compute_with_meta(
     o: &Options,
     p: &Reporter,
 ) -> Result<Value> {
-    if dir.join(crate::stages::sample_split::SAMPLES).is_file() {
+    if dir.join(crate::io::SAMPLE_SPLIT_FILE).is_file() {
         return compute_samples(dir, meta, o, p);
     }
     let t0 = std::time::Instant::now();

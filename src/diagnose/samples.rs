@@ -124,7 +124,7 @@ pub fn compute(dir: &Path, meta: &Value, o: &SampleOptions) -> Result<Value> {
         })
         .collect();
 
-    let sp = read_batch(&dir.join(crate::stages::sample_split::SAMPLES))?;
+    let sp = read_batch(&dir.join(crate::io::SAMPLE_SPLIT_FILE))?;
     let sid: &UInt64Array = column(&sp, "sample_id")?;
     let label: &UInt32Array = column(&sp, "item_id")?;
     let split: &StringArray = column(&sp, "split")?;
@@ -235,7 +235,7 @@ pub fn compute(dir: &Path, meta: &Value, o: &SampleOptions) -> Result<Value> {
         }
     });
 
-    let images_file = dir.join(crate::stages::sample_split::IMAGES);
+    let images_file = dir.join(crate::io::IMAGE_SPLIT_FILE);
     let media = if images_file.is_file() {
         let (audit, image_baselines) = audit_images(dir, &images_file, meta, o)?;
         baselines["images"] = image_baselines;
@@ -260,13 +260,55 @@ struct Img {
     split: Option<usize>,
 }
 
-fn audit_images(
-    dir: &Path,
-    images_file: &Path,
-    _meta: &Value,
-    o: &SampleOptions,
-) -> Result<(Value, Value)> {
-    let table = crate::stages::sample_split::IMAGE_TABLE;
+/// Test images with a copy in train, and what memorising the train images answers.
+struct Lookup {
+    /// Test images whose sha256 is a train image's.
+    exact: usize,
+    /// Test images without an exact copy but in a duplicate group with train images.
+    near: usize,
+    /// Correct classes from the exact copies, and from exact or near copies.
+    exact_hits: usize,
+    any_hits: usize,
+}
+
+/// The exact- and near-hash lookups: a test image gets the majority class of its train copies
+/// (by sha256, else in its duplicate group `root`).
+fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize]) -> Lookup {
+    let mut train_sha: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut train_in_comp: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, m) in imgs.iter().enumerate() {
+        if m.split == Some(0) {
+            train_sha.entry(m.sha256.as_str()).or_default().push(i);
+            train_in_comp.entry(root[i]).or_default().push(i);
+        }
+    }
+    let vote = |cands: &[usize]| -> String {
+        let classes: Vec<String> = cands.iter().map(|&i| imgs[i].class.clone()).collect();
+        majority(&classes, &[]).0.unwrap_or_default()
+    };
+    let mut l = Lookup {
+        exact: 0,
+        near: 0,
+        exact_hits: 0,
+        any_hits: 0,
+    };
+    for &i in test {
+        if let Some(c) = train_sha.get(imgs[i].sha256.as_str()) {
+            l.exact += 1;
+            let hit = usize::from(vote(c) == imgs[i].class);
+            l.exact_hits += hit;
+            l.any_hits += hit;
+        } else if let Some(c) = train_in_comp.get(&root[i]) {
+            l.near += 1;
+            l.any_hits += usize::from(vote(c) == imgs[i].class);
+        }
+    }
+    l
+}
+
+/// The image table with each image's split (from `splits/images.parquet`).
+fn load_images(dir: &Path, images_file: &Path) -> Result<Vec<Img>> {
+    let table = crate::io::SAMPLE_IMAGE_TABLE;
     let t = read_batch(&dir.join(format!("{table}.parquet")))?;
     let ids: &UInt64Array = column(&t, "image_id")?;
     let path: &StringArray = column(&t, "path")?;
@@ -297,6 +339,17 @@ fn audit_images(
             split: split_by_id.get(&ids.value(i)).copied().flatten(),
         })
         .collect();
+    Ok(imgs)
+}
+
+fn audit_images(
+    dir: &Path,
+    images_file: &Path,
+    _meta: &Value,
+    o: &SampleOptions,
+) -> Result<(Value, Value)> {
+    let table = crate::io::SAMPLE_IMAGE_TABLE;
+    let imgs = load_images(dir, images_file)?;
     let media: Vec<Media<'_>> = imgs
         .iter()
         .map(|m| Media {
@@ -334,41 +387,12 @@ fn audit_images(
         .iter()
         .filter(|m| m.iter().any(|&i| imgs[i].class != imgs[m[0]].class))
         .count();
-    // Test images with a copy in train: exact (same sha256) or near (same component).
-    let train_sha: HashMap<&str, Vec<usize>> = imgs
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.split == Some(0))
-        .fold(HashMap::new(), |mut acc, (i, m)| {
-            acc.entry(m.sha256.as_str()).or_default().push(i);
-            acc
-        });
-    let mut train_in_comp: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, m) in imgs.iter().enumerate() {
-        if m.split == Some(0) {
-            train_in_comp.entry(g.root[i]).or_default().push(i);
-        }
-    }
     let test: Vec<usize> = (0..imgs.len())
         .filter(|&i| imgs[i].split == Some(2))
         .collect();
-    let (mut t_exact, mut t_near) = (0usize, 0usize);
-    let (mut lookup_exact_hits, mut lookup_any_hits) = (0usize, 0usize);
-    let vote = |cands: &[usize]| -> String {
-        let classes: Vec<String> = cands.iter().map(|&i| imgs[i].class.clone()).collect();
-        majority(&classes, &[]).0.unwrap_or_default()
-    };
-    for &i in &test {
-        if let Some(c) = train_sha.get(imgs[i].sha256.as_str()) {
-            t_exact += 1;
-            let p = vote(c);
-            lookup_exact_hits += usize::from(p == imgs[i].class);
-            lookup_any_hits += usize::from(p == imgs[i].class);
-        } else if let Some(c) = train_in_comp.get(&g.root[i]) {
-            t_near += 1;
-            lookup_any_hits += usize::from(vote(c) == imgs[i].class);
-        }
-    }
+    let look = train_copy_lookup(&imgs, &g.root, &test);
+    let (t_exact, t_near, lookup_exact_hits, lookup_any_hits) =
+        (look.exact, look.near, look.exact_hits, look.any_hits);
     // Groups listed: across splits first, then by size.
     let mut listed: Vec<&Vec<usize>> = comps.iter().collect();
     listed.sort_by_key(|m| {

@@ -20,11 +20,10 @@ use crate::error::{Error, Result};
 use crate::io::parquet::{Level, arc, column, read_batch, write_table};
 use crate::util::rng::Rng;
 
-/// Published paths.
-pub const SAMPLES: &str = "splits/samples.parquet";
-pub const IMAGES: &str = "splits/images.parquet";
-/// The image table a sample corpus may have (AgroSense's soil photographs).
-pub const IMAGE_TABLE: &str = "soil_images";
+/// Published paths and the image table (defined in `io`: the diagnostics read them too).
+pub use crate::io::{
+    IMAGE_SPLIT_FILE as IMAGES, SAMPLE_IMAGE_TABLE as IMAGE_TABLE, SAMPLE_SPLIT_FILE as SAMPLES,
+};
 
 /// How the image table is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
