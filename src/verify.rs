@@ -191,7 +191,7 @@ pub fn verify(dir: &Path, progress: &crate::progress::Reporter) -> Result<Report
                 compare_regenerated(
                     dir,
                     html_rel,
-                    crate::diagnose::report::render(&diag).as_bytes(),
+                    crate::diagnose::render_html(&diag).as_bytes(),
                     &mut fs,
                 )?;
             }

@@ -102,11 +102,20 @@ pub fn audit(
             if !test_items.contains(&it) {
                 continue;
             }
-            let other: Vec<u32> = m
+            // A twin is an exact copy or within the threshold itself (not only chained to it
+            // through other near copies of the group).
+            let (sha_i, ph_i) = (&pics[i].sha256, pics[i].phash);
+            let mut other: Vec<u32> = m
                 .iter()
+                .filter(|&&j| {
+                    pics[j].sha256 == *sha_i
+                        || matches!((ph_i, pics[j].phash), (Some(a), Some(b)) if (a ^ b).count_ones() <= near_threshold)
+                })
                 .map(|&j| pics[j].item)
                 .filter(|&j| j != it && train_items.contains(&j))
                 .collect();
+            other.sort_unstable();
+            other.dedup();
             if !other.is_empty() {
                 twins += 1;
                 if twin_examples.len() < 10 {

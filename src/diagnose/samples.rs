@@ -28,6 +28,9 @@ const MAX_GROUPS: usize = 50;
 #[derive(Debug, Clone)]
 pub struct SampleOptions {
     pub near_threshold: u32,
+    /// The encoder whose vectors the k-NN baseline uses (`[stages.diagnostics] embedding`);
+    /// default: the first over the image table, by name.
+    pub embedding: Option<String>,
     /// Where the image table's `path`s are (the source's data directory), for thumbnails.
     pub media_root: Option<std::path::PathBuf>,
 }
@@ -272,8 +275,8 @@ struct Lookup {
 }
 
 /// The exact- and near-hash lookups: a test image gets the majority class of its train copies
-/// (by sha256, else in its duplicate group `root`).
-fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize]) -> Lookup {
+/// (by sha256, else the train images of its duplicate group `root` within `t` bits of it).
+fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize], t: u32) -> Lookup {
     let mut train_sha: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut train_in_comp: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, m) in imgs.iter().enumerate() {
@@ -298,9 +301,18 @@ fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize]) -> Lookup {
             let hit = usize::from(vote(c) == imgs[i].class);
             l.exact_hits += hit;
             l.any_hits += hit;
-        } else if let Some(c) = train_in_comp.get(&root[i]) {
-            l.near += 1;
-            l.any_hits += usize::from(vote(c) == imgs[i].class);
+        } else if let (Some(h), Some(c)) = (imgs[i].phash, train_in_comp.get(&root[i])) {
+            // Within `t` bits of a train image itself, not only linked to one through a chain
+            // of near copies in its group.
+            let close: Vec<usize> = c
+                .iter()
+                .copied()
+                .filter(|&j| imgs[j].phash.is_some_and(|g| (g ^ h).count_ones() <= t))
+                .collect();
+            if !close.is_empty() {
+                l.near += 1;
+                l.any_hits += usize::from(vote(&close) == imgs[i].class);
+            }
         }
     }
     l
@@ -390,7 +402,7 @@ fn audit_images(
     let test: Vec<usize> = (0..imgs.len())
         .filter(|&i| imgs[i].split == Some(2))
         .collect();
-    let look = train_copy_lookup(&imgs, &g.root, &test);
+    let look = train_copy_lookup(&imgs, &g.root, &test, o.near_threshold);
     let (t_exact, t_near, lookup_exact_hits, lookup_any_hits) =
         (look.exact, look.near, look.exact_hits, look.any_hits);
     // Groups listed: across splits first, then by size.
@@ -456,7 +468,7 @@ fn audit_images(
         "groups": groups,
         "thumbnails": thumbs,
     });
-    let knn = knn_baseline(dir, &imgs, &test)?;
+    let knn = knn_baseline(dir, &imgs, &test, o.embedding.as_deref())?;
     let image_baselines = json!({
         "knn_embeddings": knn,
         "test_images": test.len(),
@@ -479,15 +491,19 @@ fn audit_images(
 /// An encoder's name and its unit vectors by image id.
 type ImageVectors = (String, HashMap<u64, Vec<f32>>);
 
-fn image_embeddings(dir: &Path) -> Result<Option<ImageVectors>> {
+fn image_embeddings(dir: &Path, requested: Option<&str>) -> Result<Option<ImageVectors>> {
     let d = dir.join("embeddings");
     if !d.is_dir() {
         return Ok(None);
     }
-    let mut files: Vec<std::path::PathBuf> = fs_err::read_dir(&d)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
+    let mut files: Vec<std::path::PathBuf> = match requested {
+        Some(name) => vec![d.join(format!("{name}.parquet"))],
+        None => fs_err::read_dir(&d)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect(),
+    };
+    files.retain(|f| f.is_file());
     files.sort();
     for f in files {
         let b = read_batch(&f)?;
@@ -540,8 +556,18 @@ fn float_values(b: &arrow_array::RecordBatch, name: &str) -> Result<Vec<f32>> {
 /// cosine-similar train images (ties between classes: the smallest class name; between equal
 /// similarities: the lower image id), as scikit-learn's
 /// `KNeighborsClassifier(n_neighbors=5, metric="cosine")`.
-fn knn_baseline(dir: &Path, imgs: &[Img], test: &[usize]) -> Result<Value> {
-    let Some((encoder, emb)) = image_embeddings(dir)? else {
+fn knn_baseline(
+    dir: &Path,
+    imgs: &[Img],
+    test: &[usize],
+    requested: Option<&str>,
+) -> Result<Value> {
+    let Some((encoder, emb)) = image_embeddings(dir, requested)? else {
+        if let Some(name) = requested {
+            return Ok(
+                json!({ "applicable": false, "reason": format!("[stages.diagnostics] embedding = \"{name}\" is not an encoder over the image table (no embeddings/{name}.parquet keyed by image_id)") }),
+            );
+        }
         return Ok(
             json!({ "applicable": false, "reason": "no encoder over the image table (add [[stages.encode]] with table = \"soil_images\", media = \"image\")" }),
         );
@@ -625,16 +651,19 @@ pub fn leakage(doc: &Value) -> Vec<Value> {
         return Vec::new();
     }
     let t = &m["test_images_with_train_copy"];
+    // Without test images there is nothing to check across splits (an unmapped split folder,
+    // a tree without split folders): not applicable, so a threshold cannot pass on nothing.
+    let has_test = m["test_images"].as_u64().unwrap_or(0) > 0;
     vec![
         json!({
-            "id": "media_exact_copy_across_splits", "severity": "error", "applicable": true,
+            "id": "media_exact_copy_across_splits", "severity": "error", "applicable": has_test,
             "count": t["exact"],
             "description": "test images whose exact bytes (sha256) are also a train image",
         }),
         json!({
-            "id": "media_near_copy_across_splits", "severity": "error", "applicable": true,
+            "id": "media_near_copy_across_splits", "severity": "error", "applicable": has_test,
             "count": t["near"],
-            "description": format!("test images with a near copy in train (perceptual hash within {} bits), no exact one", m["near_threshold"]),
+            "description": format!("test images within {} perceptual-hash bits of a train image, with no exact copy in train", m["near_threshold"]),
         }),
         json!({
             "id": "media_duplicates_within_table", "severity": "warning", "applicable": true,
@@ -647,4 +676,38 @@ pub fn leakage(doc: &Value) -> Vec<Value> {
             "description": "duplicate groups whose images carry different class labels",
         }),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(id: u64, split: Option<usize>, phash: u64, sha: &str) -> Img {
+        Img {
+            id,
+            path: format!("{id}.jpg"),
+            class: "c".into(),
+            sha256: sha.into(),
+            phash: Some(phash),
+            split,
+        }
+    }
+
+    #[test]
+    fn a_test_image_chained_to_train_through_a_third_image_is_not_a_near_copy() {
+        // A (train) - B (no split) 6 bits, B - C (test) 6 bits, A - C 12 bits: one group, but
+        // C is not within 8 bits of any train image (adversary finding).
+        let (a, b, c) = (0u64, 0b11_1111u64, 0b1111_1111_1111u64);
+        let imgs = vec![
+            img(0, Some(0), a, "a"),
+            img(1, None, b, "b"),
+            img(2, Some(2), c, "c"),
+        ];
+        let l = train_copy_lookup(&imgs, &[0, 0, 0], &[2], 8);
+        assert_eq!((l.exact, l.near), (0, 0));
+        // Within the threshold of the train image itself: a near copy.
+        let imgs = vec![img(0, Some(0), a, "a"), img(2, Some(2), b, "c")];
+        let l = train_copy_lookup(&imgs, &[0, 0], &[1], 8);
+        assert_eq!((l.exact, l.near, l.any_hits), (0, 1, 1));
+    }
 }

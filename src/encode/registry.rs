@@ -435,7 +435,7 @@ impl ModelSpec {
 pub fn verify(path: &Path, sha: &str, id: &str) -> Result<()> {
     let meta = fs_err::metadata(path).map_err(|_| {
         Error::Invalid(format!(
-            "model `{id}`: {} is missing\n  hint: run `make models` (or `recdata doctor` to see what is missing)",
+            "model `{id}`: {} is missing\n  hint: a registry model: run `make models` (`recdata doctor` shows what is missing); your own [models.<id>] entry: put the file there (paths are relative to the file that defines the entry)",
             path.display()
         ))
     })?;
@@ -455,7 +455,7 @@ pub fn verify(path: &Path, sha: &str, id: &str) -> Result<()> {
     let (actual, _) = crate::util::hash::sha256_file(path)?;
     if actual != sha {
         return Err(Error::Invalid(format!(
-            "model `{id}`: {} has sha256 {actual} but the registry pins {sha}; the file was not used\n  hint: run `make models` to restore the pinned file",
+            "model `{id}`: {} has sha256 {actual} but its entry pins {sha}; the file was not used\n  hint: a registry model: run `make models` to restore the pinned file; your own [models.<id>] entry: if this file is the one you mean, set `sha256 = \"{actual}\"`",
             path.display()
         )));
     }

@@ -14,6 +14,21 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// `x` as a code span that is safe in a Markdown table cell: `|` escaped (GitHub's tables honour
+/// `\|` inside code spans), and a fence longer than any run of backticks in `x`.
+fn code(x: &str) -> String {
+    let x = x.replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in x.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if longest > 0 { " " } else { "" };
+    format!("{fence}{pad}{x}{pad}{fence}")
+}
+
 /// Above this many raw files, the card summarises them per folder.
 const MAX_LISTED: usize = 30;
 
@@ -91,8 +106,8 @@ pub fn render(doc: &Value) -> String {
         for f in raw {
             let _ = writeln!(
                 o,
-                "| `{}` | {} | `{}` |",
-                s(&f["file"]),
+                "| {} | {} | `{}` |",
+                code(&s(&f["file"])),
                 s(&f["bytes"]),
                 s(&f["sha256"])
             );
@@ -112,7 +127,8 @@ pub fn render(doc: &Value) -> String {
         ) {
             let _ = writeln!(
                 o,
-                "| `{folder}` | {} | {} | {} |",
+                "| {} | {} | {} | {} |",
+                code(&folder),
                 g.files,
                 g.bytes,
                 g.formats()
@@ -136,8 +152,8 @@ pub fn render(doc: &Value) -> String {
             };
             let _ = writeln!(
                 o,
-                "| `{}` | <{}> | {} | `{}` | {ex} |",
-                s(&f["name"]),
+                "| {} | <{}> | {} | `{}` | {ex} |",
+                code(&s(&f["name"])),
                 s(&f["url"]),
                 s(&f["bytes"]),
                 s(&f["sha256"])
@@ -202,8 +218,8 @@ pub fn render(doc: &Value) -> String {
         let sha = s(&f["sha256"]);
         let _ = writeln!(
             o,
-            "| `{}` | {} | {} | `{}…` |",
-            s(&f["path"]),
+            "| {} | {} | {} | `{}…` |",
+            code(&s(&f["path"])),
             s(&f["rows"]),
             s(&f["bytes"]),
             &sha[..sha.len().min(16)]
@@ -287,7 +303,8 @@ pub fn render(doc: &Value) -> String {
         for (f, a) in accounts {
             let _ = writeln!(
                 o,
-                "| `{f}` | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                code(f),
                 s(&a["lines"]),
                 s(&a["header"]),
                 s(&a["skipped"]),
@@ -312,8 +329,15 @@ pub fn render(doc: &Value) -> String {
         for (folder, e) in sums {
             let _ = writeln!(
                 o,
-                "| `{folder}` ({} files) | {} | {} | {} | {} | {} | {} |",
-                e[0], e[1], e[2], e[3], e[4], e[5], e[6]
+                "| {} ({} files) | {} | {} | {} | {} | {} | {} |",
+                code(&folder),
+                e[0],
+                e[1],
+                e[2],
+                e[3],
+                e[4],
+                e[5],
+                e[6]
             );
         }
     }
@@ -706,5 +730,15 @@ fn render_sample_diagnostics(o: &mut String, doc: &Value) {
             s(&m["test_images_with_train_copy"]["near"]),
             s(&m["test_images"])
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn code_spans_survive_pipes_and_backticks_in_table_cells() {
+        assert_eq!(super::code("a/b.csv"), "`a/b.csv`");
+        assert_eq!(super::code("a|b"), "`a\\|b`");
+        assert_eq!(super::code("a|b`c"), "`` a\\|b`c ``");
     }
 }

@@ -449,6 +449,9 @@ pub fn check_usable(
     // not a recommendation dataset); a sample corpus needs rows in its tables.
     let rows = if interactions_needed {
         n.interactions.len()
+    } else if let Some(samples) = n.tables.iter().find(|t| t.name == "samples") {
+        // A labelled sample corpus is its samples: images alone are not one.
+        samples.batch.num_rows()
     } else {
         n.tables.iter().map(|t| t.batch.num_rows()).sum::<usize>()
     };

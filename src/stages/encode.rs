@@ -509,6 +509,17 @@ fn texts(
     fields: &[String],
     name: &str,
 ) -> Result<Vec<Input>> {
+    texts_of(items, "items", template, fields, name)
+}
+
+/// The text of every row of `table` (`items` or a side table) from a template or fields.
+fn texts_of(
+    items: &arrow_array::RecordBatch,
+    table: &str,
+    template: Option<&str>,
+    fields: &[String],
+    name: &str,
+) -> Result<Vec<Input>> {
     // Every named column must exist: a typo would silently give empty texts.
     let mut names: Vec<String> = fields.to_vec();
     if let Some(t) = template {
@@ -528,7 +539,7 @@ fn texts(
     for n in &names {
         if schema.column_with_name(n).is_none() {
             return Err(Error::Invalid(format!(
-                "[[stages.encode]] `{name}`: the items table has no column `{n}` (columns: {})",
+                "[[stages.encode]] `{name}`: the {table} table has no column `{n}` (columns: {})",
                 schema
                     .fields()
                     .iter()
@@ -576,7 +587,15 @@ fn gather_table(
     let path = inputs.filter_dir.join(format!("{table}.parquet"));
     if !path.is_file() || crate::io::schema::table(&format!("{table}_embeddings")).is_err() {
         return Err(Error::Invalid(format!(
-            "[[stages.encode]] `{}`: `table = \"{table}\"`: this corpus has no table `{table}` whose rows can be encoded (tables with media: soil_images)",
+            "[[stages.encode]] `{}`: `table = \"{table}\"`: this corpus has no table `{table}` that recdata can encode (side tables with their own embeddings schema: soil_images)",
+            c.name
+        )));
+    }
+    if let Source::Media(m) = &c.source
+        && m != "image"
+    {
+        return Err(Error::Invalid(format!(
+            "[[stages.encode]] `{}`: `table = \"{table}\"` holds images; `media = \"{m}\"` cannot read them (use media = \"image\" with an image model)",
             c.name
         )));
     }
@@ -585,8 +604,8 @@ fn gather_table(
     let ids: &arrow_array::UInt64Array = column(&b, &key)?;
     let ids = ids.values().to_vec();
     let work = match &c.source {
-        Source::Template(t) => texts(&b, Some(t), &[], &c.name)?,
-        Source::Fields(f) => texts(&b, None, f, &c.name)?,
+        Source::Template(t) => texts_of(&b, table, Some(t), &[], &c.name)?,
+        Source::Fields(f) => texts_of(&b, table, None, f, &c.name)?,
         Source::Media(_) => {
             let root = inputs.table_root.ok_or_else(|| {
                 Error::Internal("no source directory for the table's files".into())

@@ -178,6 +178,11 @@ pub fn run(
     split.iter().for_each(|&s| totals[s as usize] += 1);
 
     let images_path = filter_dir.join(format!("{IMAGE_TABLE}.parquet"));
+    if cfg.images == ImageSplit::Group && filter_dir.join("sample_soil.parquet").is_file() {
+        return Err(Error::Invalid(
+            "[stages.split] images = \"group\" re-splits the soil images, but `source.pairing = \"random-by-class\"` drew the samples' images from an upstream split folder (`pairing_split`): some paired images would land in valid or test. Use images = \"upstream\", or pairing = \"none\"".into(),
+        ));
+    }
     let images = if images_path.is_file() {
         Some(split_images(cfg, seed, &images_path, out, corpus, meta)?)
     } else {
@@ -225,14 +230,32 @@ fn split_images(
     let near = cfg.near_duplicates.then_some(cfg.near_threshold);
     let groups = dups::group(&media, near);
     let split: Vec<Option<u8>> = match cfg.images {
-        ImageSplit::Upstream => (0..n)
-            .map(|i| {
-                folder
-                    .is_valid(i)
-                    .then(|| upstream_split(folder.value(i)))
-                    .flatten()
-            })
-            .collect(),
+        ImageSplit::Upstream => {
+            // A split folder that is not a known name would silently leave its images out of
+            // every split (and out of the cross-split audit): refuse it instead.
+            let unknown: std::collections::BTreeSet<&str> = (0..n)
+                .filter(|&i| folder.is_valid(i) && upstream_split(folder.value(i)).is_none())
+                .map(|i| folder.value(i))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "[stages.split] images = \"upstream\": the image tree has split folder(s) {} that are not a train, valid or test name (train/training, valid/val/validation/dev, test/testing, any case): rename them, or re-split with images = \"group\"",
+                    unknown
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            (0..n)
+                .map(|i| {
+                    folder
+                        .is_valid(i)
+                        .then(|| upstream_split(folder.value(i)))
+                        .flatten()
+                })
+                .collect()
+        }
         ImageSplit::Group => {
             let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
             for (i, &r) in groups.root.iter().enumerate() {

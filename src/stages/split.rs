@@ -216,8 +216,17 @@ impl SplitConfig {
                     _ => ImageSplit::Upstream,
                 };
                 let near_duplicates = r.bool(diags, "near_duplicates").is_some_and(|b| b.value);
-                let near_threshold = r
-                    .int(diags, "near_threshold", 0, 32)
+                let threshold = r.int(diags, "near_threshold", 0, 32);
+                if let Some(t) = &threshold
+                    && !(near_duplicates && images == ImageSplit::Group)
+                {
+                    diags.push(Diagnostic::error(
+                        "`near_threshold` sets the near copies a group re-split keeps together; it needs `images = \"group\"` and `near_duplicates = true`",
+                        Some(t.span),
+                        "no effect here",
+                    ).with_help("the media audit's threshold is [stages.diagnostics] near_threshold"));
+                }
+                let near_threshold = threshold
                     .map_or(crate::diagnose::dups::DEFAULT_NEAR_THRESHOLD, |v| {
                         v.value as u32
                     });

@@ -112,11 +112,13 @@ fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklear
     let d = tempfile::tempdir().unwrap();
     let raw = synth(d.path(), true);
     // The soil images embedded inside the build (an encoder over a side table).
+    // A second encoder over the table that encodes the label itself: the k-NN baseline must use
+    // the one `[stages.diagnostics] embedding` names, not the first by name (adversary finding).
     let m = manifest_with(
         d.path(),
         "",
-        "",
-        "[[stages.encode]]\nname = \"soil\"\nmodel = \"efficientnet-lite0\"\ntable = \"soil_images\"\nmedia = \"image\"\n",
+        "embedding = \"soil\"",
+        "[[stages.encode]]\nname = \"soil\"\nmodel = \"efficientnet-lite0\"\ntable = \"soil_images\"\nmedia = \"image\"\n\n[[stages.encode]]\nname = \"a_label\"\nmodel = \"all-minilm-l6-v2\"\ntable = \"soil_images\"\nfields = [\"soil_class\"]\n",
     );
     let (o, ver) = build(d.path(), &m);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -206,6 +208,7 @@ fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklear
         &want["near_lookup_accuracy"]
     ));
     assert_eq!(b["images"]["knn_embeddings"]["applicable"], true, "{b:#}");
+    assert_eq!(b["images"]["knn_embeddings"]["encoder"], "soil", "{b:#}");
     assert!(
         close(
             &b["images"]["knn_embeddings"]["accuracy"],
@@ -305,11 +308,41 @@ fn planted_duplicates_are_found_with_the_right_groups_and_baselines_match_sklear
         html.matches("data:image/jpeg;base64,").count() >= 9,
         "thumbnails"
     );
+    // The version verifies (the report is regenerated from diagnostics.json, thumbnails
+    // included), and building it again finds it already published, byte for byte.
+    let o = recdata(&["verify", ver.to_str().unwrap()], d.path());
     assert!(
-        !std::fs::read_to_string(ver.join("diagnostics.json"))
-            .unwrap()
-            .contains("base64")
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
+    let (o, _) = build(d.path(), &m);
+    assert!(
+        o.status.success(),
+        "rebuild: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // And a build into another data folder gives the same bytes (no timings in the JSON).
+    let o = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "again"],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "diagnostics.json",
+        "dataset.json",
+        "report.html",
+        "README.md",
+        "splits/images.parquet",
+        "embeddings/soil.parquet",
+    ] {
+        assert_eq!(
+            std::fs::read(ver.join(f)).unwrap(),
+            std::fs::read(d.path().join("again/ag/1").join(f)).unwrap(),
+            "{f} differs between two builds"
+        );
+    }
 
     // max_leakage = 0 fails the build (exit 1) after publishing, naming the finding.
     std::fs::write(
@@ -500,4 +533,78 @@ fn item_covers_that_are_copies_are_grouped_and_counted_as_test_twins() {
         .expect("finding");
     assert_eq!(f["count"], media["test_targets_with_train_twin"]);
     assert_eq!(f["severity"], "warning");
+}
+
+#[test]
+fn sample_corpus_configurations_that_would_mislead_are_errors() {
+    // Adversary findings on the release binary, each an error that names the fix.
+    let d = tempfile::tempdir().unwrap();
+    let raw = synth(d.path(), true);
+    let fails = |name: &str, split: &str, extra: &str, source: &str, want: &str| {
+        let p = d.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "[dataset]\nname = \"{name}\"\nversion = \"1\"\n\n[source]\ncorpus = \"agrosense\"\npath = \"raw\"\n{source}\n\n[stages.split]\nmethod = \"stratified\"\n{split}\n\n{extra}\n[stages.diagnostics]\n"
+            ),
+        )
+        .unwrap();
+        let o = recdata(
+            &["build", p.to_str().unwrap(), "--data-dir", "data"],
+            d.path(),
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+    };
+    // A split folder that is not a split name silently emptied the test split (and passed
+    // max_leakage = 0 on nothing).
+    std::fs::rename(
+        raw.join("Soil Image Dataset/test"),
+        raw.join("Soil Image Dataset/Test set"),
+    )
+    .unwrap();
+    fails("unknown_split_folder", "", "", "", "`Test set`");
+    std::fs::rename(
+        raw.join("Soil Image Dataset/Test set"),
+        raw.join("Soil Image Dataset/test"),
+    )
+    .unwrap();
+    // The pairing draws from Train; a group re-split would move paired images to test.
+    fails(
+        "pairing_with_group_resplit",
+        "images = \"group\"",
+        "",
+        "pairing = \"random-by-class\"",
+        "Use images = \"upstream\", or pairing = \"none\"",
+    );
+    // A threshold with no effect is not accepted silently.
+    fails(
+        "near_threshold_without_group",
+        "near_threshold = 4",
+        "",
+        "",
+        "needs `images = \"group\"`",
+    );
+    // Audio over a table of images.
+    fails(
+        "audio_over_images",
+        "",
+        "[[stages.encode]]\nname = \"a\"\nmodel = \"openwakeword-speech-embedding\"\ntable = \"soil_images\"\nmedia = \"audio\"\n",
+        "",
+        "holds images",
+    );
+    // Zero samples is a failure, even with soil images.
+    std::fs::write(
+        raw.join("Crop_recommendation.csv"),
+        "N,P,K,temperature,humidity,ph,rainfall,label\n",
+    )
+    .unwrap();
+    fails(
+        "zero_samples",
+        "",
+        "",
+        "variants = \"skip\"",
+        "no usable rows",
+    );
 }
