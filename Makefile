@@ -156,6 +156,7 @@ bench: pydeps build $(I2D_VENV)/.ok
 	$(PY) bench/media.py --bin $(BIN) --img2dataset-python $(I2D_VENV)/bin/python
 	$(PY) bench/microlens.py --bin $(BIN)
 	$(PY) bench/finn.py --bin $(BIN)
+	$(PY) bench/media_audit.py --bin $(BIN)
 	$(MAKE) --no-print-directory bench-encode
 	$(MAKE) --no-print-directory bench-semantic-ids
 	$(MAKE) --no-print-directory bench-diagnostics

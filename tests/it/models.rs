@@ -457,5 +457,9 @@ fn manifest_model_errors_name_the_entry_and_the_fix() {
     let o = rd(&["models", "check", "byo.toml", "--runs", "1"], d.path());
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
-    assert!(t.contains("but the registry pins"), "{t}");
+    // The hint fits a user's own model: the entry's pin, not `make models`.
+    assert!(
+        t.contains("but its entry pins") && t.contains("set `sha256 = "),
+        "{t}"
+    );
 }
