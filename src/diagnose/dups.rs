@@ -8,6 +8,25 @@
 
 use std::collections::HashMap;
 
+/// Pairs of unit vectors with cosine >= `min_cos`: brute force over all pairs (i < j), so only
+/// run on tables up to [`MAX_COSINE_IMAGES`] images.
+pub fn cosine_pairs(vectors: &[Option<&[f32]>], min_cos: f32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for (i, a) in vectors.iter().enumerate() {
+        let Some(a) = a else { continue };
+        for (j, b) in vectors.iter().enumerate().skip(i + 1) {
+            let Some(b) = b else { continue };
+            if a.iter().zip(b.iter()).map(|(x, y)| x * y).sum::<f32>() >= min_cos {
+                out.push((i as u32, j as u32));
+            }
+        }
+    }
+    out
+}
+
+/// Above this many images the all-pairs cosine search is skipped (reported as not applicable).
+pub const MAX_COSINE_IMAGES: usize = 20_000;
+
 /// Perceptual-hash bits within which two images count as near copies unless a manifest says
 /// otherwise. On the AgroSense-format fixture re-encoded (JPEG q60/q70) and half-size copies are
 /// 0 to 2 bits from their originals and distinct pictures 22 or more apart; imagehash users
@@ -101,6 +120,12 @@ pub fn near_pairs(hashes: &[u64], t: u32) -> Vec<(u64, u64, u32)> {
 
 /// Groups `media` by exact copies and, with `near = Some(t)`, near copies within `t` bits.
 pub fn group(media: &[Media<'_>], near: Option<u32>) -> Groups {
+    group_with(media, near, &[])
+}
+
+/// [`group`], with further near pairs (indices into `media`) found some other way: embedding
+/// cosine above a threshold. They join groups like perceptual-hash pairs (distance not counted).
+pub fn group_with(media: &[Media<'_>], near: Option<u32>, extra: &[(u32, u32)]) -> Groups {
     let n = media.len();
     let mut exact = UnionFind((0..n as u32).collect());
     let mut first_by_sha: HashMap<&str, u32> = HashMap::new();
@@ -137,6 +162,9 @@ pub fn group(media: &[Media<'_>], near: Option<u32>) -> Groups {
             all.union(ia, ib);
             pair_distance.push((ia, ib, d));
         }
+    }
+    for &(a, b) in extra {
+        all.union(a, b);
     }
     let root: Vec<u32> = (0..n as u32).map(|i| all.find(i)).collect();
     let mut max_distance: HashMap<u32, u32> = HashMap::new();

@@ -44,6 +44,9 @@ pub struct Options {
     /// (default [`dups::DEFAULT_NEAR_THRESHOLD`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub near_threshold: Option<u32>,
+    /// Sample corpora: near copies also by the cosine of the image embeddings (at least this).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near_cosine: Option<f32>,
     /// Sample corpora: where the image table's files are (thumbnails in the report). Not part
     /// of the fingerprint: the files' hashes already are.
     #[serde(skip)]
@@ -550,6 +553,7 @@ fn compute_samples(dir: &Path, meta: Option<Value>, o: &Options, p: &Reporter) -
         &samples::SampleOptions {
             near_threshold,
             embedding: o.embedding.clone(),
+            near_cosine: o.near_cosine,
             media_root: o.media_root.clone(),
         },
     )?;

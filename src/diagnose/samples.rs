@@ -31,6 +31,8 @@ pub struct SampleOptions {
     /// The encoder whose vectors the k-NN baseline uses (`[stages.diagnostics] embedding`);
     /// default: the first over the image table, by name.
     pub embedding: Option<String>,
+    /// Near copies also by embedding: cosine of those vectors at least this (`near_cosine`).
+    pub near_cosine: Option<f32>,
     /// Where the image table's `path`s are (the source's data directory), for thumbnails.
     pub media_root: Option<std::path::PathBuf>,
 }
@@ -276,7 +278,13 @@ struct Lookup {
 
 /// The exact- and near-hash lookups: a test image gets the majority class of its train copies
 /// (by sha256, else the train images of its duplicate group `root` within `t` bits of it).
-fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize], t: u32) -> Lookup {
+fn train_copy_lookup(
+    imgs: &[Img],
+    root: &[u32],
+    test: &[usize],
+    t: u32,
+    cos_pairs: &std::collections::HashSet<(u32, u32)>,
+) -> Lookup {
     let mut train_sha: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut train_in_comp: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, m) in imgs.iter().enumerate() {
@@ -301,13 +309,17 @@ fn train_copy_lookup(imgs: &[Img], root: &[u32], test: &[usize], t: u32) -> Look
             let hit = usize::from(vote(c) == imgs[i].class);
             l.exact_hits += hit;
             l.any_hits += hit;
-        } else if let (Some(h), Some(c)) = (imgs[i].phash, train_in_comp.get(&root[i])) {
-            // Within `t` bits of a train image itself, not only linked to one through a chain
-            // of near copies in its group.
+        } else if let Some(c) = train_in_comp.get(&root[i]) {
+            // Within `t` bits of a train image itself (or above the cosine threshold with it),
+            // not only linked to one through a chain of near copies in its group.
+            let h = imgs[i].phash;
             let close: Vec<usize> = c
                 .iter()
                 .copied()
-                .filter(|&j| imgs[j].phash.is_some_and(|g| (g ^ h).count_ones() <= t))
+                .filter(|&j| {
+                    matches!((h, imgs[j].phash), (Some(a), Some(b)) if (a ^ b).count_ones() <= t)
+                        || cos_pairs.contains(&((i.min(j)) as u32, (i.max(j)) as u32))
+                })
                 .collect();
             if !close.is_empty() {
                 l.near += 1;
@@ -369,7 +381,34 @@ fn audit_images(
             phash: m.phash,
         })
         .collect();
-    let g = dups::group(&media, Some(o.near_threshold));
+    // Near copies by embedding cosine too, when asked and the image table has vectors: catches
+    // copies a perceptual hash misses (mirrored, cropped, recoloured pictures).
+    let emb = match o.near_cosine {
+        Some(_) => image_embeddings(dir, o.embedding.as_deref())?,
+        None => None,
+    };
+    let mut cosine_report = Value::Null;
+    let mut cos_pairs: Vec<(u32, u32)> = Vec::new();
+    if let Some(c) = o.near_cosine {
+        cosine_report = match &emb {
+            None => {
+                json!({ "applicable": false, "min_cosine": c, "reason": "no encoder over the image table" })
+            }
+            Some(_) if imgs.len() > dups::MAX_COSINE_IMAGES => {
+                json!({ "applicable": false, "min_cosine": c,
+                "reason": format!("{} images: the all-pairs cosine search runs up to {}", imgs.len(), dups::MAX_COSINE_IMAGES) })
+            }
+            Some((name, vecs)) => {
+                let v: Vec<Option<&[f32]>> = imgs
+                    .iter()
+                    .map(|m| vecs.get(&m.id).map(Vec::as_slice))
+                    .collect();
+                cos_pairs = dups::cosine_pairs(&v, c);
+                json!({ "applicable": true, "min_cosine": c, "encoder": name, "pairs": cos_pairs.len() })
+            }
+        };
+    }
+    let g = dups::group_with(&media, Some(o.near_threshold), &cos_pairs);
     let mut comps: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, &r) in g.root.iter().enumerate() {
         comps.entry(r).or_default().push(i);
@@ -402,7 +441,8 @@ fn audit_images(
     let test: Vec<usize> = (0..imgs.len())
         .filter(|&i| imgs[i].split == Some(2))
         .collect();
-    let look = train_copy_lookup(&imgs, &g.root, &test, o.near_threshold);
+    let cos_set: std::collections::HashSet<(u32, u32)> = cos_pairs.iter().copied().collect();
+    let look = train_copy_lookup(&imgs, &g.root, &test, o.near_threshold, &cos_set);
     let (t_exact, t_near, lookup_exact_hits, lookup_any_hits) =
         (look.exact, look.near, look.exact_hits, look.any_hits);
     // Groups listed: across splits first, then by size.
@@ -449,6 +489,7 @@ fn audit_images(
         "hashed": imgs.iter().filter(|m| m.phash.is_some()).count(),
         "distinct_contents": exact_sets.len(),
         "near_threshold": o.near_threshold,
+        "near_cosine": cosine_report,
         "phash": "64-bit DCT perceptual hash, the bits of Python imagehash.phash; near copies: Hamming distance <= near_threshold",
         "exact": {
             "groups": exact_groups.len(),
@@ -663,7 +704,11 @@ pub fn leakage(doc: &Value) -> Vec<Value> {
         json!({
             "id": "media_near_copy_across_splits", "severity": "error", "applicable": has_test,
             "count": t["near"],
-            "description": format!("test images within {} perceptual-hash bits of a train image, with no exact copy in train", m["near_threshold"]),
+            "description": if m["near_cosine"]["applicable"] == true {
+                format!("test images within {} perceptual-hash bits of a train image, or at embedding cosine >= {} with one, with no exact copy in train", m["near_threshold"], m["near_cosine"]["min_cosine"])
+            } else {
+                format!("test images within {} perceptual-hash bits of a train image, with no exact copy in train", m["near_threshold"])
+            },
         }),
         json!({
             "id": "media_duplicates_within_table", "severity": "warning", "applicable": true,
@@ -703,11 +748,16 @@ mod tests {
             img(1, None, b, "b"),
             img(2, Some(2), c, "c"),
         ];
-        let l = train_copy_lookup(&imgs, &[0, 0, 0], &[2], 8);
+        let none = std::collections::HashSet::new();
+        let l = train_copy_lookup(&imgs, &[0, 0, 0], &[2], 8, &none);
         assert_eq!((l.exact, l.near), (0, 0));
         // Within the threshold of the train image itself: a near copy.
         let imgs = vec![img(0, Some(0), a, "a"), img(2, Some(2), b, "c")];
-        let l = train_copy_lookup(&imgs, &[0, 0], &[1], 8);
+        let l = train_copy_lookup(&imgs, &[0, 0], &[1], 8, &none);
         assert_eq!((l.exact, l.near, l.any_hits), (0, 1, 1));
+        // Far apart in hash, but a cosine pair: a near copy.
+        let imgs = vec![img(0, Some(0), a, "a"), img(2, Some(2), !a, "c")];
+        let l = train_copy_lookup(&imgs, &[0, 0], &[1], 8, &[(0, 1)].into_iter().collect());
+        assert_eq!((l.exact, l.near), (0, 1));
     }
 }

@@ -105,6 +105,9 @@ impl DiagnosticsConfig {
         if let Some(v) = r.int(diags, "near_threshold", 0, 32) {
             c.options.near_threshold = Some(v.value as u32);
         }
+        if let Some(v) = r.float(diags, "near_cosine", 0.5, 1.0) {
+            c.options.near_cosine = Some(v.value as f32);
+        }
         if let Some(v) = r.int(diags, "max_leakage", 0, i64::MAX) {
             c.thresholds.max_leakage = Some(v.value as u64);
         }

@@ -608,3 +608,51 @@ fn sample_corpus_configurations_that_would_mislead_are_errors() {
         "no usable rows",
     );
 }
+
+#[test]
+fn near_copies_by_embedding_cosine_are_the_pairs_numpy_finds() {
+    // `near_cosine`: pairs of image vectors at or above the threshold join the duplicate groups.
+    // The pairs are exactly numpy's over the published embeddings; a mirrored copy (26 pHash
+    // bits from its original) is found at a low enough threshold.
+    let d = tempfile::tempdir().unwrap();
+    let raw = synth(d.path(), true);
+    let py = Command::new(python())
+        .arg("-c")
+        .arg("import sys\nfrom PIL import Image, ImageOps\nImageOps.mirror(Image.open(sys.argv[1])).save(sys.argv[2], quality=90)")
+        .arg(raw.join("Soil Image Dataset/Train/Red soil/field 2.jpg"))
+        .arg(raw.join("Soil Image Dataset/test/Red soil/field 2 mirrored.jpg"))
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let m = manifest_with(
+        d.path(),
+        "",
+        "embedding = \"soil\"\nnear_cosine = 0.93",
+        "[[stages.encode]]\nname = \"soil\"\nmodel = \"efficientnet-lite0\"\ntable = \"soil_images\"\nmedia = \"image\"\n",
+    );
+    let (o, ver) = build(d.path(), &m);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let diag = json(&ver.join("diagnostics.json"));
+    let nc = &diag["media"]["near_cosine"];
+    assert_eq!(nc["applicable"], true, "{nc:#}");
+    let count = Command::new(python())
+        .arg("-c")
+        .arg("import sys, numpy as np, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1] + '/embeddings/soil.parquet')\nx = np.stack(t['embedding'].to_pylist()).astype(np.float32)\nx /= np.linalg.norm(x, axis=1, keepdims=True)\nc = x @ x.T\nprint(int((np.triu(c, 1) >= np.float32(0.93)).sum()))")
+        .arg(&ver)
+        .output()
+        .unwrap();
+    let want: u64 = String::from_utf8_lossy(&count.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(nc["pairs"].as_u64().unwrap(), want, "{nc:#}");
+    let mirrored = groups(&diag).into_iter().any(|g| {
+        g.contains(&"Soil Image Dataset/Train/Red soil/field 2.jpg".to_string())
+            && g.contains(&"Soil Image Dataset/test/Red soil/field 2 mirrored.jpg".to_string())
+    });
+    assert!(mirrored, "{:?}", groups(&diag));
+}
