@@ -6,6 +6,7 @@ pub mod csv;
 pub mod lines;
 pub mod npy;
 pub mod parquet;
+pub mod pylit;
 pub mod schema;
 pub mod store;
 

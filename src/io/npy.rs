@@ -214,192 +214,14 @@ pub fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-/// A Python literal, as far as `.npy` headers use them.
-#[derive(Debug, Clone, PartialEq)]
-enum Py {
-    Str(String),
-    Int(i128),
-    Bool(bool),
-    None,
-    Tuple(Vec<Py>),
-    List(Vec<Py>),
-    Dict(Vec<(Py, Py)>),
-}
-
-struct PyParser<'a> {
-    s: &'a [char],
-    pos: usize,
-}
-
-impl PyParser<'_> {
-    fn ws(&mut self) {
-        while self.pos < self.s.len() && self.s[self.pos].is_whitespace() {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&mut self) -> Option<char> {
-        self.ws();
-        self.s.get(self.pos).copied()
-    }
-
-    fn expect(&mut self, c: char) -> std::result::Result<(), String> {
-        match self.peek() {
-            Some(x) if x == c => {
-                self.pos += 1;
-                Ok(())
-            }
-            Some(x) => Err(format!(
-                "expected `{c}` at offset {}, found `{x}`",
-                self.pos
-            )),
-            None => Err(format!("expected `{c}`, found the end of the header")),
-        }
-    }
-
-    /// Items up to `close`, separated by commas, a trailing comma allowed. Returns the items
-    /// and whether there was a comma at all (a one-element tuple needs one).
-    fn seq(&mut self, close: char, dict: bool) -> std::result::Result<(Vec<Py>, bool), String> {
-        let mut items = Vec::new();
-        let mut comma = false;
-        loop {
-            if self.peek() == Some(close) {
-                self.pos += 1;
-                return Ok((items, comma));
-            }
-            items.push(self.value()?);
-            if dict {
-                self.expect(':')?;
-                items.push(self.value()?);
-            }
-            match self.peek() {
-                Some(',') => {
-                    self.pos += 1;
-                    comma = true;
-                }
-                Some(c) if c == close => {}
-                Some(c) => {
-                    return Err(format!(
-                        "expected `,` or `{close}` at offset {}, found `{c}`",
-                        self.pos
-                    ));
-                }
-                None => return Err(format!("expected `{close}`, found the end of the header")),
-            }
-        }
-    }
-
-    fn value(&mut self) -> std::result::Result<Py, String> {
-        let Some(c) = self.peek() else {
-            return Err("expected a value, found the end of the header".into());
-        };
-        match c {
-            '{' => {
-                self.pos += 1;
-                let (items, _) = self.seq('}', true)?;
-                let mut it = items.into_iter();
-                let mut pairs = Vec::new();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
-                }
-                Ok(Py::Dict(pairs))
-            }
-            '(' => {
-                self.pos += 1;
-                let (items, comma) = self.seq(')', false)?;
-                // `(5)` is just 5 in Python; `(5,)` is a tuple.
-                if items.len() == 1 && !comma {
-                    return Ok(items.into_iter().next().unwrap_or(Py::None));
-                }
-                Ok(Py::Tuple(items))
-            }
-            '[' => {
-                self.pos += 1;
-                Ok(Py::List(self.seq(']', false)?.0))
-            }
-            '\'' | '"' => {
-                self.pos += 1;
-                let mut out = String::new();
-                loop {
-                    let Some(&ch) = self.s.get(self.pos) else {
-                        return Err("unterminated string".into());
-                    };
-                    self.pos += 1;
-                    if ch == c {
-                        return Ok(Py::Str(out));
-                    }
-                    if ch == '\\' {
-                        let Some(&e) = self.s.get(self.pos) else {
-                            return Err("unterminated string".into());
-                        };
-                        self.pos += 1;
-                        out.push(match e {
-                            'n' => '\n',
-                            't' => '\t',
-                            'r' => '\r',
-                            '0' => '\0',
-                            other => other,
-                        });
-                    } else {
-                        out.push(ch);
-                    }
-                }
-            }
-            c if c.is_ascii_digit() || c == '-' || c == '+' => {
-                let start = self.pos;
-                self.pos += 1;
-                while self.pos < self.s.len() && self.s[self.pos].is_ascii_digit() {
-                    self.pos += 1;
-                }
-                let text: String = self.s[start..self.pos].iter().collect();
-                // Python 2 wrote longs as `20L`.
-                if matches!(self.s.get(self.pos), Some('L' | 'l')) {
-                    self.pos += 1;
-                }
-                text.parse()
-                    .map(Py::Int)
-                    .map_err(|_| format!("`{text}` is not an integer"))
-            }
-            c if c.is_ascii_alphabetic() => {
-                let start = self.pos;
-                while self.pos < self.s.len() && self.s[self.pos].is_ascii_alphanumeric() {
-                    self.pos += 1;
-                }
-                let word: String = self.s[start..self.pos].iter().collect();
-                match word.as_str() {
-                    "True" => Ok(Py::Bool(true)),
-                    "False" => Ok(Py::Bool(false)),
-                    "None" => Ok(Py::None),
-                    _ => Err(format!("unexpected name `{word}`")),
-                }
-            }
-            other => Err(format!(
-                "unexpected `{other}` at offset {} of the header",
-                self.pos
-            )),
-        }
-    }
-}
-
 fn parse_header_dict(text: &str) -> std::result::Result<(DType, bool, Vec<usize>), String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut p = PyParser { s: &chars, pos: 0 };
-    let v = p.value()?;
-    p.ws();
-    if p.pos != chars.len() {
-        return Err(format!(
-            "unexpected text after the header dict at offset {}",
-            p.pos
-        ));
-    }
-    let Py::Dict(pairs) = v else {
-        return Err("the header is not a dict".into());
+    use super::pylit::Val;
+    let v = super::pylit::parse_text(text)?;
+    let Val::Map(pairs) = v else {
+        return Err(format!("the header is not a dict but {}", v.kind()));
     };
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (k, v) in pairs {
-        let Py::Str(k) = k else {
-            return Err("a header key is not a string".into());
-        };
         match k.as_str() {
             "descr" => descr = Some(v),
             "fortran_order" => fortran = Some(v),
@@ -412,33 +234,40 @@ fn parse_header_dict(text: &str) -> std::result::Result<(DType, bool, Vec<usize>
         }
     }
     let dtype = match descr {
-        Some(Py::Str(d)) => DType::parse(&d).ok_or_else(|| {
+        Some(Val::Str(d)) => DType::parse(&d).ok_or_else(|| {
             format!(
                 "unsupported dtype `{d}` (expected one of b1 i1 u1 i2 u2 i4 u4 i8 u8 f4 f8, with byte order < > | =)"
             )
         })?,
-        Some(Py::List(_)) => {
+        Some(Val::List(_)) => {
             return Err("structured dtypes (a list `descr`) are not supported".into());
         }
-        Some(other) => return Err(format!("`descr` is not a string: {other:?}")),
+        Some(other) => return Err(format!("`descr` is not a string but {}", other.kind())),
         None => return Err("the header has no `descr`".into()),
     };
     let fortran = match fortran {
-        Some(Py::Bool(b)) => b,
-        Some(other) => return Err(format!("`fortran_order` is not True/False: {other:?}")),
+        Some(Val::Bool(b)) => b,
+        Some(other) => {
+            return Err(format!(
+                "`fortran_order` is not True/False but {}",
+                other.kind()
+            ));
+        }
         None => return Err("the header has no `fortran_order`".into()),
     };
     let shape = match shape {
-        Some(Py::Tuple(items)) => items
+        Some(Val::List(items)) => items
             .into_iter()
             .map(|d| match d {
-                Py::Int(n) if n >= 0 && n <= usize::MAX as i128 => Ok(n as usize),
+                Val::Int(n) if n >= 0 => {
+                    usize::try_from(n).map_err(|_| format!("`shape` entry {n} is too large"))
+                }
                 other => Err(format!(
                     "`shape` must hold non-negative integers, found {other:?}"
                 )),
             })
             .collect::<std::result::Result<Vec<_>, _>>()?,
-        Some(other) => return Err(format!("`shape` is not a tuple: {other:?}")),
+        Some(other) => return Err(format!("`shape` is not a tuple but {}", other.kind())),
         None => return Err("the header has no `shape`".into()),
     };
     Ok((dtype, fortran, shape))
