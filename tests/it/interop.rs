@@ -564,8 +564,12 @@ fn last_json(out: &str) -> serde_json::Value {
 fn run_script(python: &str, script: &str, args: &[&str]) -> serde_json::Value {
     let mut all = vec![client(script)];
     all.extend(args.iter().map(|a| a.to_string()));
+    // In a scratch folder: Cornac and RecBole write logs (CornacExp-*.log, log_tensorboard/)
+    // into the working directory, which would otherwise be the repository.
+    let scratch = tempfile::tempdir().unwrap();
     let o = Command::new(python)
         .args(&all)
+        .current_dir(scratch.path())
         .output()
         .expect("run python");
     last_json(&ok(&o))
