@@ -10,19 +10,7 @@ use serde_json::Value;
 
 use crate::util::python;
 
-/// recdata with the repository's model registry (the tests run in temporary folders).
-fn recdata(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(crate::util::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env(
-            "RECDATA_MODELS",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
-        )
-        .output()
-        .expect("run recdata")
-}
+use crate::util::recdata_with_models as recdata;
 
 fn synth(dir: &Path, duplicates: bool) -> PathBuf {
     let raw = dir.join("raw");

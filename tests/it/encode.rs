@@ -16,18 +16,7 @@ fn models_dir() -> PathBuf {
     repo().join("models")
 }
 
-/// recdata with the repo's model registry and a private cache.
-fn rd(args: &[&str], cwd: &Path) -> Output {
-    Command::new(crate::util::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("RECDATA_MODELS", models_dir())
-        .env("RECDATA_CACHE", cwd.join("cache"))
-        .env("RECDATA_THREADS", "2")
-        .output()
-        .expect("run recdata")
-}
+use crate::util::recdata_with_models as rd;
 
 fn ok(o: &Output) -> String {
     assert!(

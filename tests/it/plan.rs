@@ -1,22 +1,9 @@
 //! `recdata plan` / `build --dry-run`: what a build would do and why, without running anything.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn rd(args: &[&str], cwd: &Path) -> Output {
-    Command::new(crate::util::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env(
-            "RECDATA_MODELS",
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
-        )
-        .env("RECDATA_CACHE", cwd.join("cache"))
-        .env("RECDATA_THREADS", "2")
-        .output()
-        .expect("run recdata")
-}
+use crate::util::recdata_with_models as rd;
 
 fn ok(o: &Output) -> String {
     assert!(

@@ -9,6 +9,23 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_recdata")))
 }
 
+/// recdata with the repository's model registry, a private cache in `cwd` and two threads
+/// (the tests run in temporary folders, outside the checkout).
+pub fn recdata_with_models(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env(
+            "RECDATA_MODELS",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        )
+        .env("RECDATA_CACHE", cwd.join("cache"))
+        .env("RECDATA_THREADS", "2")
+        .output()
+        .expect("run recdata")
+}
+
 pub fn recdata(args: &[&str], cwd: &Path) -> Output {
     Command::new(bin())
         .args(args)
