@@ -191,6 +191,25 @@ fn item_universe(dir: &Path) -> Result<(usize, usize)> {
     Ok((n, min))
 }
 
+/// The values of a fixed-size-list column of float32 or float16 (an `embedding`), row after
+/// row, as f32; anything else is an error naming `path`.
+pub fn list_values_f32(l: &arrow_array::FixedSizeListArray, path: &Path) -> Result<Vec<f32>> {
+    let v = l.values();
+    match v.data_type() {
+        DataType::Float32 => Ok(v.as_primitive::<Float32Type>().values().to_vec()),
+        DataType::Float16 => Ok(v
+            .as_primitive::<Float16Type>()
+            .values()
+            .iter()
+            .map(|h| h.to_f32())
+            .collect()),
+        t => Err(bad(
+            path,
+            format!("embedding values are {t}, expected floats"),
+        )),
+    }
+}
+
 /// Reads `embeddings/<name>.parquet` into an `n_items × d` matrix of unit rows.
 pub fn read_embeddings(dir: &Path, name: &str, n_items: usize) -> Result<Embeddings> {
     let path = dir.join(format!("embeddings/{name}.parquet"));
@@ -220,22 +239,7 @@ pub fn read_embeddings(dir: &Path, name: &str, n_items: usize) -> Result<Embeddi
             .column_by_name("embedding")
             .map(|c| c.as_fixed_size_list())
             .ok_or_else(|| bad(&path, "no embedding column"))?;
-        let v = l.values();
-        let vals: Vec<f32> = match v.data_type() {
-            DataType::Float32 => v.as_primitive::<Float32Type>().values().to_vec(),
-            DataType::Float16 => v
-                .as_primitive::<Float16Type>()
-                .values()
-                .iter()
-                .map(|h| h.to_f32())
-                .collect(),
-            t => {
-                return Err(bad(
-                    &path,
-                    format!("embedding values are {t}, expected floats"),
-                ));
-            }
-        };
+        let vals = list_values_f32(l, &path)?;
         for (r, id) in ids.values().iter().enumerate() {
             let id = *id as usize;
             if l.is_null(r) || id >= n_items {

@@ -179,6 +179,24 @@ pub fn group_with(media: &[Media<'_>], near: Option<u32>, extra: &[(u32, u32)]) 
     }
 }
 
+/// The members of every group, given each item's group root (as in [`Groups::root`]): index
+/// lists in root order, singletons included.
+pub fn members(root: &[u32]) -> std::collections::BTreeMap<u32, Vec<usize>> {
+    let mut m: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    for (i, &r) in root.iter().enumerate() {
+        m.entry(r).or_default().push(i);
+    }
+    m
+}
+
+/// The groups with more than one member (the duplicate groups), in root order.
+pub fn duplicate_groups(root: &[u32]) -> Vec<Vec<usize>> {
+    members(root)
+        .into_values()
+        .filter(|m| m.len() > 1)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! such items are the same input; when one is a test target and the other a training item, the
 //! model can "recognise" the target from its twin.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use arrow_array::{Array, StringArray, UInt32Array};
@@ -84,11 +84,7 @@ pub fn audit(
         })
         .collect();
     let g = dups::group(&media, Some(near_threshold));
-    let mut comps: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, &r) in g.root.iter().enumerate() {
-        comps.entry(r).or_default().push(i);
-    }
-    let comps: Vec<Vec<usize>> = comps.into_values().filter(|m| m.len() > 1).collect();
+    let comps = dups::duplicate_groups(&g.root);
     let exact = comps
         .iter()
         .filter(|m| m.iter().all(|&i| g.exact_root[i] == g.exact_root[m[0]]))

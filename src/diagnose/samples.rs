@@ -383,10 +383,8 @@ fn audit_images(
         .collect();
     // Near copies by embedding cosine too, when asked and the image table has vectors: catches
     // copies a perceptual hash misses (mirrored, cropped, recoloured pictures).
-    let emb = match o.near_cosine {
-        Some(_) => image_embeddings(dir, o.embedding.as_deref())?,
-        None => None,
-    };
+    // The image table's vectors, read once: the cosine pairs and the k-NN baseline use them.
+    let emb = image_embeddings(dir, o.embedding.as_deref())?;
     let mut cosine_report = Value::Null;
     let mut cos_pairs: Vec<(u32, u32)> = Vec::new();
     if let Some(c) = o.near_cosine {
@@ -409,15 +407,8 @@ fn audit_images(
         };
     }
     let g = dups::group_with(&media, Some(o.near_threshold), &cos_pairs);
-    let mut comps: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, &r) in g.root.iter().enumerate() {
-        comps.entry(r).or_default().push(i);
-    }
-    let comps: Vec<Vec<usize>> = comps.into_values().filter(|m| m.len() > 1).collect();
-    let mut exact_sets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, &r) in g.exact_root.iter().enumerate() {
-        exact_sets.entry(r).or_default().push(i);
-    }
+    let comps = dups::duplicate_groups(&g.root);
+    let exact_sets = dups::members(&g.exact_root);
     let exact_groups: Vec<&Vec<usize>> = exact_sets.values().filter(|m| m.len() > 1).collect();
     let splits_of = |m: &[usize]| -> Vec<usize> {
         let mut v: Vec<usize> = m.iter().filter_map(|&i| imgs[i].split).collect();
@@ -509,7 +500,7 @@ fn audit_images(
         "groups": groups,
         "thumbnails": thumbs,
     });
-    let knn = knn_baseline(dir, &imgs, &test, o.embedding.as_deref())?;
+    let knn = knn_baseline(&imgs, &test, emb.as_ref(), o.embedding.as_deref())?;
     let image_baselines = json!({
         "knn_embeddings": knn,
         "test_images": test.len(),
@@ -552,7 +543,14 @@ fn image_embeddings(dir: &Path, requested: Option<&str>) -> Result<Option<ImageV
             continue;
         }
         let ids: &UInt64Array = column(&b, "image_id")?;
-        let emb = float_values(&b, "embedding")?;
+        let list = b
+            .column_by_name("embedding")
+            .and_then(|c| arrow_array::cast::AsArray::as_fixed_size_list_opt(c))
+            .ok_or_else(|| crate::error::Error::BadInput {
+                path: f.clone(),
+                message: "expected an `embedding` column of fixed-size lists of floats".into(),
+            })?;
+        let emb = super::data::list_values_f32(list, &f)?;
         let dim = emb.len() / b.num_rows().max(1);
         let mut out = HashMap::new();
         for i in 0..b.num_rows() {
@@ -571,39 +569,17 @@ fn image_embeddings(dir: &Path, requested: Option<&str>) -> Result<Option<ImageV
     Ok(None)
 }
 
-/// The values of a fixed-size-list float column (float32 or float16), row after row.
-fn float_values(b: &arrow_array::RecordBatch, name: &str) -> Result<Vec<f32>> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float16Type, Float32Type};
-    let l = b
-        .column_by_name(name)
-        .and_then(|c| c.as_fixed_size_list_opt())
-        .ok_or_else(|| {
-            crate::error::Error::Internal(format!("no fixed-size-list column `{name}`"))
-        })?;
-    let v = l.values();
-    Ok(match v.data_type() {
-        arrow_schema::DataType::Float16 => v
-            .as_primitive::<Float16Type>()
-            .values()
-            .iter()
-            .map(|h| h.to_f32())
-            .collect(),
-        _ => v.as_primitive::<Float32Type>().values().to_vec(),
-    })
-}
-
 /// k-NN on the image embeddings: each test image gets the majority class of its `KNN_K` most
 /// cosine-similar train images (ties between classes: the smallest class name; between equal
 /// similarities: the lower image id), as scikit-learn's
 /// `KNeighborsClassifier(n_neighbors=5, metric="cosine")`.
 fn knn_baseline(
-    dir: &Path,
     imgs: &[Img],
     test: &[usize],
+    vectors: Option<&ImageVectors>,
     requested: Option<&str>,
 ) -> Result<Value> {
-    let Some((encoder, emb)) = image_embeddings(dir, requested)? else {
+    let Some((encoder, emb)) = vectors else {
         if let Some(name) = requested {
             return Ok(
                 json!({ "applicable": false, "reason": format!("[stages.diagnostics] embedding = \"{name}\" is not an encoder over the image table (no embeddings/{name}.parquet keyed by image_id)") }),

@@ -257,10 +257,7 @@ fn split_images(
                 .collect()
         }
         ImageSplit::Group => {
-            let mut members: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-            for (i, &r) in groups.root.iter().enumerate() {
-                members.entry(r).or_default().push(i);
-            }
+            let members = dups::members(&groups.root);
             let classes: Vec<&str> = (0..n).map(|i| class.value(i)).collect();
             split_groups(n, &members, &classes, cfg.ratios, seed)
                 .into_iter()
