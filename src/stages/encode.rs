@@ -284,9 +284,8 @@ pub fn run(
     let ids: &UInt32Array = column(&items, "item_id")?;
     let ids = ids.values().to_vec();
     let mut reports = Vec::new();
-    let mut status_rows: Vec<(String, u32, String, String)> = Vec::new();
-    // Side tables' statuses: table -> (key column, rows).
-    let mut table_status: BTreeMap<String, (String, Vec<StatusRow>)> = BTreeMap::new();
+    // Rows without a vector, by the table they belong to (`None`: the items).
+    let mut statuses: BTreeMap<Option<String>, Vec<StatusRow>> = BTreeMap::new();
     for (c, model) in cfgs.iter().zip(models) {
         let kind = c.kind();
         // The rows this encoder covers: the items, or a side table's rows.
@@ -342,14 +341,12 @@ pub fn run(
                             json!({ key.as_str(): id, "status": e.status, "detail": e.detail }),
                         );
                     }
-                    match &c.table {
-                        None => status_rows.push((c.name.clone(), *id as u32, e.status, e.detail)),
-                        Some(t) => table_status
-                            .entry(t.clone())
-                            .or_insert_with(|| (key.clone(), Vec::new()))
-                            .1
-                            .push((c.name.clone(), *id, e.status, e.detail)),
-                    }
+                    statuses.entry(c.table.clone()).or_default().push((
+                        c.name.clone(),
+                        *id,
+                        e.status,
+                        e.detail,
+                    ));
                 }
             }
         }
@@ -405,31 +402,24 @@ pub fn run(
         )?;
         reports.push(report);
     }
-    write_status(&dir.join(STATUS_TABLE), &status_rows)?;
-    // Every side table with an encoder gets its status table (empty when all rows encoded).
-    for t in cfgs.iter().filter_map(|c| c.table.as_ref()) {
-        let (_, rows) = table_status.remove(t).unwrap_or_default();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.0.as_str()),
-            )),
-            Arc::new(arrow_array::UInt64Array::from_iter_values(
-                rows.iter().map(|r| r.1),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.2.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.3.as_str()),
-            )),
-        ];
-        write_table(
+    let items_status = statuses.remove(&None).unwrap_or_default();
+    write_status(
+        &dir.join(STATUS_TABLE),
+        "encode_status",
+        &items_status,
+        true,
+    )?;
+    // Every side table with an encoder gets its status table once (empty when all rows
+    // encoded), holding the rows of all its encoders.
+    let tables: std::collections::BTreeSet<&String> =
+        cfgs.iter().filter_map(|c| c.table.as_ref()).collect();
+    for t in tables {
+        let rows = statuses.remove(&Some(t.clone())).unwrap_or_default();
+        write_status(
             &dir.join(table_status_file(t)),
             &format!("{t}_encode_status"),
-            "",
-            cols,
-            &[],
-            Level::Publish,
+            &rows,
+            false,
         )?;
     }
     fs_err::write(dir.join(REPORT), serde_json::to_vec_pretty(&reports)?)?;
@@ -570,7 +560,7 @@ fn texts_of(
         .collect()
 }
 
-/// A side table's row without a vector: (encoder, row id, status, detail).
+/// A row without a vector: (encoder, item or side-table row id, status, detail).
 type StatusRow = (String, u64, String, String);
 
 /// The status table of a side table's encoders.
@@ -679,12 +669,23 @@ fn write_embeddings(
     Ok(())
 }
 
-fn write_status(path: &Path, rows: &[(String, u32, String, String)]) -> Result<()> {
+/// A status table (`schema`: `encode_status` keyed by the u32 `item_id`, or a side table's
+/// `<table>_encode_status` keyed by its u64 id).
+fn write_status(path: &Path, schema: &str, rows: &[StatusRow], item_ids: bool) -> Result<()> {
+    let ids: ArrayRef = if item_ids {
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.1 as u32),
+        ))
+    } else {
+        Arc::new(arrow_array::UInt64Array::from_iter_values(
+            rows.iter().map(|r| r.1),
+        ))
+    };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.0.as_str()),
         )),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.1))),
+        ids,
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.2.as_str()),
         )),
@@ -692,7 +693,7 @@ fn write_status(path: &Path, rows: &[(String, u32, String, String)]) -> Result<(
             rows.iter().map(|r| r.3.as_str()),
         )),
     ];
-    write_table(path, "encode_status", "", cols, &[], Level::Publish)?;
+    write_table(path, schema, "", cols, &[], Level::Publish)?;
     Ok(())
 }
 

@@ -644,3 +644,38 @@ fn near_copies_by_embedding_cosine_are_the_pairs_numpy_finds() {
     });
     assert!(mirrored, "{:?}", groups(&diag));
 }
+
+#[test]
+fn statuses_of_every_encoder_over_one_side_table_are_kept() {
+    // Two encoders over soil_images: the first one's failures (a truncated JPEG) were written to
+    // encode_status_soil_images.parquet and then overwritten by an empty table for the second.
+    let d = tempfile::tempdir().unwrap();
+    let raw = synth(d.path(), false);
+    let good = std::fs::read(raw.join("Soil Image Dataset/Train/Red soil/red-soil.jpg"))
+        .or_else(|_| std::fs::read(raw.join("Soil Image Dataset/test/Red soil/red-soil.jpg")))
+        .unwrap();
+    std::fs::write(
+        raw.join("Soil Image Dataset/Train/Red soil/cut.jpg"),
+        &good[..good.len() / 2],
+    )
+    .unwrap();
+    let m = manifest_with(
+        d.path(),
+        "",
+        "",
+        "[[stages.encode]]\nname = \"soil\"\nmodel = \"efficientnet-lite0\"\ntable = \"soil_images\"\nmedia = \"image\"\n\n[[stages.encode]]\nname = \"z_label\"\nmodel = \"all-minilm-l6-v2\"\ntable = \"soil_images\"\nfields = [\"soil_class\"]\n",
+    );
+    let (o, ver) = build(d.path(), &m);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = Command::new(python())
+        .arg("-c")
+        .arg("import sys, json, pyarrow.parquet as pq\nprint(json.dumps(pq.read_table(sys.argv[1]).to_pylist()))")
+        .arg(ver.join("encode_status_soil_images.parquet"))
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&rows.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["encoder"], "soil");
+    assert_eq!(rows[0]["status"], "truncated");
+}
