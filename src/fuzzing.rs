@@ -133,7 +133,7 @@ pub fn manifest(data: &[u8]) -> bool {
     std::fs::create_dir_all(&d).expect("scratch dir");
     let path = d.join("m.toml");
     std::fs::write(&path, data).expect("scratch write");
-    match crate::manifest::load(&path) {
+    match crate::stages::manifest::load(&path) {
         Ok(m) => {
             let _ = serde_json::to_string(&m.resolved).expect("resolved manifest as JSON");
             true
@@ -415,7 +415,7 @@ fn template(corpus: &str) -> &'static Template {
         format!("[dataset]\nname = \"f\"\nversion = \"1\"\n[source]\ncorpus = \"{corpus}\"\npath = \"raw\"\n{keys}"),
     )
     .expect("scratch write");
-    let m = crate::manifest::load(&manifest)
+    let m = crate::stages::manifest::load(&manifest)
         .unwrap_or_else(|e| panic!("template manifest: {}", e.render(false)));
     let config = m.source.corpus;
     let files = config

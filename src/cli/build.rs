@@ -20,7 +20,7 @@ pub(super) fn build_cmd(
     enc: &EncodeArgs,
     sharding: crate::stages::Sharding,
 ) -> Result<u8> {
-    let m = crate::manifest::load(manifest)?;
+    let m = crate::stages::manifest::load(manifest)?;
     for w in &m.warnings {
         p.warn(w.message.clone());
     }
@@ -67,7 +67,7 @@ pub(super) fn plan_cmd(
     models: Option<&Path>,
     verbose: bool,
 ) -> Result<u8> {
-    let m = crate::manifest::load(manifest)?;
+    let m = crate::stages::manifest::load(manifest)?;
     for w in &m.warnings {
         p.warn(w.message.clone());
     }
@@ -112,7 +112,7 @@ pub(super) fn slurm_cmd(
     if shards == 0 {
         return Err(Error::Invalid("--shards must be at least 1".into()));
     }
-    let m = crate::manifest::load(manifest)?;
+    let m = crate::stages::manifest::load(manifest)?;
     let abs = |p: &Path| -> Result<PathBuf> {
         Ok(if p.is_absolute() {
             p.to_path_buf()

@@ -139,7 +139,7 @@ pub(super) fn cache_cmd(
         } => {
             let mut keys = Vec::new();
             for mf in keep {
-                let m = crate::manifest::load(mf)?;
+                let m = crate::stages::manifest::load(mf)?;
                 let lock = crate::fetch::lockfile::LockFile::load(mf)?;
                 for f in &m.source.files {
                     if let Some(s) = f
@@ -188,7 +188,7 @@ pub(super) fn run(cli: &Cli, p: &Reporter) -> Result<u8> {
     let Command::Fetch { manifest, cache } = &cli.command else {
         unreachable!("dispatched on the variant")
     };
-    let m = crate::manifest::load(manifest)?;
+    let m = crate::stages::manifest::load(manifest)?;
     if m.source.files.is_empty() {
         p.info(format!(
             "Nothing {} reads local files only (source.path)",

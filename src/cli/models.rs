@@ -13,7 +13,7 @@ use crate::progress::Reporter;
 fn registry_for(manifest: Option<&Path>, models: Option<&Path>) -> Result<(Registry, Vec<String>)> {
     match manifest {
         Some(path) => {
-            let m = crate::manifest::load(path)?;
+            let m = crate::stages::manifest::load(path)?;
             let reg = registry::for_manifest(models, &m.path, &m.models)?;
             let mut used: Vec<String> = m.models.iter().map(|(id, _)| id.clone()).collect();
             for e in &m.encode {

@@ -10,7 +10,7 @@ pub(super) fn run(cli: &Cli, p: &Reporter) -> Result<u8> {
     let Command::Validate { manifest } = &cli.command else {
         unreachable!("dispatched on the variant")
     };
-    let m = crate::manifest::load(manifest)?;
+    let m = crate::stages::manifest::load(manifest)?;
     if let Some(dir) = &m.source.path {
         m.source.corpus.input_files(dir)?;
     }

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod standalone;
 pub mod tensor;
 pub mod text;
+pub mod user_models;
 pub mod video;
 
 use std::collections::HashSet;

@@ -3,6 +3,7 @@
 pub mod card;
 pub mod croissant;
 pub mod csv;
+pub mod input;
 pub mod lines;
 pub mod npy;
 pub mod parquet;

@@ -7,7 +7,6 @@
 //! presets (`pipelines/*.toml`) under the manifest; the manifest's own keys win.
 
 pub mod diagnostic;
-pub mod models;
 pub mod reader;
 pub mod tree;
 
@@ -17,40 +16,7 @@ pub use diagnostic::{Diagnostic, Severity};
 use reader::{Spanned, TableReader};
 use tree::{Sources, Span, Table};
 
-use crate::sources::{CorpusConfig, RemoteFile};
-use crate::stages::filter::FilterConfig;
-use crate::stages::split::SplitConfig;
-
-/// A fully resolved manifest.
-#[derive(Debug, Clone)]
-pub struct Manifest {
-    /// The manifest file as given on the command line.
-    pub path: PathBuf,
-    pub dataset: DatasetInfo,
-    pub source: SourceConfig,
-    pub filter: FilterConfig,
-    pub split: Option<SplitConfig>,
-    /// `[[stages.media]]`: item media fetched by URL.
-    pub media: Vec<crate::stages::media::MediaConfig>,
-    /// `[[stages.caption]]`: MLLM captions of item images / video frames.
-    pub caption: Vec<crate::stages::caption::CaptionConfig>,
-    /// `[[stages.encode]]`: ONNX encoders over item fields, media and captions.
-    pub encode: Vec<crate::stages::encode::EncodeConfig>,
-    /// `[stages.semantic_ids]`: item semantic ids from the encoders' embeddings.
-    pub semantic_ids: Option<crate::stages::semantic_ids::SidConfig>,
-    /// `[stages.diagnostics]`: statistics, leakage audit, shortcut diagnostics and the report.
-    pub diagnostics: Option<crate::stages::diagnostics::DiagnosticsConfig>,
-    /// `[models.<id>]`: the user's own encoders (paths resolved against the defining file).
-    pub models: Vec<(String, crate::encode::registry::ModelSpec)>,
-    /// `[slurm]`: resources of the job array `recdata slurm` writes (no effect on the data).
-    pub slurm: crate::slurm::SlurmConfig,
-    /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
-    /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
-    pub resolved: serde_json::Value,
-    /// Warnings found while loading (the build still runs).
-    pub warnings: Vec<Diagnostic>,
-}
-
+/// `[dataset]`: what the built dataset is called, and how it describes itself.
 #[derive(Debug, Clone)]
 pub struct DatasetInfo {
     pub name: String,
@@ -59,17 +25,6 @@ pub struct DatasetInfo {
     pub description: Option<String>,
     /// Overrides the corpus' default license text in the card.
     pub license: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    /// A local directory holding the raw files (resolved against the manifest's directory).
-    pub path: Option<PathBuf>,
-    /// Remote files with checksums (downloaded by `recdata fetch`).
-    pub files: Vec<RemoteFile>,
-    pub corpus: CorpusConfig,
-    /// `[source.fetch]` / `[source.extract]`: how files are downloaded and unpacked.
-    pub fetch: crate::fetch::FetchConfig,
 }
 
 /// Everything that went wrong while loading, with the sources needed to render it.
@@ -167,26 +122,97 @@ fn check_name(diags: &mut Vec<Diagnostic>, v: &Spanned<String>, what: &str) {
 /// The largest manifest or included file read (real ones are a few KB).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
-/// Reads a manifest and everything it includes.
-pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
-    let mut sources = Sources::default();
-    let mut diags = Vec::new();
-    let mut stack = Vec::new();
-    let root = load_with_includes(path, &mut sources, &mut diags, &mut stack, None);
-    let unreadable = root.is_none() && sources.is_empty();
-    let manifest = root.and_then(|t| resolve(path, &t, &sources, &mut diags));
-    let errors = diags.iter().any(|d| d.severity == Severity::Error);
-    match manifest {
-        Some(mut m) if !errors => {
-            m.warnings = diags;
-            Ok(m)
-        }
-        _ => Err(ManifestErrors {
+/// A manifest file with its includes merged under it: the spanned tree its sections are read
+/// from, and the problems found so far.
+pub struct Document {
+    pub sources: Sources,
+    pub root: Option<Table>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The manifest itself could not be read (as opposed to read with errors in it).
+    unreadable: bool,
+}
+
+impl Document {
+    /// Reads `path` and everything it includes (`include = [...]`, in order, under its own keys).
+    pub fn read(path: &Path) -> Document {
+        let mut sources = Sources::default();
+        let mut diagnostics = Vec::new();
+        let root = load_with_includes(path, &mut sources, &mut diagnostics, &mut Vec::new(), None);
+        let unreadable = root.is_none() && sources.is_empty();
+        Document {
             sources,
-            diagnostics: diags,
+            root,
+            diagnostics,
             unreadable,
-        }),
+        }
     }
+
+    /// The reader of the top-level table (`include`, read while loading, is a valid key).
+    pub fn top_reader(root: &Table) -> TableReader<'_> {
+        let whole = root.entries.first().map_or(
+            Span {
+                file: tree::FileId(0),
+                start: 0,
+                end: 0,
+            },
+            |e| e.key_span,
+        );
+        let mut top = TableReader::new(root, "", whole);
+        top.allow(&["include"]);
+        top
+    }
+
+    /// Resolves the tree with `read` (which reads every section and adds its problems): the
+    /// value and the warnings, or every problem when any is an error.
+    pub fn resolve<T>(
+        self,
+        read: impl FnOnce(&Table, &Sources, &mut Vec<Diagnostic>) -> Option<T>,
+    ) -> Result<(T, Vec<Diagnostic>), ManifestErrors> {
+        let mut diags = self.diagnostics;
+        let value = self
+            .root
+            .as_ref()
+            .and_then(|root| read(root, &self.sources, &mut diags));
+        let errors = diags.iter().any(|d| d.severity == Severity::Error);
+        match value {
+            Some(v) if !errors => Ok((v, diags)),
+            _ => Err(ManifestErrors {
+                sources: self.sources,
+                diagnostics: diags,
+                unreadable: self.unreadable,
+            }),
+        }
+    }
+}
+
+/// `[dataset]`, required: name and version (checked as directory names), title, description,
+/// license.
+pub fn read_dataset(top: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Option<DatasetInfo> {
+    let Some(mut r) = top.table(diags, "dataset") else {
+        if !top.has("dataset") {
+            top.missing(diags, "dataset", "{ name = \"...\", version = \"...\" }");
+        }
+        return None;
+    };
+    let name = r.required_str(diags, "name", "\"my-dataset\"");
+    let version = r.required_str(diags, "version", "\"1.0.0\"");
+    if let Some(n) = &name {
+        check_name(diags, n, "dataset name");
+    }
+    if let Some(v) = &version {
+        check_name(diags, v, "dataset version");
+    }
+    let title = r.str(diags, "title").map(|s| s.value);
+    let description = r.str(diags, "description").map(|s| s.value);
+    let license = r.str(diags, "license").map(|s| s.value);
+    r.finish(diags);
+    name.zip(version).map(|(n, v)| DatasetInfo {
+        name: n.value,
+        version: v.value,
+        title,
+        description,
+        license,
+    })
 }
 
 fn load_with_includes(
@@ -204,7 +230,7 @@ fn load_with_includes(
     };
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => {
-            let msg = match crate::util::input::check_file(path) {
+            let msg = match crate::io::input::check_file(path) {
                 Err(e) => format!("cannot read {what}: {e}"),
                 Ok(_) => format!("cannot read {what}: not a regular file"),
             };
@@ -316,242 +342,4 @@ fn load_with_includes(
     stack.pop();
     merged.merge(table);
     Some(merged)
-}
-
-fn resolve(
-    path: &Path,
-    root: &Table,
-    sources: &Sources,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Manifest> {
-    let whole = root.entries.first().map_or(
-        Span {
-            file: tree::FileId(0),
-            start: 0,
-            end: 0,
-        },
-        |e| e.key_span,
-    );
-    let mut top = TableReader::new(root, "", whole);
-    // Read (and removed) while loading; a valid key all the same.
-    top.allow(&["include"]);
-
-    let dataset = match top.table(diags, "dataset") {
-        Some(mut r) => {
-            let name = r.required_str(diags, "name", "\"my-dataset\"");
-            let version = r.required_str(diags, "version", "\"1.0.0\"");
-            if let Some(n) = &name {
-                check_name(diags, n, "dataset name");
-            }
-            if let Some(v) = &version {
-                check_name(diags, v, "dataset version");
-            }
-            let title = r.str(diags, "title").map(|s| s.value);
-            let description = r.str(diags, "description").map(|s| s.value);
-            let license = r.str(diags, "license").map(|s| s.value);
-            r.finish(diags);
-            name.zip(version).map(|(n, v)| DatasetInfo {
-                name: n.value,
-                version: v.value,
-                title,
-                description,
-                license,
-            })
-        }
-        None => {
-            if !top.has("dataset") {
-                top.missing(diags, "dataset", "{ name = \"...\", version = \"...\" }");
-            }
-            None
-        }
-    };
-
-    let base = path.parent().unwrap_or(Path::new("."));
-    let source = match top.table(diags, "source") {
-        Some(mut r) => {
-            let corpus = crate::sources::read_corpus_config(&mut r, diags);
-            let local = r.str(diags, "path").map(|p| base.join(p.value));
-            let files: Vec<RemoteFile> = r
-                .table_array(diags, "files")
-                .into_iter()
-                .filter_map(|f| RemoteFile::read(f, diags))
-                .collect();
-            if local.is_none() && files.is_empty() {
-                diags.push(
-                    Diagnostic::error("`[source]` names no data", Some(r.span), "in this table")
-                        .with_help("set `path = \"<directory with the raw files>\"` or list `[[source.files]]` with url and sha256"),
-                );
-            }
-            if local.is_some() && !files.is_empty() {
-                diags.push(
-                    Diagnostic::error(
-                        "`[source]` sets both `path` and `[[source.files]]`",
-                        Some(r.span),
-                        "in this table",
-                    )
-                    .with_help("use `path` for files you already have, or `[[source.files]]` to download them, not both"),
-                );
-            }
-            let fetch = crate::fetch::FetchConfig::read(&mut r, diags);
-            r.finish(diags);
-            corpus.map(|corpus| SourceConfig {
-                path: local,
-                files,
-                corpus,
-                fetch,
-            })
-        }
-        None => {
-            if !top.has("source") {
-                top.missing(
-                    diags,
-                    "source",
-                    "{ corpus = \"lastfm-1k\", path = \"...\" }",
-                );
-            }
-            None
-        }
-    };
-
-    let mut media = Vec::new();
-    let mut caption = Vec::new();
-    let mut encode = Vec::new();
-    let mut semantic_ids = None;
-    let mut diagnostics = None;
-    let (filter, split) = match top.table(diags, "stages") {
-        Some(mut st) => {
-            let filter = match st.table(diags, "filter") {
-                Some(mut f) => {
-                    let c = FilterConfig::read(&mut f, diags);
-                    f.finish(diags);
-                    c
-                }
-                None => Some(FilterConfig::default()),
-            };
-            let split = match st.table(diags, "split") {
-                Some(mut s) => {
-                    let c = SplitConfig::read(&mut s, diags);
-                    s.finish(diags);
-                    c.map(Some)
-                }
-                None => Some(None),
-            };
-            for mut t in st.table_array(diags, "media") {
-                if let Some(c) = crate::stages::media::MediaConfig::read(&mut t, diags) {
-                    media.push(c);
-                }
-                t.finish(diags);
-            }
-            for mut t in st.table_array(diags, "caption") {
-                if let Some(c) = crate::stages::caption::CaptionConfig::read(&mut t, diags) {
-                    caption.push(c);
-                }
-                t.finish(diags);
-            }
-            for mut t in st.table_array(diags, "encode") {
-                if let Some(c) = crate::stages::encode::EncodeConfig::read(&mut t, diags) {
-                    encode.push(c);
-                }
-                t.finish(diags);
-            }
-            if let Some(mut t) = st.table(diags, "diagnostics") {
-                diagnostics = crate::stages::diagnostics::DiagnosticsConfig::read(&mut t, diags);
-                let span = t.span;
-                t.finish(diags);
-                if !st.has("split") && diagnostics.is_some() {
-                    diags.push(Diagnostic::error(
-                        "[stages.diagnostics] evaluates on the dataset's splits: add [stages.split]",
-                        Some(span),
-                        "in this table",
-                    ));
-                }
-            }
-            if let Some(mut t) = st.table(diags, "semantic_ids") {
-                semantic_ids = crate::stages::semantic_ids::SidConfig::read(&mut t, diags);
-                let span = t.span;
-                t.finish(diags);
-                let names: Vec<&String> = encode
-                    .iter()
-                    .map(|e: &crate::stages::encode::EncodeConfig| &e.name)
-                    .collect();
-                for e in semantic_ids.iter().flat_map(|s| &s.embeddings) {
-                    if !names.contains(&e) {
-                        diags.push(Diagnostic::error(
-                            format!("[stages.semantic_ids] uses embeddings `{e}`, but no [[stages.encode]] entry has that name"),
-                            Some(span),
-                            "in this table",
-                        ));
-                    }
-                }
-            }
-            let media_names: Vec<String> = media
-                .iter()
-                .map(|m: &crate::stages::media::MediaConfig| m.options.modality.name().to_string())
-                .collect();
-            let mut cap_names: Vec<String> = Vec::new();
-            for c in &caption {
-                if cap_names.contains(&c.name) {
-                    diags.push(Diagnostic::error(
-                        format!("two [[stages.caption]] entries are named `{}`", c.name),
-                        Some(st.span),
-                        "in this table",
-                    ));
-                }
-                if !media_names.contains(&c.media) {
-                    diags.push(Diagnostic::error(
-                        format!(
-                            "[[stages.caption]] `{}` captions the items' {}, but no [[stages.media]] entry has modality = \"{}\"",
-                            c.name, c.media, c.media
-                        ),
-                        Some(st.span),
-                        "in this table",
-                    ));
-                }
-                cap_names.push(c.name.clone());
-            }
-            for problem in crate::stages::encode::check(&encode, &cap_names, &media_names) {
-                diags.push(Diagnostic::error(problem, Some(st.span), "in this table"));
-            }
-            st.finish(diags);
-            (filter, split)
-        }
-        None => (Some(FilterConfig::default()), Some(None)),
-    };
-    let slurm = match top.table(diags, "slurm") {
-        Some(mut t) => {
-            let c = crate::slurm::SlurmConfig::read(&mut t, diags);
-            t.finish(diags);
-            c.unwrap_or_default()
-        }
-        None => Default::default(),
-    };
-    let models = match top.table(diags, "models") {
-        Some(mut t) => models::read(&mut t, sources, diags),
-        None => Vec::new(),
-    };
-    top.finish(diags);
-
-    Some(Manifest {
-        slurm,
-        models,
-        path: path.to_path_buf(),
-        dataset: dataset?,
-        source: source?,
-        filter: filter?,
-        split: split?,
-        media,
-        caption,
-        encode,
-        semantic_ids,
-        diagnostics,
-        resolved: {
-            // `[slurm]` says where a build runs, not what it makes: not part of the record.
-            let mut j = tree::to_json(root);
-            if let Some(o) = j.as_object_mut() {
-                o.remove("slurm");
-            }
-            j
-        },
-        warnings: Vec::new(),
-    })
 }

@@ -418,7 +418,7 @@ pub fn check_usable(
         inputs
             .iter()
             .find(|f| f.ends_with(file))
-            .and_then(|f| crate::util::input::foreign_encoding(f))
+            .and_then(|f| crate::io::input::foreign_encoding(f))
     };
     let describe = |a: &FileAccount| {
         let mut reasons: std::collections::BTreeMap<&str, u64> = Default::default();
@@ -488,7 +488,7 @@ pub fn check_usable(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !n.accounts.iter().any(|a| f.ends_with(&a.file))
-            && let Some(enc) = crate::util::input::foreign_encoding(f)
+            && let Some(enc) = crate::io::input::foreign_encoding(f)
         {
             msg.push_str(&format!(
                 "\n  `{shown}` looks like {enc}; recdata reads UTF-8"

@@ -178,8 +178,8 @@ fn locate(o: &Options, dir: &Path) -> Result<(Variant, PathBuf)> {
                 return Ok((*v, d));
             }
             // There, but not a file (a directory, a FIFO, a link loop): say what it is.
-            if crate::util::input::present_but_not_a_file(&ratings) {
-                crate::util::input::check_file(&ratings)?;
+            if crate::io::input::present_but_not_a_file(&ratings) {
+                crate::io::input::check_file(&ratings)?;
             }
         }
     }
@@ -201,7 +201,7 @@ pub fn input_files(o: &Options, dir: &Path) -> Result<Vec<PathBuf>> {
             continue;
         }
         let path = d.join(f);
-        match crate::util::input::check_file(&path) {
+        match crate::io::input::check_file(&path) {
             Ok(_) => out.push(path),
             Err(Error::MissingInput { path, .. }) => {
                 return Err(Error::MissingInput {

@@ -21,7 +21,13 @@ use crate::progress::Reporter;
 use crate::sources::Normalized;
 use crate::util::time::parse_manifest_time;
 
+mod output;
 mod side_tables;
+
+pub use output::write;
+
+/// The filter stage's statistics file in its output directory.
+pub const STATS: &str = "filter_stats.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

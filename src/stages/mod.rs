@@ -9,7 +9,10 @@
 pub mod caption;
 pub mod diagnostics;
 pub mod encode;
+mod execute;
 pub mod filter;
+mod inputs;
+pub mod manifest;
 pub mod media;
 pub mod normalize;
 pub mod plan;
@@ -19,8 +22,8 @@ pub mod semantic_ids;
 pub mod shard;
 pub mod source;
 pub mod split;
+mod tables;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,11 +37,9 @@ use crate::error::Result;
 use crate::fault::{self, When};
 use crate::io::parquet::{column, read_batch};
 use crate::io::store::{self, DatasetLock};
-use crate::manifest::Manifest;
 use crate::progress::Reporter;
-use crate::sources::Normalized;
-use crate::util::hash::sha256_file;
-use crate::util::input::Stamp;
+use inputs::InputStamps;
+pub use manifest::Manifest;
 
 pub use crate::TOOL_VERSION;
 
@@ -96,125 +97,6 @@ pub struct BuildOutcome {
     pub dataset_json: serde_json::Value,
     /// Diagnostics thresholds the dataset fails (the build exits 1 with these reasons).
     pub check_failures: Vec<String>,
-}
-
-/// `.cache/inputs.json`: each input's sha256 by canonical path, valid while its stamp (inode,
-/// size, mtime, ctime) is unchanged, so an unchanged 2 GB file is not re-read on every build and
-/// a file rewritten to the same size with its mtime set back is still re-hashed.
-#[derive(Default)]
-struct InputMemo {
-    entries: BTreeMap<String, MemoEntry>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize, Clone)]
-struct MemoEntry {
-    stamp: Stamp,
-    sha256: String,
-}
-
-/// An input as it is now: its memo key (canonical path) and stamp. Refuses what is not a
-/// regular file (a FIFO or a link to `/dev/zero` would hang the hashing).
-fn stamp(f: &Path) -> Result<(String, Stamp)> {
-    let s = Stamp::read(f)?;
-    let key = fs_err::canonicalize(f)?.display().to_string();
-    Ok((key, s))
-}
-
-impl InputMemo {
-    fn load(cache: &Path) -> Self {
-        InputMemo {
-            entries: fs_err::read(cache.join("inputs.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn get(&self, (key, stamp): &(String, Stamp)) -> Option<&str> {
-        self.entries
-            .get(key)
-            .filter(|m| m.stamp == *stamp)
-            .map(|m| m.sha256.as_str())
-    }
-
-    fn save(&self, cache: &Path) -> Result<()> {
-        fs_err::create_dir_all(cache)?;
-        let tmp = store::temp_path_for(&cache.join("inputs.json"));
-        fs_err::write(&tmp, serde_json::to_vec_pretty(&self.entries)?)?;
-        fs_err::rename(&tmp, cache.join("inputs.json"))?;
-        Ok(())
-    }
-}
-
-/// The inputs as they were before hashing and parsing began: after both, each must be unchanged
-/// ([`crate::util::input::check_unchanged`]), so the recorded sha256 describes the parsed bytes.
-struct InputStamps(Vec<(PathBuf, String, Stamp)>);
-
-impl InputStamps {
-    fn take(src: &Path, files: &[PathBuf]) -> Result<Self> {
-        files
-            .iter()
-            .map(|f| {
-                let shown = f.strip_prefix(src).unwrap_or(f).display().to_string();
-                Ok((f.clone(), shown, Stamp::read(f)?))
-            })
-            .collect::<Result<_>>()
-            .map(InputStamps)
-    }
-
-    fn check_unchanged(&self) -> Result<()> {
-        for (f, shown, s) in &self.0 {
-            crate::util::input::check_unchanged(f, shown, s)?;
-        }
-        Ok(())
-    }
-}
-
-/// sha256 of each input, from the memo where the file is unchanged. Each file is hashed only if
-/// its stamp still equals the one in `stamps` afterwards.
-fn hash_inputs(
-    cache: &Path,
-    src: &Path,
-    stamps: &InputStamps,
-    progress: &Reporter,
-) -> Result<Vec<InputFile>> {
-    let mut memo = InputMemo::load(cache);
-    let mut out = Vec::new();
-    for (f, shown, before) in &stamps.0 {
-        let st = stamp(f)?;
-        let sha = match memo.get(&st) {
-            Some(sha) => sha.to_owned(),
-            None => {
-                progress.info(format!("Hashing {}", f.display()));
-                let (sha, _) = sha256_file(f)?;
-                crate::util::input::check_unchanged(f, shown, before)?;
-                let (key, stamp) = st.clone();
-                memo.entries.insert(
-                    key,
-                    MemoEntry {
-                        stamp,
-                        sha256: sha.clone(),
-                    },
-                );
-                sha
-            }
-        };
-        out.push(InputFile {
-            file: f.strip_prefix(src).unwrap_or(f).display().to_string(),
-            bytes: st.1.bytes,
-            sha256: sha,
-        });
-    }
-    memo.save(cache)?;
-    Ok(out)
-}
-
-/// Whether every input's sha256 is memoized for its current stamp — a warm build.
-fn inputs_memoized(cache: &Path, files: &[PathBuf]) -> bool {
-    let memo = InputMemo::load(cache);
-    files
-        .iter()
-        .all(|f| stamp(f).is_ok_and(|st| memo.get(&st).is_some()))
 }
 
 /// Runs `work` into a temporary directory and commits it to `dir` by rename, with the stage's
@@ -327,7 +209,7 @@ pub fn dry_run(m: &Manifest, opts: &BuildOptions) -> Result<Vec<plan::StagePlan>
     };
     let input_paths = m.source.corpus.input_files(&src)?;
     let stamps = InputStamps::take(&src, &input_paths)?;
-    let inputs = hash_inputs(&cache, &src, &stamps, &opts.progress)?;
+    let inputs = inputs::hash_inputs(&cache, &src, &stamps, &opts.progress)?;
     let last = plan::LastPlan::load(&cache);
     let mut planned = plan::make(m, &cache, &inputs, opts.models_dir.as_deref(), &last, true)?;
     // Publishing an existing version is a no-op when nothing upstream runs.
@@ -354,20 +236,19 @@ pub fn dry_run(m: &Manifest, opts: &BuildOptions) -> Result<Vec<plan::StagePlan>
     Ok(planned.stages)
 }
 
-/// Builds the dataset described by `m` and publishes it.
+/// Builds the dataset described by `m` and publishes it: resolve the inputs, make the plan,
+/// execute it stage by stage ([`execute::Exec`]).
 pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let p = &opts.progress;
     let ds_dir = opts.data_dir.join(&m.dataset.name);
     // Shards wait for each other over the shared stages (the first does them, the rest find
     // them cached) and let go of the dataset before their own expensive work.
-    let mut lock = Some(match opts.sharding {
+    let lock = match opts.sharding {
         Sharding::Shard(_) => DatasetLock::wait(&ds_dir)?,
         _ => DatasetLock::acquire(&ds_dir)?,
-    });
+    };
     store::clean_partial(&ds_dir)?;
     let cache = ds_dir.join(".cache");
-    let corpus = &m.source.corpus;
-
     let (src, remote) = match &m.source.path {
         Some(p) => (p.clone(), None),
         None => {
@@ -376,405 +257,94 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
             (dir, Some(files))
         }
     };
-    let input_paths = corpus.input_files(&src)?;
     // Taken before any byte is hashed or parsed; checked again after both (a file rewritten
     // meanwhile fails the build instead of being recorded under the old file's hash).
-    let stamps = InputStamps::take(&src, &input_paths)?;
+    let stamps = InputStamps::take(&src, &m.source.corpus.input_files(&src)?)?;
     let t_norm = StageClock::start();
-    // Cold inputs (not hashed before): hash them while the adapter already parses them; the
-    // fingerprint decides afterwards whether the parse is used or a cached one is.
-    let (inputs, mut speculative) = if inputs_memoized(&cache, &input_paths) {
-        (hash_inputs(&cache, &src, &stamps, p)?, None)
-    } else {
-        p.info(format!(
-            "Normalizing {} from {} (hashing the inputs alongside)",
-            corpus.name(),
-            src.display()
-        ));
-        std::thread::scope(|sc| -> Result<_> {
-            let h = sc.spawn(|| hash_inputs(&cache, &src, &stamps, p));
-            let n = corpus.normalize(&src, p);
-            let inputs = h.join().map_err(|_| {
-                crate::error::Error::Internal("input hashing thread panicked".into())
-            })??;
-            Ok((inputs, Some(n?)))
-        })?
+    let (inputs, speculative) = inputs::hash_or_parse(&m.source.corpus, &cache, &src, &stamps, p)?;
+    let planned = plan::make(
+        m,
+        &cache,
+        &inputs,
+        opts.models_dir.as_deref(),
+        &plan::LastPlan::load(&cache),
+        false,
+    )?;
+    let exec = execute::Exec {
+        m,
+        opts,
+        planned: &planned,
+        cache: &cache,
+        src: &src,
+        stamps: &stamps,
+        meta: [
+            ("recdata.dataset", m.dataset.name.clone()),
+            ("recdata.version", m.dataset.version.clone()),
+        ],
     };
 
-    let last = plan::LastPlan::load(&cache);
-    let planned = plan::make(m, &cache, &inputs, opts.models_dir.as_deref(), &last, false)?;
-    let fp_of = |id: plan::StageId| planned.fp(id).map(str::to_owned);
-    let fp_norm = fp_of(plan::StageId::Normalize).unwrap_or_default();
-    let fp_filter = fp_of(plan::StageId::Filter).unwrap_or_default();
-    let fp_split = fp_of(plan::StageId::Split);
-    let norm_dir = cache.join(format!("normalize-{}", &fp_norm[..16]));
-    let filter_dir = cache.join(format!("filter-{}", &fp_filter[..16]));
-    let split_dir = fp_split
-        .as_ref()
-        .map(|fp| cache.join(format!("split-{}", &fp[..16])));
-    let meta = [
-        ("recdata.dataset", m.dataset.name.clone()),
-        ("recdata.version", m.dataset.version.clone()),
-    ];
-
-    // normalize, then filter. When normalize runs, its cache is written on a second thread
-    // while filter works on the in-memory result (the two outputs are independent).
-    let t = StageClock::start();
-    let mut filtered: Option<filter::Filtered> = None;
-    let norm_cached = reuse("normalize", &norm_dir, None, p)?;
-    let filter_cached = reuse("filter", &filter_dir, None, p)?;
-    let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
-        check_time_config(m, n.timeless)?;
-        let f = filter::run(&m.filter, n, p)?;
-        filter::check_not_empty(&m.filter, n, &f)?;
-        run_stage_checked(
-            "filter",
-            &filter_dir,
-            |tmp| publish::write_filtered(tmp, corpus.name(), n, &f, &meta),
-            || stamps.check_unchanged(),
-        )?;
-        Ok(f)
-    };
-    if !norm_cached {
-        let n = match speculative.take() {
-            Some(n) => n,
-            None => {
-                p.info(format!(
-                    "Normalizing {} from {}",
-                    corpus.name(),
-                    src.display()
-                ));
-                corpus.normalize(&src, p)?
-            }
-        };
-        // The parse is over: the hashed bytes must be the parsed ones, and they must hold rows.
-        stamps.check_unchanged()?;
-        crate::sources::check_usable(corpus, &n, &input_paths, p)?;
-        stage_event(p, "normalize", &fp_norm, false, t_norm);
-        let t = StageClock::start();
-        std::thread::scope(|sc| -> Result<()> {
-            let saver = sc.spawn(|| {
-                run_stage_checked(
-                    "normalize",
-                    &norm_dir,
-                    |tmp| normalize::save(tmp, &n),
-                    || stamps.check_unchanged(),
-                )
-            });
-            if !filter_cached {
-                filtered = Some(run_filter(&n)?);
-            }
-            saver.join().map_err(|_| {
-                crate::error::Error::Internal("normalize cache writer panicked".into())
-            })?
-        })?;
-        stage_event(p, "filter", &fp_filter, filter_cached, t);
-    } else {
-        stage_event(p, "normalize", &fp_norm, true, t);
-        let t = StageClock::start();
-        if !filter_cached {
-            let n = match speculative.take() {
-                Some(n) => n,
-                None => normalize::load(&norm_dir)?,
-            };
-            filtered = Some(run_filter(&n)?);
-        }
-        stage_event(p, "filter", &fp_filter, filter_cached, t);
-    }
-    let accounts = normalize::load_accounts(&norm_dir)?;
+    let filtered = exec.normalize_and_filter(speculative, t_norm)?;
+    let norm_dir = planned.dir(plan::StageId::Normalize).expect("planned");
+    let filter_dir = planned.dir(plan::StageId::Filter).expect("planned");
+    let accounts = normalize::load_accounts(norm_dir)?;
     check_time_config(m, accounts.timeless)?;
     let filter_stats: filter::FilterStats =
-        serde_json::from_slice(&fs_err::read(filter_dir.join(publish::FILTER_STATS))?)?;
-
-    let shard = match opts.sharding {
-        Sharding::Shard(s) => {
-            lock.take();
-            Some(s)
-        }
-        _ => None,
+        serde_json::from_slice(&fs_err::read(filter_dir.join(filter::STATS))?)?;
+    let dl_cache = match m.media.is_empty() {
+        true => None,
+        false => Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?),
     };
-
-    // split
-    let mut split_stats = None;
-    if let (Some(cfg), Some(dir), Some(fp), None) = (&m.split, &split_dir, &fp_split, shard) {
-        let t = StageClock::start();
-        let cached = reuse("split", dir, None, p)?;
-        if let (false, split::Method::Stratified(st)) = (cached, &cfg.method) {
-            run_stage("split", dir, |tmp| {
-                let stats =
-                    sample_split::run(st, cfg.seed, &filter_dir, tmp, corpus.name(), &meta)?;
-                fs_err::write(
-                    tmp.join(publish::SPLIT_STATS),
-                    serde_json::to_vec_pretty(&stats)?,
-                )?;
-                Ok(())
-            })?;
-        } else if !cached {
-            if filter_dir.join("labels.parquet").is_file() {
-                return Err(crate::error::Error::Invalid(format!(
-                    "[stages.split] method = \"{}\" splits interactions, and {} is a labelled sample corpus without any: use method = \"stratified\" (samples stratified by label; see docs/manifest.md)",
-                    cfg.name,
-                    corpus.name()
-                )));
-            }
-            let rows = match filtered.take() {
-                Some(f) => publish::InteractionRows {
-                    user: f.user,
-                    item: f.item,
-                    ts: f.ts,
-                    value: f.value,
-                    session: f.session,
-                },
-                None => read_interactions(&filter_dir.join("interactions.parquet"))?,
-            };
-            let a = split::run(cfg, &rows.user, &rows.ts);
-            run_stage("split", dir, |tmp| {
-                publish::write_splits(
-                    tmp,
-                    &rows,
-                    &a,
-                    &m.source.corpus,
-                    &accounts.event,
-                    accounts.timeless,
-                    &meta,
-                )
-            })?;
-        }
-        stage_event(p, "split", fp, cached, t);
-        split_stats = Some(serde_json::from_slice::<split::SplitStats>(&fs_err::read(
-            dir.join(publish::SPLIT_STATS),
-        )?)?);
+    if let Sharding::Shard(_) = opts.sharding {
+        drop(lock);
+        return Ok(exec
+            .shard(filter_dir, dl_cache.as_ref())?
+            .expect("a shard's run"));
     }
+    let split_stats = exec.split(filtered, &accounts)?;
+    let dirs = exec.item_dirs();
+    exec.merge(dirs.media.as_deref())?;
+    exec.per_item_stages(&dirs, dl_cache.as_ref(), None)?;
+    exec.semantic_ids()?;
 
-    // The per-item stages' fingerprints, all known before any of them runs (a shard plan is
-    // keyed on them together).
-    let dl_cache = if m.media.is_empty() {
-        None
-    } else {
-        Some(crate::fetch::cache::Cache::open(opts.cache_dir.clone())?)
-    };
-    let fp_media = fp_of(plan::StageId::Media);
-    // Where side tables' file paths are relative to (AgroSense: the repository's `Datasets/`).
-    let table_root = if corpus.name() == crate::sources::agrosense::NAME {
-        crate::sources::agrosense::data_dir(&src)
-    } else {
-        src.clone()
-    };
-    let fp_caption = fp_of(plan::StageId::Caption);
-    let fp_encode = fp_of(plan::StageId::Encode);
-    let fp_plan = planned.fp_shards.clone();
-    let models = &planned.models;
-    let models_dir = planned.models_dir.clone();
-
-    // Where the per-item stages read their items and write: the dataset's stage cache, or a
-    // shard's work directory (its items only).
-    let mut workspace = None;
-    let (items_dir, media_dir, caption_dir, encode_dir) = match opts.sharding {
-        Sharding::Shard(s) => {
-            let plan = shard::Plan::new(&cache, &fp_plan, s.count);
-            let Some(ws) = shard::claim(&plan, s, &filter_dir)? else {
-                p.info(format!(
-                    "Shard {s} is already complete ({}): nothing to do",
-                    plan.dir(s.index).display()
-                ));
-                return shard_outcome(&plan, s);
-            };
-            p.info(format!(
-                "Shard {s}: {} item(s) in {}",
-                ws.items,
-                ws.dir.display()
-            ));
-            let d = ws.dir.clone();
-            workspace = Some((plan, s, ws));
-            (
-                d.clone(),
-                fp_media.as_ref().map(|_| d.join("media")),
-                fp_caption.as_ref().map(|_| d.join("caption")),
-                fp_encode.as_ref().map(|_| d.join("encode")),
-            )
-        }
-        _ => (
-            filter_dir.clone(),
-            fp_media
-                .as_ref()
-                .map(|fp| cache.join(format!("media-{}", &fp[..16]))),
-            fp_caption
-                .as_ref()
-                .map(|fp| cache.join(format!("caption-{}", &fp[..16]))),
-            fp_encode
-                .as_ref()
-                .map(|fp| cache.join(format!("encode-{}", &fp[..16]))),
-        ),
-    };
-    if let Sharding::Merge { shards } = opts.sharding {
-        let plan = shard::Plan::find(&cache, &fp_plan, shards)?;
-        let done = plan.check_complete()?;
-        let items: u64 = done.iter().filter_map(|d| d["items"].as_u64()).sum();
-        p.info(format!(
-            "Merging {} shard(s) of {items} item(s) from {}",
-            plan.count,
-            plan.root.display()
-        ));
-        if let Some(md) = &media_dir
-            && !md.join(media::TABLE).is_file()
-        {
-            plan.fold_media_journals(md)?;
-        }
-    }
-
-    // media
-    if let (Some(dir), Some(fp), Some(dc)) = (&media_dir, &fp_media, &dl_cache) {
-        let t = StageClock::start();
-        let cached = !opts.retry_failed && media::reuse(dir, dc, p)?;
-        if !cached {
-            media::run(&m.media, &src, &items_dir, dir, dc, opts.retry_failed, p)?;
-        }
-        stage_event(p, "media", fp, cached, t);
-    }
-
-    // caption
-    let media_parts = media_dir.as_deref().zip(dl_cache.as_ref());
-    if let (Some(dir), Some(fp)) = (&caption_dir, &fp_caption) {
-        let t = StageClock::start();
-        let cached = !opts.retry_failed && reuse("caption", dir, Some(caption::REPORT), p)?;
-        if !cached {
-            if dir.exists() {
-                fs_err::remove_dir_all(dir)?;
-            }
-            run_stage("caption", dir, |tmp| {
-                caption::run(
-                    &m.caption,
-                    &items_dir,
-                    media_parts,
-                    tmp,
-                    &caption::StageOptions {
-                        cache_root: opts.cache_dir.clone(),
-                        // Shards append to their own cache files (no two writers share one).
-                        cache_tag: shard.map(|s| format!("shard-{}-of-{}", s.index, s.count)),
-                        progress: p,
-                    },
-                )
-            })?;
-        }
-        stage_event(p, "caption", fp, cached, t);
-    }
-
-    // encode
-    if let (Some(dir), Some(fp), Some(mdir)) = (&encode_dir, &fp_encode, &models_dir) {
-        let t = StageClock::start();
-        let cached = reuse("encode", dir, Some(encode::REPORT), p)?;
-        if !cached {
-            run_stage("encode", dir, |tmp| {
-                encode::run(
-                    &m.encode,
-                    models,
-                    &encode::StageInputs {
-                        filter_dir: &items_dir,
-                        table_root: Some(&table_root),
-                        media_dir: media_dir.as_deref(),
-                        media_cache: dl_cache.as_ref(),
-                        caption_dir: caption_dir.as_deref(),
-                    },
-                    tmp,
-                    &encode::StageOptions {
-                        models_dir: mdir,
-                        device: opts.device,
-                        batch_size: opts.batch_size,
-                        cache_root: opts.cache_dir.join("embeddings"),
-                        progress: p,
-                    },
-                )
-            })?;
-        }
-        stage_event(p, "encode", fp, cached, t);
-    }
-
-    if let Some((plan, s, ws)) = workspace {
-        let stages: serde_json::Map<String, serde_json::Value> = [
-            ("media", &fp_media),
-            ("caption", &fp_caption),
-            ("encode", &fp_encode),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), json!(v))))
+    // publish: assemble the version in a staging directory, diagnose it (a cached stage of its
+    // own), then commit it.
+    let fingerprints: Vec<(&str, &str)> = planned
+        .stages
+        .iter()
+        .filter(|s| s.dir.is_some() && s.stage != plan::StageId::Diagnostics)
+        .map(|s| (s.stage.name(), s.fingerprint.as_str()))
         .collect();
-        ws.finish(&plan, s, serde_json::Value::Object(stages))?;
-        p.info(format!(
-            "Shard {s} complete; run `recdata merge {}` once every shard is",
-            m.path.display()
-        ));
-        return shard_outcome(&plan, s);
-    }
-
-    // semantic ids: keyed on the encode stage's output and the options.
-    let fp_sid = fp_of(plan::StageId::SemanticIds);
-    let sid_dir = fp_sid
-        .as_ref()
-        .map(|fp| cache.join(format!("semantic_ids-{}", &fp[..16])));
-    if let (Some(dir), Some(fp), Some(c), Some(edir)) =
-        (&sid_dir, &fp_sid, &m.semantic_ids, &encode_dir)
-    {
-        let t = StageClock::start();
-        let cached = reuse("semantic_ids", dir, Some(semantic_ids::REPORT), p)?;
-        if !cached {
-            run_stage("semantic_ids", dir, |tmp| {
-                semantic_ids::run(c, edir, tmp, p)
-            })?;
-        }
-        stage_event(p, "semantic_ids", fp, cached, t);
-    }
-
-    let fingerprints: Vec<(&str, &str)> = [
-        ("normalize", fp_norm.as_str()),
-        ("filter", fp_filter.as_str()),
-    ]
-    .into_iter()
-    .chain(fp_split.as_deref().map(|f| ("split", f)))
-    .chain(fp_media.as_deref().map(|f| ("media", f)))
-    .chain(fp_caption.as_deref().map(|f| ("caption", f)))
-    .chain(fp_encode.as_deref().map(|f| ("encode", f)))
-    .chain(fp_sid.as_deref().map(|f| ("semantic_ids", f)))
-    .collect();
     let clock = StageClock::start();
-    let outcome = publish::publish(
+    let staged = publish::assemble(
         m,
         &ds_dir,
         &publish::Parts {
-            norm_dir: &norm_dir,
-            filter_dir: &filter_dir,
-            split_dir: split_dir.as_deref(),
+            norm_dir,
+            filter_dir,
+            split_dir: planned.dir(plan::StageId::Split),
             inputs: &inputs,
             fingerprints: &fingerprints,
             filter_stats: &filter_stats,
             split_stats: split_stats.as_ref(),
             remote: remote.as_deref(),
-            media: media_dir.as_deref().zip(dl_cache.as_ref()),
-            caption_dir: caption_dir.as_deref(),
-            encode_dir: encode_dir.as_deref(),
-            sid_dir: sid_dir.as_deref(),
-            media_root: Some(table_root.clone()),
-            diagnostics: planned
-                .get(plan::StageId::Diagnostics)
-                .and_then(|d| d.dir.as_deref().map(|dir| (dir, d.fingerprint.as_str()))),
+            media: dirs.media.as_deref().zip(dl_cache.as_ref()),
+            caption_dir: dirs.caption.as_deref(),
+            encode_dir: dirs.encode.as_deref(),
+            sid_dir: planned.dir(plan::StageId::SemanticIds),
         },
-        p,
     )?;
+    exec.diagnostics(&staged)?;
+    // The publish stage's own peak starts again here.
+    crate::util::rss::reset_peak();
+    let diagnostics = m
+        .diagnostics
+        .as_ref()
+        .zip(planned.dir(plan::StageId::Diagnostics));
+    let outcome = publish::commit(m, &ds_dir, staged, diagnostics, p)?;
     stage_event(p, "publish", "", false, clock);
     // What this build was made of: the next plan explains its changes against it.
     plan::LastPlan::record(&cache, &planned.stages)?;
     Ok(outcome)
-}
-
-/// The outcome of a finished shard: its `done.json`.
-fn shard_outcome(plan: &shard::Plan, s: shard::Shard) -> Result<BuildOutcome> {
-    let dir = plan.dir(s.index);
-    let done = serde_json::from_slice(&fs_err::read(dir.join(shard::DONE))?)?;
-    Ok(BuildOutcome {
-        dir,
-        status: PublishStatus::ShardComplete,
-        dataset_json: done,
-        check_failures: Vec::new(),
-    })
 }
 
 /// The `name` of a `[[stages.caption]]` / `[[stages.encode]]` entry, which names its output
@@ -829,7 +399,7 @@ fn check_time_config(m: &Manifest, timeless: bool) -> Result<()> {
 
 /// Reads the interaction columns back from a published-form interactions file. A null `ts`
 /// (a timeless corpus) reads as the row number, which keeps each user's step order.
-pub fn read_interactions(path: &Path) -> Result<publish::InteractionRows> {
+pub fn read_interactions(path: &Path) -> Result<tables::InteractionRows> {
     use arrow_array::Array as _;
     let b: RecordBatch = read_batch(path)?;
     let u: &UInt32Array = column(&b, "user_id")?;
@@ -842,7 +412,7 @@ pub fn read_interactions(path: &Path) -> Result<publish::InteractionRows> {
     } else {
         t.values().to_vec()
     };
-    Ok(publish::InteractionRows {
+    Ok(tables::InteractionRows {
         user: u.values().to_vec(),
         item: i.values().to_vec(),
         ts,

@@ -390,7 +390,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 /// With `inspect`, each stage's cache state is read (its files hashed) and explained against
 /// `last`; otherwise every stage is marked to run (the executor checks the cache itself).
 pub fn make(
-    m: &crate::manifest::Manifest,
+    m: &super::Manifest,
     cache: &Path,
     inputs: &[super::InputFile],
     models_dir: Option<&Path>,

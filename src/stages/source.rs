@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::Manifest;
 use crate::error::{Error, Result};
 use crate::fetch::archive::{self, Kind, TreeEntry};
 use crate::fetch::cache::Cache;
 use crate::fetch::http::{Downloader, Got, Want, human_bytes};
 use crate::fetch::lockfile::{LockFile, Locked};
 use crate::io::store;
-use crate::manifest::Manifest;
 use crate::progress::Reporter;
 use crate::sources::RemoteFile;
 use crate::util::hash::Fingerprint;

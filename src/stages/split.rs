@@ -16,6 +16,13 @@ use crate::manifest::reader::TableReader;
 use crate::util::rng::Rng;
 use crate::util::time::{format_ms, parse_manifest_time};
 
+mod output;
+
+pub use output::write;
+
+/// The split stage's statistics file in its output directory.
+pub const STATS: &str = "split_stats.json";
+
 pub const METHODS: &[&str] = &[
     "leave_one_out",
     "leave_last_n",

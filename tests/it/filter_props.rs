@@ -116,7 +116,7 @@ fn split_cfg(toml: &str) -> SplitConfig {
         format!("[dataset]\nname = \"x\"\nversion = \"1\"\n[source]\ncorpus = \"lastfm-1k\"\npath = \".\"\n[stages.split]\n{toml}"),
     )
     .unwrap();
-    recdata::manifest::load(&p).unwrap().split.unwrap()
+    recdata::stages::manifest::load(&p).unwrap().split.unwrap()
 }
 
 #[test]
@@ -277,8 +277,7 @@ fn items_without_titles_publish_a_null_title_column() {
     assert!(n.items.title.is_none());
     let f = filter::run(&FilterConfig::default(), &n, &Reporter::silent()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    recdata::stages::publish::write_filtered(dir.path(), "", &n, &f, &[])
-        .unwrap_or_else(|e| panic!("{e}"));
+    recdata::stages::filter::write(dir.path(), "", &n, &f, &[]).unwrap_or_else(|e| panic!("{e}"));
     let items = read_batch(&dir.path().join("items.parquet")).unwrap();
     let title = items.column_by_name("title").expect("a title column");
     assert_eq!(title.null_count(), 2);

@@ -21,6 +21,7 @@ mod finn_slates;
 mod fuzz;
 mod golden;
 mod interop;
+mod layers;
 mod manifest_errors;
 mod media;
 mod microlens;

@@ -82,7 +82,7 @@ fn shipped_manifests_are_valid_toml_and_schema() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(root.join("manifests")).unwrap() {
         let p = entry.unwrap().path();
-        if let Err(e) = recdata::manifest::load(&p) {
+        if let Err(e) = recdata::stages::manifest::load(&p) {
             panic!("{}: {}", p.display(), e.render(false));
         }
     }

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use super::diagnostic::Diagnostic;
-use super::reader::TableReader;
-use super::tree::{Sources, Val, to_json};
-use crate::encode::registry::ModelSpec;
+use super::registry::ModelSpec;
+use crate::manifest::diagnostic::Diagnostic;
+use crate::manifest::reader::TableReader;
+use crate::manifest::tree::{Sources, Val, to_json};
 
 /// The model entries of the `models` table, each checked like a registry entry.
 pub fn read(
@@ -26,7 +26,7 @@ pub fn read(
             ).with_help("e.g. [models.my-clip-image]\ntask = \"image\"\nonnx = \"clip/vision.onnx\"\nsha256 = \"…\"\ndim = 512\n…"));
             continue;
         };
-        if !super::valid_name(id) {
+        if !crate::manifest::valid_name(id) {
             diags.push(Diagnostic::error(
                 format!("`{id}` is not a model id: use letters, digits, `-`, `_` and `.`"),
                 Some(e.key_span),

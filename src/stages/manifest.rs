@@ -1,0 +1,307 @@
+//! The whole manifest: the `[dataset]` header and the spanned-TOML reading of
+//! [`crate::manifest`], then each section read by the module that owns it — `[source]` by the
+//! corpus adapters and fetch, `[stages.*]` by each stage, `[slurm]` by slurm, `[models.*]` by
+//! the encoders' registry — and the checks that span sections (a caption's media, an encoder's
+//! inputs, semantic ids' embeddings). It lives with the stages because it is what ties them into
+//! one build; the toolkit below it knows none of them.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::reader::TableReader;
+use crate::manifest::tree::{self, Sources, Table};
+use crate::manifest::{DatasetInfo, Diagnostic, Document, ManifestErrors};
+use crate::sources::{CorpusConfig, RemoteFile};
+
+use super::caption::CaptionConfig;
+use super::diagnostics::DiagnosticsConfig;
+use super::encode::EncodeConfig;
+use super::filter::FilterConfig;
+use super::media::MediaConfig;
+use super::semantic_ids::SidConfig;
+use super::split::SplitConfig;
+
+/// A fully resolved manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file as given on the command line.
+    pub path: PathBuf,
+    pub dataset: DatasetInfo,
+    pub source: SourceConfig,
+    pub filter: FilterConfig,
+    pub split: Option<SplitConfig>,
+    /// `[[stages.media]]`: item media fetched by URL.
+    pub media: Vec<MediaConfig>,
+    /// `[[stages.caption]]`: MLLM captions of item images / video frames.
+    pub caption: Vec<CaptionConfig>,
+    /// `[[stages.encode]]`: ONNX encoders over item fields, media and captions.
+    pub encode: Vec<EncodeConfig>,
+    /// `[stages.semantic_ids]`: item semantic ids from the encoders' embeddings.
+    pub semantic_ids: Option<SidConfig>,
+    /// `[stages.diagnostics]`: statistics, leakage audit, shortcut diagnostics and the report.
+    pub diagnostics: Option<DiagnosticsConfig>,
+    /// `[models.<id>]`: the user's own encoders (paths resolved against the defining file).
+    pub models: Vec<(String, crate::encode::registry::ModelSpec)>,
+    /// `[slurm]`: resources of the job array `recdata slurm` writes (no effect on the data).
+    pub slurm: crate::slurm::SlurmConfig,
+    /// The merged manifest (includes applied) as JSON: recorded in `dataset.json` and hashed into
+    /// stage fingerprints. Paths are kept exactly as written, so it does not depend on the machine.
+    pub resolved: serde_json::Value,
+    /// Warnings found while loading (the build still runs).
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// A local directory holding the raw files (resolved against the manifest's directory).
+    pub path: Option<PathBuf>,
+    /// Remote files with checksums (downloaded by `recdata fetch`).
+    pub files: Vec<RemoteFile>,
+    pub corpus: CorpusConfig,
+    /// `[source.fetch]` / `[source.extract]`: how files are downloaded and unpacked.
+    pub fetch: crate::fetch::FetchConfig,
+}
+
+/// The `[stages]` sections.
+struct Stages {
+    filter: Option<FilterConfig>,
+    split: Option<Option<SplitConfig>>,
+    media: Vec<MediaConfig>,
+    caption: Vec<CaptionConfig>,
+    encode: Vec<EncodeConfig>,
+    semantic_ids: Option<SidConfig>,
+    diagnostics: Option<DiagnosticsConfig>,
+}
+
+/// Reads a manifest and everything it includes, collecting every problem at once.
+pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
+    let doc = Document::read(path);
+    doc.resolve(|root, sources, diags| resolve(path, root, sources, diags))
+        .map(|(mut m, warnings)| {
+            m.warnings = warnings;
+            m
+        })
+}
+
+fn resolve(
+    path: &Path,
+    root: &Table,
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Manifest> {
+    let mut top = Document::top_reader(root);
+    let dataset = crate::manifest::read_dataset(&mut top, diags);
+    let source = read_source(&mut top, path.parent().unwrap_or(Path::new(".")), diags);
+    let stages = match top.table(diags, "stages") {
+        Some(mut st) => {
+            let s = read_stages(&mut st, diags);
+            st.finish(diags);
+            s
+        }
+        None => Stages {
+            filter: Some(FilterConfig::default()),
+            split: Some(None),
+            media: Vec::new(),
+            caption: Vec::new(),
+            encode: Vec::new(),
+            semantic_ids: None,
+            diagnostics: None,
+        },
+    };
+    let slurm = match top.table(diags, "slurm") {
+        Some(mut t) => {
+            let c = crate::slurm::SlurmConfig::read(&mut t, diags);
+            t.finish(diags);
+            c.unwrap_or_default()
+        }
+        None => Default::default(),
+    };
+    let models = match top.table(diags, "models") {
+        Some(mut t) => crate::encode::user_models::read(&mut t, sources, diags),
+        None => Vec::new(),
+    };
+    top.finish(diags);
+
+    Some(Manifest {
+        slurm,
+        models,
+        path: path.to_path_buf(),
+        dataset: dataset?,
+        source: source?,
+        filter: stages.filter?,
+        split: stages.split?,
+        media: stages.media,
+        caption: stages.caption,
+        encode: stages.encode,
+        semantic_ids: stages.semantic_ids,
+        diagnostics: stages.diagnostics,
+        resolved: {
+            // `[slurm]` says where a build runs, not what it makes: not part of the record.
+            let mut j = tree::to_json(root);
+            if let Some(o) = j.as_object_mut() {
+                o.remove("slurm");
+            }
+            j
+        },
+        warnings: Vec::new(),
+    })
+}
+
+/// `[source]`: the corpus (its adapter reads its own keys), where the raw files are, and how
+/// they are fetched.
+fn read_source(
+    top: &mut TableReader<'_>,
+    base: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<SourceConfig> {
+    let Some(mut r) = top.table(diags, "source") else {
+        if !top.has("source") {
+            top.missing(
+                diags,
+                "source",
+                "{ corpus = \"lastfm-1k\", path = \"...\" }",
+            );
+        }
+        return None;
+    };
+    let corpus = crate::sources::read_corpus_config(&mut r, diags);
+    let local = r.str(diags, "path").map(|p| base.join(p.value));
+    let files: Vec<RemoteFile> = r
+        .table_array(diags, "files")
+        .into_iter()
+        .filter_map(|f| RemoteFile::read(f, diags))
+        .collect();
+    if local.is_none() && files.is_empty() {
+        diags.push(
+            Diagnostic::error("`[source]` names no data", Some(r.span), "in this table")
+                .with_help("set `path = \"<directory with the raw files>\"` or list `[[source.files]]` with url and sha256"),
+        );
+    }
+    if local.is_some() && !files.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                "`[source]` sets both `path` and `[[source.files]]`",
+                Some(r.span),
+                "in this table",
+            )
+            .with_help("use `path` for files you already have, or `[[source.files]]` to download them, not both"),
+        );
+    }
+    let fetch = crate::fetch::FetchConfig::read(&mut r, diags);
+    r.finish(diags);
+    corpus.map(|corpus| SourceConfig {
+        path: local,
+        files,
+        corpus,
+        fetch,
+    })
+}
+
+/// `[stages]`: each stage's section read by its stage, then the references between them.
+fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages {
+    let filter = match st.table(diags, "filter") {
+        Some(mut f) => {
+            let c = FilterConfig::read(&mut f, diags);
+            f.finish(diags);
+            c
+        }
+        None => Some(FilterConfig::default()),
+    };
+    let split = match st.table(diags, "split") {
+        Some(mut s) => {
+            let c = SplitConfig::read(&mut s, diags);
+            s.finish(diags);
+            c.map(Some)
+        }
+        None => Some(None),
+    };
+    let (mut media, mut caption, mut encode) = (Vec::new(), Vec::new(), Vec::new());
+    for mut t in st.table_array(diags, "media") {
+        media.extend(MediaConfig::read(&mut t, diags));
+        t.finish(diags);
+    }
+    for mut t in st.table_array(diags, "caption") {
+        caption.extend(CaptionConfig::read(&mut t, diags));
+        t.finish(diags);
+    }
+    for mut t in st.table_array(diags, "encode") {
+        encode.extend(EncodeConfig::read(&mut t, diags));
+        t.finish(diags);
+    }
+    let mut diagnostics = None;
+    if let Some(mut t) = st.table(diags, "diagnostics") {
+        diagnostics = DiagnosticsConfig::read(&mut t, diags);
+        let span = t.span;
+        t.finish(diags);
+        if !st.has("split") && diagnostics.is_some() {
+            diags.push(Diagnostic::error(
+                "[stages.diagnostics] evaluates on the dataset's splits: add [stages.split]",
+                Some(span),
+                "in this table",
+            ));
+        }
+    }
+    let mut semantic_ids = None;
+    if let Some(mut t) = st.table(diags, "semantic_ids") {
+        semantic_ids = SidConfig::read(&mut t, diags);
+        let span = t.span;
+        t.finish(diags);
+        for e in semantic_ids.iter().flat_map(|s| &s.embeddings) {
+            if !encode.iter().any(|c| &c.name == e) {
+                diags.push(Diagnostic::error(
+                    format!("[stages.semantic_ids] uses embeddings `{e}`, but no [[stages.encode]] entry has that name"),
+                    Some(span),
+                    "in this table",
+                ));
+            }
+        }
+    }
+    check_item_stage_references(st, &media, &caption, &encode, diags);
+    Stages {
+        filter,
+        split,
+        media,
+        caption,
+        encode,
+        semantic_ids,
+        diagnostics,
+    }
+}
+
+/// Captions need the media they caption; encoders need the fields, media and captions they
+/// encode; names are unique.
+fn check_item_stage_references(
+    st: &TableReader<'_>,
+    media: &[MediaConfig],
+    caption: &[CaptionConfig],
+    encode: &[EncodeConfig],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let media_names: Vec<String> = media
+        .iter()
+        .map(|m| m.options.modality.name().to_string())
+        .collect();
+    let mut cap_names: Vec<String> = Vec::new();
+    for c in caption {
+        if cap_names.contains(&c.name) {
+            diags.push(Diagnostic::error(
+                format!("two [[stages.caption]] entries are named `{}`", c.name),
+                Some(st.span),
+                "in this table",
+            ));
+        }
+        if !media_names.contains(&c.media) {
+            diags.push(Diagnostic::error(
+                format!(
+                    "[[stages.caption]] `{}` captions the items' {}, but no [[stages.media]] entry has modality = \"{}\"",
+                    c.name, c.media, c.media
+                ),
+                Some(st.span),
+                "in this table",
+            ));
+        }
+        cap_names.push(c.name.clone());
+    }
+    for problem in super::encode::check(encode, &cap_names, &media_names) {
+        diags.push(Diagnostic::error(problem, Some(st.span), "in this table"));
+    }
+}
