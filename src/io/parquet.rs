@@ -180,6 +180,8 @@ pub fn write_table_in_row_groups(
             .iter()
             .map(|(k, v)| KeyValue::new((*k).to_owned(), v.clone())),
     );
+    // In parallel waves: the published interactions are written after the filter, when the
+    // other core is idle (MicroLens-1M's 9M rows: 0.97 s on one thread).
     write_groups(
         path,
         schema.clone(),
@@ -187,7 +189,7 @@ pub fn write_table_in_row_groups(
         level,
         kv,
         ROW_GROUP_ROWS,
-        false,
+        true,
         |r| Ok(RecordBatch::try_new(schema.clone(), make(r)?)?),
     )
 }
@@ -195,8 +197,8 @@ pub fn write_table_in_row_groups(
 /// Writes `rows` rows in row groups of `group_rows`, each built by `make(start..end)` and
 /// encoded (in parallel waves of one group per thread when `parallel`), appended in order: the
 /// same bytes as `ArrowWriter::write` of the whole table, with at most one wave in memory.
-/// Tables built from columns already in memory go one group at a time (`parallel = false`):
-/// a wave's encoder buffers cost more memory than the parallelism saves time there.
+/// The normalize cache goes one group at a time (`parallel = false`): it is written beside the
+/// filter stage, which has the other core.
 #[allow(clippy::too_many_arguments)]
 fn write_groups(
     path: &Path,

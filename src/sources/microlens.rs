@@ -47,7 +47,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 
-use super::text::{Line, lossy, parse_uint, read_lines};
+use super::text::{Line, lossy, parse_uint, read_lines, read_lines_chunked};
 use super::{Entities, FileAccount, Interner, Normalized, RawInteractions, SideTable};
 use crate::error::{Error, Result};
 use crate::manifest::diagnostic::Diagnostic;
@@ -295,7 +295,165 @@ pub fn split_title(line: &str) -> Option<(&str, &str)> {
     Some((id, t))
 }
 
+/// The smallest part of a pairs file parsed on a thread of its own (below it, one thread).
+const PAIRS_MIN_CHUNK: u64 = 8 << 20;
+
+/// One line-aligned part of the pairs file: its users and items interned in first-appearance
+/// order within the part, and its interactions by those local codes.
+#[derive(Default)]
+struct PairsChunk {
+    /// The part that starts the file (its line 1 is the header).
+    first: bool,
+    users: Interner,
+    items: Interner,
+    inter: RawInteractions,
+}
+
+impl PairsChunk {
+    /// A `user,item,timestamp` line of `<V>_pairs.csv`.
+    #[inline]
+    fn pairs_line(&mut self, line_no: u64, line: &[u8]) -> Line {
+        if line_no == 1 && self.first {
+            return if line == b"user,item,timestamp" {
+                Line::Header
+            } else {
+                Line::Reject(
+                    "bad_header",
+                    "expected the header `user,item,timestamp`".into(),
+                )
+            };
+        }
+        if line.is_empty() {
+            return Line::Skip;
+        }
+        // The hot loop (9M lines for 1M): split without allocating.
+        let Some((u, i, t)) = three_fields(line, b',') else {
+            let n = line.iter().filter(|b| **b == b',').count() + 1;
+            return Line::Reject(
+                "field_count",
+                format!("expected 3 comma-separated fields, found {n}"),
+            );
+        };
+        if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
+            return r;
+        }
+        if let Some(r) = not_a_number(i, "bad_item_id", "item id") {
+            return r;
+        }
+        let Some(ts) = parse_uint(t).filter(|_| t.len() == 13) else {
+            return Line::Reject(
+                "bad_timestamp",
+                format!(
+                    "timestamp `{}` is not 13-digit epoch milliseconds",
+                    String::from_utf8_lossy(t)
+                ),
+            );
+        };
+        let uc = self
+            .users
+            .intern(u, || String::from_utf8_lossy(u).into_owned())
+            .0;
+        let ic = self
+            .items
+            .intern(i, || String::from_utf8_lossy(i).into_owned())
+            .0;
+        self.inter.user.push(uc);
+        self.inter.item.push(ic);
+        self.inter.ts.push(ts as i64);
+        // Row order is arbitrary; equal timestamps keep file order.
+        self.inter.order.push(line_no);
+        Line::Row
+    }
+
+    /// A `<user>\t<item> <item> ...` line of `<V>_pairs.tsv` (a user's sequence, no times).
+    fn sequence_line(&mut self, line: &[u8]) -> Line {
+        if line.is_empty() {
+            return Line::Skip;
+        }
+        let Some(tab) = memchr::memchr(b'\t', line) else {
+            return Line::Reject(
+                "field_count",
+                "expected `<user>\\t<item> <item> ...`, found no tab".into(),
+            );
+        };
+        let (u, rest) = (&line[..tab], &line[tab + 1..]);
+        if memchr::memchr(b'\t', rest).is_some() {
+            return Line::Reject("field_count", "expected exactly one tab".into());
+        }
+        if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
+            return r;
+        }
+        let seq: Vec<&[u8]> = rest.split(|b| *b == b' ').collect();
+        if let Some(bad) = seq.iter().find(|i| parse_uint(i).is_none()) {
+            return Line::Reject(
+                "bad_item_id",
+                format!("item id `{}` is not a number", String::from_utf8_lossy(bad)),
+            );
+        }
+        let uc = self
+            .users
+            .intern(u, || String::from_utf8_lossy(u).into_owned())
+            .0;
+        for (k, i) in seq.iter().enumerate() {
+            let ic = self
+                .items
+                .intern(i, || String::from_utf8_lossy(i).into_owned())
+                .0;
+            self.inter.user.push(uc);
+            self.inter.item.push(ic);
+            self.inter.ts.push(k as i64);
+            self.inter.order.push(k as u64);
+        }
+        Line::Row
+    }
+
+    /// Appends this part to the parts before it: its keys re-interned (a part's new keys all
+    /// come after the earlier parts', so first-appearance order holds), its codes remapped, its
+    /// line-based order moved by `line_offset`.
+    fn merge_into(
+        self,
+        users: &mut Interner,
+        items: &mut Interner,
+        inter: &mut RawInteractions,
+        line_offset: u64,
+    ) {
+        let remap = |local: &Interner, global: &mut Interner| -> Vec<u32> {
+            local
+                .keys
+                .iter()
+                .map(|k| global.intern(k.as_bytes(), || k.clone()).0)
+                .collect()
+        };
+        // Into nothing (the first part), the local codes are the global ones: moved, not copied.
+        let first = users.keys.is_empty() && items.keys.is_empty() && inter.user.is_empty();
+        let umap = remap(&self.users, users);
+        let imap = remap(&self.items, items);
+        let c = self.inter;
+        if first && line_offset == 0 {
+            *inter = c;
+            return;
+        }
+        inter.user.extend(c.user.iter().map(|&u| umap[u as usize]));
+        inter.item.extend(c.item.iter().map(|&i| imap[i as usize]));
+        inter.ts.extend_from_slice(&c.ts);
+        inter.order.extend(c.order.iter().map(|&o| o + line_offset));
+    }
+}
+
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    normalize_with(o, dir, progress, threads, PAIRS_MIN_CHUNK)
+}
+
+/// [`normalize`] with the pairs file parsed on `threads` threads (parts of at least `min_chunk`
+/// bytes); the result does not depend on either.
+pub fn normalize_with(
+    o: &Options,
+    dir: &Path,
+    progress: &Reporter,
+    threads: usize,
+    min_chunk: u64,
+) -> Result<Normalized> {
     let f = files(o, dir)?;
     let mut users = Interner::default();
     let mut items = Interner::default();
@@ -306,103 +464,34 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
     let timeless = o.interactions == PairsFile::Tsv;
     let pairs_name = file_name(&f.pairs);
     let bar = progress.bytes_bar(fs_err::metadata(&f.pairs)?.len(), &pairs_name);
-    let acc = if timeless {
-        read_lines(&f.pairs, &pairs_name, &mut rejects, &bar, |_, line| {
-            if line.is_empty() {
-                return Line::Skip;
+    // The pairs file is the big one (9M lines for 1M): parsed in line-aligned halves, one per
+    // core, each into its own interners; merged in file order, so codes and line numbers are
+    // those of a sequential parse.
+    let (chunks, acc) = read_lines_chunked(
+        &f.pairs,
+        &pairs_name,
+        &mut rejects,
+        &bar,
+        threads,
+        min_chunk,
+        |k| PairsChunk {
+            first: k == 0,
+            ..Default::default()
+        },
+        |c, line_no, line| {
+            if timeless {
+                c.sequence_line(line)
+            } else {
+                c.pairs_line(line_no, line)
             }
-            let Some(tab) = memchr::memchr(b'\t', line) else {
-                return Line::Reject(
-                    "field_count",
-                    "expected `<user>\\t<item> <item> ...`, found no tab".into(),
-                );
-            };
-            let (u, rest) = (&line[..tab], &line[tab + 1..]);
-            if memchr::memchr(b'\t', rest).is_some() {
-                return Line::Reject("field_count", "expected exactly one tab".into());
-            }
-            if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
-                return r;
-            }
-            let seq: Vec<&[u8]> = rest.split(|b| *b == b' ').collect();
-            if let Some(bad) = seq.iter().find(|i| parse_uint(i).is_none()) {
-                return Line::Reject(
-                    "bad_item_id",
-                    format!("item id `{}` is not a number", String::from_utf8_lossy(bad)),
-                );
-            }
-            let uc = users
-                .intern(u, || String::from_utf8_lossy(u).into_owned())
-                .0;
-            for (k, i) in seq.iter().enumerate() {
-                let ic = items
-                    .intern(i, || String::from_utf8_lossy(i).into_owned())
-                    .0;
-                inter.user.push(uc);
-                inter.item.push(ic);
-                inter.ts.push(k as i64);
-                inter.order.push(k as u64);
-            }
-            Line::Row
-        })?
-    } else {
-        read_lines(
-            &f.pairs,
-            &pairs_name,
-            &mut rejects,
-            &bar,
-            |line_no, line| {
-                if line_no == 1 {
-                    return if line == b"user,item,timestamp" {
-                        Line::Header
-                    } else {
-                        Line::Reject(
-                            "bad_header",
-                            "expected the header `user,item,timestamp`".into(),
-                        )
-                    };
-                }
-                if line.is_empty() {
-                    return Line::Skip;
-                }
-                // The hot loop (9M lines for 1M): split without allocating.
-                let Some((u, i, t)) = three_fields(line, b',') else {
-                    let n = line.iter().filter(|b| **b == b',').count() + 1;
-                    return Line::Reject(
-                        "field_count",
-                        format!("expected 3 comma-separated fields, found {n}"),
-                    );
-                };
-                if let Some(r) = not_a_number(u, "bad_user_id", "user id") {
-                    return r;
-                }
-                if let Some(r) = not_a_number(i, "bad_item_id", "item id") {
-                    return r;
-                }
-                let Some(ts) = parse_uint(t).filter(|_| t.len() == 13) else {
-                    return Line::Reject(
-                        "bad_timestamp",
-                        format!(
-                            "timestamp `{}` is not 13-digit epoch milliseconds",
-                            String::from_utf8_lossy(t)
-                        ),
-                    );
-                };
-                let uc = users
-                    .intern(u, || String::from_utf8_lossy(u).into_owned())
-                    .0;
-                let ic = items
-                    .intern(i, || String::from_utf8_lossy(i).into_owned())
-                    .0;
-                inter.user.push(uc);
-                inter.item.push(ic);
-                inter.ts.push(ts as i64);
-                // Row order is arbitrary; equal timestamps keep file order.
-                inter.order.push(line_no);
-                Line::Row
-            },
-        )?
-    };
+        },
+    )?;
+    for ch in chunks {
+        // Row order within a timeless sequence is its position; otherwise the file's line.
+        let offset = if timeless { 0 } else { ch.line_offset };
+        ch.state
+            .merge_into(&mut users, &mut items, &mut inter, offset);
+    }
     accounts.push(acc);
     bar.finish_and_clear();
     let hidden = indicatif::ProgressBar::hidden();
@@ -602,7 +691,73 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
 
 #[cfg(test)]
 mod tests {
-    use super::split_title;
+    use super::*;
+
+    /// Parallel parsing of the pairs file gives exactly the single-threaded result: codes in
+    /// first-appearance order, the file's line numbers in `order` and in the rejects, the
+    /// header only on the file's first line, and the same accounting.
+    #[test]
+    fn chunked_pairs_parse_equals_sequential() {
+        for timeless in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut text = String::new();
+            if timeless {
+                for u in 0..40u32 {
+                    text.push_str(&format!("{}\t{} {} {}\n", 900 - u, u % 7, u % 5 + 10, u));
+                }
+                text.push_str("x\t1 2\n\n12\t3 y\n");
+                fs_err::write(dir.path().join("MicroLens-100k_pairs.tsv"), &text).unwrap();
+            } else {
+                text.push_str("\u{feff}user,item,timestamp\r\n");
+                for k in 0..200u32 {
+                    text.push_str(&format!(
+                        "{},{},{}\n",
+                        (k * 37) % 23,
+                        (k * 11) % 17,
+                        1_600_000_000_000u64 + u64::from(k % 9)
+                    ));
+                    if k % 50 == 7 {
+                        text.push_str("user,item,timestamp\n1,2\n\n3,x,1600000000000\n4,5,16\n");
+                    }
+                }
+                fs_err::write(dir.path().join("MicroLens-100k_pairs.csv"), &text).unwrap();
+            }
+            fs_err::write(dir.path().join("MicroLens-100k_title_en.csv"), "1, one\n").unwrap();
+            let o = Options {
+                variant: Some(Variant::K100),
+                interactions: if timeless {
+                    PairsFile::Tsv
+                } else {
+                    PairsFile::Csv
+                },
+                comments: false,
+            };
+            let p = Reporter::silent();
+            let one = normalize_with(&o, dir.path(), &p, 1, 1).unwrap();
+            assert!(!one.rejects.is_empty());
+            for threads in [2, 3, 7] {
+                let n = normalize_with(&o, dir.path(), &p, threads, 1).unwrap();
+                assert_eq!(n.interactions.user, one.interactions.user);
+                assert_eq!(n.interactions.item, one.interactions.item);
+                assert_eq!(n.interactions.ts, one.interactions.ts);
+                assert_eq!(n.interactions.order, one.interactions.order);
+                assert_eq!(n.users.raw_id, one.users.raw_id);
+                assert_eq!(n.items.raw_id, one.items.raw_id);
+                let key =
+                    |r: &super::super::Reject| (r.file.clone(), r.line, r.reason, r.raw.clone());
+                assert_eq!(
+                    n.rejects.iter().map(key).collect::<Vec<_>>(),
+                    one.rejects.iter().map(key).collect::<Vec<_>>()
+                );
+                let acc = |v: &[FileAccount]| {
+                    v.iter()
+                        .map(|a| (a.lines, a.header, a.skipped, a.rows, a.rejected))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(acc(&n.accounts), acc(&one.accounts));
+            }
+        }
+    }
 
     #[test]
     fn titles_split_at_the_first_comma_and_lose_one_quote_level() {

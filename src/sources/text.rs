@@ -38,44 +38,16 @@ pub fn read_lines(
         ..Default::default()
     };
     let mut handle = |line_no: u64, raw: &[u8], long: Option<u64>, acc: &mut FileAccount| {
-        acc.lines += 1;
-        if let Some(n) = long {
-            acc.rejected += 1;
-            rejects.push(Reject {
-                file: display.to_owned(),
-                line: line_no,
-                reason: "line_too_long",
-                detail: format!(
-                    "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
-                    MAX_LINE >> 20
-                ),
-                raw: raw.to_vec(),
-            });
-            return;
-        }
-        let mut line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if line_no == 1 {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
-        match f(line_no, line) {
-            Line::Header => acc.header += 1,
-            Line::Skip => acc.skipped += 1,
-            Line::Row => acc.rows += 1,
-            Line::Repaired => {
-                acc.rows += 1;
-                acc.repaired += 1;
-            }
-            Line::Reject(reason, detail) => {
-                acc.rejected += 1;
-                rejects.push(Reject {
-                    file: display.to_owned(),
-                    line: line_no,
-                    reason,
-                    detail,
-                    raw: raw.to_vec(),
-                });
-            }
-        }
+        account_line(
+            display,
+            line_no,
+            line_no == 1,
+            raw,
+            long,
+            acc,
+            rejects,
+            &mut f,
+        )
     };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".gz") || name.ends_with(".zst") {
@@ -143,6 +115,161 @@ pub fn read_lines(
         bar.set_position(reader.consumed);
     }
     Ok(acc)
+}
+
+/// One line through an adapter's `f`, into the accounting: an over-long line is rejected
+/// without calling `f`; the trailing `\r` and, on the file's first line, a UTF-8 BOM are
+/// stripped.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn account_line(
+    display: &str,
+    line_no: u64,
+    first_of_file: bool,
+    raw: &[u8],
+    long: Option<u64>,
+    acc: &mut FileAccount,
+    rejects: &mut Vec<Reject>,
+    f: &mut impl FnMut(u64, &[u8]) -> Line,
+) {
+    acc.lines += 1;
+    if let Some(n) = long {
+        acc.rejected += 1;
+        rejects.push(Reject {
+            file: display.to_owned(),
+            line: line_no,
+            reason: "line_too_long",
+            detail: format!(
+                "line of {n} bytes is longer than the {} MiB limit (is this a text file?)",
+                MAX_LINE >> 20
+            ),
+            raw: raw.to_vec(),
+        });
+        return;
+    }
+    let mut line = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if first_of_file {
+        line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    }
+    match f(line_no, line) {
+        Line::Header => acc.header += 1,
+        Line::Skip => acc.skipped += 1,
+        Line::Row => acc.rows += 1,
+        Line::Repaired => {
+            acc.rows += 1;
+            acc.repaired += 1;
+        }
+        Line::Reject(reason, detail) => {
+            acc.rejected += 1;
+            rejects.push(Reject {
+                file: display.to_owned(),
+                line: line_no,
+                reason,
+                detail,
+                raw: raw.to_vec(),
+            });
+        }
+    }
+}
+
+/// What one chunk of a file made: the adapter's state for it, and how many lines of the file
+/// come before it (the chunk's line numbers plus this are the file's).
+pub struct Chunk<S> {
+    pub state: S,
+    pub line_offset: u64,
+}
+
+/// [`read_lines`] on `threads` threads: a plain file is cut into line-aligned byte ranges (at
+/// least `min_chunk` bytes each), and each range is parsed into its own state `init(chunk)`.
+/// `f(state, line_no, line)` sees line numbers counted from 1 within its chunk (the file's
+/// header is line 1 of chunk 0); rejects are returned with the file's line numbers, in file
+/// order, and the accounting is the whole file's. The adapter merges the states in order, which
+/// makes the result independent of the split. A compressed file is read as one chunk.
+#[allow(clippy::too_many_arguments)]
+pub fn read_lines_chunked<S: Send>(
+    path: &Path,
+    display: &str,
+    rejects: &mut Vec<Reject>,
+    bar: &indicatif::ProgressBar,
+    threads: usize,
+    min_chunk: u64,
+    init: impl Fn(usize) -> S + Sync,
+    f: impl Fn(&mut S, u64, &[u8]) -> Line + Sync,
+) -> Result<(Vec<Chunk<S>>, FileAccount)> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".gz") || name.ends_with(".zst") || threads <= 1 {
+        let mut state = init(0);
+        let acc = read_lines(path, display, rejects, bar, |n, l| f(&mut state, n, l))?;
+        return Ok((
+            vec![Chunk {
+                state,
+                line_offset: 0,
+            }],
+            acc,
+        ));
+    }
+    let ranges = crate::io::lines::split_at_lines(path, threads, min_chunk)?;
+    let parse = |k: usize, (start, end): (u64, u64)| -> Result<(S, FileAccount, Vec<Reject>)> {
+        let mut state = init(k);
+        let mut acc = FileAccount::default();
+        let mut own = Vec::new();
+        let mut reader = LineReader::open_range(path, start, end)?;
+        let mut reported = 0;
+        let mut g = |n: u64, l: &[u8]| f(&mut state, n, l);
+        while let Some((line_no, consumed, raw, long)) = reader.next_line()? {
+            let first = k == 0 && line_no == 1;
+            account_line(
+                display, line_no, first, raw, long, &mut acc, &mut own, &mut g,
+            );
+            if line_no % 65_536 == 0 {
+                bar.inc(consumed - reported);
+                reported = consumed;
+            }
+        }
+        bar.inc(reader.consumed - reported);
+        Ok((state, acc, own))
+    };
+    let parsed: Vec<Result<(S, FileAccount, Vec<Reject>)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| {
+                let parse = &parse;
+                sc.spawn(move || parse(k, r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Internal(
+                        "parser thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut total = FileAccount {
+        file: display.to_owned(),
+        ..Default::default()
+    };
+    let mut chunks = Vec::with_capacity(parsed.len());
+    for r in parsed {
+        let (state, acc, own) = r?;
+        let line_offset = total.lines;
+        rejects.extend(own.into_iter().map(|mut r| {
+            r.line += line_offset;
+            r
+        }));
+        total.lines += acc.lines;
+        total.header += acc.header;
+        total.skipped += acc.skipped;
+        total.rows += acc.rows;
+        total.repaired += acc.repaired;
+        total.rejected += acc.rejected;
+        chunks.push(Chunk { state, line_offset });
+    }
+    Ok((chunks, total))
 }
 
 /// Parses a decimal integer that must be all ASCII digits (no sign, no spaces; leading zeros

@@ -355,6 +355,85 @@ pub fn check_not_empty(cfg: &FilterConfig, norm: &Normalized, f: &Filtered) -> R
     )))
 }
 
+/// The rows inside the time window in canonical order — by user rank, then time, then the
+/// adapter's order, then row index (a total order, so the result does not depend on how it is
+/// sorted). A counting sort by user rank (one pass to count, one to place, no comparisons),
+/// then each user's run sorted on its own, runs in parallel: measured 5× faster than one
+/// parallel sort of 32-byte keys over MicroLens-1M's 9M rows, and no slower for Last.fm's few
+/// long runs. Returns the rows and how many were in the window.
+fn canonical_order(
+    src: &crate::sources::RawInteractions,
+    user_rank: &[u32],
+    in_window: impl Fn(i64) -> bool,
+) -> (Rows, u64) {
+    use rayon::prelude::*;
+    /// What a row is sorted and published by, placed next to its user's other rows so that
+    /// sorting a run and reading the result touch contiguous memory, not the scattered source.
+    #[derive(Clone, Copy, Default)]
+    struct Placed {
+        ts: i64,
+        order: u64,
+        row: u32,
+        item: u32,
+    }
+    let n_users = user_rank.len();
+    let rank: Vec<u32> = src.user.iter().map(|&u| user_rank[u as usize]).collect();
+    let mut start = vec![0u32; n_users + 1];
+    let mut kept = 0usize;
+    for (r, &u) in rank.iter().enumerate() {
+        if in_window(src.ts[r]) {
+            start[u as usize + 1] += 1;
+            kept += 1;
+        }
+    }
+    for u in 0..n_users {
+        start[u + 1] += start[u];
+    }
+    let mut placed = vec![Placed::default(); kept];
+    let mut next = start.clone();
+    for (r, &u) in rank.iter().enumerate() {
+        let ts = src.ts[r];
+        if in_window(ts) {
+            let at = &mut next[u as usize];
+            placed[*at as usize] = Placed {
+                ts,
+                order: src.order[r],
+                row: r as u32,
+                item: src.item[r],
+            };
+            *at += 1;
+        }
+    }
+    drop((next, rank));
+    // Each user's run sorted by (ts, order, row) on its own, the runs in parallel.
+    let mut runs: Vec<&mut [Placed]> = Vec::with_capacity(n_users);
+    let mut rest = placed.as_mut_slice();
+    for u in 0..n_users {
+        let (run, tail) = rest.split_at_mut((start[u + 1] - start[u]) as usize);
+        if run.len() > 1 {
+            runs.push(run);
+        }
+        rest = tail;
+    }
+    runs.par_iter_mut()
+        .for_each(|run| run.sort_unstable_by_key(|p| (p.ts, p.order, p.row)));
+    drop(runs);
+    let mut user = Vec::with_capacity(kept);
+    for u in 0..n_users {
+        user.extend(std::iter::repeat_n(
+            u as u32,
+            (start[u + 1] - start[u]) as usize,
+        ));
+    }
+    let rows = Rows {
+        user,
+        item: placed.iter().map(|p| p.item).collect(),
+        ts: placed.iter().map(|p| p.ts).collect(),
+        src: placed.iter().map(|p| p.row).collect(),
+    };
+    (rows, kept as u64)
+}
+
 pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result<Filtered> {
     let src = &norm.interactions;
     let mut stats = FilterStats {
@@ -365,31 +444,9 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
 
     // Time window, then canonical order: (user rank, ts, adapter order).
     let in_window = |t: i64| cfg.start.is_none_or(|s| t >= s) && cfg.end.is_none_or(|e| t < e);
-    let mut keys: Vec<(u32, i64, u64, u32)> = (0..src.len())
-        .filter(|&r| in_window(src.ts[r]))
-        .map(|r| {
-            (
-                user_rank[src.user[r] as usize],
-                src.ts[r],
-                src.order[r],
-                r as u32,
-            )
-        })
-        .collect();
-    stats.removed_time_window = stats.input_rows - keys.len() as u64;
-    // Keys are unique (the row index is part of them), so a parallel unstable sort is
-    // deterministic.
-    {
-        use rayon::slice::ParallelSliceMut;
-        keys.par_sort_unstable();
-    }
-    let mut rows = Rows {
-        user: keys.iter().map(|k| k.0).collect(),
-        item: keys.iter().map(|k| src.item[k.3 as usize]).collect(),
-        ts: keys.iter().map(|k| k.1).collect(),
-        src: keys.iter().map(|k| k.3).collect(),
-    };
-    drop(keys);
+    let (rows, in_window_rows) = canonical_order(src, &user_rank, in_window);
+    stats.removed_time_window = stats.input_rows - in_window_rows;
+    let mut rows = rows;
     stats.input_users = count_distinct(&rows.user, norm.users.raw_id.len());
     stats.input_items = count_distinct(&rows.item, norm.items.raw_id.len());
 
