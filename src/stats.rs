@@ -57,7 +57,7 @@ fn group_sizes(df: &DataFrame, key: &str) -> Result<Vec<u32>> {
         return Ok(c);
     }
     let counts = df.group_by([key])?.get_groups().group_count();
-    Ok(counts.iter().flatten().map(|c| c as u32).collect())
+    Ok(counts.iter().flatten().collect())
 }
 
 /// Distribution of a per-key count: min / median / mean / max (the median of an even number

@@ -142,67 +142,10 @@ pub fn verify(dir: &Path, progress: &crate::progress::Reporter) -> Result<Report
     }
     bar.finish_and_clear();
 
-    // Media files: each ok row of media.parquet names a file and its sha256.
-    if expected.contains("media.parquet") && dir.join("media.parquet").is_file() {
-        match media_rows(&dir.join("media.parquet")) {
-            Ok(rows) => {
-                for (rel, want) in rows {
-                    expected.insert(rel.clone());
-                    let path = dir.join(&rel);
-                    if !path.is_file() {
-                        fs.add("missing", &rel, "a media file media.parquet lists".into());
-                        continue;
-                    }
-                    let (sha, size) = sha256_file(&path)?;
-                    checked += 1;
-                    bytes_checked += size;
-                    if sha != want {
-                        fs.add(
-                            "media",
-                            &rel,
-                            format!("sha256 {sha}, media.parquet says {want}"),
-                        );
-                    }
-                }
-            }
-            Err(e) => fs.add("unreadable", "media.parquet", e.to_string()),
-        }
-    }
-
-    // Diagnostics: the JSON is hashed in dataset.json, the report is rendered from it.
-    if let Some(d) = doc.get("diagnostics").filter(|d| !d.is_null()) {
-        let json_rel = d["file"].as_str().unwrap_or(crate::diagnose::JSON);
-        let html_rel = d["report"].as_str().unwrap_or(crate::diagnose::HTML);
-        expected.insert(json_rel.to_owned());
-        expected.insert(html_rel.to_owned());
-        let path = dir.join(json_rel);
-        if path.is_file() {
-            let (sha, size) = sha256_file(&path)?;
-            checked += 1;
-            bytes_checked += size;
-            if Some(sha.as_str()) != d["sha256"].as_str() {
-                fs.add(
-                    "sha256",
-                    json_rel,
-                    format!("sha256 {sha}, dataset.json says {}", d["sha256"]),
-                );
-            } else {
-                let diag: Value = serde_json::from_slice(&fs_err::read(&path)?)?;
-                compare_regenerated(
-                    dir,
-                    html_rel,
-                    crate::diagnose::render_html(&diag).as_bytes(),
-                    &mut fs,
-                )?;
-            }
-        } else {
-            fs.add(
-                "missing",
-                json_rel,
-                "dataset.json records diagnostics".into(),
-            );
-        }
-    }
+    let mut tally = (checked, bytes_checked);
+    check_media(dir, &mut expected, &mut fs, &mut tally)?;
+    check_diagnostics(dir, &doc, &mut expected, &mut fs, &mut tally)?;
+    let (checked, bytes_checked) = tally;
 
     // The card and the Croissant metadata are functions of dataset.json (and the tables).
     compare_regenerated(
@@ -234,6 +177,88 @@ pub fn verify(dir: &Path, progress: &crate::progress::Reporter) -> Result<Report
     r.findings
         .sort_by(|a, b| (&a.path, a.kind).cmp(&(&b.path, b.kind)));
     Ok(r)
+}
+
+/// Media files: each ok row of `media.parquet` names a file and its sha256. `tally` counts the
+/// files and bytes checked.
+fn check_media(
+    dir: &Path,
+    expected: &mut BTreeSet<String>,
+    fs: &mut Findings,
+    tally: &mut (u64, u64),
+) -> Result<()> {
+    // Media files: each ok row of media.parquet names a file and its sha256.
+    if expected.contains("media.parquet") && dir.join("media.parquet").is_file() {
+        match media_rows(&dir.join("media.parquet")) {
+            Ok(rows) => {
+                for (rel, want) in rows {
+                    expected.insert(rel.clone());
+                    let path = dir.join(&rel);
+                    if !path.is_file() {
+                        fs.add("missing", &rel, "a media file media.parquet lists".into());
+                        continue;
+                    }
+                    let (sha, size) = sha256_file(&path)?;
+                    tally.0 += 1;
+                    tally.1 += size;
+                    if sha != want {
+                        fs.add(
+                            "media",
+                            &rel,
+                            format!("sha256 {sha}, media.parquet says {want}"),
+                        );
+                    }
+                }
+            }
+            Err(e) => fs.add("unreadable", "media.parquet", e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Diagnostics: the JSON is hashed in `dataset.json`, the report is rendered from it.
+fn check_diagnostics(
+    dir: &Path,
+    doc: &Value,
+    expected: &mut BTreeSet<String>,
+    fs: &mut Findings,
+    tally: &mut (u64, u64),
+) -> Result<()> {
+    // Diagnostics: the JSON is hashed in dataset.json, the report is rendered from it.
+    if let Some(d) = doc.get("diagnostics").filter(|d| !d.is_null()) {
+        let json_rel = d["file"].as_str().unwrap_or(crate::diagnose::JSON);
+        let html_rel = d["report"].as_str().unwrap_or(crate::diagnose::HTML);
+        expected.insert(json_rel.to_owned());
+        expected.insert(html_rel.to_owned());
+        let path = dir.join(json_rel);
+        if path.is_file() {
+            let (sha, size) = sha256_file(&path)?;
+            tally.0 += 1;
+            tally.1 += size;
+            if Some(sha.as_str()) != d["sha256"].as_str() {
+                fs.add(
+                    "sha256",
+                    json_rel,
+                    format!("sha256 {sha}, dataset.json says {}", d["sha256"]),
+                );
+            } else {
+                let diag: Value = serde_json::from_slice(&fs_err::read(&path)?)?;
+                compare_regenerated(
+                    dir,
+                    html_rel,
+                    crate::diagnose::render_html(&diag).as_bytes(),
+                    fs,
+                )?;
+            }
+        } else {
+            fs.add(
+                "missing",
+                json_rel,
+                "dataset.json records diagnostics".into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn compare_regenerated(dir: &Path, rel: &str, want: &[u8], fs: &mut Findings) -> Result<()> {

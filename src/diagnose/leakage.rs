@@ -73,6 +73,8 @@ fn has_times(ds: &Dataset) -> bool {
     ds.train.ts.iter().chain(&ds.test.ts).any(Option::is_some)
 }
 
+// Long on purpose: the checks of docs/diagnostics.md in their numbered order, reading the same
+// per-user train and test indexes; each block is one finding.
 pub fn audit(ds: &Dataset, split_method: &str) -> Vec<Finding> {
     let timed = has_times(ds);
     let mut out = Vec::new();

@@ -190,6 +190,9 @@ pub fn compute(dir: &Path, o: &Options, p: &Reporter) -> Result<Value> {
 
 /// [`compute`] with the dataset's metadata given (a dataset being built has no `dataset.json`
 /// yet).
+// Long on purpose: the diagnostics in one pass: D1–D3, leakage and the verdict all read the train
+// graph, the rankings and the hit lists made at the top; as separate functions each would take most
+// of them as arguments, and the order of the report is the order here.
 pub fn compute_with_meta(
     dir: &Path,
     meta: Option<Value>,

@@ -185,6 +185,8 @@ pub fn depth(p: &Params) -> usize {
     p.depth().max(3)
 }
 
+// Long on purpose: the hot loop of the diagnostics: all rankers scored in one pass per query
+// source, sharing its neighbour buffers.
 pub fn per_source_pass(
     ds: &Dataset,
     g: &Graph,

@@ -243,8 +243,6 @@ code{background:#eef0f3;padding:1px 4px;border-radius:3px}#leakage td:nth-child(
 pub fn render(doc: &Value) -> String {
     let name = doc["dataset"]["name"].as_str().unwrap_or("dataset");
     let version = doc["dataset"]["version"].as_str().unwrap_or("");
-    let v = &doc["verdict"];
-    let solvable = v["shortcut_solvable"] == true;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -264,7 +262,25 @@ pub fn render(doc: &Value) -> String {
             .as_str()
             .map_or("none".to_string(), |n| format!("<code>{}</code>", esc(n)))
     );
-    // Verdict.
+    verdict_section(doc, &mut s);
+    rankers_section(doc, &mut s);
+    plots_section(doc, &mut s);
+    shortcuts_section(doc, &mut s);
+    leakage_section(doc, &mut s);
+    coverage_section(doc, &mut s);
+    statistics_section(doc, &mut s);
+    let _ = writeln!(
+        s,
+        "<p class=\"muted\">Definitions: docs/diagnostics.md. Protocol: {}.</p></main></body></html>",
+        esc(&doc["protocol"].to_string())
+    );
+    s
+}
+
+/// The verdict: solvable by shortcuts or not, the gap, the flags.
+fn verdict_section(doc: &Value, s: &mut String) {
+    let v = &doc["verdict"];
+    let solvable = v["shortcut_solvable"] == true;
     let _ = write!(
         s,
         "<section id=\"verdict\"><div class=\"verdict {}\"><b>{}</b><br>shortcut gap (best heuristic NDCG@10 / best baseline − 1): {}",
@@ -295,8 +311,10 @@ pub fn render(doc: &Value) -> String {
         "<div class=\"muted\">{}</div></div></section>",
         esc(v["note"].as_str().unwrap_or(""))
     );
+}
 
-    // Rankers.
+/// The rankers' scores (heuristics and baselines) as bars and a table.
+fn rankers_section(doc: &Value, s: &mut String) {
     let mut bars = Vec::new();
     let mut rows = Vec::new();
     if let Some(r) = doc["rankers"].as_object() {
@@ -329,8 +347,10 @@ pub fn render(doc: &Value) -> String {
             &rows
         )
     );
+}
 
-    // Plots.
+/// The popularity curve and the recency (order-sufficiency) curve.
+fn plots_section(doc: &Value, s: &mut String) {
     let curve: Vec<(f64, f64)> = doc["plots"]["popularity_curve"]
         .as_array()
         .map(|a| {
@@ -370,8 +390,10 @@ pub fn render(doc: &Value) -> String {
             &recency
         )
     );
+}
 
-    // Shortcut statistics.
+/// The shortcut statistics D1–D3 with their reading.
+fn shortcuts_section(doc: &Value, s: &mut String) {
     let d1 = &doc["shortcuts"]["d1"];
     let d2 = &doc["shortcuts"]["d2"];
     let d3 = &doc["shortcuts"]["d3"];
@@ -501,8 +523,10 @@ pub fn render(doc: &Value) -> String {
         "<section id=\"shortcuts\"><h2>Shortcut statistics</h2>{}</section>",
         table(&["family", "statistic", "value"], &st)
     );
+}
 
-    // Leakage.
+/// The leakage findings.
+fn leakage_section(doc: &Value, s: &mut String) {
     let mut lrows = Vec::new();
     for f in doc["leakage"].as_array().into_iter().flatten() {
         let count = f["count"].as_u64().unwrap_or(0);
@@ -538,8 +562,10 @@ pub fn render(doc: &Value) -> String {
             &lrows
         )
     );
+}
 
-    // Coverage.
+/// Coverage of the test targets by each ranker.
+fn coverage_section(doc: &Value, s: &mut String) {
     let crow: Vec<Vec<String>> = doc["coverage"]
         .as_array()
         .into_iter()
@@ -571,8 +597,10 @@ pub fn render(doc: &Value) -> String {
             table(&["modality", "ok", "items", "share", "detail"], &crow)
         }
     );
+}
 
-    // Statistics per split.
+/// Statistics per split and cold start.
+fn statistics_section(doc: &Value, s: &mut String) {
     let st = &doc["stats"];
     let mut srows = Vec::new();
     for part in ["all", "train", "valid", "test"] {
@@ -624,12 +652,6 @@ pub fn render(doc: &Value) -> String {
         num(&doc["graph"]["edges"]),
         num(&doc["graph"]["transitions"])
     );
-    let _ = writeln!(
-        s,
-        "<p class=\"muted\">Definitions: docs/diagnostics.md. Protocol: {}.</p></main></body></html>",
-        esc(&doc["protocol"].to_string())
-    );
-    s
 }
 
 /// `report.html` of a labelled sample corpus: the verdict, class balance per split, the
@@ -730,7 +752,13 @@ pub fn render_samples(doc: &Value) -> String {
         );
     }
     s.push_str("</table></section>");
-    // Media audit.
+    media_audit_section(doc, &mut s);
+    s
+}
+
+/// The media audit of a sample corpus: exact and near duplicates across the split, with their
+/// thumbnails side by side.
+fn media_audit_section(doc: &Value, s: &mut String) {
     let m = &doc["media"];
     if !m.is_null() {
         let _ = write!(
@@ -785,7 +813,6 @@ pub fn render_samples(doc: &Value) -> String {
         s.push_str("</section>");
     }
     s.push_str("</main></body></html>\n");
-    s
 }
 
 #[cfg(test)]

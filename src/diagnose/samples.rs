@@ -366,6 +366,38 @@ fn load_images(dir: &Path, images_file: &Path) -> Result<Vec<Img>> {
     Ok(imgs)
 }
 
+/// Near copies by embedding cosine (`near_cosine`, opt-in): the pairs at or above it and the
+/// report of whether the search was applicable.
+fn cosine_near_pairs(
+    imgs: &[Img],
+    emb: Option<&ImageVectors>,
+    near_cosine: Option<f32>,
+) -> (Value, Vec<(u32, u32)>) {
+    let Some(c) = near_cosine else {
+        return (Value::Null, Vec::new());
+    };
+    match emb {
+        None => (
+            json!({ "applicable": false, "min_cosine": c, "reason": "no encoder over the image table" }),
+            Vec::new(),
+        ),
+        Some(_) if imgs.len() > dups::MAX_COSINE_IMAGES => (
+            json!({ "applicable": false, "min_cosine": c,
+            "reason": format!("{} images: the all-pairs cosine search runs up to {}", imgs.len(), dups::MAX_COSINE_IMAGES) }),
+            Vec::new(),
+        ),
+        Some((name, vecs)) => {
+            let v: Vec<Option<&[f32]>> = imgs
+                .iter()
+                .map(|m| vecs.get(&m.id).map(Vec::as_slice))
+                .collect();
+            let pairs = dups::cosine_pairs(&v, c);
+            let report = json!({ "applicable": true, "min_cosine": c, "encoder": name, "pairs": pairs.len() });
+            (report, pairs)
+        }
+    }
+}
+
 fn audit_images(
     dir: &Path,
     images_file: &Path,
@@ -385,27 +417,7 @@ fn audit_images(
     // copies a perceptual hash misses (mirrored, cropped, recoloured pictures).
     // The image table's vectors, read once: the cosine pairs and the k-NN baseline use them.
     let emb = image_embeddings(dir, o.embedding.as_deref())?;
-    let mut cosine_report = Value::Null;
-    let mut cos_pairs: Vec<(u32, u32)> = Vec::new();
-    if let Some(c) = o.near_cosine {
-        cosine_report = match &emb {
-            None => {
-                json!({ "applicable": false, "min_cosine": c, "reason": "no encoder over the image table" })
-            }
-            Some(_) if imgs.len() > dups::MAX_COSINE_IMAGES => {
-                json!({ "applicable": false, "min_cosine": c,
-                "reason": format!("{} images: the all-pairs cosine search runs up to {}", imgs.len(), dups::MAX_COSINE_IMAGES) })
-            }
-            Some((name, vecs)) => {
-                let v: Vec<Option<&[f32]>> = imgs
-                    .iter()
-                    .map(|m| vecs.get(&m.id).map(Vec::as_slice))
-                    .collect();
-                cos_pairs = dups::cosine_pairs(&v, c);
-                json!({ "applicable": true, "min_cosine": c, "encoder": name, "pairs": cos_pairs.len() })
-            }
-        };
-    }
+    let (cosine_report, cos_pairs) = cosine_near_pairs(&imgs, emb.as_ref(), o.near_cosine);
     let g = dups::group_with(&media, Some(o.near_threshold), &cos_pairs);
     let comps = dups::duplicate_groups(&g.root);
     let exact_sets = dups::members(&g.exact_root);

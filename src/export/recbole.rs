@@ -587,6 +587,8 @@ fn write_sequential(
 
 /// Exports the version in `dir` to `<out>/<name>/`, with the vectors of the encoders named in
 /// `embeddings` (`all` for every one) as RecBole pre-trained item embeddings.
+// Long on purpose: the atomic files and the config of one RecBole dataset, written in the order
+// RecBole reads them; each block is one file.
 pub fn export(dir: &Path, out: &Path, embeddings: &[String], force: bool) -> Result<Export> {
     let doc_path = dir.join("dataset.json");
     let doc: Value =

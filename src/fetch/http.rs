@@ -440,6 +440,9 @@ impl Downloader {
     }
 
     /// Tries one URL up to `retries` times, leaving the complete body in its partial file.
+    // Long on purpose: one URL's retry loop: resume from the partial file, status handling, the
+    // streamed body with its limits and checks; the states of one attempt are shared across the
+    // loop.
     async fn fetch_url(
         &self,
         w: &Want,

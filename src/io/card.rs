@@ -160,6 +160,45 @@ pub fn render(doc: &Value) -> String {
             );
         }
     }
+    render_media_coverage(&mut o, doc);
+    render_captions(&mut o, doc);
+    render_encoders(&mut o, doc);
+    render_semantic_ids(&mut o, doc);
+    render_sample_diagnostics(&mut o, doc);
+
+    let _ = writeln!(
+        o,
+        "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |"
+    );
+    for f in doc["files"].as_array().into_iter().flatten() {
+        let sha = s(&f["sha256"]);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | `{}…` |",
+            code(&s(&f["path"])),
+            s(&f["rows"]),
+            s(&f["bytes"]),
+            &sha[..sha.len().min(16)]
+        );
+    }
+
+    render_statistics(&mut o, doc);
+    render_accounting(&mut o, doc);
+    render_schema(&mut o, doc);
+    render_loading(&mut o, doc);
+    let _ = writeln!(
+        o,
+        "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n"
+    );
+    for st in doc["stages"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
+    }
+    o
+}
+
+/// `## Modality coverage`: per modality, how many items have their file, and why the others
+/// do not.
+fn render_media_coverage(o: &mut String, doc: &Value) {
     if let Some(cov) = doc["media_coverage"].as_array() {
         let _ = writeln!(
             o,
@@ -204,28 +243,11 @@ pub fn render(doc: &Value) -> String {
             }
         }
     }
+}
 
-    render_captions(&mut o, doc);
-    render_encoders(&mut o, doc);
-    render_semantic_ids(&mut o, doc);
-    render_sample_diagnostics(&mut o, doc);
-
-    let _ = writeln!(
-        o,
-        "\n## Files\n\n| file | rows | bytes | sha256 |\n| --- | ---: | ---: | --- |"
-    );
-    for f in doc["files"].as_array().into_iter().flatten() {
-        let sha = s(&f["sha256"]);
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | `{}…` |",
-            code(&s(&f["path"])),
-            s(&f["rows"]),
-            s(&f["bytes"]),
-            &sha[..sha.len().min(16)]
-        );
-    }
-
+/// `## Statistics`: rows, users, items, density and the per-user / per-item distributions,
+/// overall and per split.
+fn render_statistics(o: &mut String, doc: &Value) {
     let st = &doc["statistics"];
     let _ = writeln!(o, "\n## Statistics\n");
     let _ = writeln!(
@@ -273,7 +295,11 @@ pub fn render(doc: &Value) -> String {
             );
         }
     }
+}
 
+/// `## Split protocol` and the row accounting: raw lines, rejects, the filter's steps, the
+/// splits.
+fn render_accounting(o: &mut String, doc: &Value) {
     let _ = writeln!(o, "\n## Split protocol\n");
     match doc["split"].as_object() {
         Some(p) => {
@@ -407,7 +433,10 @@ pub fn render(doc: &Value) -> String {
             s(&sp["users_train_only"])
         );
     }
+}
 
+/// `## Schema`: the columns of every table.
+fn render_schema(o: &mut String, doc: &Value) {
     let _ = writeln!(o, "\n## Schema\n");
     let corpus = s(&doc["source"]["corpus"]);
     let mut tables: Vec<String> = doc["files"]
@@ -438,16 +467,6 @@ pub fn render(doc: &Value) -> String {
         }
         let _ = writeln!(o);
     }
-
-    render_loading(&mut o, doc);
-    let _ = writeln!(
-        o,
-        "## Reproduce\n\n`recdata build <manifest>` with the manifest recorded in `dataset.json`; stage fingerprints:\n"
-    );
-    for st in doc["stages"].as_array().into_iter().flatten() {
-        let _ = writeln!(o, "- {}: `{}`", s(&st["stage"]), s(&st["fingerprint"]));
-    }
-    o
 }
 
 /// Three-line snippets for the readers users already have; each is run by the tests

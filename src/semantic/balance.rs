@@ -45,6 +45,9 @@ type FillRows<'a> = dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync + 'a;
 /// Balanced codes of `rows` residuals (`fill(lo, hi, out)`) against centroids `c` (`k × dim`).
 /// Returns the codes, each item's squared distance to its code, and the report.
 #[allow(clippy::too_many_arguments)]
+// Long on purpose: the numbered steps of the balanced assignment (candidates by GEMM, capacities,
+// Sinkhorn iterations, rounding, fallback distances) share the candidate matrices; it follows
+// the algorithm step by step, each commented.
 pub fn sinkhorn_assign(
     kernel: Kernel,
     rows: usize,

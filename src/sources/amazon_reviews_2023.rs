@@ -249,6 +249,8 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|x| !x.is_empty())
 }
 
+// Long on purpose: reviews, then metadata, in read order, each a short block into the shared
+// interners and accounts.
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
     let (reviews_path, meta_path) = files(o, dir)?;
     let mut users = Interner::default();

@@ -580,6 +580,8 @@ struct EmbRow {
     line: u64,
 }
 
+// Long on purpose: the .npy header checks, the row loop and the accounting of one embeddings file,
+// in read order.
 fn read_embeddings(
     o: &Options,
     dir: &Path,

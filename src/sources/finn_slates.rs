@@ -302,6 +302,9 @@ fn step_text(uid: i64, t: usize, c: i64, ci: i64, len: i64, it: i64, slate: &[i6
     .into_bytes()
 }
 
+// Long on purpose: the npz members' headers and shapes are checked against each other, then one
+// streaming pass over the users' rows makes interactions, exposures and the accounting of every
+// step; the blocks share the member readers and the row position.
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
     let data_path = dir.join(DATA_FILE);
     let ind2val = read_ind2val(&dir.join(IND2VAL_FILE))?;

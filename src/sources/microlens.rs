@@ -447,6 +447,8 @@ pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normali
 
 /// [`normalize`] with the pairs file parsed on `threads` threads (parts of at least `min_chunk`
 /// bytes); the result does not depend on either.
+// Long on purpose: the files of a MicroLens release in read order (pairs, titles, tags, likes and
+// views, comments), each a short block into the shared interners, item attributes and accounts.
 pub fn normalize_with(
     o: &Options,
     dir: &Path,

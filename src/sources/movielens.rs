@@ -280,6 +280,8 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+// Long on purpose: the three files of a MovieLens release in read order (ratings, movies, users and
+// the tag variants), each a short block into the shared interners and accounts.
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
     let (v, d) = locate(o, dir)?;
     let [rf, itf, uf] = v.files();

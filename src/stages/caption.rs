@@ -276,6 +276,9 @@ fn images_for(
         .collect()
 }
 
+// Long on purpose: one captioner's lifecycle in order: the answer cache, the items to ask, lazily
+// built requests, the bounded concurrent calls and the table; the steps hand each other streams and
+// counters.
 fn caption_one(
     c: &CaptionConfig,
     chat: &ChatOptions,

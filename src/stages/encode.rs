@@ -270,6 +270,27 @@ pub struct EncoderReport {
     pub key: Option<String>,
 }
 
+/// How one encoder runs: the stage's device and cache, and a batch size (`--batch-size`, the
+/// entry's, or the default for its kind).
+fn run_options<'a>(
+    c: &EncodeConfig,
+    kind: Kind,
+    opts: &StageOptions<'a>,
+) -> encode::RunOptions<'a> {
+    encode::RunOptions {
+        models_dir: Some(opts.models_dir),
+        device: opts.device,
+        batch_size: opts.batch_size.or(c.batch_size).unwrap_or(match kind {
+            Kind::Text => 64,
+            Kind::Video { .. } => 4,
+            _ => 32,
+        }),
+        cache_root: opts.cache_root.clone(),
+        progress: opts.progress,
+        label: c.name.clone(),
+    }
+}
+
 /// Runs every encoder into `dir`: `embeddings/<name>.parquet`, `encode_status.parquet`,
 /// `encode.json`.
 pub fn run(
@@ -303,19 +324,7 @@ pub fn run(
         {
             encode::video::check_ffmpeg()?;
         }
-        let run_opts = encode::RunOptions {
-            models_dir: Some(opts.models_dir),
-            device: opts.device,
-            batch_size: opts.batch_size.or(c.batch_size).unwrap_or(match kind {
-                Kind::Text => 64,
-                Kind::Video { .. } => 4,
-                _ => 32,
-            }),
-            cache_root: opts.cache_root.clone(),
-            progress: opts.progress,
-            label: c.name.clone(),
-        };
-        let (outcomes, stats) = encode::encode(model, kind, &work, &run_opts)?;
+        let (outcomes, stats) = encode::encode(model, kind, &work, &run_options(c, kind, opts))?;
         opts.progress.info(format!(
             "Encoded {}: {} item(s), {} from the cache, {} encoded in {} model call(s), {:.1}s",
             c.name, stats.inputs, stats.cached, stats.encoded, stats.model_calls, stats.seconds

@@ -397,38 +397,20 @@ pub fn make(
     last: &LastPlan,
     inspect: bool,
 ) -> Result<Planned> {
-    use super::{encode, media};
-    let cache_dir = |id: StageId, fp: &str| cache.join(format!("{}-{}", id.name(), &fp[..16]));
-    let mut stages: Vec<StagePlan> = Vec::new();
-    let mut push = |id: StageId, fp: Fp, dir: bool, inputs: Vec<String>, outputs: Vec<String>| {
-        let fingerprint = fp.finish();
-        stages.push(StagePlan {
-            stage: id,
-            dir: dir.then(|| cache_dir(id, &fingerprint)),
-            fingerprint,
-            inputs,
-            outputs,
-            state: CacheState::Run { why: Vec::new() },
-            parts: fp.parts,
-        });
-        stages
-            .last()
-            .map(|s| s.fingerprint.clone())
-            .unwrap_or_default()
+    let mut p = Planner {
+        cache,
+        stages: Vec::new(),
     };
-
-    let corpus = &m.source.corpus;
-    let fp_norm = push(
+    let fp_norm = p.push(
         StageId::Normalize,
         Fp::new("normalize")
             .part("tool", tool())
-            .part("corpus", json(corpus)?)
+            .part("corpus", json(&m.source.corpus)?)
             .part("inputs", json(&inputs)?),
-        true,
         inputs.iter().map(|f| f.file.clone()).collect(),
         vec!["rejects.parquet".into(), "normalized tables".into()],
     );
-    let fp_filter = push(
+    let fp_filter = p.push(
         StageId::Filter,
         Fp::new("filter")
             .part("tool", tool())
@@ -438,7 +420,6 @@ pub fn make(
                 "meta",
                 format!("{}\u{1f}{}", m.dataset.name, m.dataset.version),
             ),
-        true,
         vec!["normalize".into()],
         ["interactions", "users", "items", "user_map", "item_map"]
             .iter()
@@ -446,19 +427,20 @@ pub fn make(
             .collect(),
     );
     let fp_split = match &m.split {
-        Some(s) => Some(push(
-            StageId::Split,
-            Fp::new("split")
-                .part("tool", tool())
-                .part("input", fp_filter.clone())
-                .part("config", json(s)?),
-            true,
-            vec!["filter".into()],
-            super::split::NAMES
-                .iter()
-                .map(|n| format!("splits/{n}.parquet"))
-                .collect(),
-        )),
+        Some(s) => Some(
+            p.push(
+                StageId::Split,
+                Fp::new("split")
+                    .part("tool", tool())
+                    .part("input", fp_filter.clone())
+                    .part("config", json(s)?),
+                vec!["filter".into()],
+                super::split::NAMES
+                    .iter()
+                    .map(|n| format!("splits/{n}.parquet"))
+                    .collect(),
+            ),
+        ),
         None => None,
     };
     // The per-item stages are keyed on the item set (normalize output + filter config), not on
@@ -468,70 +450,183 @@ pub fn make(
         .part("input", fp_norm.clone())
         .part("config", json(&m.filter)?)
         .finish();
-    let fp_media = if m.media.is_empty() {
-        None
-    } else {
-        let mut fp = Fp::new("media").part("input", fp_items.clone());
+    let fp_media = p.media(m, &fp_items);
+    let fp_caption = p.caption(m, &fp_items, &fp_media);
+    let encoders = p.encode(m, models_dir, &fp_items, &fp_media, &fp_caption)?;
+    let fp_encode = encoders.as_ref().map(|e| e.fp.clone());
+    let up = |f: &Option<String>| f.clone().unwrap_or_default();
+    let fp_shards = Fp::new("shard-plan")
+        .part("tool", tool())
+        .part("items", fp_items.clone())
+        .part("media", up(&fp_media))
+        .part("caption", up(&fp_caption))
+        .part("encode", up(&fp_encode))
+        .finish();
+    let fp_sid = match (&m.semantic_ids, &fp_encode) {
+        (Some(c), Some(fe)) => Some(
+            p.push(
+                StageId::SemanticIds,
+                Fp::new("semantic_ids")
+                    .part("tool", tool())
+                    .part("encode", fe.clone())
+                    .part("config", json(c)?),
+                vec!["encode".into()],
+                vec!["semantic_ids.parquet".into(), "codebooks.parquet".into()],
+            ),
+        ),
+        (Some(_), None) => {
+            return Err(crate::error::Error::Invalid(
+                "[stages.semantic_ids] needs embeddings: add [[stages.encode]] entries".into(),
+            ));
+        }
+        _ => None,
+    };
+    // diagnostics read the published tables and dataset.json: keyed on everything upstream and
+    // on the whole manifest (dataset.json records it).
+    if let Some(dc) = &m.diagnostics {
+        p.push(
+            StageId::Diagnostics,
+            Fp::new("diagnostics")
+                .part("tool", tool())
+                .part("filter", fp_filter.clone())
+                .part("split", up(&fp_split))
+                .part("media", up(&fp_media))
+                .part("caption", up(&fp_caption))
+                .part("encode", up(&fp_encode))
+                .part("semantic_ids", up(&fp_sid))
+                .part("config", json(dc)?)
+                .part("manifest", json(&m.resolved)?),
+            vec!["split".into(), "encode".into(), "dataset.json".into()],
+            vec![crate::diagnose::JSON.into(), crate::diagnose::HTML.into()],
+        );
+    }
+    let publish = Fp::new("publish").part("version", m.dataset.version.clone());
+    p.push(
+        StageId::Publish,
+        publish,
+        vec!["every stage above".into()],
+        vec![format!("{}/{}/", m.dataset.name, m.dataset.version)],
+    );
+    let mut stages = p.stages;
+    if inspect {
+        explain(&mut stages, last, &m.dataset.version)?;
+    }
+    let (models, models_dir) = encoders.map_or((Vec::new(), None), |e| (e.models, Some(e.dir)));
+    Ok(Planned {
+        stages,
+        models,
+        models_dir,
+        fp_items,
+        fp_shards,
+    })
+}
+
+/// The plan being made: the stages so far, in chain order.
+struct Planner<'a> {
+    cache: &'a Path,
+    stages: Vec<StagePlan>,
+}
+
+/// The encode stage's plan: its fingerprint, the resolved models and their registry.
+struct Encoders {
+    fp: String,
+    models: Vec<crate::encode::Model>,
+    dir: PathBuf,
+}
+
+impl Planner<'_> {
+    /// Adds a stage (with its cache directory, except publish) and returns its fingerprint.
+    fn push(&mut self, id: StageId, fp: Fp, inputs: Vec<String>, outputs: Vec<String>) -> String {
+        let fingerprint = fp.finish();
+        let dir = (id != StageId::Publish).then(|| {
+            self.cache
+                .join(format!("{}-{}", id.name(), &fingerprint[..16]))
+        });
+        self.stages.push(StagePlan {
+            stage: id,
+            dir,
+            fingerprint: fingerprint.clone(),
+            inputs,
+            outputs,
+            state: CacheState::Run { why: Vec::new() },
+            parts: fp.parts,
+        });
+        fingerprint
+    }
+
+    /// media: the item set and each fetch's modality, URL template and size cap.
+    fn media(&mut self, m: &super::Manifest, fp_items: &str) -> Option<String> {
+        if m.media.is_empty() {
+            return None;
+        }
+        let mut fp = Fp::new("media").part("input", fp_items);
         for c in &m.media {
             fp = fp
                 .part("modality", c.options.modality.name())
                 .part("urls", serde_json::to_string(&c.urls).unwrap_or_default())
                 .part_bytes("max_bytes", &c.options.max_bytes.to_le_bytes());
         }
-        debug_assert_eq!(fp.finish(), media::fingerprint(&m.media, &fp_items));
-        Some(push(
-            StageId::Media,
-            fp,
-            true,
-            m.media
-                .iter()
-                .map(|c| format!("{} of every item", c.options.modality.name()))
-                .collect(),
-            vec![
-                "media.parquet".into(),
-                "media/<modality>/<item_id>.<ext>".into(),
-            ],
-        ))
-    };
-    // caption: the item set, the media and each captioner's identity (model, prompt, generation
-    // settings); the endpoint is where answers come from, not what they are.
-    let fp_caption = if m.caption.is_empty() {
-        None
-    } else {
+        debug_assert_eq!(fp.finish(), super::media::fingerprint(&m.media, fp_items));
+        let inputs = m
+            .media
+            .iter()
+            .map(|c| format!("{} of every item", c.options.modality.name()))
+            .collect();
+        let outputs = vec![
+            "media.parquet".into(),
+            "media/<modality>/<item_id>.<ext>".into(),
+        ];
+        Some(self.push(StageId::Media, fp, inputs, outputs))
+    }
+
+    /// caption: the item set, the media and each captioner's identity (model, prompt, generation
+    /// settings); the endpoint is where answers come from, not what they are.
+    fn caption(
+        &mut self,
+        m: &super::Manifest,
+        fp_items: &str,
+        fp_media: &Option<String>,
+    ) -> Option<String> {
+        if m.caption.is_empty() {
+            return None;
+        }
         let mut fp = Fp::new("caption")
             .part("tool", tool())
-            .part("items", fp_items.clone())
+            .part("items", fp_items)
             .part("media", fp_media.clone().unwrap_or_default());
         for c in &m.caption {
             fp = fp
                 .part("name", c.name.clone())
                 .part("identity", c.identity());
         }
-        Some(push(
-            StageId::Caption,
-            fp,
-            true,
-            vec!["media".into()],
-            m.caption
-                .iter()
-                .map(|c| super::caption::table_path(&c.name))
-                .collect(),
-        ))
-    };
-    // encode: the items, their media and captions, each encoder's configuration and the sha256
-    // of every model file it uses.
-    let mut models = Vec::new();
-    let mut models_found = None;
-    let fp_encode = if m.encode.is_empty() {
-        None
-    } else {
+        let outputs = m
+            .caption
+            .iter()
+            .map(|c| super::caption::table_path(&c.name))
+            .collect();
+        Some(self.push(StageId::Caption, fp, vec!["media".into()], outputs))
+    }
+
+    /// encode: the items, their media and captions, each encoder's configuration and the
+    /// sha256 of every model file it uses.
+    fn encode(
+        &mut self,
+        m: &super::Manifest,
+        models_dir: Option<&Path>,
+        fp_items: &str,
+        fp_media: &Option<String>,
+        fp_caption: &Option<String>,
+    ) -> Result<Option<Encoders>> {
+        use super::encode;
+        if m.encode.is_empty() {
+            return Ok(None);
+        }
         let reg = crate::encode::registry::for_manifest(models_dir, &m.path, &m.models)?;
-        let dir = reg.dir.clone();
-        models = encode::resolve_models(&m.encode, &reg)?;
+        let models = encode::resolve_models(&m.encode, &reg)?;
         encode::check_tasks(&m.encode, &models)?;
         let mut fp = Fp::new("encode")
             .part("tool", tool())
-            .part("items", fp_items.clone())
+            .part("items", fp_items)
             .part("media", fp_media.clone().unwrap_or_default())
             .part("caption", fp_caption.clone().unwrap_or_default())
             .part("config", json(&m.encode)?);
@@ -550,102 +645,43 @@ pub fn make(
                 fp = fp.part("spec", json(&md.spec)?);
             }
         }
-        models_found = Some(dir);
-        let mut outs: Vec<String> = m
+        let mut outputs: Vec<String> = m
             .encode
             .iter()
             .map(|c| format!("embeddings/{}.parquet", c.name))
             .collect();
-        outs.push(encode::STATUS_TABLE.into());
-        Some(push(
-            StageId::Encode,
-            fp,
-            true,
-            vec!["items, media, captions".into()],
-            outs,
-        ))
-    };
-    let fp_shards = Fp::new("shard-plan")
-        .part("tool", tool())
-        .part("items", fp_items.clone())
-        .part("media", fp_media.clone().unwrap_or_default())
-        .part("caption", fp_caption.clone().unwrap_or_default())
-        .part("encode", fp_encode.clone().unwrap_or_default())
-        .finish();
-    let fp_sid = match (&m.semantic_ids, &fp_encode) {
-        (Some(c), Some(fe)) => Some(push(
-            StageId::SemanticIds,
-            Fp::new("semantic_ids")
-                .part("tool", tool())
-                .part("encode", fe.clone())
-                .part("config", json(c)?),
-            true,
-            vec!["encode".into()],
-            vec!["semantic_ids.parquet".into(), "codebooks.parquet".into()],
-        )),
-        (Some(_), None) => {
-            return Err(crate::error::Error::Invalid(
-                "[stages.semantic_ids] needs embeddings: add [[stages.encode]] entries".into(),
-            ));
-        }
-        _ => None,
-    };
-    // diagnostics read the published tables and dataset.json: keyed on everything upstream and
-    // on the whole manifest (dataset.json records it).
-    if let Some(dc) = &m.diagnostics {
-        let up = |f: &Option<String>| f.clone().unwrap_or_default();
-        push(
-            StageId::Diagnostics,
-            Fp::new("diagnostics")
-                .part("tool", tool())
-                .part("filter", fp_filter.clone())
-                .part("split", up(&fp_split))
-                .part("media", up(&fp_media))
-                .part("caption", up(&fp_caption))
-                .part("encode", up(&fp_encode))
-                .part("semantic_ids", up(&fp_sid))
-                .part("config", json(dc)?)
-                .part("manifest", json(&m.resolved)?),
-            true,
-            vec!["split".into(), "encode".into(), "dataset.json".into()],
-            vec![crate::diagnose::JSON.into(), crate::diagnose::HTML.into()],
-        );
+        outputs.push(encode::STATUS_TABLE.into());
+        let inputs = vec!["items, media, captions".into()];
+        Ok(Some(Encoders {
+            fp: self.push(StageId::Encode, fp, inputs, outputs),
+            models,
+            dir: reg.dir.clone(),
+        }))
     }
-    push(
-        StageId::Publish,
-        Fp::new("publish").part("version", m.dataset.version.clone()),
-        false,
-        vec!["every stage above".into()],
-        vec![format!("{}/{}/", m.dataset.name, m.dataset.version)],
-    );
+}
 
-    if inspect {
-        let mut running: Vec<StageId> = Vec::new();
-        for s in stages.iter_mut() {
-            let cached = match (&s.dir, s.stage) {
-                (Some(d), id) => intact(id, d)?,
-                (None, _) => false,
-            };
-            s.state = if cached {
-                CacheState::Cached
+/// Reads each stage's cache state and, for those that will run, why: what changed since the
+/// `last` build, or an upstream stage that runs.
+fn explain(stages: &mut [StagePlan], last: &LastPlan, version: &str) -> Result<()> {
+    let mut running: Vec<StageId> = Vec::new();
+    for s in stages.iter_mut() {
+        let cached = match &s.dir {
+            Some(d) => intact(s.stage, d)?,
+            None => false,
+        };
+        s.state = if cached {
+            CacheState::Cached
+        } else {
+            let why = if s.stage == StageId::Publish {
+                vec![format!("version {version} is new")]
             } else {
-                let why = if s.stage == StageId::Publish {
-                    vec![format!("version {} is new", m.dataset.version)]
-                } else {
-                    why(last, s.stage, &s.parts, &running)
-                };
-                running.push(s.stage);
-                CacheState::Run { why }
+                why(last, s.stage, &s.parts, &running)
             };
-        }
+            running.push(s.stage);
+            CacheState::Run { why }
+        };
     }
-    Ok(Planned {
-        stages,
-        models,
-        models_dir: models_found,
-        fp_items,
-        fp_shards,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

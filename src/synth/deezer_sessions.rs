@@ -75,6 +75,8 @@ fn f32_text(x: f32) -> String {
     format!("{x}")
 }
 
+// Long on purpose: one seeded generator writes the corpus' files: the order of its random draws is
+// the byte-exact output.
 pub fn write(out: &Path, o: &Options) -> Result<Summary> {
     fs_err::create_dir_all(out)?;
     let mut rng = Rng::derive(o.seed, "deezer-sessions");

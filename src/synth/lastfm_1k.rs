@@ -188,6 +188,8 @@ fn write_line(
     Ok(line.len() as u64)
 }
 
+// Long on purpose: one seeded generator writes the corpus' files with their quirks: the order of
+// its random draws is the byte-exact output.
 pub fn write(out: &Path, o: &Options) -> Result<Summary> {
     fs_err::create_dir_all(out)?;
     let mut rng = Rng::derive(o.seed, "lastfm-1k");

@@ -261,6 +261,8 @@ struct Corpus {
 }
 
 /// The fixed fixture; `log_user` is the user who has no `user_feat` row.
+// Long on purpose: one seeded generator writes every file of the corpus: the order of its random
+// draws is the byte-exact output, so the files are written in one place in draw order.
 fn core(log_user: i64) -> Corpus {
     let mut s0 = vec![
         d(5, 2, 0, f64::NAN, 5.0),

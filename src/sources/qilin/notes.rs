@@ -176,23 +176,31 @@ pub(super) fn read_notes_shard(
             part.acc.rows += 1;
         }
     }
-    let mut nums = bld
-        .nums
-        .into_iter()
-        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
-    let [mut t1, mut t2, mut t3] = bld.tax;
-    let mut extras: Vec<ArrayRef> = vec![
-        Arc::new(bld.content.finish()),
-        Arc::new(bld.note_type.finish()),
-    ];
-    extras.extend(nums.by_ref().take(6));
-    extras.push(Arc::new(t1.finish()));
-    extras.push(Arc::new(t2.finish()));
-    extras.push(Arc::new(t3.finish()));
-    extras.extend(nums);
-    extras.push(Arc::new(bld.image_path.finish()));
-    part.extras = extras;
+    part.extras = bld.finish();
     Ok(part)
+}
+
+impl NoteBuilders {
+    /// The note columns in table order: content, type, six counts, the three taxonomy levels,
+    /// the other counts, the image path.
+    fn finish(self) -> Vec<ArrayRef> {
+        let mut nums = self
+            .nums
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        let [mut t1, mut t2, mut t3] = self.tax;
+        let (mut content, mut note_type, mut image_path) =
+            (self.content, self.note_type, self.image_path);
+        let mut extras: Vec<ArrayRef> =
+            vec![Arc::new(content.finish()), Arc::new(note_type.finish())];
+        extras.extend(nums.by_ref().take(6));
+        extras.push(Arc::new(t1.finish()));
+        extras.push(Arc::new(t2.finish()));
+        extras.push(Arc::new(t3.finish()));
+        extras.extend(nums);
+        extras.push(Arc::new(image_path.finish()));
+        extras
+    }
 }
 
 pub(super) struct Notes {
