@@ -101,14 +101,14 @@ impl<'a> Exec<'a> {
         let corpus = &m.source.corpus;
         let norm_dir = self.dir(StageId::Normalize).expect("normalize is planned");
         let filter_dir = self.dir(StageId::Filter).expect("filter is planned");
-        let norm_cached = reuse("normalize", &norm_dir, None, p)?;
-        let filter_cached = reuse("filter", &filter_dir, None, p)?;
+        let norm_cached = reuse(StageId::Normalize.name(), &norm_dir, None, p)?;
+        let filter_cached = reuse(StageId::Filter.name(), &filter_dir, None, p)?;
         let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
             super::check_time_config(m, n.timeless)?;
             let f = filter::run(&m.filter, n, p)?;
             filter::check_not_empty(&m.filter, n, &f)?;
             run_stage_checked(
-                "filter",
+                StageId::Filter.name(),
                 &filter_dir,
                 |tmp| filter::write(tmp, corpus.name(), n, &f, &self.meta),
                 || self.stamps.check_unchanged(),
@@ -117,7 +117,13 @@ impl<'a> Exec<'a> {
         };
         let mut filtered = None;
         if norm_cached {
-            stage_event(p, "normalize", self.fp(StageId::Normalize), true, t_norm);
+            stage_event(
+                p,
+                StageId::Normalize.name(),
+                self.fp(StageId::Normalize),
+                true,
+                t_norm,
+            );
             let t = StageClock::start();
             if !filter_cached {
                 let n = match speculative.take() {
@@ -126,7 +132,13 @@ impl<'a> Exec<'a> {
                 };
                 filtered = Some(run_filter(&n)?);
             }
-            stage_event(p, "filter", self.fp(StageId::Filter), filter_cached, t);
+            stage_event(
+                p,
+                StageId::Filter.name(),
+                self.fp(StageId::Filter),
+                filter_cached,
+                t,
+            );
             return Ok(filtered);
         }
         let n = match speculative.take() {
@@ -144,12 +156,18 @@ impl<'a> Exec<'a> {
         self.stamps.check_unchanged()?;
         let input_paths = self.stamps.paths();
         crate::sources::check_usable(corpus, &n, &input_paths, p)?;
-        stage_event(p, "normalize", self.fp(StageId::Normalize), false, t_norm);
+        stage_event(
+            p,
+            StageId::Normalize.name(),
+            self.fp(StageId::Normalize),
+            false,
+            t_norm,
+        );
         let t = StageClock::start();
         std::thread::scope(|sc| -> Result<()> {
             let saver = sc.spawn(|| {
                 run_stage_checked(
-                    "normalize",
+                    StageId::Normalize.name(),
                     &norm_dir,
                     |tmp| normalize::save(tmp, &n),
                     || self.stamps.check_unchanged(),
@@ -162,7 +180,13 @@ impl<'a> Exec<'a> {
                 .join()
                 .map_err(|_| Error::Internal("normalize cache writer panicked".into()))?
         })?;
-        stage_event(p, "filter", self.fp(StageId::Filter), filter_cached, t);
+        stage_event(
+            p,
+            StageId::Filter.name(),
+            self.fp(StageId::Filter),
+            filter_cached,
+            t,
+        );
         Ok(filtered)
     }
 
@@ -180,7 +204,7 @@ impl<'a> Exec<'a> {
         let filter_dir = self.dir(StageId::Filter).expect("filter is planned");
         self.step(StageId::Split, &dir, None, || {
             if let split::Method::Stratified(st) = &cfg.method {
-                return run_stage("split", &dir, |tmp| {
+                return run_stage(StageId::Split.name(), &dir, |tmp| {
                     let stats = sample_split::run(
                         st,
                         cfg.seed,
@@ -214,7 +238,7 @@ impl<'a> Exec<'a> {
                 None => super::read_interactions(&filter_dir.join("interactions.parquet"))?,
             };
             let a = split::run(cfg, &rows.user, &rows.ts);
-            run_stage("split", &dir, |tmp| {
+            run_stage(StageId::Split.name(), &dir, |tmp| {
                 split::write(
                     tmp,
                     &rows,
@@ -268,7 +292,7 @@ impl<'a> Exec<'a> {
                 if dir.exists() {
                     fs_err::remove_dir_all(dir)?;
                 }
-                run_stage("caption", dir, |tmp| {
+                run_stage(StageId::Caption.name(), dir, |tmp| {
                     caption::run(
                         &m.caption,
                         &dirs.items,
@@ -287,7 +311,7 @@ impl<'a> Exec<'a> {
         if let (Some(dir), Some(models_dir)) = (&dirs.encode, &self.planned.models_dir) {
             let table_root = self.table_root();
             self.step(StageId::Encode, dir, None, || {
-                run_stage("encode", dir, |tmp| {
+                run_stage(StageId::Encode.name(), dir, |tmp| {
                     encode::run(
                         &m.encode,
                         &self.planned.models,
@@ -346,12 +370,12 @@ impl<'a> Exec<'a> {
             ws.dir.display()
         ));
         let d = ws.dir.clone();
-        let planned = |id: StageId, sub: &str| self.planned.get(id).map(|_| d.join(sub));
+        let planned = |id: StageId| self.planned.get(id).map(|_| d.join(id.name()));
         let dirs = ItemDirs {
             items: d.clone(),
-            media: planned(StageId::Media, "media"),
-            caption: planned(StageId::Caption, "caption"),
-            encode: planned(StageId::Encode, "encode"),
+            media: planned(StageId::Media),
+            caption: planned(StageId::Caption),
+            encode: planned(StageId::Encode),
         };
         self.per_item_stages(&dirs, dl_cache, Some(s))?;
         let stages: serde_json::Map<String, serde_json::Value> =
@@ -403,7 +427,7 @@ impl<'a> Exec<'a> {
             return Ok(());
         };
         self.step(StageId::SemanticIds, &dir, None, || {
-            run_stage("semantic_ids", &dir, |tmp| {
+            run_stage(StageId::SemanticIds.name(), &dir, |tmp| {
                 semantic_ids::run(c, &edir, tmp, self.progress())
             })
         })
@@ -416,7 +440,7 @@ impl<'a> Exec<'a> {
             return Ok(());
         };
         self.step(StageId::Diagnostics, &dir, None, || {
-            run_stage("diagnostics", &dir, |tmp| {
+            run_stage(StageId::Diagnostics.name(), &dir, |tmp| {
                 let mut options = dc.options.clone();
                 options.media_root = Some(self.table_root());
                 let diag = crate::diagnose::compute_with_meta(
