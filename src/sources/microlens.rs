@@ -259,9 +259,16 @@ impl ItemAttrs {
     }
 }
 
+/// Whether an id field is a whole number: ASCII digits, any length. Ids stay text (`007` and
+/// `7` are two ids), so an id longer than a `u64` is an id like any other.
+#[inline]
+fn is_digits(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+}
+
 /// The reject for an id field that is not a whole number (`None` when it is one).
 fn not_a_number(b: &[u8], reason: &'static str, what: &str) -> Option<Line> {
-    parse_uint(b).is_none().then(|| {
+    (!is_digits(b)).then(|| {
         Line::Reject(
             reason,
             format!("{what} `{}` is not a number", String::from_utf8_lossy(b)),
@@ -384,7 +391,7 @@ impl PairsChunk {
             return r;
         }
         let seq: Vec<&[u8]> = rest.split(|b| *b == b' ').collect();
-        if let Some(bad) = seq.iter().find(|i| parse_uint(i).is_none()) {
+        if let Some(bad) = seq.iter().find(|i| !is_digits(i)) {
             return Line::Reject(
                 "bad_item_id",
                 format!("item id `{}` is not a number", String::from_utf8_lossy(bad)),
@@ -521,7 +528,7 @@ pub fn normalize_with(
                 let Some((id, title)) = split_title(&text) else {
                     return Line::Reject("field_count", "expected `<video id>,<title>`".into());
                 };
-                if parse_uint(id.as_bytes()).is_none() {
+                if !is_digits(id.as_bytes()) {
                     return Line::Reject("bad_item_id", format!("video id `{id}` is not a number"));
                 }
                 let (c, new) = items.intern(id.as_bytes(), || id.to_owned());
@@ -559,7 +566,7 @@ pub fn normalize_with(
                 let Some((id, tag)) = text.split_once(',') else {
                     return Line::Reject("field_count", "expected `<video id>,<category>`".into());
                 };
-                if parse_uint(id.as_bytes()).is_none() {
+                if !is_digits(id.as_bytes()) {
                     return Line::Reject("bad_item_id", format!("video id `{id}` is not a number"));
                 }
                 let c = items.intern(id.as_bytes(), || id.to_owned()).0;

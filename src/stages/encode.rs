@@ -184,27 +184,28 @@ impl EncodeConfig {
     }
 }
 
-/// Checks names across entries: unique encoder names, captions that exist.
-pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Vec<String> {
+/// Checks names across entries: unique encoder names, captions and media that exist. Each
+/// problem comes with the index of the entry at fault.
+pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Vec<(usize, String)> {
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for c in cfgs {
+    for (k, c) in cfgs.iter().enumerate() {
         if !seen.insert(&c.name) {
-            problems.push(format!(
-                "two [[stages.encode]] entries are named `{}`",
-                c.name
+            problems.push((
+                k,
+                format!("two [[stages.encode]] entries are named `{}`", c.name),
             ));
         }
         match &c.source {
-            Source::Caption(n) if !captions.contains(n) => problems.push(format!(
+            Source::Caption(n) if !captions.contains(n) => problems.push((k, format!(
                 "[[stages.encode]] `{}` reads caption `{n}`, but no [[stages.caption]] has that name (captions: {})",
                 c.name,
                 if captions.is_empty() { "none".into() } else { captions.join(", ") }
-            )),
-            Source::Media(m) if c.table.is_none() && !media.contains(m) => problems.push(format!(
+            ))),
+            Source::Media(m) if c.table.is_none() && !media.contains(m) => problems.push((k, format!(
                 "[[stages.encode]] `{}` reads the items' {m}, but no [[stages.media]] entry has modality = \"{m}\"",
                 c.name
-            )),
+            ))),
             _ => {}
         }
     }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::manifest::reader::TableReader;
-use crate::manifest::tree::{self, Sources, Table};
+use crate::manifest::tree::{self, Sources, Span, Table};
 use crate::manifest::{DatasetInfo, Diagnostic, Document, ManifestErrors};
 use crate::sources::{CorpusConfig, RemoteFile};
 
@@ -214,19 +214,26 @@ fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages 
         }
         None => Some(None),
     };
+    // Each entry with the span of its table, so a problem found across sections points at the
+    // entry at fault (not at the first `stages` key, which may be in an included preset).
     let (mut media, mut caption, mut encode) = (Vec::new(), Vec::new(), Vec::new());
     for mut t in st.table_array(diags, "media") {
-        media.extend(MediaConfig::read(&mut t, diags));
+        media.extend(MediaConfig::read(&mut t, diags).map(|c| (c, t.span)));
         t.finish(diags);
     }
     for mut t in st.table_array(diags, "caption") {
-        caption.extend(CaptionConfig::read(&mut t, diags));
+        caption.extend(CaptionConfig::read(&mut t, diags).map(|c| (c, t.span)));
         t.finish(diags);
     }
     for mut t in st.table_array(diags, "encode") {
-        encode.extend(EncodeConfig::read(&mut t, diags));
+        encode.extend(EncodeConfig::read(&mut t, diags).map(|c| (c, t.span)));
         t.finish(diags);
     }
+    let encoder_named = |n: &str| {
+        encode
+            .iter()
+            .any(|(c, _): &(EncodeConfig, Span)| c.name == n)
+    };
     let mut diagnostics = None;
     if let Some(mut t) = st.table(diags, "diagnostics") {
         diagnostics = DiagnosticsConfig::read(&mut t, diags);
@@ -239,54 +246,87 @@ fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages 
                 "in this table",
             ));
         }
+        if let Some(e) = diagnostics
+            .as_ref()
+            .and_then(|d| d.options.embedding.as_ref())
+            && !encoder_named(e)
+        {
+            diags.push(
+                Diagnostic::error(
+                    format!("[stages.diagnostics] uses embedding `{e}`, but no [[stages.encode]] entry has that name"),
+                    Some(span),
+                    "in this table",
+                )
+                .with_help("name the [[stages.encode]] entry whose vectors the embedding nearest-neighbour baseline reads, or remove `embedding`"),
+            );
+        }
     }
     let mut semantic_ids = None;
     if let Some(mut t) = st.table(diags, "semantic_ids") {
         semantic_ids = SidConfig::read(&mut t, diags);
         let span = t.span;
         t.finish(diags);
+        let mut seen = Vec::new();
         for e in semantic_ids.iter().flat_map(|s| &s.embeddings) {
-            if !encode.iter().any(|c| &c.name == e) {
+            if !encoder_named(e) {
                 diags.push(Diagnostic::error(
                     format!("[stages.semantic_ids] uses embeddings `{e}`, but no [[stages.encode]] entry has that name"),
                     Some(span),
                     "in this table",
                 ));
             }
+            if seen.contains(&e) {
+                diags.push(Diagnostic::error(
+                    format!("[stages.semantic_ids] lists embeddings `{e}` twice (its vectors would be concatenated with themselves)"),
+                    Some(span),
+                    "in this table",
+                ));
+            }
+            seen.push(e);
         }
     }
-    check_item_stage_references(st, &media, &caption, &encode, diags);
+    check_item_stage_references(&media, &caption, &encode, diags);
     Stages {
         filter,
         split,
-        media,
-        caption,
-        encode,
+        media: media.into_iter().map(|(c, _)| c).collect(),
+        caption: caption.into_iter().map(|(c, _)| c).collect(),
+        encode: encode.into_iter().map(|(c, _)| c).collect(),
         semantic_ids,
         diagnostics,
     }
 }
 
-/// Captions need the media they caption; encoders need the fields, media and captions they
-/// encode; names are unique.
+/// Media are one entry per modality; captions need the media they caption; encoders need the
+/// fields, media and captions they encode; names are unique. Each problem points at its entry.
 fn check_item_stage_references(
-    st: &TableReader<'_>,
-    media: &[MediaConfig],
-    caption: &[CaptionConfig],
-    encode: &[EncodeConfig],
+    media: &[(MediaConfig, Span)],
+    caption: &[(CaptionConfig, Span)],
+    encode: &[(EncodeConfig, Span)],
     diags: &mut Vec<Diagnostic>,
 ) {
-    let media_names: Vec<String> = media
-        .iter()
-        .map(|m| m.options.modality.name().to_string())
-        .collect();
+    let mut media_names: Vec<String> = Vec::new();
+    for (m, span) in media {
+        let name = m.options.modality.name().to_string();
+        if media_names.contains(&name) {
+            diags.push(
+                Diagnostic::error(
+                    format!("two [[stages.media]] entries have modality = \"{name}\""),
+                    Some(*span),
+                    "the second one",
+                )
+                .with_help("media are one table per modality: put every URL or path template of a modality in one entry's `urls`"),
+            );
+        }
+        media_names.push(name);
+    }
     let mut cap_names: Vec<String> = Vec::new();
-    for c in caption {
+    for (c, span) in caption {
         if cap_names.contains(&c.name) {
             diags.push(Diagnostic::error(
                 format!("two [[stages.caption]] entries are named `{}`", c.name),
-                Some(st.span),
-                "in this table",
+                Some(*span),
+                "the second one",
             ));
         }
         if !media_names.contains(&c.media) {
@@ -295,13 +335,18 @@ fn check_item_stage_references(
                     "[[stages.caption]] `{}` captions the items' {}, but no [[stages.media]] entry has modality = \"{}\"",
                     c.name, c.media, c.media
                 ),
-                Some(st.span),
-                "in this table",
+                Some(*span),
+                "in this entry",
             ));
         }
         cap_names.push(c.name.clone());
     }
-    for problem in super::encode::check(encode, &cap_names, &media_names) {
-        diags.push(Diagnostic::error(problem, Some(st.span), "in this table"));
+    let cfgs: Vec<EncodeConfig> = encode.iter().map(|(c, _)| c.clone()).collect();
+    for (k, problem) in super::encode::check(&cfgs, &cap_names, &media_names) {
+        diags.push(Diagnostic::error(
+            problem,
+            Some(encode[k].1),
+            "in this entry",
+        ));
     }
 }

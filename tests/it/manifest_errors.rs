@@ -87,3 +87,79 @@ fn shipped_manifests_are_valid_toml_and_schema() {
         }
     }
 }
+
+/// Regression (adversary, 2026-12-05): cross-section errors (a caption's missing media, a
+/// repeated caption name) pointed at the first `stages` key, which can be in an included
+/// preset the user did not write, instead of the entry at fault.
+#[test]
+fn cross_section_errors_point_at_the_entry_at_fault() {
+    let (code, err) = render(
+        &[
+            ("p.toml", "[stages.filter]\nmin_user_interactions = 1\n"),
+            (
+                "m.toml",
+                "include = [\"p.toml\"]\n[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n\n[[stages.media]]\nmodality = \"image\"\nurl = \"https://example.org/{item_id}.jpg\"\n\n[[stages.caption]]\nname = \"c\"\nmedia = \"image\"\nendpoint = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\nprompt = \"p\"\n\n[[stages.caption]]\nname = \"c\"\nmedia = \"video\"\nendpoint = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\nprompt = \"p\"\n",
+            ),
+        ],
+        "m.toml",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("two [[stages.caption]] entries are named `c`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no [[stages.media]] entry has modality = \"video\""),
+        "{err}"
+    );
+    assert!(
+        !err.contains("p.toml"),
+        "an error points into the preset:\n{err}"
+    );
+    // Both point at the second caption entry (line 20 of m.toml).
+    assert_eq!(err.matches("m.toml:20:").count(), 2, "{err}");
+}
+
+/// Regression (adversary, 2026-12-05): `[stages.diagnostics] embedding` naming no encoder
+/// passed `validate` and failed after normalize, filter and split had run, naming an internal
+/// staging path.
+#[test]
+fn diagnostics_embedding_must_name_an_encoder() {
+    let (code, err) = render(
+        &[(
+            "m.toml",
+            "[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"lastfm-1k\"\npath = \"raw\"\n[stages.split]\nmethod = \"leave_one_out\"\n[stages.diagnostics]\nembedding = \"nosuch\"\n",
+        )],
+        "m.toml",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("[stages.diagnostics] uses embedding `nosuch`, but no [[stages.encode]] entry has that name"),
+        "{err}"
+    );
+    assert!(err.contains("m.toml:9:"), "{err}");
+}
+
+/// Regression (adversary, 2026-12-05): two `[[stages.media]]` entries of one modality gave two
+/// rows per item in media.parquet (one of them failed) and two coverage entries; the same
+/// embeddings listed twice in `[stages.semantic_ids]` concatenated the vectors with themselves.
+#[test]
+fn duplicate_media_modalities_and_semantic_id_embeddings_are_errors() {
+    let (code, err) = render(
+        &[(
+            "m.toml",
+            "[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n\n[[stages.media]]\nmodality = \"image\"\nurl = \"https://example.org/{item_id}.jpg\"\n\n[[stages.media]]\nmodality = \"image\"\nurl = \"https://example.org/{item_id}.png\"\n\n[[stages.encode]]\nname = \"t\"\nmodel = \"all-minilm-l6-v2\"\nfields = [\"title\"]\n\n[stages.semantic_ids]\nembeddings = [\"t\", \"t\"]\n",
+        )],
+        "m.toml",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("two [[stages.media]] entries have modality = \"image\""),
+        "{err}"
+    );
+    assert!(err.contains("m.toml:12:"), "the second media entry:\n{err}");
+    assert!(
+        err.contains("[stages.semantic_ids] lists embeddings `t` twice"),
+        "{err}"
+    );
+}

@@ -379,3 +379,51 @@ fn two_releases_in_one_folder_need_a_variant() {
     let m = corpus_manifest(t.path(), "two", "microlens", "variant = \"1m\"", "");
     build_ok(t.path(), &m);
 }
+
+/// Regression (adversary, 2026-12-05): ids of more than 19 digits were rejected as "not a
+/// number" (the check parsed them into a u64); they are whole numbers and ids like any other,
+/// kept as text and ordered by value.
+#[test]
+fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    let long = "123456789012345678901234";
+    let mut pairs = String::from("user,item,timestamp\n");
+    for (u, i, ts) in [
+        (long, "5", 1_600_000_000_000u64),
+        (long, "18446744073709551616", 1_600_000_000_001),
+        ("7", "5", 1_600_000_000_002),
+        ("7", "18446744073709551616", 1_600_000_000_003),
+    ] {
+        pairs.push_str(&format!("{u},{i},{ts}\n"));
+    }
+    std::fs::write(raw.join("MicroLens-100k_pairs.csv"), pairs).unwrap();
+    std::fs::write(raw.join("MicroLens-100k_title_en.csv"), "5, five\n").unwrap();
+    let m = corpus_manifest(
+        t.path(),
+        "ml",
+        "microlens",
+        "",
+        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
+    );
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/ml/1");
+    let d = dataset_json(&v);
+    assert_eq!(
+        d["accounting"]["rejected"],
+        json!({}),
+        "{}",
+        d["accounting"]
+    );
+    let users: Vec<String> = rows_json(&v, "user_map.parquet")
+        .iter()
+        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, ["7", long], "numeric ids in value order");
+    let items: Vec<String> = rows_json(&v, "item_map.parquet")
+        .iter()
+        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(items, ["5", "18446744073709551616"]);
+}
