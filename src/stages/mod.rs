@@ -341,7 +341,10 @@ pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
         .as_ref()
         .zip(planned.dir(plan::StageId::Diagnostics));
     let outcome = publish::commit(m, &ds_dir, staged, diagnostics, p)?;
-    stage_event(p, "publish", "", false, clock);
+    // An identical version already published is the publish stage's cached output.
+    let unchanged = matches!(outcome.status, PublishStatus::Unchanged);
+    let fp_publish = planned.fp(plan::StageId::Publish).unwrap_or_default();
+    stage_event(p, "publish", fp_publish, unchanged, clock);
     // What this build was made of: the next plan explains its changes against it.
     plan::LastPlan::record(&cache, &planned.stages)?;
     Ok(outcome)

@@ -262,3 +262,35 @@ fn rebuild_is_byte_identical_and_versions_are_immutable() {
     let out = recdata(&["inspect", "a/r/1.0"], tmp.path());
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Regression (adversary, 2026-12-05): the `publish` stage event had an empty fingerprint and
+/// said `cached: false` even when the version was already published with identical content.
+#[test]
+fn publish_event_has_its_fingerprint_and_an_unchanged_version_is_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(&tmp.path().join("raw"), 6, 40, 5);
+    let m = manifest(tmp.path(), "pe", "1", "raw", "");
+    let publish_event = || {
+        let out = recdata(
+            &["build", m.to_str().unwrap(), "--data-dir", "data", "--json"],
+            tmp.path(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "stage" && v["stage"] == "publish")
+            .expect("a publish stage event")
+    };
+    let first = publish_event();
+    assert_eq!(first["cached"], false, "{first}");
+    assert_eq!(first["fingerprint"].as_str().unwrap().len(), 64, "{first}");
+    let again = publish_event();
+    assert_eq!(again["cached"], true, "an unchanged version: {again}");
+    assert_eq!(again["fingerprint"], first["fingerprint"]);
+}
