@@ -237,7 +237,7 @@ pub fn dry_run(m: &Manifest, opts: &BuildOptions) -> Result<Vec<plan::StagePlan>
 }
 
 /// Builds the dataset described by `m` and publishes it: resolve the inputs, make the plan,
-/// execute it stage by stage ([`execute::Exec`]).
+/// execute it stage by stage (`execute::Exec`).
 pub fn build(m: &Manifest, opts: &BuildOptions) -> Result<BuildOutcome> {
     let p = &opts.progress;
     let ds_dir = opts.data_dir.join(&m.dataset.name);
