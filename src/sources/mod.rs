@@ -580,3 +580,48 @@ impl Interner {
 pub(crate) fn string_array(v: Vec<Option<String>>) -> ArrayRef {
     Arc::new(arrow_array::StringArray::from(v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key shape gets one code per distinct key, whichever table holds it: small
+    /// decimals (the direct table, both sides of its bound), large ones, and everything else
+    /// (leading zeros, ids longer than a u64, text) as bytes — and equal-looking keys of
+    /// different spellings stay apart.
+    #[test]
+    fn interner_keeps_every_key_shape_distinct_and_stable() {
+        let keys = [
+            "7",
+            "007",
+            "4194303",
+            "4194304",
+            "18446744073709551615",
+            "123456789012345678901234",
+            "0f8d1f4e-6b1c-4a3e-9e0b-2f1a6f7c9d10",
+            "0F8D1F4E-6B1C-4A3E-9E0B-2F1A6F7C9D10",
+            "0f8d1f4e-6b1c-4a3e-9e0b-2f1a6f7c9d1g",
+            "0f8d1f4e06b1c-4a3e-9e0b-2f1a6f7c9d10",
+            "user_000001",
+            "",
+        ];
+        let mut i = Interner::default();
+        let first: Vec<u32> = keys
+            .iter()
+            .map(|k| {
+                let (c, new) = i.intern(k.as_bytes(), || (*k).to_owned());
+                assert!(new, "{k}");
+                c
+            })
+            .collect();
+        assert_eq!(first, (0..keys.len() as u32).collect::<Vec<_>>());
+        for (k, c) in keys.iter().zip(&first) {
+            assert_eq!(
+                i.intern(k.as_bytes(), || unreachable!()),
+                (*c, false),
+                "{k}"
+            );
+        }
+        assert_eq!(i.keys, keys);
+    }
+}
