@@ -126,6 +126,18 @@ impl CorpusConfig {
         !matches!(self, CorpusConfig::Agrosense(_))
     }
 
+    /// Whether the corpus, as configured, has no event times (only the order of a user's
+    /// rows): FINN.no's steps, AgroSense's samples, MicroLens' TSV sequences. Such a corpus has
+    /// no time window and no temporal split; the manifest is checked against this before any
+    /// file is read (the build checks the parsed data again).
+    pub fn timeless(&self) -> bool {
+        match self {
+            CorpusConfig::FinnSlates(_) | CorpusConfig::Agrosense(_) => true,
+            CorpusConfig::Microlens(o) => o.interactions == microlens::PairsFile::Tsv,
+            _ => false,
+        }
+    }
+
     pub fn description(&self) -> &'static str {
         self.adapter().description
     }

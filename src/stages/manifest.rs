@@ -65,6 +65,9 @@ pub struct SourceConfig {
 struct Stages {
     filter: Option<FilterConfig>,
     split: Option<Option<SplitConfig>>,
+    /// Where `[stages.filter]` and `[stages.split]` are, for problems found with other sections.
+    filter_span: Option<Span>,
+    split_span: Option<Span>,
     media: Vec<MediaConfig>,
     caption: Vec<CaptionConfig>,
     encode: Vec<EncodeConfig>,
@@ -100,6 +103,8 @@ fn resolve(
         None => Stages {
             filter: Some(FilterConfig::default()),
             split: Some(None),
+            filter_span: None,
+            split_span: None,
             media: Vec::new(),
             caption: Vec::new(),
             encode: Vec::new(),
@@ -107,6 +112,9 @@ fn resolve(
             diagnostics: None,
         },
     };
+    if let Some(src) = &source {
+        check_time_options(&src.corpus, &stages, diags);
+    }
     let slurm = match top.table(diags, "slurm") {
         Some(mut t) => {
             let c = crate::slurm::SlurmConfig::read(&mut t, diags);
@@ -198,9 +206,11 @@ fn read_source(
 
 /// `[stages]`: each stage's section read by its stage, then the references between them.
 fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages {
+    let (mut filter_span, mut split_span) = (None, None);
     let filter = match st.table(diags, "filter") {
         Some(mut f) => {
             let c = FilterConfig::read(&mut f, diags);
+            filter_span = Some(f.span);
             f.finish(diags);
             c
         }
@@ -209,6 +219,7 @@ fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages 
     let split = match st.table(diags, "split") {
         Some(mut s) => {
             let c = SplitConfig::read(&mut s, diags);
+            split_span = Some(s.span);
             s.finish(diags);
             c.map(Some)
         }
@@ -289,6 +300,8 @@ fn read_stages(st: &mut TableReader<'_>, diags: &mut Vec<Diagnostic>) -> Stages 
     Stages {
         filter,
         split,
+        filter_span,
+        split_span,
         media: media.into_iter().map(|(c, _)| c).collect(),
         caption: caption.into_iter().map(|(c, _)| c).collect(),
         encode: encode.into_iter().map(|(c, _)| c).collect(),
@@ -348,5 +361,38 @@ fn check_item_stage_references(
             Some(encode[k].1),
             "in this entry",
         ));
+    }
+}
+
+/// A corpus without event times has no time window and no temporal split: said at `validate`,
+/// before a build parses gigabytes to find out.
+fn check_time_options(corpus: &CorpusConfig, stages: &Stages, diags: &mut Vec<Diagnostic>) {
+    if !corpus.timeless() {
+        return;
+    }
+    let name = corpus.name();
+    if let Some(f) = &stages.filter
+        && (f.start.is_some() || f.end.is_some())
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("`stages.filter.start`/`end`: {name} as configured has no event times (only interaction steps), so it has no time window"),
+                stages.filter_span,
+                "in this table",
+            )
+            .with_help("remove `start` and `end`"),
+        );
+    }
+    if let Some(Some(s)) = &stages.split
+        && matches!(s.method, super::split::Method::Temporal { .. })
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("`stages.split`: {name} as configured has no event times (only interaction steps), so it cannot be split by time"),
+                stages.split_span,
+                "in this table",
+            )
+            .with_help("use `method = \"leave_one_out\"`, `\"leave_last_n\"`, `\"user_ratio\"` or `\"random\"`"),
+        );
     }
 }

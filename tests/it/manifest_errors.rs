@@ -163,3 +163,32 @@ fn duplicate_media_modalities_and_semantic_id_embeddings_are_errors() {
         "{err}"
     );
 }
+
+/// Regression (adversary, 2026-12-05): a temporal split or a time window on a corpus without
+/// event times (FINN.no, MicroLens' TSV sequences) passed `validate` and was refused only after
+/// the build had parsed the corpus, without a location.
+#[test]
+fn timeless_corpus_time_options_are_manifest_errors() {
+    let (code, err) = render(
+        &[(
+            "m.toml",
+            "[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\ninteractions = \"tsv\"\n[stages.filter]\nstart = \"2020-01-01\"\n[stages.split]\nmethod = \"temporal\"\nvalid_quantile = 0.8\ntest_quantile = 0.9\n",
+        )],
+        "m.toml",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("so it has no time window"), "{err}");
+    assert!(err.contains("m.toml:8:"), "at [stages.filter]:\n{err}");
+    assert!(err.contains("so it cannot be split by time"), "{err}");
+    assert!(err.contains("m.toml:10:"), "at [stages.split]:\n{err}");
+    // The same options on the CSV pairs (with times) are fine.
+    let (code, err) = render(
+        &[(
+            "m.toml",
+            "[dataset]\nname = \"d\"\nversion = \"1\"\n[source]\ncorpus = \"microlens\"\npath = \"raw\"\n[stages.filter]\nstart = \"2020-01-01\"\n[stages.split]\nmethod = \"temporal\"\nvalid_quantile = 0.8\ntest_quantile = 0.9\n",
+        )],
+        "m.toml",
+    );
+    assert!(!err.contains("no event times"), "{err}");
+    assert_ne!(code, 1, "{err}");
+}
