@@ -152,11 +152,17 @@ impl Cache {
     }
 
     /// Moves a verified file into the cache under its sha256 (the caller holds the key's lock).
+    /// A blob already there is kept only if it still hashes to its name: published versions
+    /// hard-link blobs, so damage done through a published file lands here, and the verified
+    /// copy in hand replaces it instead of being dropped for it.
     pub fn commit_blob(&self, tmp: &Path, sha: &str, bytes: u64, url: &str) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let dst = self.blob_path(sha);
         fs_err::create_dir_all(dst.parent().expect("blob path has a parent"))?;
-        if dst.is_file() {
+        let intact = dst.is_file()
+            && fs_err::metadata(&dst)?.len() == bytes
+            && crate::util::hash::sha256_file(&dst)?.0 == sha;
+        if intact {
             fs_err::remove_file(tmp)?;
         } else {
             fs_err::set_permissions(tmp, std::fs::Permissions::from_mode(0o444))?;

@@ -427,3 +427,54 @@ fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
         .collect();
     assert_eq!(items, ["5", "18446744073709551616"]);
 }
+
+/// Regression (2026-12-05, found running `make demo` after an adversary had truncated published
+/// media files, which are hard links to cache blobs): a new build re-verified each local media
+/// file but kept the damaged blob of the same sha256 in the cache, and publishing then failed
+/// on one damaged file per run. The verified copy in hand now replaces a damaged blob, so one
+/// build succeeds.
+#[test]
+fn damaged_cache_blobs_are_replaced_by_the_next_build_in_one_run() {
+    let t = tempfile::tempdir().unwrap();
+    synth(&t.path().join("raw"), "microlens", 12, 5);
+    let media =
+        "[[stages.media]]\nmodality = \"image\"\npath = \"MicroLens-100k_covers/{raw_id}.jpg\"\n";
+    let build = |name: &str| {
+        let m = corpus_manifest(t.path(), name, "microlens", "", media);
+        std::process::Command::new(crate::util::bin())
+            .args(["build", &m, "--data-dir", "data"])
+            .env("RECDATA_CACHE", t.path().join("cache"))
+            .env("NO_COLOR", "1")
+            .current_dir(t.path())
+            .output()
+            .unwrap()
+    };
+    let out = build("a");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Damage every media blob (what truncating the published files does to the cache).
+    let mut damaged = 0;
+    for (rel, _) in crate::util::tree(&t.path().join("cache/blobs")) {
+        let p = t.path().join("cache/blobs").join(rel);
+        if p.extension().is_none() {
+            let mut perm = std::fs::metadata(&p).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&p, perm).unwrap();
+            std::fs::write(&p, b"").unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 5, "{damaged} blobs damaged");
+    let out = build("b");
+    assert!(
+        out.status.success(),
+        "one build must repair the cache:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = crate::util::recdata(&["verify", "data/b/1"], t.path());
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
