@@ -62,8 +62,7 @@ fn group_sizes(df: &DataFrame, key: &str) -> Result<Vec<u32>> {
 
 /// Distribution of a per-key count: min / median / mean / max (the median of an even number
 /// of groups is the mean of the two middle sizes, as polars computes it).
-fn distribution(df: &DataFrame, key: &str) -> Result<serde_json::Value> {
-    let mut counts = group_sizes(df, key)?;
+fn distribution(mut counts: Vec<u32>) -> serde_json::Value {
     let n = counts.len();
     let (min, max) = (counts.iter().min().copied(), counts.iter().max().copied());
     let mean = (n > 0).then(|| counts.iter().map(|&c| f64::from(c)).sum::<f64>() / n as f64);
@@ -76,15 +75,17 @@ fn distribution(df: &DataFrame, key: &str) -> Result<serde_json::Value> {
             (f64::from(lo) + f64::from(hi)) / 2.0
         }
     });
-    Ok(json!({
+    json!({
         "min": num(min.map(f64::from)),
         "median": num(median),
         "mean": num(mean),
         "max": num(max.map(f64::from)),
-    }))
+    })
 }
 
-fn summary(df: &DataFrame) -> Result<serde_json::Value> {
+/// Rows, users, items and the time range of an interactions table, with the group sizes of its
+/// users and items (counted once: the distinct counts are their lengths).
+fn summary(df: &DataFrame) -> Result<(serde_json::Value, Vec<u32>, Vec<u32>)> {
     let ts = df.column("ts")?.cast(&DataType::Int64)?;
     let ts = ts.i64()?;
     let when = |x: Option<i64>| {
@@ -92,28 +93,22 @@ fn summary(df: &DataFrame) -> Result<serde_json::Value> {
             json!(crate::util::time::format_ms(ms))
         })
     };
-    Ok(json!({
+    let (per_user, per_item) = (group_sizes(df, "user_id")?, group_sizes(df, "item_id")?);
+    let s = json!({
         "rows": df.height(),
-        "users": distinct(df, "user_id")?,
-        "items": distinct(df, "item_id")?,
+        "users": per_user.len(),
+        "items": per_item.len(),
         "first_event": when(ts.min()),
         "last_event": when(ts.max()),
-    }))
-}
-
-/// How many distinct values `key` has.
-fn distinct(df: &DataFrame, key: &str) -> Result<usize> {
-    Ok(match dense_counts(df, key)? {
-        Some(c) => c.len(),
-        None => df.column(key)?.n_unique()?,
-    })
+    });
+    Ok((s, per_user, per_item))
 }
 
 /// Statistics of a published (or staged) dataset directory.
 pub fn compute(dir: &Path) -> Result<serde_json::Value> {
     let cols = ["user_id", "item_id", "ts"];
     let inter = read(&dir.join("interactions.parquet"), &cols)?;
-    let mut s = summary(&inter)?;
+    let (mut s, per_user, per_item) = summary(&inter)?;
     let (rows, users, items) = (
         s["rows"].as_f64().unwrap_or(0.0),
         s["users"].as_f64().unwrap_or(0.0),
@@ -124,13 +119,13 @@ pub fn compute(dir: &Path) -> Result<serde_json::Value> {
     } else {
         json!(0)
     };
-    s["interactions_per_user"] = distribution(&inter, "user_id")?;
-    s["interactions_per_item"] = distribution(&inter, "item_id")?;
+    s["interactions_per_user"] = distribution(per_user);
+    s["interactions_per_item"] = distribution(per_item);
     let mut splits = serde_json::Map::new();
     for name in crate::io::SPLIT_NAMES {
         let p = dir.join("splits").join(format!("{name}.parquet"));
         if p.exists() {
-            splits.insert(name.into(), summary(&read(&p, &cols)?)?);
+            splits.insert(name.into(), summary(&read(&p, &cols)?)?.0);
         }
     }
     if !splits.is_empty() {

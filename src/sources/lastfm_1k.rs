@@ -37,6 +37,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Date32Array, UInt16Array};
 use hashbrown::HashMap;
 
+use super::text::{in_parallel, parser_threads};
 use super::{Entities, FileAccount, Interner, Normalized, RawInteractions, Reject, string_array};
 use crate::error::{Error, Result};
 use crate::io::lines::LineReader;
@@ -165,8 +166,7 @@ fn decode<'a>(
 }
 
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    normalize_with(o, dir, progress, threads, 64 << 20)
+    normalize_with(o, dir, progress, parser_threads(), 64 << 20)
 }
 
 /// One contiguous byte range of the events file, parsed on its own thread with its own
@@ -197,28 +197,11 @@ pub fn normalize_with(
     let total = fs_err::metadata(&events_path)?.len();
     let bar = progress.bytes_bar(total, "reading listening events");
     let ranges = crate::io::lines::split_at_lines(&events_path, threads, min_chunk)?;
-    let chunks: Vec<Result<Chunk>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = ranges
-            .iter()
-            .map(|&(a, b)| {
-                let (path, bar) = (&events_path, &bar);
-                sc.spawn(move || parse_chunk(o, path, a, b, bar))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(crate::error::Error::Internal(
-                        "parser thread panicked".into(),
-                    ))
-                })
-            })
-            .collect()
+    let chunks = in_parallel(&ranges, |_, (a, b)| {
+        parse_chunk(o, &events_path, a, b, &bar)
     });
     bar.finish_and_clear();
-    let (users, items, attrs, mut inter, line_numbers, mut rejects, acc) =
-        merge(chunks.into_iter().collect::<Result<Vec<_>>>()?);
+    let (users, items, attrs, mut inter, line_numbers, mut rejects, acc) = merge(chunks?);
     // Newest-first file: a later line is an earlier event.
     let last = acc.lines + 1;
     inter.order = line_numbers.into_iter().map(|l| last - l).collect();
@@ -479,22 +462,16 @@ fn merge(chunks: Vec<Chunk>) -> Merged {
     };
     let mut offset = 0u64;
     for mut c in chunks {
-        let umap: Vec<u32> = c
-            .users
-            .keys
-            .iter()
-            .map(|k| users.intern(k.as_bytes(), || k.clone()).0)
-            .collect();
-        let mut imap = Vec::with_capacity(c.items.keys.len());
-        for (local, k) in c.items.keys.iter().enumerate() {
-            let (g, new) = items.intern(k.as_bytes(), || k.clone());
-            if new {
+        let umap = users.absorb(&c.users);
+        let known = items.keys.len() as u32;
+        let imap = items.absorb(&c.items);
+        for (local, &g) in imap.iter().enumerate() {
+            if g >= known {
                 attrs.title.push(c.attrs.title[local].take());
                 attrs.track_mbid.push(c.attrs.track_mbid[local].take());
                 attrs.artist_mbid.push(c.attrs.artist_mbid[local].take());
                 attrs.artist_name.push(c.attrs.artist_name[local].take());
             }
-            imap.push(g);
         }
         inter
             .user
@@ -718,31 +695,10 @@ mod tests {
         };
         let p = Reporter::silent();
         let one = normalize_with(&o, dir.path(), &p, 1, 1).unwrap();
+        assert!(!one.rejects.is_empty());
         for threads in [2, 3, 7] {
             let n = normalize_with(&o, dir.path(), &p, threads, 1).unwrap();
-            assert_eq!(n.interactions.user, one.interactions.user);
-            assert_eq!(n.interactions.item, one.interactions.item);
-            assert_eq!(n.interactions.ts, one.interactions.ts);
-            assert_eq!(n.interactions.order, one.interactions.order);
-            assert_eq!(n.users.raw_id, one.users.raw_id);
-            assert_eq!(n.items.raw_id, one.items.raw_id);
-            assert_eq!(n.items.title, one.items.title);
-            for ((a, x), (b, y)) in n.items.extras.iter().zip(&one.items.extras) {
-                assert_eq!(a, b);
-                assert_eq!(x.as_ref(), y.as_ref(), "{a}");
-            }
-            let key = |r: &Reject| (r.file.clone(), r.line, r.reason, r.raw.clone());
-            assert_eq!(
-                n.rejects.iter().map(key).collect::<Vec<_>>(),
-                one.rejects.iter().map(key).collect::<Vec<_>>()
-            );
-            assert!(!one.rejects.is_empty());
-            let acc = |v: &[FileAccount]| {
-                v.iter()
-                    .map(|a| (a.lines, a.rows, a.rejected, a.repaired))
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(acc(&n.accounts), acc(&one.accounts));
+            crate::sources::assert_same_parse(&n, &one);
         }
     }
 }

@@ -47,7 +47,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 
-use super::text::{Line, lossy, parse_uint, read_lines, read_lines_chunked};
+use super::text::{Line, lossy, parse_uint, parser_threads, read_lines, read_lines_chunked};
 use super::{Entities, FileAccount, Interner, Normalized, RawInteractions, SideTable};
 use crate::error::{Error, Result};
 use crate::manifest::diagnostic::Diagnostic;
@@ -424,17 +424,10 @@ impl PairsChunk {
         inter: &mut RawInteractions,
         line_offset: u64,
     ) {
-        let remap = |local: &Interner, global: &mut Interner| -> Vec<u32> {
-            local
-                .keys
-                .iter()
-                .map(|k| global.intern(k.as_bytes(), || k.clone()).0)
-                .collect()
-        };
         // Into nothing (the first part), the local codes are the global ones: moved, not copied.
         let first = users.keys.is_empty() && items.keys.is_empty() && inter.user.is_empty();
-        let umap = remap(&self.users, users);
-        let imap = remap(&self.items, items);
+        let umap = users.absorb(&self.users);
+        let imap = items.absorb(&self.items);
         let c = self.inter;
         if first && line_offset == 0 {
             *inter = c;
@@ -448,8 +441,7 @@ impl PairsChunk {
 }
 
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    normalize_with(o, dir, progress, threads, PAIRS_MIN_CHUNK)
+    normalize_with(o, dir, progress, parser_threads(), PAIRS_MIN_CHUNK)
 }
 
 /// [`normalize`] with the pairs file parsed on `threads` threads (parts of at least `min_chunk`
@@ -746,24 +738,7 @@ mod tests {
             assert!(!one.rejects.is_empty());
             for threads in [2, 3, 7] {
                 let n = normalize_with(&o, dir.path(), &p, threads, 1).unwrap();
-                assert_eq!(n.interactions.user, one.interactions.user);
-                assert_eq!(n.interactions.item, one.interactions.item);
-                assert_eq!(n.interactions.ts, one.interactions.ts);
-                assert_eq!(n.interactions.order, one.interactions.order);
-                assert_eq!(n.users.raw_id, one.users.raw_id);
-                assert_eq!(n.items.raw_id, one.items.raw_id);
-                let key =
-                    |r: &super::super::Reject| (r.file.clone(), r.line, r.reason, r.raw.clone());
-                assert_eq!(
-                    n.rejects.iter().map(key).collect::<Vec<_>>(),
-                    one.rejects.iter().map(key).collect::<Vec<_>>()
-                );
-                let acc = |v: &[FileAccount]| {
-                    v.iter()
-                        .map(|a| (a.lines, a.header, a.skipped, a.rows, a.rejected))
-                        .collect::<Vec<_>>()
-                };
-                assert_eq!(acc(&n.accounts), acc(&one.accounts));
+                crate::sources::assert_same_parse(&n, &one);
             }
         }
     }

@@ -589,8 +589,62 @@ impl Interner {
     }
 }
 
+impl Interner {
+    /// Interns every key of `part` (an interner of a later part of the same file) in its order
+    /// and returns the code each of `part`'s codes becomes. A part's new keys all come after the
+    /// earlier parts', so codes keep following first appearance; a key is new here exactly when
+    /// its code is at least the number of keys before the call.
+    pub fn absorb(&mut self, part: &Interner) -> Vec<u32> {
+        part.keys
+            .iter()
+            .map(|k| self.intern(k.as_bytes(), || k.clone()).0)
+            .collect()
+    }
+}
+
 pub(crate) fn string_array(v: Vec<Option<String>>) -> ArrayRef {
     Arc::new(arrow_array::StringArray::from(v))
+}
+
+/// Asserts that two parses of the same files are the same: interactions, entities with their
+/// attributes, rejects (file, line, reason, bytes) and every count of the accounting — what a
+/// parse on several threads must give against the sequential one.
+#[cfg(test)]
+pub(crate) fn assert_same_parse(n: &Normalized, one: &Normalized) {
+    assert_eq!(n.interactions.user, one.interactions.user);
+    assert_eq!(n.interactions.item, one.interactions.item);
+    assert_eq!(n.interactions.ts, one.interactions.ts);
+    assert_eq!(n.interactions.order, one.interactions.order);
+    for (a, b) in [(&n.users, &one.users), (&n.items, &one.items)] {
+        assert_eq!(a.raw_id, b.raw_id);
+        assert_eq!(a.title, b.title);
+        assert_eq!(a.extras.len(), b.extras.len());
+        for ((ka, x), (kb, y)) in a.extras.iter().zip(&b.extras) {
+            assert_eq!(ka, kb);
+            assert_eq!(x.as_ref(), y.as_ref(), "{ka}");
+        }
+    }
+    let key = |r: &Reject| (r.file.clone(), r.line, r.reason, r.raw.clone());
+    assert_eq!(
+        n.rejects.iter().map(key).collect::<Vec<_>>(),
+        one.rejects.iter().map(key).collect::<Vec<_>>()
+    );
+    let acc = |v: &[FileAccount]| {
+        v.iter()
+            .map(|a| {
+                (
+                    a.file.clone(),
+                    a.lines,
+                    a.header,
+                    a.skipped,
+                    a.rows,
+                    a.rejected,
+                    a.repaired,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(acc(&n.accounts), acc(&one.accounts));
 }
 
 #[cfg(test)]

@@ -172,6 +172,40 @@ fn account_line(
     }
 }
 
+/// How many threads parse one large file (one per core, at most 8: beyond that the reads, not
+/// the parse, are the bound).
+pub fn parser_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// `parse(k, range)` for each line-aligned byte range of a file, each on its own thread, the
+/// results in range order; a panicking parser is an internal error, not a crash.
+pub fn in_parallel<T: Send>(
+    ranges: &[(u64, u64)],
+    parse: impl Fn(usize, (u64, u64)) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| {
+                let parse = &parse;
+                sc.spawn(move || parse(k, r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::Error::Internal(
+                        "parser thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    })
+}
+
 /// What one chunk of a file made: the adapter's state for it, and how many lines of the file
 /// come before it (the chunk's line numbers plus this are the file's).
 pub struct Chunk<S> {
@@ -229,33 +263,13 @@ pub fn read_lines_chunked<S: Send>(
         bar.inc(reader.consumed - reported);
         Ok((state, acc, own))
     };
-    let parsed: Vec<Result<(S, FileAccount, Vec<Reject>)>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = ranges
-            .iter()
-            .enumerate()
-            .map(|(k, &r)| {
-                let parse = &parse;
-                sc.spawn(move || parse(k, r))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(crate::error::Error::Internal(
-                        "parser thread panicked".into(),
-                    ))
-                })
-            })
-            .collect()
-    });
+    let parsed = in_parallel(&ranges, parse)?;
     let mut total = FileAccount {
         file: display.to_owned(),
         ..Default::default()
     };
     let mut chunks = Vec::with_capacity(parsed.len());
-    for r in parsed {
-        let (state, acc, own) = r?;
+    for (state, acc, own) in parsed {
         let line_offset = total.lines;
         rejects.extend(own.into_iter().map(|mut r| {
             r.line += line_offset;

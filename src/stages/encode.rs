@@ -186,10 +186,14 @@ impl EncodeConfig {
 
 /// Checks names across entries: unique encoder names, captions and media that exist. Each
 /// problem comes with the index of the entry at fault.
-pub fn check(cfgs: &[EncodeConfig], captions: &[String], media: &[String]) -> Vec<(usize, String)> {
+pub fn check<'a>(
+    cfgs: impl IntoIterator<Item = &'a EncodeConfig>,
+    captions: &[String],
+    media: &[String],
+) -> Vec<(usize, String)> {
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (k, c) in cfgs.iter().enumerate() {
+    for (k, c) in cfgs.into_iter().enumerate() {
         if !seen.insert(&c.name) {
             problems.push((
                 k,

@@ -354,8 +354,8 @@ fn check_item_stage_references(
         }
         cap_names.push(c.name.clone());
     }
-    let cfgs: Vec<EncodeConfig> = encode.iter().map(|(c, _)| c.clone()).collect();
-    for (k, problem) in super::encode::check(&cfgs, &cap_names, &media_names) {
+    let cfgs = encode.iter().map(|(c, _)| c);
+    for (k, problem) in super::encode::check(cfgs, &cap_names, &media_names) {
         diags.push(Diagnostic::error(
             problem,
             Some(encode[k].1),
