@@ -201,10 +201,21 @@ pub fn normalize_with(
         parse_chunk(o, &events_path, a, b, &bar)
     });
     bar.finish_and_clear();
-    let (users, items, attrs, mut inter, line_numbers, mut rejects, acc) = merge(chunks?);
+    let Chunk {
+        users,
+        items,
+        attrs,
+        mut inter,
+        line_numbers,
+        mut rejects,
+        acc,
+    } = merge(chunks?);
     // Newest-first file: a later line is an earlier event.
     let last = acc.lines + 1;
-    inter.order = line_numbers.into_iter().map(|l| last - l).collect();
+    inter.order = line_numbers;
+    for o in &mut inter.order {
+        *o = last - *o;
+    }
     let mut accounts = vec![acc];
     let mut user_raw = users.keys;
     let user_extras = if o.profiles {
@@ -276,6 +287,8 @@ fn parse_chunk(
     };
     let mut reader = LineReader::open_range(events_path, start, end)?;
     let mut reported = 0u64;
+    let mut last_user: (Vec<u8>, u32) = (Vec::new(), 0);
+    let mut name_key = Vec::new();
     let mut reject =
         |line: u64, reason: &'static str, detail: String, raw: &[u8], acc: &mut FileAccount| {
             acc.rejected += 1;
@@ -392,16 +405,24 @@ fn parse_chunk(
         acc.repaired += u64::from(repaired);
         acc.rows += 1;
 
-        let (u, _) = users.intern(user, || String::from_utf8_lossy(user).into_owned());
+        // The file is grouped by user: most rows repeat the previous row's user.
+        let u = if user == last_user.0 {
+            last_user.1
+        } else {
+            let (u, _) = users.intern(user, || String::from_utf8_lossy(user).into_owned());
+            last_user = (user.to_vec(), u);
+            u
+        };
         let item = if track_mbid.is_empty() {
             // Interned by the names themselves (a 0x00 prefix keeps them apart from MBIDs);
             // the hashed key is computed once per new track, not once per row.
-            let mut raw_key = Vec::with_capacity(artist.len() + track.len() + 2);
+            let raw_key = &mut name_key;
+            raw_key.clear();
             raw_key.push(0);
             raw_key.extend_from_slice(artist.as_bytes());
             raw_key.push(0x1f);
             raw_key.extend_from_slice(track.as_bytes());
-            items.intern(&raw_key, || {
+            items.intern(raw_key, || {
                 format!("nombid-{}", fallback_key(&artist, &track))
             })
         } else {
@@ -437,42 +458,28 @@ fn parse_chunk(
     })
 }
 
-type Merged = (
-    Interner,
-    Interner,
-    ItemAttrs,
-    RawInteractions,
-    Vec<u64>,
-    Vec<Reject>,
-    FileAccount,
-);
-
-/// Joins chunks in file order: re-interns each chunk's keys (first appearance order is kept
-/// because chunk k's keys all come after chunk k-1's), remaps codes, offsets line numbers.
-fn merge(chunks: Vec<Chunk>) -> Merged {
-    let mut users = Interner::default();
-    let mut items = Interner::default();
-    let mut attrs = ItemAttrs::default();
-    let mut inter = RawInteractions::default();
-    let mut lines = Vec::new();
-    let mut rejects = Vec::new();
-    let mut acc = FileAccount {
-        file: EVENTS_FILE.into(),
-        ..Default::default()
-    };
-    let mut offset = 0u64;
-    for mut c in chunks {
-        let umap = users.absorb(&c.users);
-        let known = items.keys.len() as u32;
-        let imap = items.absorb(&c.items);
+/// Joins chunks in file order: the first chunk's codes and line numbers are already the
+/// file's; each later chunk's keys are re-interned (first appearance order is kept because
+/// chunk k's keys all come after chunk k-1's), its codes remapped, its line numbers offset.
+fn merge(chunks: Vec<Chunk>) -> Chunk {
+    let mut chunks = chunks.into_iter();
+    let mut all = chunks.next().unwrap_or_default();
+    all.acc.file = EVENTS_FILE.into();
+    for c in chunks {
+        let offset = all.acc.lines;
+        let umap = all.users.absorb(c.users);
+        let known = all.items.keys.len() as u32;
+        let imap = all.items.absorb(c.items);
+        let mut attrs = c.attrs;
         for (local, &g) in imap.iter().enumerate() {
             if g >= known {
-                attrs.title.push(c.attrs.title[local].take());
-                attrs.track_mbid.push(c.attrs.track_mbid[local].take());
-                attrs.artist_mbid.push(c.attrs.artist_mbid[local].take());
-                attrs.artist_name.push(c.attrs.artist_name[local].take());
+                all.attrs.title.push(attrs.title[local].take());
+                all.attrs.track_mbid.push(attrs.track_mbid[local].take());
+                all.attrs.artist_mbid.push(attrs.artist_mbid[local].take());
+                all.attrs.artist_name.push(attrs.artist_name[local].take());
             }
         }
+        let inter = &mut all.inter;
         inter
             .user
             .extend(c.inter.user.iter().map(|&u| umap[u as usize]));
@@ -480,18 +487,18 @@ fn merge(chunks: Vec<Chunk>) -> Merged {
             .item
             .extend(c.inter.item.iter().map(|&i| imap[i as usize]));
         inter.ts.extend_from_slice(&c.inter.ts);
-        lines.extend(c.line_numbers.iter().map(|l| l + offset));
-        rejects.extend(c.rejects.into_iter().map(|mut r| {
+        all.line_numbers
+            .extend(c.line_numbers.iter().map(|l| l + offset));
+        all.rejects.extend(c.rejects.into_iter().map(|mut r| {
             r.line += offset;
             r
         }));
-        acc.lines += c.acc.lines;
-        acc.rows += c.acc.rows;
-        acc.rejected += c.acc.rejected;
-        acc.repaired += c.acc.repaired;
-        offset += c.acc.lines;
+        all.acc.lines += c.acc.lines;
+        all.acc.rows += c.acc.rows;
+        all.acc.rejected += c.acc.rejected;
+        all.acc.repaired += c.acc.repaired;
     }
-    (users, items, attrs, inter, lines, rejects, acc)
+    all
 }
 
 /// The synthetic key of a track without an MBID (see the module docs).

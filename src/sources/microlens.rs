@@ -426,8 +426,8 @@ impl PairsChunk {
     ) {
         // Into nothing (the first part), the local codes are the global ones: moved, not copied.
         let first = users.keys.is_empty() && items.keys.is_empty() && inter.user.is_empty();
-        let umap = users.absorb(&self.users);
-        let imap = items.absorb(&self.items);
+        let umap = users.absorb(self.users);
+        let imap = items.absorb(self.items);
         let c = self.inter;
         if first && line_offset == 0 {
             *inter = c;

@@ -6,11 +6,14 @@ pub mod agrosense;
 pub mod amazon_reviews_2023;
 pub mod deezer_sessions;
 pub mod finn_slates;
+mod interner;
 pub mod lastfm_1k;
 pub mod microlens;
 pub mod movielens;
 pub mod qilin;
 pub mod text;
+
+pub(crate) use interner::{Interner, canonical_decimal};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -517,91 +520,6 @@ pub fn check_usable(
     Err(crate::error::Error::Invalid(msg))
 }
 
-/// Interns byte strings to dense codes in order of first appearance. Canonical decimal keys
-/// (most corpora's ids: digits, no leading zero) are looked up by value, which avoids hashing
-/// and allocating the bytes; `"012"` is not canonical and stays distinct from `"12"`.
-#[derive(Default)]
-pub(crate) struct Interner {
-    pub map: hashbrown::HashMap<Box<[u8]>, u32, foldhash::fast::FixedState>,
-    pub nums: hashbrown::HashMap<u64, u32, foldhash::fast::FixedState>,
-    /// Codes of small numeric keys by value (`u32::MAX`: not seen): one load instead of a hash
-    /// probe. Real ids are mostly small dense numbers (MicroLens' million users), and a hash
-    /// table of a million keys misses the cache twice per lookup — measured at 80 % of the
-    /// MicroLens pairs parse.
-    direct: Vec<u32>,
-    pub keys: Vec<String>,
-}
-
-/// Numeric keys below this go to [`Interner::direct`] (at most 16 MiB of codes).
-const DIRECT_KEYS: u64 = 1 << 22;
-
-/// The value of a canonical decimal: 1 to 19 ASCII digits without a leading zero (or `0`).
-#[inline]
-pub fn canonical_decimal(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
-        return None;
-    }
-    let mut v = 0u64;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + u64::from(d);
-    }
-    Some(v)
-}
-
-impl Interner {
-    /// Returns the code and whether the key is new.
-    #[inline]
-    pub fn intern(&mut self, key: &[u8], display: impl FnOnce() -> String) -> (u32, bool) {
-        let next = self.keys.len() as u32;
-        if let Some(v) = canonical_decimal(key) {
-            if v < DIRECT_KEYS {
-                let v = v as usize;
-                if v >= self.direct.len() {
-                    // Doubling keeps growth amortized; the cap bounds the table.
-                    let len = (v + 1).max(self.direct.len() * 2).min(DIRECT_KEYS as usize);
-                    self.direct.resize(len, u32::MAX);
-                }
-                match self.direct[v] {
-                    u32::MAX => self.direct[v] = next,
-                    c => return (c, false),
-                }
-                self.keys.push(display());
-                return (next, true);
-            }
-            match self.nums.entry(v) {
-                hashbrown::hash_map::Entry::Occupied(e) => return (*e.get(), false),
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    e.insert(next);
-                }
-            }
-        } else {
-            if let Some(&c) = self.map.get(key) {
-                return (c, false);
-            }
-            self.map.insert(key.into(), next);
-        }
-        self.keys.push(display());
-        (next, true)
-    }
-}
-
-impl Interner {
-    /// Interns every key of `part` (an interner of a later part of the same file) in its order
-    /// and returns the code each of `part`'s codes becomes. A part's new keys all come after the
-    /// earlier parts', so codes keep following first appearance; a key is new here exactly when
-    /// its code is at least the number of keys before the call.
-    pub fn absorb(&mut self, part: &Interner) -> Vec<u32> {
-        part.keys
-            .iter()
-            .map(|k| self.intern(k.as_bytes(), || k.clone()).0)
-            .collect()
-    }
-}
-
 pub(crate) fn string_array(v: Vec<Option<String>>) -> ArrayRef {
     Arc::new(arrow_array::StringArray::from(v))
 }
@@ -645,49 +563,4 @@ pub(crate) fn assert_same_parse(n: &Normalized, one: &Normalized) {
             .collect::<Vec<_>>()
     };
     assert_eq!(acc(&n.accounts), acc(&one.accounts));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every key shape gets one code per distinct key, whichever table holds it: small
-    /// decimals (the direct table, both sides of its bound), large ones, and everything else
-    /// (leading zeros, ids longer than a u64, text) as bytes — and equal-looking keys of
-    /// different spellings stay apart.
-    #[test]
-    fn interner_keeps_every_key_shape_distinct_and_stable() {
-        let keys = [
-            "7",
-            "007",
-            "4194303",
-            "4194304",
-            "18446744073709551615",
-            "123456789012345678901234",
-            "0f8d1f4e-6b1c-4a3e-9e0b-2f1a6f7c9d10",
-            "0F8D1F4E-6B1C-4A3E-9E0B-2F1A6F7C9D10",
-            "0f8d1f4e-6b1c-4a3e-9e0b-2f1a6f7c9d1g",
-            "0f8d1f4e06b1c-4a3e-9e0b-2f1a6f7c9d10",
-            "user_000001",
-            "",
-        ];
-        let mut i = Interner::default();
-        let first: Vec<u32> = keys
-            .iter()
-            .map(|k| {
-                let (c, new) = i.intern(k.as_bytes(), || (*k).to_owned());
-                assert!(new, "{k}");
-                c
-            })
-            .collect();
-        assert_eq!(first, (0..keys.len() as u32).collect::<Vec<_>>());
-        for (k, c) in keys.iter().zip(&first) {
-            assert_eq!(
-                i.intern(k.as_bytes(), || unreachable!()),
-                (*c, false),
-                "{k}"
-            );
-        }
-        assert_eq!(i.keys, keys);
-    }
 }
