@@ -52,6 +52,11 @@ fn props(
         .set_created_by(format!("recdata {}", env!("CARGO_PKG_VERSION")))
         .set_max_row_group_row_count(Some(group_rows))
         .set_key_value_metadata(Some(kv));
+    if let Level::Cache = level {
+        // Nothing reads the stage cache selectively: min/max statistics would be work for no
+        // reader.
+        b = b.set_statistics_enabled(parquet::file::properties::EnabledStatistics::None);
+    }
     // No dictionary for integer ids and list elements (slates of item ids): with millions of
     // distinct values, interning every value costs more time than the dictionary saves space
     // (zstd compresses sorted or repeated ids well without it).
