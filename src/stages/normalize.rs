@@ -123,9 +123,15 @@ fn side_table_file(name: &str) -> String {
 
 fn write_ipc(path: &Path, batch: &RecordBatch) -> Result<()> {
     let f = fs_err::File::create(path)?;
-    let mut w = arrow_ipc::writer::FileWriter::try_new(
+    // zstd-1 buffers: FINN.no's exposures are 2.9 GB of item codes uncompressed and 1.4 GB so,
+    // at no measurable cost in build time (this runs beside the filter).
+    let options = arrow_ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(Some(arrow_ipc::CompressionType::ZSTD))?
+        .try_with_compression_level(Some(1))?;
+    let mut w = arrow_ipc::writer::FileWriter::try_new_with_options(
         std::io::BufWriter::with_capacity(1 << 20, f),
         &batch.schema(),
+        options,
     )?;
     // In slices, so the writer never holds an encoded copy of the whole table.
     let step = 1 << 20;

@@ -11,6 +11,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Lowercase hex sha256 and size of a file, streamed in 1 MiB blocks.
+/// CRC-32 (ISO-HDLC, as zlib's) and length of a file, read in 1 MiB blocks.
+pub fn crc32_file(path: &Path) -> std::io::Result<(u32, u64)> {
+    let mut f = fs_err::File::open(path)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((h.finalize(), n))
+}
+
 pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = fs_err::File::open(path)?;
     let mut h = Sha256::new();
