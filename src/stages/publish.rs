@@ -152,17 +152,22 @@ fn extra_table(
     table: &str,
     written: &mut Vec<WrittenFile>,
 ) -> Result<()> {
-    let dst = staging.join(rel);
-    store::link_or_copy(&from.join(rel), &dst)?;
-    let (sha256, bytes) = sha256_file(&dst)?;
-    written.push(WrittenFile {
+    store::link_or_copy(&from.join(rel), &staging.join(rel))?;
+    written.push(describe(staging, rel, table)?);
+    Ok(())
+}
+
+/// A published table as `dataset.json` lists it: its sha256 read from the staged file itself.
+fn describe(staging: &Path, rel: &str, table: &str) -> Result<WrittenFile> {
+    let path = staging.join(rel);
+    let (sha256, bytes) = sha256_file(&path)?;
+    Ok(WrittenFile {
         path: rel.to_string(),
         table: table.into(),
-        rows: parquet_rows(&dst)?,
+        rows: parquet_rows(&path)?,
         bytes,
         sha256,
-    });
-    Ok(())
+    })
 }
 
 /// A version assembled in its staging directory: the stage outputs linked in and described by
@@ -182,17 +187,33 @@ pub fn assemble(m: &Manifest, ds_dir: &Path, parts: &Parts<'_>) -> Result<Staged
         fs_err::remove_dir_all(&staging)?;
     }
     fs_err::create_dir_all(&staging)?;
-    let mut written = Vec::new();
-    for (rel, table, from) in core_tables(parts) {
-        extra_table(&staging, from, &rel, table, &mut written)?;
-    }
-    let extras = link_stage_outputs(&staging, parts, &mut written)?;
-    written.sort_by(|a, b| a.path.cmp(&b.path));
-
     let acc = normalize::load_accounts(parts.norm_dir)?;
     let normalized_rows = acc.interactions;
     reconcile(&acc, parts.filter_stats, parts.split_stats, normalized_rows)?;
-    let statistics = crate::stats::compute(&staging)?;
+
+    let core = core_tables(parts);
+    for (rel, _, from) in &core {
+        store::link_or_copy(&from.join(rel), &staging.join(rel))?;
+    }
+    // The sha256 of the core tables (interactions and the train split are most of the bytes)
+    // on every core while another thread reads the tables back for the statistics: one after
+    // the other, they were most of the publish stage.
+    let (written, statistics) = std::thread::scope(|sc| {
+        let stats = sc.spawn(|| crate::stats::compute(&staging));
+        let written = {
+            use rayon::prelude::*;
+            core.par_iter()
+                .map(|(rel, table, _)| describe(&staging, rel, table))
+                .collect::<Result<Vec<_>>>()
+        };
+        let stats = stats
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("statistics panicked".into())));
+        (written, stats)
+    });
+    let (mut written, statistics) = (written?, statistics?);
+    let extras = link_stage_outputs(&staging, parts, &mut written)?;
+    written.sort_by(|a, b| a.path.cmp(&b.path));
 
     let mut by_file = BTreeMap::new();
     for a in &acc.files {

@@ -24,19 +24,20 @@ pub struct InteractionRows {
 
 impl InteractionRows {
     /// The rows at `idx`, in that order.
-    pub fn take(&self, idx: &[usize]) -> InteractionRows {
+    pub fn take(&self, idx: &[u32]) -> InteractionRows {
+        let at = |r: &u32| *r as usize;
         InteractionRows {
-            user: idx.iter().map(|r| self.user[*r]).collect(),
-            item: idx.iter().map(|r| self.item[*r]).collect(),
-            ts: idx.iter().map(|r| self.ts[*r]).collect(),
+            user: idx.iter().map(|r| self.user[at(r)]).collect(),
+            item: idx.iter().map(|r| self.item[at(r)]).collect(),
+            ts: idx.iter().map(|r| self.ts[at(r)]).collect(),
             value: self
                 .value
                 .as_ref()
-                .map(|v| idx.iter().map(|r| v[*r]).collect()),
+                .map(|v| idx.iter().map(|r| v[at(r)]).collect()),
             session: self
                 .session
                 .as_ref()
-                .map(|v| idx.iter().map(|r| v[*r]).collect()),
+                .map(|v| idx.iter().map(|r| v[at(r)]).collect()),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{Assignment, NAMES, STATS};
 use crate::error::{Error, Result};
-use crate::io::parquet::{Level, write_table};
+use crate::io::parquet::Level;
 use crate::sources::CorpusConfig;
 use crate::stages::tables::{InteractionRows, interaction_columns};
 
@@ -19,23 +19,26 @@ pub fn write(
     meta: &[(&str, String)],
 ) -> Result<()> {
     fs_err::create_dir_all(dir.join("splits"))?;
-    // The three files are independent: encode and compress them on separate threads.
+    // The three files are independent: encode and compress them on separate threads. Each
+    // file's rows are gathered one row group at a time inside the writer's parallel waves, not
+    // copied whole first (Last.fm's train split is 17.7M rows: half a second of one core and
+    // 280 MB before the first byte was written).
     let write_one = |code: usize, name: &str| -> Result<()> {
-        let rows: Vec<usize> = a
+        let rows: Vec<u32> = a
             .order
             .iter()
             .zip(&a.split)
             .filter(|(_, s)| **s as usize == code)
-            .map(|(r, _)| *r as usize)
+            .map(|(r, _)| *r)
             .collect();
-        let cols = interaction_columns(rows_in.take(&rows), event, timeless)?;
-        write_table(
+        crate::io::parquet::write_table_in_row_groups(
             &dir.join("splits").join(format!("{name}.parquet")),
             "splits",
             corpus.name(),
-            cols,
+            rows.len(),
             meta,
             Level::Publish,
+            |r| interaction_columns(rows_in.take(&rows[r]), event, timeless),
         )?;
         Ok(())
     };
