@@ -63,7 +63,21 @@ fn props(
     for f in schema.fields() {
         match f.data_type() {
             DataType::UInt32 | DataType::UInt64 | DataType::Int64 => {
-                b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+                let col = ColumnPath::from(f.name().as_str());
+                b = b.set_column_dictionary_enabled(col.clone(), false);
+                if let Level::Cache = level {
+                    // The stage cache's id, time and order columns are runs and near-runs
+                    // (users in runs, per-user times, line numbers): delta-packed, they are
+                    // smaller than zstd-1 made them, for a fraction of its CPU, on the core the
+                    // filter shares with this writer (Last.fm-1K: filter 3.0 -> 2.7 s; its
+                    // interactions cache 123 -> 106 MB).
+                    b = b
+                        .set_column_encoding(
+                            col.clone(),
+                            parquet::basic::Encoding::DELTA_BINARY_PACKED,
+                        )
+                        .set_column_compression(col, Compression::UNCOMPRESSED);
+                }
             }
             DataType::List(inner) if inner.data_type().is_primitive() => {
                 b = b.set_column_dictionary_enabled(
