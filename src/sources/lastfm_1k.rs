@@ -757,4 +757,37 @@ mod tests {
             crate::sources::assert_same_parse(&n, &one);
         }
     }
+
+    /// The user id is checked on every row whose user differs from the previous row's (the
+    /// parse skips the check for a repeated user): an empty id right after a valid one, an id
+    /// with a space or a non-ASCII byte, and an id that shares a valid one's prefix are each
+    /// rejected with their line, and the valid user's rows on either side keep one code.
+    #[test]
+    fn user_ids_are_checked_whenever_the_user_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mbid = "f1b1cf71-bd35-4e99-8624-24a6e15f133a";
+        let row = |user: &str, ts: &str| format!("{user}\t{ts}\t\tArtist\t{mbid}\tTrack\n");
+        let lines = [
+            row("user_000001", "2009-05-04T23:08:57Z"),
+            row("", "2009-05-04T23:08:56Z"),
+            row("user_000001", "2009-05-04T23:08:55Z"),
+            row("user 000001", "2009-05-04T23:08:54Z"),
+            row("user_00000\u{e9}", "2009-05-04T23:08:53Z"),
+            row("user_000001", "2009-05-04T23:08:52Z"),
+            row("user_0000011", "2009-05-04T23:08:51Z"),
+        ];
+        fs_err::write(dir.path().join(EVENTS_FILE), lines.concat()).unwrap();
+        let o = Options {
+            invalid_utf8: InvalidUtf8::Replace,
+            profiles: false,
+        };
+        let n = normalize_with(&o, dir.path(), &Reporter::silent(), 1, 1).unwrap();
+        let rejected: Vec<(u64, &str)> = n.rejects.iter().map(|r| (r.line, r.reason)).collect();
+        assert_eq!(
+            rejected,
+            [(2, "bad_user_id"), (4, "bad_user_id"), (5, "bad_user_id")]
+        );
+        assert_eq!(n.users.raw_id, ["user_000001", "user_0000011"]);
+        assert_eq!(n.interactions.user, [0, 0, 0, 1]);
+    }
 }
