@@ -264,7 +264,8 @@ pub fn normalize_with(
         }
         cols.into_arrays()
     } else {
-        vec![]
+        // The users table has the profile columns whether or not the profiles are read.
+        ProfileColumns::with_len(user_raw.len()).into_arrays()
     };
 
     Ok(Normalized {

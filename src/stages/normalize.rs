@@ -285,7 +285,7 @@ pub fn load(dir: &Path) -> Result<Normalized> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Normalized {
+    let n = Normalized {
         interactions,
         event: acc.event,
         users: entities_from(&read_batch(&dir.join(USERS))?)?,
@@ -294,5 +294,73 @@ pub fn load(dir: &Path) -> Result<Normalized> {
         accounts: acc.files,
         timeless: acc.timeless,
         tables,
-    })
+    };
+    check_codes(dir, &n)?;
+    Ok(n)
+}
+
+/// Every user and item code in a loaded cache names a user or item of the cache. The record
+/// of the stage's files catches damage before the load; this catches what gets past it (a
+/// record rewritten to match, an older record without the file): an out-of-range code in the
+/// filter would be a panic, or worse, a wrong row.
+fn check_codes(dir: &Path, n: &Normalized) -> Result<()> {
+    use arrow_array::Array;
+    let damaged = |file: &str, what: &str, code: u32, count: usize| {
+        crate::error::Error::Invalid(format!(
+            "the cached normalize output {} is damaged: `{file}` holds {what} code {code}, but              the cache has {count} {what}s\n  hint: remove that directory and build again (the \
+             inputs are parsed anew)",
+            dir.display()
+        ))
+    };
+    let (n_users, n_items) = (n.users.raw_id.len(), n.items.raw_id.len());
+    let over = |codes: &[u32], count: usize| codes.iter().copied().find(|&c| c as usize >= count);
+    if let Some(c) = over(&n.interactions.user, n_users) {
+        return Err(damaged(INTERACTIONS, "user", c, n_users));
+    }
+    if let Some(c) = over(&n.interactions.item, n_items) {
+        return Err(damaged(INTERACTIONS, "item", c, n_items));
+    }
+    // The valid codes of a `uint32` column, or of the elements of a list of them.
+    fn first_over(col: &dyn Array, count: usize) -> Option<u32> {
+        let col = match col.as_any().downcast_ref::<arrow_array::ListArray>() {
+            Some(list) => {
+                let (start, end) = (list.value_offsets()[0], list.value_offsets()[list.len()]);
+                return first_over(
+                    list.values()
+                        .slice(start as usize, (end - start) as usize)
+                        .as_ref(),
+                    count,
+                );
+            }
+            None => col,
+        };
+        let codes = col.as_any().downcast_ref::<UInt32Array>()?;
+        if codes.null_count() == 0 {
+            return codes
+                .values()
+                .iter()
+                .copied()
+                .find(|&c| c as usize >= count);
+        }
+        (0..codes.len())
+            .filter(|&r| codes.is_valid(r))
+            .map(|r| codes.value(r))
+            .find(|&c| c as usize >= count)
+    }
+    for t in &n.tables {
+        let file = side_table_file(&t.name);
+        let cols = t
+            .user_col
+            .iter()
+            .map(|c| (c, "user", n_users))
+            .chain(t.item_cols.iter().map(|c| (c, "item", n_items)));
+        for (name, what, count) in cols {
+            if let Some(col) = t.batch.column_by_name(name)
+                && let Some(c) = first_over(col.as_ref(), count)
+            {
+                return Err(damaged(&file, what, c, count));
+            }
+        }
+    }
+    Ok(())
 }

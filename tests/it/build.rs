@@ -294,3 +294,33 @@ fn publish_event_has_its_fingerprint_and_an_unchanged_version_is_cached() {
     assert_eq!(again["cached"], true, "an unchanged version: {again}");
     assert_eq!(again["fingerprint"], first["fingerprint"]);
 }
+
+/// Regression (adversary with the release binary, 2026-12-05): `profiles = false` under
+/// `[source]` failed every Last.fm-1K build after the parse with an internal error ("table
+/// `users` has 6 fields but 2 columns were given"). The users table keeps its profile columns,
+/// all null, and the build publishes.
+#[test]
+fn lastfm_without_profiles_builds_with_null_profile_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(&tmp.path().join("raw"), 5, 40, 3);
+    let m = manifest(tmp.path(), "np", "1", "raw", "profiles = false\n");
+    let out = recdata(
+        &["build", m.to_str().unwrap(), "--data-dir", "d"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = tmp.path().join("d/np/1/users.parquet");
+    let got = crate::util::py(
+        "import sys, pyarrow.parquet as pq\n\
+         t = pq.read_table(sys.argv[1])\n\
+         print(t.num_rows, *[t.column(c).null_count for c in ['gender', 'age', 'country', 'registered']])",
+        &[users.to_str().unwrap()],
+    );
+    let n: Vec<u64> = got.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(n[0] > 0, "{got}");
+    assert_eq!(n[1..], [n[0]; 4], "every profile column is null: {got}");
+}

@@ -568,3 +568,71 @@ print("ok")
     );
     assert_eq!(got.trim(), "ok");
 }
+
+/// Regression (adversary with the release binary, 2026-12-05): a normalize cache whose side
+/// table holds an item code out of range — damage that got past the record of the stage's
+/// files, here because the record was rewritten to match — panicked in the filter ("index out
+/// of bounds", exit 101) when a changed filter reused the cache. Now the load checks every code
+/// and the build fails with the cached file named; nothing new is published.
+#[test]
+fn damaged_codes_in_a_cached_side_table_are_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    synth(&root.join("raw"), 20, 7, Layout::default());
+    let m = manifest(root, "dm", "raw", SPLIT);
+    built(root, &m, "d");
+    let cache = std::fs::read_dir(root.join("d/dm/.cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("normalize-")
+        })
+        .unwrap();
+    // An item code far past the catalogue, written back as the same zstd IPC, and the record
+    // rewritten to match the new bytes.
+    py(
+        "import sys, json, zlib, os, pyarrow as pa\n\
+         d = sys.argv[1]; f = os.path.join(d, 'table-exposures.arrow')\n\
+         t = pa.ipc.open_file(f).read_all().combine_chunks()\n\
+         i = t.schema.get_field_index('items')\n\
+         items = t.column(i).chunk(0)\n\
+         vals = items.values.to_pylist(); vals[0] = 10**7\n\
+         bad = pa.ListArray.from_arrays(items.offsets, pa.array(vals, pa.uint32()))\n\
+         t = t.set_column(i, t.schema.field(i), bad)\n\
+         opts = pa.ipc.IpcWriteOptions(compression='zstd')\n\
+         with pa.ipc.new_file(f, t.schema, options=opts) as w: w.write_table(t)\n\
+         r = os.path.join(d, '.files.json'); rec = json.load(open(r))\n\
+         b = open(f, 'rb').read()\n\
+         rec['table-exposures.arrow'] = {'bytes': len(b), 'crc32': zlib.crc32(b)}\n\
+         json.dump(rec, open(r, 'w'))",
+        &[cache.to_str().unwrap()],
+    );
+    // A new version with another filter: the normalize cache is reused.
+    let m2 = root.join("dm2.toml");
+    std::fs::write(
+        &m2,
+        std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("version = \"1\"", "version = \"2\"")
+            .replace("id_base = 1", "id_base = 0"),
+    )
+    .unwrap();
+    let out = build(root, &m2, "d");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+    assert!(
+        err.contains("is damaged")
+            && err.contains("table-exposures.arrow")
+            && err.contains("item code 10000000"),
+        "{err}"
+    );
+    assert!(!root.join("d/dm/2").exists());
+}
