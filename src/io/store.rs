@@ -179,6 +179,17 @@ fn write_record(dir: &Path, files: Vec<(String, PathBuf)>) -> Result<()> {
 /// there with its recorded size and checksum (files added since, such as a media journal, are
 /// not checked), else what is wrong, in words.
 pub fn check_files(dir: &Path) -> Result<Option<String>> {
+    check(dir, false)
+}
+
+/// [`check_files`] for a directory whose record lists every file in it (the stages committed
+/// whole: normalize, filter, split): a file the record does not list — its entry removed, or
+/// the record emptied — is damage too, instead of a file nobody checks.
+pub fn check_all_files(dir: &Path) -> Result<Option<String>> {
+    check(dir, true)
+}
+
+fn check(dir: &Path, every_file: bool) -> Result<Option<String>> {
     let Ok(bytes) = fs_err::read(dir.join(FILES_RECORD)) else {
         return Ok(Some(format!(
             "it has no {FILES_RECORD} (written by an older recdata)"
@@ -189,6 +200,13 @@ pub fn check_files(dir: &Path) -> Result<Option<String>> {
     else {
         return Ok(Some(format!("its {FILES_RECORD} is not readable")));
     };
+    if every_file {
+        let mut present = Vec::new();
+        files_under(dir, dir, &mut present)?;
+        if let Some((rel, _)) = present.iter().find(|(rel, _)| !rec.contains_key(rel)) {
+            return Ok(Some(format!("`{rel}` is not in its {FILES_RECORD}")));
+        }
+    }
     for (rel, want) in &rec {
         let path = dir.join(rel);
         let Ok(meta) = fs_err::metadata(&path) else {
@@ -431,5 +449,26 @@ mod tests {
         std::fs::write(d.join("sub/b.json"), b"[]").unwrap();
         let why = check_files(d).unwrap().expect("damage under an old record");
         assert!(why.contains("`sub/b.json` has sha256"), "{why}");
+
+        // A record that leaves a file out: the lenient check skips it (a media journal grows
+        // after its record), the check of a stage committed whole does not.
+        std::fs::write(d.join("sub/b.json"), b"{}").unwrap();
+        record_files(d).unwrap();
+        assert_eq!(super::check_all_files(d).unwrap(), None);
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join(FILES_RECORD)).unwrap()).unwrap();
+        let mut fewer = rec.clone();
+        fewer.as_object_mut().unwrap().remove("a.parquet");
+        std::fs::write(d.join(FILES_RECORD), fewer.to_string()).unwrap();
+        assert_eq!(check_files(d).unwrap(), None);
+        let why = super::check_all_files(d)
+            .unwrap()
+            .expect("an unrecorded file");
+        assert!(
+            why.contains("`a.parquet` is not in its .files.json"),
+            "{why}"
+        );
+        std::fs::write(d.join(FILES_RECORD), "{}").unwrap();
+        assert!(super::check_all_files(d).unwrap().is_some());
     }
 }

@@ -136,7 +136,7 @@ pub(crate) fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -
     if !dir.is_dir() || done.is_some_and(|f| !dir.join(f).is_file()) {
         return Ok(false);
     }
-    match store::check_files(dir)? {
+    match check_stage_files(stage, dir)? {
         None => Ok(true),
         Some(why) => {
             p.warn(format!(
@@ -146,6 +146,21 @@ pub(crate) fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -
             fs_err::remove_dir_all(dir)?;
             Ok(false)
         }
+    }
+}
+
+/// [`store::check_all_files`] for the stages committed whole (their record lists every file they
+/// hold); [`store::check_files`] for the others, whose directories may hold a journal or report
+/// written after their record.
+pub(crate) fn check_stage_files(stage: &str, dir: &Path) -> Result<Option<String>> {
+    use plan::StageId;
+    let whole = [StageId::Normalize, StageId::Filter, StageId::Split]
+        .iter()
+        .any(|s| s.name() == stage);
+    if whole {
+        store::check_all_files(dir)
+    } else {
+        store::check_files(dir)
     }
 }
 

@@ -324,3 +324,73 @@ fn lastfm_without_profiles_builds_with_null_profile_columns() {
     assert!(n[0] > 0, "{got}");
     assert_eq!(n[1..], [n[0]; 4], "every profile column is null: {got}");
 }
+
+/// Regression (adversary with the release binary, 2026-12-05): removing a file's entry from a
+/// stage's `.files.json` (or emptying it to `{}`) turned off the check for that file, and
+/// damage to it was published by the next build. The stages committed whole (normalize,
+/// filter, split) now treat a file their record does not list as damage: the stage is rebuilt
+/// and the new version equals a fresh build's.
+#[test]
+fn a_file_left_out_of_a_stage_record_is_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    synth(&root.join("raw"), 6, 40, 9);
+    let loo = "[stages.split]\nmethod = \"leave_one_out\"\n";
+    let m1 = manifest(root, "lr", "1", "raw", loo);
+    let build = |m: &Path, data: &str| {
+        let out = recdata(&["build", m.to_str().unwrap(), "--data-dir", data], root);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    build(&m1, "d");
+    let cache = std::fs::read_dir(root.join("d/lr/.cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("normalize-")
+        })
+        .unwrap();
+    // The record loses the interactions' entry, then the file is damaged in place.
+    let rec_path = cache.join(".files.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&rec_path).unwrap()).unwrap();
+    rec.as_object_mut()
+        .unwrap()
+        .remove("interactions.parquet")
+        .unwrap();
+    std::fs::write(&rec_path, rec.to_string()).unwrap();
+    let f = cache.join("interactions.parquet");
+    let mut bytes = std::fs::read(&f).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&f, bytes).unwrap();
+
+    let m2 = manifest(
+        root,
+        "lr",
+        "2",
+        "raw",
+        "[stages.filter]\nmin_user_interactions = 2\n[stages.split]\nmethod = \"leave_one_out\"\n",
+    );
+    let log = build(&m2, "d");
+    assert!(
+        log.contains("is damaged") && log.contains("is not in its .files.json"),
+        "{log}"
+    );
+    build(&m2, "fresh");
+    let published = |data: &str| {
+        tree(&root.join(data).join("lr/2"))
+            .into_iter()
+            .filter(|(p, _)| p.ends_with(".parquet"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(published("d"), published("fresh"));
+}
