@@ -307,7 +307,8 @@ fn check_codes(dir: &Path, n: &Normalized) -> Result<()> {
     use arrow_array::Array;
     let damaged = |file: &str, what: &str, code: u32, count: usize| {
         crate::error::Error::Invalid(format!(
-            "the cached normalize output {} is damaged: `{file}` holds {what} code {code}, but              the cache has {count} {what}s\n  hint: remove that directory and build again (the \
+            "the cached normalize output {} is damaged: `{file}` holds {what} code {code}, but the \
+             cache has {count} {what}s\n  hint: remove that directory and build again (the \
              inputs are parsed anew)",
             dir.display()
         ))
