@@ -48,18 +48,10 @@ const DIRECT_KEYS: u64 = 1 << 22;
 /// The value of a canonical decimal: 1 to 19 ASCII digits without a leading zero (or `0`).
 #[inline]
 pub fn canonical_decimal(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+    if b.len() > 1 && b[0] == b'0' {
         return None;
     }
-    let mut v = 0u64;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + u64::from(d);
-    }
-    Some(v)
+    super::text::parse_uint(b)
 }
 
 #[inline]

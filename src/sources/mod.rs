@@ -18,9 +18,9 @@ pub(crate) use interner::{Interner, canonical_decimal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
+use arrow_array::{Array, ArrayRef, ListArray, UInt32Array};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::diagnostic::{Diagnostic, one_of, suggest};
 use crate::manifest::reader::TableReader;
 use crate::progress::Reporter;
@@ -364,6 +364,69 @@ pub struct SideTable {
     /// Columns holding item codes: `uint32`, or `list<uint32>` (a null element is an item the
     /// corpus shows but cannot identify, e.g. FINN.no's `<UNK>`).
     pub item_cols: Vec<String>,
+}
+
+impl SideTable {
+    /// Column `name` as `uint32` (the user column).
+    pub fn u32_col(&self, name: &str) -> Result<&UInt32Array> {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "side table `{}`: `{name}` is not a uint32 column",
+                    self.name
+                ))
+            })
+    }
+
+    /// The item codes of column `name`: a `uint32` column or a `list<uint32>` column.
+    pub fn item_codes(&self, name: &str) -> Result<ItemRefs<'_>> {
+        let c = self.batch.column_by_name(name).ok_or_else(|| {
+            Error::Internal(format!("side table `{}` has no `{name}`", self.name))
+        })?;
+        if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
+            return Ok(ItemRefs::Flat(a));
+        }
+        if let Some(l) = c.as_any().downcast_ref::<ListArray>()
+            && let Some(v) = l.values().as_any().downcast_ref::<UInt32Array>()
+        {
+            return Ok(ItemRefs::List(l, v));
+        }
+        Err(Error::Internal(format!(
+            "side table `{}`: `{name}` is neither uint32 nor list<uint32>",
+            self.name
+        )))
+    }
+}
+
+/// A side table's item-code column, as [`SideTable::item_codes`] finds it.
+pub enum ItemRefs<'a> {
+    Flat(&'a UInt32Array),
+    List(&'a ListArray, &'a UInt32Array),
+}
+
+impl ItemRefs<'_> {
+    /// Calls `f` with every non-null item code in row `r`.
+    pub fn each(&self, r: usize, mut f: impl FnMut(u32)) {
+        match self {
+            ItemRefs::Flat(a) => {
+                if a.is_valid(r) {
+                    f(a.value(r))
+                }
+            }
+            ItemRefs::List(l, v) => {
+                if l.is_valid(r) {
+                    let off = l.value_offsets();
+                    for k in off[r] as usize..off[r + 1] as usize {
+                        if v.is_valid(k) {
+                            f(v.value(k));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One rejected raw row.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Manifest;
 use super::inputs::InputStamps;
-use super::plan::{self, Planned, StageId};
+use super::plan::{Planned, StageId};
 use super::{
     BuildOptions, BuildOutcome, Sharding, StageClock, caption, encode, filter, media, normalize,
     publish, reuse, run_stage, run_stage_checked, sample_split, semantic_ids, shard, split,
@@ -84,7 +84,7 @@ impl<'a> Exec<'a> {
         match (id, media_cache) {
             _ if retry => Ok(false),
             (StageId::Media, Some(dc)) => media::reuse(dir, dc, p),
-            _ => reuse(id.name(), dir, plan::done_file(id), p),
+            _ => reuse(id, dir, p),
         }
     }
 
@@ -101,8 +101,8 @@ impl<'a> Exec<'a> {
         let corpus = &m.source.corpus;
         let norm_dir = self.dir(StageId::Normalize).expect("normalize is planned");
         let filter_dir = self.dir(StageId::Filter).expect("filter is planned");
-        let norm_cached = reuse(StageId::Normalize.name(), &norm_dir, None, p)?;
-        let filter_cached = reuse(StageId::Filter.name(), &filter_dir, None, p)?;
+        let norm_cached = reuse(StageId::Normalize, &norm_dir, p)?;
+        let filter_cached = reuse(StageId::Filter, &filter_dir, p)?;
         let run_filter = |n: &Normalized| -> Result<filter::Filtered> {
             super::check_time_config(m, n.timeless)?;
             let f = filter::run(&m.filter, n, p)?;

@@ -128,15 +128,16 @@ fn run_stage_checked(
     fault::at(stage, When::End)
 }
 
-/// Whether the cached output of `stage` in `dir` can be used: it exists, is complete (`done`,
-/// when given, is the file its stage writes last) and every file still has the sha256 recorded
-/// when it was written. A damaged output is removed, with a warning, for the caller to rebuild:
+/// Whether the cached output of stage `id` in `dir` can be used: it exists, is complete (the
+/// stage's done file, if it has one, is there: the file it writes last) and every file still
+/// matches its record ([`check_stage_files`]). A damaged output is removed, with a warning, for the caller to rebuild:
 /// published versions hard-link these files, and damage must not be published again.
-pub(crate) fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -> Result<bool> {
-    if !dir.is_dir() || done.is_some_and(|f| !dir.join(f).is_file()) {
+pub(crate) fn reuse(id: plan::StageId, dir: &Path, p: &Reporter) -> Result<bool> {
+    let stage = id.name();
+    if !dir.is_dir() || plan::done_file(id).is_some_and(|f| !dir.join(f).is_file()) {
         return Ok(false);
     }
-    match check_stage_files(stage, dir)? {
+    match check_stage_files(id, dir)? {
         None => Ok(true),
         Some(why) => {
             p.warn(format!(
@@ -152,12 +153,9 @@ pub(crate) fn reuse(stage: &str, dir: &Path, done: Option<&str>, p: &Reporter) -
 /// [`store::check_all_files`] for the stages committed whole (their record lists every file they
 /// hold); [`store::check_files`] for the others, whose directories may hold a journal or report
 /// written after their record.
-pub(crate) fn check_stage_files(stage: &str, dir: &Path) -> Result<Option<String>> {
+pub(crate) fn check_stage_files(id: plan::StageId, dir: &Path) -> Result<Option<String>> {
     use plan::StageId;
-    let whole = [StageId::Normalize, StageId::Filter, StageId::Split]
-        .iter()
-        .any(|s| s.name() == stage);
-    if whole {
+    if matches!(id, StageId::Normalize | StageId::Filter | StageId::Split) {
         store::check_all_files(dir)
     } else {
         store::check_files(dir)

@@ -304,7 +304,6 @@ pub fn load(dir: &Path) -> Result<Normalized> {
 /// record rewritten to match, an older record without the file): an out-of-range code in the
 /// filter would be a panic, or worse, a wrong row.
 fn check_codes(dir: &Path, n: &Normalized) -> Result<()> {
-    use arrow_array::Array;
     let damaged = |file: &str, what: &str, code: u32, count: usize| {
         crate::error::Error::Invalid(format!(
             "the cached normalize output {} is damaged: `{file}` holds {what} code {code}, but the \
@@ -321,45 +320,26 @@ fn check_codes(dir: &Path, n: &Normalized) -> Result<()> {
     if let Some(c) = over(&n.interactions.item, n_items) {
         return Err(damaged(INTERACTIONS, "item", c, n_items));
     }
-    // The valid codes of a `uint32` column, or of the elements of a list of them.
-    fn first_over(col: &dyn Array, count: usize) -> Option<u32> {
-        let col = match col.as_any().downcast_ref::<arrow_array::ListArray>() {
-            Some(list) => {
-                let (start, end) = (list.value_offsets()[0], list.value_offsets()[list.len()]);
-                return first_over(
-                    list.values()
-                        .slice(start as usize, (end - start) as usize)
-                        .as_ref(),
-                    count,
-                );
-            }
-            None => col,
-        };
-        let codes = col.as_any().downcast_ref::<UInt32Array>()?;
-        if codes.null_count() == 0 {
-            return codes
-                .values()
-                .iter()
-                .copied()
-                .find(|&c| c as usize >= count);
-        }
-        (0..codes.len())
-            .filter(|&r| codes.is_valid(r))
-            .map(|r| codes.value(r))
-            .find(|&c| c as usize >= count)
-    }
+    // What the filter reads: every row's user code, every non-null item code.
     for t in &n.tables {
         let file = side_table_file(&t.name);
-        let cols = t
-            .user_col
-            .iter()
-            .map(|c| (c, "user", n_users))
-            .chain(t.item_cols.iter().map(|c| (c, "item", n_items)));
-        for (name, what, count) in cols {
-            if let Some(col) = t.batch.column_by_name(name)
-                && let Some(c) = first_over(col.as_ref(), count)
-            {
-                return Err(damaged(&file, what, c, count));
+        if let Some(c) = &t.user_col
+            && let Some(u) = over(t.u32_col(c)?.values(), n_users)
+        {
+            return Err(damaged(&file, "user", u, n_users));
+        }
+        for c in &t.item_cols {
+            let refs = t.item_codes(c)?;
+            let mut bad = None;
+            for r in 0..t.batch.num_rows() {
+                refs.each(r, |i| {
+                    if i as usize >= n_items {
+                        bad.get_or_insert(i);
+                    }
+                });
+                if let Some(i) = bad {
+                    return Err(damaged(&file, "item", i, n_items));
+                }
             }
         }
     }

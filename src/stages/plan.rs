@@ -379,7 +379,7 @@ fn intact(id: StageId, dir: &Path) -> Result<bool> {
     if !dir.is_dir() || done_file(id).is_some_and(|f| !dir.join(f).is_file()) {
         return Ok(false);
     }
-    Ok(super::check_stage_files(id.name(), dir)?.is_none())
+    Ok(super::check_stage_files(id, dir)?.is_none())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String> {

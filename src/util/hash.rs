@@ -1,4 +1,4 @@
-//! Content hashing: sha256 for files and fingerprints.
+//! Content hashing: sha256 for files and fingerprints, CRC-32 for the stage records.
 
 use std::io::Read;
 use std::path::Path;
@@ -10,37 +10,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Lowercase hex sha256 and size of a file, streamed in 1 MiB blocks.
-/// CRC-32 (ISO-HDLC, as zlib's) and length of a file, read in 1 MiB blocks.
-pub fn crc32_file(path: &Path) -> std::io::Result<(u32, u64)> {
+/// Feeds a file to `update` in 1 MiB blocks; returns its length.
+fn read_blocks(path: &Path, mut update: impl FnMut(&[u8])) -> std::io::Result<u64> {
     let mut f = fs_err::File::open(path)?;
-    let mut h = crc32fast::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
         let k = f.read(&mut buf)?;
         if k == 0 {
-            break;
+            return Ok(n);
         }
         n += k as u64;
-        h.update(&buf[..k]);
+        update(&buf[..k]);
     }
+}
+
+/// CRC-32 (ISO-HDLC, as zlib's) and length of a file.
+pub fn crc32_file(path: &Path) -> std::io::Result<(u32, u64)> {
+    let mut h = crc32fast::Hasher::new();
+    let n = read_blocks(path, |b| h.update(b))?;
     Ok((h.finalize(), n))
 }
 
+/// Lowercase hex sha256 and size of a file, streamed in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = fs_err::File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        n += k as u64;
-        h.update(&buf[..k]);
-    }
+    let n = read_blocks(path, |b| h.update(b))?;
     Ok((hex::encode(h.finalize()), n))
 }
 

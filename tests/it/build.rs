@@ -347,17 +347,7 @@ fn a_file_left_out_of_a_stage_record_is_damage() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     build(&m1, "d");
-    let cache = std::fs::read_dir(root.join("d/lr/.cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("normalize-")
-        })
-        .unwrap();
+    let cache = crate::util::stage_cache(&root.join("d/lr"), "normalize");
     // The record loses the interactions' entry, then the file is damaged in place.
     let rec_path = cache.join(".files.json");
     let mut rec: serde_json::Value =

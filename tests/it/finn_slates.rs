@@ -581,17 +581,7 @@ fn damaged_codes_in_a_cached_side_table_are_an_error_not_a_panic() {
     synth(&root.join("raw"), 20, 7, Layout::default());
     let m = manifest(root, "dm", "raw", SPLIT);
     built(root, &m, "d");
-    let cache = std::fs::read_dir(root.join("d/dm/.cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("normalize-")
-        })
-        .unwrap();
+    let cache = crate::util::stage_cache(&root.join("d/dm"), "normalize");
     // An item code far past the catalogue, written back as the same zstd IPC, and the record
     // rewritten to match the new bytes.
     py(

@@ -180,3 +180,19 @@ pub fn synth_cli(out: &Path, corpus: &str, args: &[&str]) {
     let o = recdata(&all, Path::new("."));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The stage cache directory of `stage` (`normalize`, `filter`, ...) under a dataset folder.
+pub fn stage_cache(dataset_dir: &Path, stage: &str) -> PathBuf {
+    let prefix = format!("{stage}-");
+    std::fs::read_dir(dataset_dir.join(".cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
+        .unwrap_or_else(|| panic!("no {stage} cache under {}", dataset_dir.display()))
+}

@@ -7,68 +7,8 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, BooleanArray, ListArray, RecordBatch, UInt32Array};
 
 use super::SideTableStats;
-use crate::error::{Error, Result};
-use crate::sources::SideTable;
-
-fn u32_col<'a>(t: &'a SideTable, name: &str) -> Result<&'a UInt32Array> {
-    t.batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-        .ok_or_else(|| {
-            Error::Internal(format!(
-                "side table `{}`: `{name}` is not a uint32 column",
-                t.name
-            ))
-        })
-}
-
-/// The item codes of column `name`: a `uint32` column or a `list<uint32>` column.
-fn item_codes<'a>(t: &'a SideTable, name: &str) -> Result<ItemRefs<'a>> {
-    let c = t
-        .batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("side table `{}` has no `{name}`", t.name)))?;
-    if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
-        return Ok(ItemRefs::Flat(a));
-    }
-    if let Some(l) = c.as_any().downcast_ref::<ListArray>()
-        && let Some(v) = l.values().as_any().downcast_ref::<UInt32Array>()
-    {
-        return Ok(ItemRefs::List(l, v));
-    }
-    Err(Error::Internal(format!(
-        "side table `{}`: `{name}` is neither uint32 nor list<uint32>",
-        t.name
-    )))
-}
-
-enum ItemRefs<'a> {
-    Flat(&'a UInt32Array),
-    List(&'a ListArray, &'a UInt32Array),
-}
-
-impl ItemRefs<'_> {
-    /// Calls `f` with every non-null item code in row `r`.
-    fn each(&self, r: usize, mut f: impl FnMut(u32)) {
-        match self {
-            ItemRefs::Flat(a) => {
-                if a.is_valid(r) {
-                    f(a.value(r))
-                }
-            }
-            ItemRefs::List(l, v) => {
-                if l.is_valid(r) {
-                    let off = l.value_offsets();
-                    for k in off[r] as usize..off[r + 1] as usize {
-                        if v.is_valid(k) {
-                            f(v.value(k));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+use crate::error::Result;
+use crate::sources::{ItemRefs, SideTable};
 
 /// Decides which rows of each table stay, and marks the users and items they keep.
 pub(super) fn plan(
@@ -81,7 +21,7 @@ pub(super) fn plan(
     let mut new_users = Vec::new();
     for t in tables {
         let n = t.batch.num_rows();
-        let keep: Vec<bool> = match t.user_col.as_deref().map(|c| u32_col(t, c)) {
+        let keep: Vec<bool> = match t.user_col.as_deref().map(|c| t.u32_col(c)) {
             Some(Ok(users)) => (0..n)
                 .map(|r| {
                     let u = users.value(r) as usize;
@@ -96,7 +36,7 @@ pub(super) fn plan(
             Some(Err(_)) | None => vec![true; n],
         };
         for c in &t.item_cols {
-            if let Ok(refs) = item_codes(t, c) {
+            if let Ok(refs) = t.item_codes(c) {
                 for (r, k) in keep.iter().enumerate() {
                     if *k {
                         refs.each(r, |i| item_kept[i as usize] = true);
@@ -153,9 +93,9 @@ pub(super) fn remap(
         for (k, f) in schema.fields().iter().enumerate() {
             let name = f.name().as_str();
             if t.user_col.as_deref() == Some(name) {
-                cols[k] = Arc::new(map_flat(u32_col(&filtered, name)?, user_dense));
+                cols[k] = Arc::new(map_flat(filtered.u32_col(name)?, user_dense));
             } else if t.item_cols.iter().any(|c| c == name) {
-                cols[k] = match item_codes(&filtered, name)? {
+                cols[k] = match filtered.item_codes(name)? {
                     ItemRefs::Flat(a) => Arc::new(map_flat(a, item_dense)),
                     ItemRefs::List(l, v) => {
                         let field = match f.data_type() {
