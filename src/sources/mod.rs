@@ -13,7 +13,7 @@ pub mod movielens;
 pub mod qilin;
 pub mod text;
 
-pub(crate) use interner::{Interner, canonical_decimal};
+pub(crate) use interner::{Interner, KeyBatch, canonical_decimal};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -282,3 +282,117 @@ fn items_without_titles_publish_a_null_title_column() {
     let title = items.column_by_name("title").expect("a title column");
     assert_eq!(title.null_count(), 2);
 }
+
+/// The filter's canonical order and dense ids against a brute-force sort: rows by (the user's
+/// raw id in `raw_id_cmp` order, ts, adapter order, row), dense ids as positions among the
+/// distinct raw ids in that order. Random corpora with many ties in time and in order, and raw
+/// ids of every shape: canonical numbers (the sort's fast path), numbers with leading zeros and
+/// numbers longer than a u64 (which force the comparison sort), text, and an empty id.
+#[test]
+fn canonical_order_and_dense_ids_equal_a_brute_force_sort() {
+    let numbers = ["7", "10", "2", "123456", "99", "100", "0", "4194304"];
+    let mixed = [
+        "7",
+        "007",
+        "10",
+        "u5",
+        "user_10",
+        "",
+        "18446744073709551616",
+        "2",
+    ];
+    let text = ["b", "a", "ab", "ba", "10", "9", "z", "Z"];
+    let mut rng = Rng::new(7);
+    for case in 0..400 {
+        let pool: &[&str] = match case % 3 {
+            0 => &numbers,
+            1 => &mixed,
+            _ => &text,
+        };
+        let nu = 1 + rng.below(pool.len() as u64) as usize;
+        let ni = 1 + rng.below(pool.len() as u64) as usize;
+        let n = rng.below(60) as usize;
+        let user: Vec<u32> = (0..n).map(|_| rng.below(nu as u64) as u32).collect();
+        let item: Vec<u32> = (0..n).map(|_| rng.below(ni as u64) as u32).collect();
+        let ts: Vec<i64> = (0..n).map(|_| rng.below(4) as i64).collect();
+        let order: Vec<u64> = (0..n).map(|_| rng.below(3)).collect();
+        // Codes name the pool's ids in a shuffled order, as first appearance would.
+        let mut user_ids: Vec<String> = pool[..nu].iter().map(|s| s.to_string()).collect();
+        let mut item_ids: Vec<String> = pool[..ni].iter().map(|s| format!("{s}")).collect();
+        user_ids.rotate_left(case % nu);
+        item_ids.reverse();
+        let norm = Normalized {
+            interactions: RawInteractions {
+                user: user.clone(),
+                item: item.clone(),
+                ts: ts.clone(),
+                order: order.clone(),
+                value: Some((0..n).map(|r| r as f32).collect()),
+                ..Default::default()
+            },
+            event: "play".into(),
+            users: Entities {
+                raw_id: user_ids.clone(),
+                ..Default::default()
+            },
+            items: Entities {
+                raw_id: item_ids.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let out = filter::run(
+            &FilterConfig {
+                k_core: false,
+                ..Default::default()
+            },
+            &norm,
+            &Reporter::silent(),
+        );
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => panic!("case {case}: {e}"),
+        };
+        // The expected order and ids, by brute force.
+        let dense = |ids: &[String], codes: &[u32]| -> Vec<u32> {
+            let mut present: Vec<&String> = codes.iter().map(|c| &ids[*c as usize]).collect();
+            present.sort_by(|a, b| filter::raw_id_cmp(a, b));
+            present.dedup();
+            codes
+                .iter()
+                .map(|c| {
+                    present
+                        .iter()
+                        .position(|p| **p == ids[*c as usize])
+                        .unwrap() as u32
+                })
+                .collect()
+        };
+        let (du, di) = (dense(&user_ids, &user), dense(&item_ids, &item));
+        let mut rows: Vec<usize> = (0..n).collect();
+        rows.sort_by(|&a, &b| (du[a], ts[a], order[a], a).cmp(&(du[b], ts[b], order[b], b)));
+        let got_rows: Vec<usize> = out
+            .value
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| *v as usize)
+            .collect();
+        assert_eq!(got_rows, rows, "case {case}: users {user_ids:?}");
+        assert_eq!(
+            out.user,
+            rows.iter().map(|&r| du[r]).collect::<Vec<_>>(),
+            "case {case}"
+        );
+        assert_eq!(
+            out.item,
+            rows.iter().map(|&r| di[r]).collect::<Vec<_>>(),
+            "case {case}"
+        );
+        assert_eq!(
+            out.ts,
+            rows.iter().map(|&r| ts[r]).collect::<Vec<_>>(),
+            "case {case}"
+        );
+    }
+}
