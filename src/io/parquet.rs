@@ -261,11 +261,10 @@ fn write_groups(
     } else {
         1
     };
-    for first in (0..groups.len()).step_by(wave) {
-        let encoded: Vec<Result<Vec<ArrowColumnChunk>>> = (first..groups.len().min(first + wave))
-            .into_par_iter()
-            .map(encode)
-            .collect();
+    type Wave = Vec<Result<Vec<ArrowColumnChunk>>>;
+    let append = |file_writer: &mut parquet::file::writer::SerializedFileWriter<_>,
+                  encoded: Wave|
+     -> Result<()> {
         for chunks in encoded {
             let mut rg = file_writer.next_row_group()?;
             for c in chunks? {
@@ -273,6 +272,32 @@ fn write_groups(
             }
             rg.close()?;
         }
+        Ok(())
+    };
+    // Each wave is appended to the file while the next one is encoded: the append (copying
+    // the compressed pages into the page cache) is otherwise a pause of every core per wave
+    // (FINN.no's 1.3 GB of exposures: ≈ 1 s in all).
+    let mut pending: Option<Wave> = None;
+    for first in (0..groups.len()).step_by(wave) {
+        let encode_wave = || -> Wave {
+            (first..groups.len().min(first + wave))
+                .into_par_iter()
+                .map(encode)
+                .collect()
+        };
+        let encoded = match pending.take() {
+            Some(prev) => {
+                let (encoded, appended) =
+                    rayon::join(encode_wave, || append(&mut file_writer, prev));
+                appended?;
+                encoded
+            }
+            None => encode_wave(),
+        };
+        pending = Some(encoded);
+    }
+    if let Some(prev) = pending {
+        append(&mut file_writer, prev)?;
     }
     file_writer.close()?;
     Ok((rows as u64, fs_err::metadata(path)?.len()))

@@ -233,17 +233,25 @@ impl KeyBatch {
     #[inline]
     pub fn push(&mut self, into: &mut Interner, key: &[u8], codes: &mut Vec<u32>) {
         match canonical_decimal(key) {
-            Some(v) => {
-                into.prefetch_num(v);
-                self.keys.push(Pending::Num(v));
-            }
+            Some(v) => self.push_num(into, v, codes),
             None => {
                 let start = self.scratch.len() as u32;
                 self.scratch.extend_from_slice(key);
                 self.keys
                     .push(Pending::Bytes(start, self.scratch.len() as u32));
+                if self.keys.len() == Self::LEN {
+                    self.flush(into, codes);
+                }
             }
         }
+    }
+
+    /// [`KeyBatch::push`] for a key the caller already parsed: `v` is the value of a canonical
+    /// decimal key (see [`canonical_decimal`]).
+    #[inline]
+    pub fn push_num(&mut self, into: &mut Interner, v: u64, codes: &mut Vec<u32>) {
+        into.prefetch_num(v);
+        self.keys.push(Pending::Num(v));
         if self.keys.len() == Self::LEN {
             self.flush(into, codes);
         }

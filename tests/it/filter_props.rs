@@ -318,7 +318,7 @@ fn canonical_order_and_dense_ids_equal_a_brute_force_sort() {
         let order: Vec<u64> = (0..n).map(|_| rng.below(3)).collect();
         // Codes name the pool's ids in a shuffled order, as first appearance would.
         let mut user_ids: Vec<String> = pool[..nu].iter().map(|s| s.to_string()).collect();
-        let mut item_ids: Vec<String> = pool[..ni].iter().map(|s| format!("{s}")).collect();
+        let mut item_ids: Vec<String> = pool[..ni].iter().map(|s| s.to_string()).collect();
         user_ids.rotate_left(case % nu);
         item_ids.reverse();
         let norm = Normalized {
