@@ -62,7 +62,7 @@ fn props(
     // saves space. Integers and times are delta-packed instead: ids and times come in runs and
     // near-runs (interactions sorted by user then time, entity tables by id, line numbers),
     // which packing shrinks before zstd sees them — smaller files for less CPU (MicroLens-1M's
-    // interactions: 68.5 -> 62 MB, and a quarter less zstd time), and a standard parquet
+    // interactions: 68.5 -> 63.5 MB, and a quarter less zstd time), and a standard parquet
     // encoding every reader in the tests (pyarrow, polars, DuckDB, HF datasets) decodes.
     for f in schema.fields() {
         match f.data_type() {
@@ -218,7 +218,8 @@ pub fn write_table_in_row_groups(
 
 /// Writes `rows` rows in row groups of `group_rows`, each built by `make(start..end)` and
 /// encoded (in parallel waves of one group per thread when `parallel`), appended in order: the
-/// same bytes as `ArrowWriter::write` of the whole table, with at most one wave in memory.
+/// same bytes as `ArrowWriter::write` of the whole table, with at most two waves in memory (one
+/// being appended while the next is encoded).
 /// The normalize cache goes one group at a time (`parallel = false`): it is written beside the
 /// filter stage, which has the other core.
 #[allow(clippy::too_many_arguments)]
