@@ -39,6 +39,8 @@
 //!   are accepted.
 //! - Comment lines that do not have three tab-separated fields with numeric ids (comments with
 //!   embedded newlines or tabs) → `rejects` (`field_count`, `bad_user_id`, `bad_item_id`).
+//! - Like and view counts are published as int64: a count beyond 9223372036854775807 →
+//!   `rejects` (`bad_count`), not a wrapped negative number.
 //! - MicroLens-1M's `items.tsv` has undocumented columns and is not read; its extracted
 //!   feature `.npy` files are not read either (recdata computes its own embeddings).
 
@@ -671,18 +673,20 @@ pub fn normalize_with(
                 if let Some(r) = not_a_number(id, "bad_item_id", "video id") {
                     return r;
                 }
-                let (Some(l), Some(v)) = (parse_uint(likes), parse_uint(views)) else {
+                // Published as int64: a count beyond it is a reject, not a wrapped number.
+                let count = |b: &[u8]| parse_uint(b).and_then(|n| i64::try_from(n).ok());
+                let (Some(l), Some(v)) = (count(likes), count(views)) else {
                     return Line::Reject(
                         "bad_count",
-                        "likes and views must be whole numbers".into(),
+                        "likes and views must be whole numbers up to 9223372036854775807".into(),
                     );
                 };
                 let c = items
                     .intern(id, || String::from_utf8_lossy(id).into_owned())
                     .0;
                 attrs.grow(items.keys.len());
-                attrs.likes[c as usize] = Some(l as i64);
-                attrs.views[c as usize] = Some(v as i64);
+                attrs.likes[c as usize] = Some(l);
+                attrs.views[c as usize] = Some(v);
                 Line::Row
             },
         )?);

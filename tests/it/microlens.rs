@@ -428,6 +428,54 @@ fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
     assert_eq!(items, ["5", "18446744073709551616"]);
 }
 
+/// Regression (2026-12-05, found by an adversary with the release binary): like and view counts
+/// above 2^63 - 1 were read as unsigned numbers and published wrapped, as negative counts, with
+/// no warning. A count that does not fit the published int64 is a `bad_count` reject; the
+/// largest one that fits is kept exactly.
+#[test]
+fn likes_and_views_beyond_i64_are_rejected_not_wrapped() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(
+        raw.join("MicroLens-100k_pairs.csv"),
+        "user,item,timestamp\n1,1,1600000000000\n1,2,1600000000001\n1,3,1600000000002\n",
+    )
+    .unwrap();
+    std::fs::write(
+        raw.join("MicroLens-100k_likes_and_views.txt"),
+        "1\t9223372036854775807\t5\n2\t9223372036854775808\t5\n3\t5\t9999999999999999999\n",
+    )
+    .unwrap();
+    let m = corpus_manifest(
+        t.path(),
+        "ml",
+        "microlens",
+        "",
+        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
+    );
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/ml/1");
+    let items = rows_json(&v, "items.parquet");
+    let counts: Vec<_> = items
+        .iter()
+        .map(|r| (r["likes"].clone(), r["views"].clone()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (json!(9223372036854775807i64), json!(5)),
+            (json!(null), json!(null)),
+            (json!(null), json!(null)),
+        ]
+    );
+    let rejects: Vec<_> = rows_json(&v, "rejects.parquet")
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].clone()))
+        .collect();
+    assert_eq!(rejects, [(2, json!("bad_count")), (3, json!("bad_count"))]);
+}
+
 /// Regression (2026-12-05, found running `make demo` after an adversary had truncated published
 /// media files, which are hard links to cache blobs): a new build re-verified each local media
 /// file but kept the damaged blob of the same sha256 in the cache, and publishing then failed
