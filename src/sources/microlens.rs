@@ -14,7 +14,8 @@
 //! - `<V>_pairs.csv` (`user,item,timestamp`, ms) → `interactions` (event `comment`: the paper
 //!   derives interactions from public comments). With `interactions = "tsv"`, the sequence file
 //!   `<V>_pairs.tsv` is read instead: it has no times, so the corpus is timeless and the
-//!   position in each user's sequence is the order.
+//!   position in each user's sequence is the order (a user on several lines continues one
+//!   sequence, in file order).
 //! - Titles → `items.title`: `MicroLens-100k_title_en.csv` (English, no header),
 //!   `MicroLens-50k_titles.csv` (header `item,title`), `MicroLens-1M_title.csv` (Chinese, no
 //!   header). Items are keyed by video id.
@@ -511,6 +512,20 @@ impl PairsChunk {
     }
 }
 
+/// A timeless row's position is its place in its user's whole sequence, in file order: a user
+/// whose sequence the file splits over several lines continues it on each (positions counted
+/// per line would interleave the lines' items). The release has one line per user, where this
+/// is each row's position in its line.
+fn continue_sequences(inter: &mut RawInteractions, n_users: usize) {
+    let mut next = vec![0u64; n_users];
+    for (r, &u) in inter.user.iter().enumerate() {
+        let p = &mut next[u as usize];
+        inter.ts[r] = *p as i64;
+        inter.order[r] = *p;
+        *p += 1;
+    }
+}
+
 /// `codes` through `map`, its entries prefetched a few rows ahead (a part's million user codes
 /// index a 4 MB map in no order).
 fn remap<'a>(codes: &'a [u32], map: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
@@ -575,6 +590,9 @@ pub fn normalize_with(
         let offset = if timeless { 0 } else { ch.line_offset };
         ch.state
             .merge_into(&mut users, &mut items, &mut inter, offset);
+    }
+    if timeless {
+        continue_sequences(&mut inter, users.keys.len());
     }
     accounts.push(acc);
     bar.finish_and_clear();

@@ -264,6 +264,41 @@ fn tsv_sequences_are_timeless_and_refuse_temporal_splits() {
     assert!(err.contains("cannot be split by time"), "{err}");
 }
 
+/// Regression (2026-12-05, found by an adversary with the release binary): with
+/// `interactions = "tsv"`, a user whose sequence the file splits over two lines got positions
+/// counted per line, so the two lines' items interleaved (10, 20, 11, 21, 12). The user's rows
+/// now continue one sequence in file order.
+#[test]
+fn tsv_user_on_two_lines_continues_one_sequence() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(
+        raw.join("MicroLens-100k_pairs.tsv"),
+        "1\t10 11 12\n2\t5\n1\t20 21\n",
+    )
+    .unwrap();
+    let m = corpus_manifest(
+        t.path(),
+        "tsv",
+        "microlens",
+        "interactions = \"tsv\"",
+        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
+    );
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/tsv/1");
+    let items: Vec<String> = rows_json(&v, "item_map.parquet")
+        .iter()
+        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
+        .collect();
+    let user1: Vec<String> = rows_json(&v, "interactions.parquet")
+        .iter()
+        .filter(|r| r["user_id"] == json!(0))
+        .map(|r| items[r["item_id"].as_u64().unwrap() as usize].clone())
+        .collect();
+    assert_eq!(user1, ["10", "11", "12", "20", "21"]);
+}
+
 #[test]
 fn covers_and_videos_are_checked_media() {
     let t = tempfile::tempdir().unwrap();
