@@ -280,7 +280,6 @@ impl Rows {
 /// before every other id, which sort by bytes. `"2" < "10" < "user_000001"`; numeric ids that
 /// differ only by leading zeros fall back to byte order, so the order stays total.
 pub fn raw_id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     match (numeric(a), numeric(b)) {
         (true, true) => {
             let (ta, tb) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
@@ -293,6 +292,11 @@ pub fn raw_id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         (false, true) => std::cmp::Ordering::Greater,
         (false, false) => a.cmp(b),
     }
+}
+
+/// Whether [`raw_id_cmp`] orders `s` as a number: all ASCII digits.
+fn numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())
 }
 
 /// Codes `0..keys.len()` in [`raw_id_cmp`] order. Canonical decimal ids (digits without a
@@ -313,11 +317,7 @@ pub fn sorted_codes(keys: &[String], codes: &mut [u32]) {
             None => rest.push(c),
         }
     }
-    let digits = |c: &u32| {
-        let k = keys[*c as usize].as_bytes();
-        !k.is_empty() && k.iter().all(u8::is_ascii_digit)
-    };
-    if rest.iter().any(digits) {
+    if rest.iter().any(|c| numeric(&keys[*c as usize])) {
         codes.par_sort_unstable_by(|a, b| raw_id_cmp(&keys[*a as usize], &keys[*b as usize]));
         return;
     }
