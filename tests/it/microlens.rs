@@ -1,7 +1,7 @@
 //! MicroLens: the synthetic release end to end (golden), and each quirk of corpora.md §1 on
 //! byte-exact fixtures written here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -10,6 +10,35 @@ use crate::util::{build_ok, corpus_manifest, dataset_json, dump, recdata, rows_j
 fn synth(out: &Path, corpus: &str, users: u32, seed: u64) {
     let (users, seed) = (users.to_string(), seed.to_string());
     crate::util::synth_cli(out, corpus, &["--users", &users, "--seed", &seed]);
+}
+
+/// Builds a MicroLens-100K release made of `files` (name, content) with `source` as extra
+/// `[source]` keys and a filter that keeps every row; returns the temp dir and the version dir.
+fn build_release(files: &[(&str, &str)], source: &str) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    for (name, content) in files {
+        std::fs::write(raw.join(name), content).unwrap();
+    }
+    let m = corpus_manifest(
+        t.path(),
+        "ml",
+        "microlens",
+        source,
+        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
+    );
+    build_ok(t.path(), &m);
+    let v = t.path().join("data/ml/1");
+    (t, v)
+}
+
+/// The `raw_id` column of a published table, in row order.
+fn raw_ids(v: &Path, table: &str) -> Vec<String> {
+    rows_json(v, table)
+        .iter()
+        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -270,27 +299,11 @@ fn tsv_sequences_are_timeless_and_refuse_temporal_splits() {
 /// now continue one sequence in file order.
 #[test]
 fn tsv_user_on_two_lines_continues_one_sequence() {
-    let t = tempfile::tempdir().unwrap();
-    let raw = t.path().join("raw");
-    std::fs::create_dir_all(&raw).unwrap();
-    std::fs::write(
-        raw.join("MicroLens-100k_pairs.tsv"),
-        "1\t10 11 12\n2\t5\n1\t20 21\n",
-    )
-    .unwrap();
-    let m = corpus_manifest(
-        t.path(),
-        "tsv",
-        "microlens",
+    let (_t, v) = build_release(
+        &[("MicroLens-100k_pairs.tsv", "1\t10 11 12\n2\t5\n1\t20 21\n")],
         "interactions = \"tsv\"",
-        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
     );
-    build_ok(t.path(), &m);
-    let v = t.path().join("data/tsv/1");
-    let items: Vec<String> = rows_json(&v, "item_map.parquet")
-        .iter()
-        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
-        .collect();
+    let items = raw_ids(&v, "item_map.parquet");
     let user1: Vec<String> = rows_json(&v, "interactions.parquet")
         .iter()
         .filter(|r| r["user_id"] == json!(0))
@@ -420,9 +433,6 @@ fn two_releases_in_one_folder_need_a_variant() {
 /// kept as text and ordered by value.
 #[test]
 fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
-    let t = tempfile::tempdir().unwrap();
-    let raw = t.path().join("raw");
-    std::fs::create_dir_all(&raw).unwrap();
     let long = "123456789012345678901234";
     let mut pairs = String::from("user,item,timestamp\n");
     for (u, i, ts) in [
@@ -433,17 +443,13 @@ fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
     ] {
         pairs.push_str(&format!("{u},{i},{ts}\n"));
     }
-    std::fs::write(raw.join("MicroLens-100k_pairs.csv"), pairs).unwrap();
-    std::fs::write(raw.join("MicroLens-100k_title_en.csv"), "5, five\n").unwrap();
-    let m = corpus_manifest(
-        t.path(),
-        "ml",
-        "microlens",
+    let (_t, v) = build_release(
+        &[
+            ("MicroLens-100k_pairs.csv", &pairs),
+            ("MicroLens-100k_title_en.csv", "5, five\n"),
+        ],
         "",
-        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
     );
-    build_ok(t.path(), &m);
-    let v = t.path().join("data/ml/1");
     let d = dataset_json(&v);
     assert_eq!(
         d["accounting"]["rejected"],
@@ -451,16 +457,15 @@ fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
         "{}",
         d["accounting"]
     );
-    let users: Vec<String> = rows_json(&v, "user_map.parquet")
-        .iter()
-        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(users, ["7", long], "numeric ids in value order");
-    let items: Vec<String> = rows_json(&v, "item_map.parquet")
-        .iter()
-        .map(|r| r["raw_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(items, ["5", "18446744073709551616"]);
+    assert_eq!(
+        raw_ids(&v, "user_map.parquet"),
+        ["7", long],
+        "numeric ids in value order"
+    );
+    assert_eq!(
+        raw_ids(&v, "item_map.parquet"),
+        ["5", "18446744073709551616"]
+    );
 }
 
 /// Regression (2026-12-05, found by an adversary with the release binary): like and view counts
@@ -469,28 +474,19 @@ fn microlens_ids_longer_than_a_u64_are_ids_not_rejects() {
 /// largest one that fits is kept exactly.
 #[test]
 fn likes_and_views_beyond_i64_are_rejected_not_wrapped() {
-    let t = tempfile::tempdir().unwrap();
-    let raw = t.path().join("raw");
-    std::fs::create_dir_all(&raw).unwrap();
-    std::fs::write(
-        raw.join("MicroLens-100k_pairs.csv"),
-        "user,item,timestamp\n1,1,1600000000000\n1,2,1600000000001\n1,3,1600000000002\n",
-    )
-    .unwrap();
-    std::fs::write(
-        raw.join("MicroLens-100k_likes_and_views.txt"),
-        "1\t9223372036854775807\t5\n2\t9223372036854775808\t5\n3\t5\t9999999999999999999\n",
-    )
-    .unwrap();
-    let m = corpus_manifest(
-        t.path(),
-        "ml",
-        "microlens",
+    let (_t, v) = build_release(
+        &[
+            (
+                "MicroLens-100k_pairs.csv",
+                "user,item,timestamp\n1,1,1600000000000\n1,2,1600000000001\n1,3,1600000000002\n",
+            ),
+            (
+                "MicroLens-100k_likes_and_views.txt",
+                "1\t9223372036854775807\t5\n2\t9223372036854775808\t5\n3\t5\t9999999999999999999\n",
+            ),
+        ],
         "",
-        "[stages.filter]\nmin_user_interactions = 1\nmin_item_interactions = 1\n",
     );
-    build_ok(t.path(), &m);
-    let v = t.path().join("data/ml/1");
     let items = rows_json(&v, "items.parquet");
     let counts: Vec<_> = items
         .iter()
