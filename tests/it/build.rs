@@ -5,7 +5,7 @@ use std::path::Path;
 use arrow_array::{BinaryArray, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array};
 use recdata::io::parquet::{column, read_batch};
 
-use crate::util::{manifest, recdata, synth, tree};
+use crate::util::{build_ok, manifest, recdata, synth, tree};
 
 const T1: &str = "11111111-1111-1111-1111-111111111111";
 const T2: &str = "22222222-2222-2222-2222-222222222222";
@@ -304,16 +304,8 @@ fn lastfm_without_profiles_builds_with_null_profile_columns() {
     let tmp = tempfile::tempdir().unwrap();
     synth(&tmp.path().join("raw"), 5, 40, 3);
     let m = manifest(tmp.path(), "np", "1", "raw", "profiles = false\n");
-    let out = recdata(
-        &["build", m.to_str().unwrap(), "--data-dir", "d"],
-        tmp.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let users = tmp.path().join("d/np/1/users.parquet");
+    build_ok(tmp.path(), m.to_str().unwrap());
+    let users = tmp.path().join("data/np/1/users.parquet");
     let got = crate::util::py(
         "import sys, pyarrow.parquet as pq\n\
          t = pq.read_table(sys.argv[1])\n\
