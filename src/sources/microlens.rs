@@ -500,11 +500,11 @@ impl PairsChunk {
         rayon::join(
             || {
                 let umap = users.absorb(self.users);
-                user.extend(remap(&c.user, &umap));
+                user.extend(crate::util::gather(&c.user, &umap));
             },
             || {
                 let imap = items.absorb(self.items);
-                item.extend(remap(&c.item, &imap));
+                item.extend(crate::util::gather(&c.item, &imap));
                 ts.extend_from_slice(&c.ts);
                 order.extend(c.order.iter().map(|&o| o + line_offset));
             },
@@ -524,18 +524,6 @@ fn continue_sequences(inter: &mut RawInteractions, n_users: usize) {
         inter.order[r] = *p;
         *p += 1;
     }
-}
-
-/// `codes` through `map`, its entries prefetched a few rows ahead (a part's million user codes
-/// index a 4 MB map in no order).
-fn remap<'a>(codes: &'a [u32], map: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
-    const AHEAD: usize = 16;
-    codes.iter().enumerate().map(move |(n, &c)| {
-        if let Some(&a) = codes.get(n + AHEAD) {
-            crate::util::prefetch(&map[a as usize]);
-        }
-        map[c as usize]
-    })
 }
 
 pub fn normalize(o: &Options, dir: &Path, progress: &Reporter) -> Result<Normalized> {

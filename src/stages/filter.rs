@@ -405,14 +405,7 @@ fn canonical_order(
     // overlap instead of waiting one after another.
     const AHEAD: usize = 16;
     let n_users = user_rank.len();
-    let rank: Vec<u32> = (0..src.user.len())
-        .map(|r| {
-            if let Some(&u) = src.user.get(r + AHEAD) {
-                prefetch(&user_rank[u as usize]);
-            }
-            user_rank[src.user[r] as usize]
-        })
-        .collect();
+    let rank: Vec<u32> = crate::util::gather(&src.user, user_rank).collect();
     let mut start = vec![0u32; n_users + 1];
     let mut kept = 0usize;
     for (r, &u) in rank.iter().enumerate() {

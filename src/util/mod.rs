@@ -23,6 +23,19 @@ pub fn prefetch<T>(p: &T) {
     let _ = p;
 }
 
+/// `table[code]` for each of `codes`, in order, each entry prefetched a few codes ahead: for
+/// a table larger than the cache indexed in no order (a million user codes into a 4 MB map),
+/// where every plain lookup would wait on memory in turn.
+pub fn gather<'a>(codes: &'a [u32], table: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    const AHEAD: usize = 16;
+    codes.iter().enumerate().map(move |(n, &c)| {
+        if let Some(&a) = codes.get(n + AHEAD) {
+            prefetch(&table[a as usize]);
+        }
+        table[c as usize]
+    })
+}
+
 /// `s` cut to at most `max` characters, with how much was left out: values echoed in messages
 /// (a 5 MB dataset name, a 6 MB path) must not make the message itself megabytes long.
 pub fn clip(s: &str, max: usize) -> String {
