@@ -454,15 +454,17 @@ impl PairsChunk {
             .users
             .intern(u, || String::from_utf8_lossy(u).into_owned())
             .0;
-        for (k, i) in seq.iter().enumerate() {
+        for i in &seq {
             let ic = self
                 .items
                 .intern(i, || String::from_utf8_lossy(i).into_owned())
                 .0;
             self.inter.user.push(uc);
             self.inter.item.push(ic);
-            self.inter.ts.push(k as i64);
-            self.inter.order.push(k as u64);
+            // Positions in the user's whole sequence: set after the merge, when every line of
+            // the user is known (`continue_sequences`).
+            self.inter.ts.push(0);
+            self.inter.order.push(0);
         }
         Line::Row
     }
