@@ -83,10 +83,29 @@ fn props(
                 }
             }
             DataType::List(inner) if inner.data_type().is_primitive() => {
-                b = b.set_column_dictionary_enabled(
-                    ColumnPath::from(vec![f.name().clone(), "list".into(), inner.name().clone()]),
-                    false,
-                );
+                let col =
+                    ColumnPath::from(vec![f.name().clone(), "list".into(), inner.name().clone()]);
+                b = b.set_column_dictionary_enabled(col.clone(), false);
+                if inner.data_type().is_integer() {
+                    // Lists of ids (FINN.no's slates: 375M item ids in no order) are packed
+                    // to the ids' width by delta packing, which leaves zstd nothing its harder
+                    // levels would find: level 1 on top gives the size of level 3 for about
+                    // half its CPU. FINN.no's exposures file: plain + zstd-3 1,284 MB, delta +
+                    // zstd-1 1,192 MB, and the filter stage that writes it 16.5 -> 14.1 s.
+                    b = b
+                        .set_column_encoding(
+                            col.clone(),
+                            parquet::basic::Encoding::DELTA_BINARY_PACKED,
+                        )
+                        .set_column_compression(
+                            col,
+                            match level {
+                                // As for the cache's integer columns: packed, not compressed.
+                                Level::Cache => Compression::UNCOMPRESSED,
+                                Level::Publish => Compression::ZSTD(ZstdLevel::try_new(1)?),
+                            },
+                        );
+                }
             }
             _ => {}
         }

@@ -22,7 +22,7 @@ use crate::sources::Normalized;
 use crate::util::time::parse_manifest_time;
 
 mod output;
-mod side_tables;
+pub mod side_tables;
 
 pub use output::write;
 
@@ -219,8 +219,12 @@ pub struct Filtered {
     pub ts: Vec<i64>,
     pub value: Option<Vec<f32>>,
     pub session: Option<Vec<i64>>,
-    /// Side tables with dense ids, in schema column order.
-    pub tables: Vec<(String, arrow_array::RecordBatch)>,
+    /// Side tables, their dense ids made as they are written (through `user_dense` and
+    /// `item_dense`).
+    pub tables: Vec<side_tables::SideOut>,
+    /// Dense id of each normalized user and item code (`u32::MAX`: filtered out).
+    pub user_dense: Vec<u32>,
+    pub item_dense: Vec<u32>,
     /// Normalized user code of each dense user id (index = id - id_base).
     pub user_codes: Vec<u32>,
     pub item_codes: Vec<u32>,
@@ -592,7 +596,7 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
         .session
         .as_ref()
         .map(|v| rows.src.iter().map(|r| v[*r as usize]).collect());
-    let (tables, side_stats) = side_tables::remap(&norm.tables, &side, &user_dense, &item_dense)?;
+    let (tables, side_stats) = side_tables::remap(&norm.tables, &side)?;
 
     stats.output_rows = rows.len() as u64;
     stats.users = user_codes.len() as u64;
@@ -609,6 +613,8 @@ pub fn run(cfg: &FilterConfig, norm: &Normalized, progress: &Reporter) -> Result
         value,
         session,
         tables,
+        user_dense,
+        item_dense,
         user_codes,
         item_codes,
         id_base: cfg.id_base,

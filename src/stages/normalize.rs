@@ -113,7 +113,7 @@ fn entities_from(batch: &RecordBatch) -> Result<Entities> {
     })
 }
 
-/// A side table's cache file. Side tables are kept as uncompressed Arrow IPC, not parquet:
+/// A side table's cache file. Side tables are kept as Arrow IPC (zstd-1 buffers), not parquet:
 /// they can be large (FINN.no's exposures: 37.6M slates, 375M list elements), and encoding a
 /// list column as parquet costs about as much as parsing the corpus again, while IPC is a
 /// copy of the buffers. The cache trades disk for speed here.

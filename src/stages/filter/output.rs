@@ -76,14 +76,15 @@ pub fn write(
             meta,
             Level::Publish,
         )?;
-        for (name, batch) in &f.tables {
-            write_table(
-                &dir.join(format!("{name}.parquet")),
-                name,
+        for t in &f.tables {
+            crate::io::parquet::write_table_in_row_groups(
+                &dir.join(format!("{}.parquet", t.name)),
+                &t.name,
                 corpus,
-                batch.columns().to_vec(),
+                t.rows(),
                 meta,
                 Level::Publish,
+                |r| t.dense_columns(r, &f.user_dense, &f.item_dense),
             )?;
         }
         Ok(())
