@@ -27,7 +27,8 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
-/// zstd level: 3 for published tables (smaller), 1 for the stage cache (faster).
+/// zstd level: 3 for published tables (smaller), 1 for the stage cache (faster). Integer
+/// columns and list elements are delta-packed first ([`props`] says how each is compressed).
 #[derive(Clone, Copy, Debug)]
 pub enum Level {
     Publish,

@@ -626,3 +626,59 @@ fn damaged_codes_in_a_cached_side_table_are_an_error_not_a_panic() {
     );
     assert!(!root.join("d/dm/2").exists());
 }
+
+/// Exposures are mapped to dense ids a row group at a time as they are written: with more than
+/// one row group (2^20 rows each), every slate, user and exposure id must still match numpy's
+/// reading of `data.npz` — slates in display order without padding and `no click` slots,
+/// `<UNK>` as a null element — through the published id maps (`id_base = 1`, so no dense id
+/// equals its normalize code by accident).
+#[test]
+fn exposures_spanning_row_groups_match_numpy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let summary = synth(&root.join("raw"), 72_000, 11, Layout::default());
+    assert!(summary.real_steps > 1 << 20, "{}", summary.real_steps);
+    let m = manifest(root, "big", "raw", SPLIT);
+    built(root, &m, "d");
+    let got = py(
+        r#"
+import sys, numpy as np, pyarrow.compute as pc, pyarrow.parquet as pq
+raw, v = sys.argv[1], sys.argv[2]
+d = np.load(f"{raw}/data.npz")
+uid, click, slate = d["userId"], d["click"], d["slate"]
+U, T, S = slate.shape
+real = click != 0
+u_idx, t_idx = np.nonzero(real)
+rows = slate[real]
+keep = (rows != 0) & (rows != 1)
+want_len, want = keep.sum(axis=1), rows[keep]
+
+f = pq.ParquetFile(f"{v}/exposures.parquet")
+assert f.metadata.num_row_groups >= 2, f.metadata.num_row_groups
+ex = f.read()
+assert (ex["exposure_id"].to_numpy() == u_idx * T + t_idx).all(), "exposure ids"
+im = pq.read_table(f"{v}/item_map.parquet")
+item_raw = np.full(pc.max(im["item_id"]).as_py() + 1, -1, dtype=np.int64)
+item_raw[im["item_id"].to_numpy()] = np.array(im["raw_id"].to_pylist(), dtype=np.int64)
+um = pq.read_table(f"{v}/user_map.parquet")
+user_raw = np.full(pc.max(um["user_id"]).as_py() + 1, -1, dtype=np.int64)
+user_raw[um["user_id"].to_numpy()] = np.array(um["raw_id"].to_pylist(), dtype=np.int64)
+assert (user_raw[ex["user_id"].to_numpy()] == uid[u_idx]).all(), "users"
+
+items = ex["items"].combine_chunks()
+assert (np.diff(items.offsets.to_numpy()) == want_len).all(), "slate lengths"
+flat = pc.list_flatten(items)
+valid = pc.is_valid(flat).to_numpy(zero_copy_only=False)
+assert (valid == (want != 2)).all(), "<UNK> nulls"
+ids = pc.fill_null(flat, 0).to_numpy()
+assert (ids[valid] >= 1).all(), "id_base 1"
+assert (item_raw[ids[valid]] == want[want != 2]).all(), "slate items"
+print(ex.num_rows)
+"#,
+        &[
+            root.join("raw").to_str().unwrap(),
+            root.join("d/big/1").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(got.trim(), summary.real_steps.to_string(), "{got}");
+}

@@ -188,24 +188,26 @@ mod tests {
     #[test]
     fn dense_columns_of_slices_equal_the_whole_table() {
         let mut lists = ListBuilder::new(UInt32Builder::new());
-        for row in [
-            vec![Some(2), None, Some(0)],
-            vec![],
-            vec![Some(1)],
-            vec![Some(2), Some(2)],
+        // The third row is a null list: the list's own nulls must follow each slice.
+        for (row, valid) in [
+            (vec![Some(2), None, Some(0)], true),
+            (vec![], true),
+            (vec![], false),
+            (vec![Some(1)], true),
+            (vec![Some(2), Some(2)], true),
         ] {
             lists.values().extend(row);
-            lists.append(true);
+            lists.append(valid);
         }
         let lists = lists.finish();
         let schema = Arc::new(Schema::new(vec![
             Field::new("user_id", DataType::UInt32, false),
-            Field::new("items", lists.data_type().clone(), false),
+            Field::new("items", lists.data_type().clone(), true),
         ]));
         let batch = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(UInt32Array::from(vec![1, 0, 1, 0])),
+                Arc::new(UInt32Array::from(vec![1, 0, 0, 1, 0])),
                 Arc::new(lists),
             ],
         )
@@ -217,14 +219,14 @@ mod tests {
             item_cols: vec![1],
         };
         let (user_dense, item_dense) = ([7, 9], [10, 11, 12]);
-        let whole = t.dense_columns(0..4, &user_dense, &item_dense).unwrap();
+        let whole = t.dense_columns(0..5, &user_dense, &item_dense).unwrap();
         let items = |c: &ArrayRef| -> Vec<Option<Vec<Option<u32>>>> {
             let l = c.as_any().downcast_ref::<ListArray>().unwrap();
             (0..l.len())
                 .map(|r| {
                     let v = l.value(r);
                     let v = v.as_any().downcast_ref::<UInt32Array>().unwrap();
-                    Some(v.iter().collect())
+                    l.is_valid(r).then(|| v.iter().collect())
                 })
                 .collect()
         };
@@ -233,16 +235,18 @@ mod tests {
             vec![
                 Some(vec![Some(12), None, Some(10)]),
                 Some(vec![]),
+                None,
                 Some(vec![Some(11)]),
                 Some(vec![Some(12), Some(12)]),
             ]
         );
         let (a, b) = (
             t.dense_columns(0..1, &user_dense, &item_dense).unwrap(),
-            t.dense_columns(1..4, &user_dense, &item_dense).unwrap(),
+            t.dense_columns(1..5, &user_dense, &item_dense).unwrap(),
         );
         let tail = b[1].as_any().downcast_ref::<ListArray>().unwrap();
-        assert_eq!(tail.value_offsets(), &[0, 0, 1, 3]);
+        assert_eq!(tail.value_offsets(), &[0, 0, 0, 1, 3]);
+        assert!(tail.is_valid(0) && tail.is_null(1));
         assert_eq!(tail.values().len(), 3, "only the slice's own elements");
         let mut joined = items(&a[1]);
         joined.extend(items(&b[1]));
@@ -254,7 +258,7 @@ mod tests {
                 .values()
                 .to_vec()
         };
-        assert_eq!(users(&whole[0]), vec![9, 7, 9, 7]);
+        assert_eq!(users(&whole[0]), vec![9, 7, 7, 9, 7]);
         assert_eq!([users(&a[0]), users(&b[0])].concat(), users(&whole[0]));
     }
 }
