@@ -385,18 +385,12 @@ impl SideTable {
         let c = self.batch.column_by_name(name).ok_or_else(|| {
             Error::Internal(format!("side table `{}` has no `{name}`", self.name))
         })?;
-        if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
-            return Ok(ItemRefs::Flat(a));
-        }
-        if let Some(l) = c.as_any().downcast_ref::<ListArray>()
-            && let Some(v) = l.values().as_any().downcast_ref::<UInt32Array>()
-        {
-            return Ok(ItemRefs::List(l, v));
-        }
-        Err(Error::Internal(format!(
-            "side table `{}`: `{name}` is neither uint32 nor list<uint32>",
-            self.name
-        )))
+        ItemRefs::of(c.as_ref()).ok_or_else(|| {
+            Error::Internal(format!(
+                "side table `{}`: `{name}` is neither uint32 nor list<uint32>",
+                self.name
+            ))
+        })
     }
 }
 
@@ -406,7 +400,17 @@ pub enum ItemRefs<'a> {
     List(&'a ListArray, &'a UInt32Array),
 }
 
-impl ItemRefs<'_> {
+impl<'a> ItemRefs<'a> {
+    /// Column `c` as item codes, if it is `uint32` or `list<uint32>`.
+    pub fn of(c: &'a dyn arrow_array::Array) -> Option<Self> {
+        if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
+            return Some(ItemRefs::Flat(a));
+        }
+        let l = c.as_any().downcast_ref::<ListArray>()?;
+        let v = l.values().as_any().downcast_ref::<UInt32Array>()?;
+        Some(ItemRefs::List(l, v))
+    }
+
     /// Calls `f` with every non-null item code in row `r`.
     pub fn each(&self, r: usize, mut f: impl FnMut(u32)) {
         match self {

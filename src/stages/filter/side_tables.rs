@@ -8,7 +8,7 @@ use arrow_array::{Array, ArrayRef, BooleanArray, ListArray, RecordBatch, UInt32A
 
 use super::SideTableStats;
 use crate::error::Result;
-use crate::sources::SideTable;
+use crate::sources::{ItemRefs, SideTable};
 
 /// Decides which rows of each table stay, and marks the users and items they keep.
 pub(super) fn plan(
@@ -89,37 +89,41 @@ impl SideOut {
         item_dense: &[u32],
     ) -> Result<Vec<ArrayRef>> {
         let part = self.batch.slice(r.start, r.len());
+        // `remap` checked these columns' types on the whole table.
+        let not_codes = || {
+            crate::error::Error::Internal(format!(
+                "side table `{}`: a code column changed type",
+                self.name
+            ))
+        };
         let mut cols = part.columns().to_vec();
         if let Some(k) = self.user_col {
-            cols[k] = Arc::new(map_flat(u32s(&cols[k], &self.name)?, user_dense));
+            let users = cols[k]
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .ok_or_else(not_codes)?;
+            cols[k] = Arc::new(map_flat(users, user_dense));
         }
         for &k in &self.item_cols {
-            cols[k] = match cols[k].as_any().downcast_ref::<ListArray>() {
-                Some(l) => Arc::new(dense_list(l, item_dense, &self.name)?),
-                None => Arc::new(map_flat(u32s(&cols[k], &self.name)?, item_dense)),
+            cols[k] = match ItemRefs::of(cols[k].as_ref()).ok_or_else(not_codes)? {
+                ItemRefs::Flat(a) => Arc::new(map_flat(a, item_dense)),
+                ItemRefs::List(l, v) => Arc::new(dense_list(l, v, item_dense)?),
             };
         }
         Ok(cols)
     }
 }
 
-fn u32s<'a>(a: &'a ArrayRef, table: &str) -> Result<&'a UInt32Array> {
-    a.as_any().downcast_ref::<UInt32Array>().ok_or_else(|| {
-        crate::error::Error::Internal(format!("side table `{table}`: a code column is not uint32"))
-    })
-}
-
-/// A (sliced) list of item codes as a list of dense ids: only the slice's own elements are
-/// mapped, and its offsets start again at 0.
-fn dense_list(l: &ListArray, dense: &[u32], table: &str) -> Result<ListArray> {
+/// A (sliced) list `l` of item codes `v` as a list of dense ids: only the slice's own elements
+/// are mapped, and its offsets start again at 0.
+fn dense_list(l: &ListArray, v: &UInt32Array, dense: &[u32]) -> Result<ListArray> {
     let field = match l.data_type() {
         arrow_schema::DataType::List(inner) => inner.clone(),
         _ => unreachable!("a ListArray has a list type"),
     };
     let offsets = l.value_offsets();
     let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
-    let values = l.values().slice(first as usize, (last - first) as usize);
-    let mapped = map_flat(u32s(&values, table)?, dense);
+    let mapped = map_flat(&v.slice(first as usize, (last - first) as usize), dense);
     let mut rebased = arrow_array::builder::OffsetBufferBuilder::new(l.len());
     for w in offsets.windows(2) {
         rebased.push_length((w[1] - w[0]) as usize);
