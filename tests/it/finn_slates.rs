@@ -632,6 +632,7 @@ fn damaged_codes_in_a_cached_side_table_are_an_error_not_a_panic() {
 /// reading of `data.npz` — slates in display order without padding and `no click` slots,
 /// `<UNK>` as a null element — through the published id maps (`id_base = 1`, so no dense id
 /// equals its normalize code by accident).
+/// Also: readers filtering on the categorical `context` and `event` columns (no statistics).
 #[test]
 fn exposures_spanning_row_groups_match_numpy() {
     let tmp = tempfile::tempdir().unwrap();
@@ -673,6 +674,24 @@ assert (valid == (want != 2)).all(), "<UNK> nulls"
 ids = pc.fill_null(flat, 0).to_numpy()
 assert (ids[valid] >= 1).all(), "id_base 1"
 assert (item_raw[ids[valid]] == want[want != 2]).all(), "slate items"
+
+# Categorical columns carry no min/max statistics (io::parquet::props): readers filtering on
+# them, with and without pushdown, still get exactly the rows a plain pass over the table keeps.
+import duckdb, polars as pl
+ctx = ex["context"].to_pylist()
+for want_ctx in ["search", "rec", "other", "nonexistent"]:
+    n = sum(c == want_ctx for c in ctx)
+    q = f"SELECT count(*), sum(exposure_id) FROM '{v}/exposures.parquet' WHERE context = '{want_ctx}'"
+    got = duckdb.execute(q).fetchone()
+    ids_of = [e for e, c in zip(ex["exposure_id"].to_pylist(), ctx) if c == want_ctx]
+    assert got == (n, sum(ids_of) if ids_of else None), (want_ctx, got, n)
+    lazy = pl.scan_parquet(f"{v}/exposures.parquet").filter(pl.col("context") == want_ctx)
+    assert lazy.select(pl.len()).collect().item() == n, want_ctx
+    assert pq.read_table(f"{v}/exposures.parquet", filters=[("context", "=", want_ctx)]).num_rows == n
+clicks = pq.read_table(f"{v}/interactions.parquet").num_rows
+for ev, n in [("click", clicks), ("play", 0)]:
+    got = duckdb.execute(f"SELECT count(*) FROM '{v}/interactions.parquet' WHERE event = '{ev}'").fetchone()[0]
+    assert got == n, (ev, got, n)
 print(ex.num_rows)
 "#,
         &[
