@@ -114,9 +114,10 @@ fn props(
             DataType::Dictionary(..) => {
                 // Categorical columns (`event`, FINN.no's `context`, `split`, reject reasons)
                 // get no min/max statistics: arrow-rs computes them by comparing every row's
-                // string with the running min and max (the dictionary is not consulted), about
-                // 2 CPU-seconds for FINN.no's 37.6M exposures, and a handful of labels present
-                // in every row group lets a reader prune nothing with them. The dictionary page
+                // string with the running min and max (the dictionary is not consulted): about
+                // 0.5 CPU-seconds for FINN.no's 37.6M exposures and 28M clicks (alternating
+                // runs; `perf` puts 0.7 s in memcmp), and a handful of labels present in every
+                // row group lets a reader prune nothing with them. The dictionary page
                 // still lists the values each column chunk holds.
                 b = b.set_column_statistics_enabled(
                     ColumnPath::from(f.name().as_str()),
