@@ -257,7 +257,8 @@ struct Exposures {
 }
 
 /// Interns FINN's integer ids (items, and users) in first-seen order: a direct table for ids
-/// below 2^26 (the real item ids are < 1.4M, user ids `0..2,277,645`), a map above. Users went
+/// in `0..2^26` (the real item ids are < 1.4M, user ids `0..2,277,645`; at most 256 MB), a map
+/// for any other id. Users went
 /// through a hash map before: 2.3M inserts at random places of a 64 MB table cost 1.2 s of
 /// the reading thread (`perf`: two cache misses per insert), where the direct table is written
 /// in order.
@@ -269,6 +270,12 @@ struct Codes {
 }
 
 const DENSE_LIMIT: i64 = 1 << 26;
+
+/// The direct table's new length to hold index `i`: doubled (amortised growth), never past
+/// `DENSE_LIMIT` entries (doubling from just under it would allocate 512 MB for two ids).
+fn grown_len(len: usize, i: usize) -> usize {
+    (i + 1).max(len * 2).max(1 << 16).min(DENSE_LIMIT as usize)
+}
 
 impl Codes {
     /// Starts loading `id`'s slot of the direct table (a hint; see [`crate::util::prefetch`]).
@@ -285,8 +292,7 @@ impl Codes {
         if (0..DENSE_LIMIT).contains(&id) {
             let i = id as usize;
             if i >= self.dense.len() {
-                self.dense
-                    .resize((i + 1).max(self.dense.len() * 2).max(1 << 16), u32::MAX);
+                self.dense.resize(grown_len(self.dense.len(), i), u32::MAX);
             }
             let c = self.dense[i];
             if c != u32::MAX {
@@ -752,6 +758,13 @@ mod tests {
             c.raw,
             [5, -3, DENSE_LIMIT, 0, i64::MIN, 1 << 20, i64::MAX, 70_000]
         );
+        // Growth doubles, but never past the direct table's 2^26 entries.
+        let limit = DENSE_LIMIT as usize;
+        assert_eq!(grown_len(0, 5), 1 << 16);
+        assert_eq!(grown_len(1 << 16, 70_000), 1 << 17);
+        assert_eq!(grown_len(1 << 16, 1 << 20), (1 << 20) + 1);
+        assert_eq!(grown_len(limit - 1, limit - 1), limit);
+        assert_eq!(grown_len(limit / 2 + 1, limit / 2 + 1), limit);
         // A hint for any id, inside the table or not, is harmless.
         for i in [-1, 0, 70_000, DENSE_LIMIT, i64::MAX] {
             c.prefetch(i);
