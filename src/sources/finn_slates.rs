@@ -258,10 +258,13 @@ struct Exposures {
 
 /// Interns FINN's integer ids (items, and users) in first-seen order: a direct table for ids
 /// in `0..2^26` (the real item ids are < 1.4M, user ids `0..2,277,645`; at most 256 MB), a map
-/// for any other id. Users went
-/// through a hash map before: 2.3M inserts at random places of a 64 MB table cost 1.2 s of
-/// the reading thread (`perf`: two cache misses per insert), where the direct table is written
-/// in order.
+/// for any other id. Users went through a hash map before: 2.3M inserts at random places of a
+/// 64 MB table cost 1.2 s of the reading thread (`perf`: two cache misses per insert), where
+/// the direct table is written in order.
+///
+/// The numeric half of [`super::interner::Interner`] does the same for text ids; this one
+/// takes `.npy` integers as they are (negative ones included), keeps them as integers (the
+/// item categories are indexed by them) and makes no `raw_id` string in the 375M-lookup loop.
 #[derive(Default)]
 struct Codes {
     dense: Vec<u32>,
